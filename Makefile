@@ -1,0 +1,41 @@
+# Two commands for users: `make run` and `make test`. Both set up what they
+# need first; re-running is fast when nothing changed.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+INSTALLED := $(VENV)/.installed
+DET_WEIGHTS := config_files/rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth
+POSE_WEIGHTS := config_files/hrnet_w48_coco_wholebody_384x288_dark-f5726563_20200918.pth
+
+.PHONY: install weights run test clean
+
+install: $(INSTALLED)
+
+# torch first (the local CPU build), then mmcv compiled with its ops against
+# it (about 15 minutes the first time; pip caches the wheel), then the rest.
+$(INSTALLED): requirements.txt constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -c constraints.txt torch==2.13.0 "setuptools<81" "numpy<2" wheel ninja
+	MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=2 $(PIP) install -q -c constraints.txt --no-build-isolation mmcv==2.1.0
+	$(PIP) install -q -c constraints.txt -r requirements.txt
+	$(PIP) install -q -c constraints.txt --no-deps mmpose==1.3.2
+	$(PY) -c "import mmcv.ops, mmdet, detection_service, pose_extraction_service"
+	touch $@
+
+weights: $(DET_WEIGHTS) $(POSE_WEIGHTS)
+
+$(DET_WEIGHTS) $(POSE_WEIGHTS): | $(INSTALLED)
+	$(PY) -m pose_suite.weights --dest config_files
+
+config.json: | $(INSTALLED)
+	$(PY) creating_config.py --config $@
+
+run: install weights config.json
+	$(PY) pose_analysis_service.py --config config.json
+
+test: install
+	$(PY) -m pytest tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache output/*.json
