@@ -1,0 +1,97 @@
+"""Create or edit config.json.
+
+    python creating_config.py                 # write a complete config.json
+    python creating_config.py --bbox-thr 0.5  # change just that key
+    python creating_config.py --show          # print the effective config
+    python creating_config.py --reset         # every key back to its default
+
+When the file exists it is kept: keys it lacks are filled with defaults and
+only the keys given as flags change. An invalid value is refused with one
+line and the file is left untouched.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+from pose_suite.config import (DEFAULTS, HELP, PATH_KEYS, read_config_file,
+                               validate_dict, validate_value)
+from pose_suite.errors import ConfigError, show_warnings_as_one_line
+
+
+def _flag(key: str) -> str:
+    return '--' + key.replace('_', '-')
+
+
+def _parse_value(key: str, text: str):
+    """Turn a flag's text into the key's JSON type (validated later)."""
+    if key in PATH_KEYS or key == 'device':
+        return text
+    try:
+        return int(text) if isinstance(DEFAULTS[key], int) else float(text)
+    except ValueError:
+        kind = 'a whole number' if isinstance(DEFAULTS[key], int) \
+            else 'a number'
+        raise ConfigError(f'{_flag(key)} must be {kind}, got {text!r}') \
+            from None
+
+
+def write_config(path: Path, values: dict) -> None:
+    """Write ``values`` as indented JSON, atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile('w', encoding='utf-8', dir=path.parent,
+                                     prefix=f'.{path.name}.', suffix='.tmp',
+                                     delete=False) as handle:
+        json.dump(values, handle, indent=2)
+        handle.write('\n')
+    os.replace(handle.name, path)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split('\n', 1)[1])
+    parser.add_argument('--config', type=Path, default=Path('config.json'),
+                        help='file to create or edit (default: config.json)')
+    parser.add_argument('--show', action='store_true',
+                        help='print the effective config')
+    parser.add_argument('--reset', action='store_true',
+                        help='start from the defaults, not from the file')
+    for key, default in DEFAULTS.items():
+        parser.add_argument(_flag(key), dest=key, metavar='VALUE',
+                            help=f'{HELP[key]} (default: {default})')
+    args = parser.parse_args(argv)
+    show_warnings_as_one_line()
+    changes = {key: getattr(args, key) for key in DEFAULTS
+               if getattr(args, key) is not None}
+    try:
+        exists = args.config.exists()
+        current = read_config_file(args.config) \
+            if exists and not args.reset else {}
+        for key, text in changes.items():
+            current[key] = validate_value(key, _parse_value(key, text))
+        values = validate_dict(current)
+        unknown = {k: v for k, v in current.items() if k not in DEFAULTS}
+        if changes or args.reset or not exists or not args.show:
+            write_config(args.config, {**values, **unknown})
+            what = 'updated' if exists and not args.reset else 'wrote'
+            print(f'{what} {args.config}', file=sys.stderr)
+    except ConfigError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f'error: cannot write {args.config}: {exc.strerror or exc}',
+              file=sys.stderr)
+        return 1
+    if args.show:
+        print(json.dumps(values, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

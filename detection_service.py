@@ -1,0 +1,95 @@
+"""DetectionService: person boxes in one BGR frame, with RTMDet (MMDetection).
+
+Example::
+
+    from detection_service import DetectionService
+    det = DetectionService('config_files/rtmdet_m_640-8xb32_coco-person.py',
+                           'config_files/rtmdet_m_8xb32-100e_coco-obj365-'
+                           'person-235e8209.pth', device='cpu')
+    boxes = det.detect(cv2.imread('data/000000000785.jpg'))  # (N, 5)
+"""
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from pose_suite.runtime import ensure_torchvision
+
+ensure_torchvision()  # before mmpose (its nms is used below)
+
+from mmdet.apis import inference_detector, init_detector  # noqa: E402
+from mmdet.utils import get_test_pipeline_cfg  # noqa: E402
+from mmengine.dataset import Compose  # noqa: E402
+from mmpose.evaluation.functional import nms  # noqa: E402
+from mmpose.utils import adapt_mmdet_pipeline  # noqa: E402
+
+from pose_suite.models import build_model  # noqa: E402
+
+PathLike = Union[str, Path]
+
+
+class DetectionService:
+    """Detect persons with an MMDetection model.
+
+    The result is what mmpose's ``topdown_demo_with_mmdet.py`` computes
+    (``inference_detector``, keep class ``det_cat_id`` with score above
+    ``bbox_thr``, then NMS at ``nms_thr``), except that the detector's score
+    is kept with each box.
+
+    Args:
+        det_config: MMDetection config file (.py).
+        det_checkpoint: weights (.pth), verified and loaded safely.
+        device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
+        bbox_thr: keep boxes whose score is above this.
+        nms_thr: IoU above which the lower-scored of two boxes is dropped.
+        det_cat_id: class index of "person" in the detector's classes.
+    """
+
+    def __init__(self, det_config: PathLike, det_checkpoint: PathLike,
+                 device: str = 'cpu', bbox_thr: float = 0.3,
+                 nms_thr: float = 0.3, det_cat_id: int = 0):
+        self.loaded = build_model(init_detector, det_config, det_checkpoint,
+                                  device)
+        self.model = self.loaded.model
+        self.device = self.loaded.device
+        self.bbox_thr = bbox_thr
+        self.nms_thr = nms_thr
+        self.det_cat_id = det_cat_id
+        meta = self.loaded.checkpoint_meta
+        if 'dataset_meta' in meta:  # as init_detector does with a checkpoint
+            self.model.dataset_meta.update(
+                {k.lower(): v for k, v in meta['dataset_meta'].items()})
+        else:
+            classes = self.model.cfg.test_dataloader.dataset.get(
+                'metainfo', {}).get('classes')
+            if classes:
+                self.model.dataset_meta['classes'] = tuple(classes)
+        # As mmpose's demo does: name the transforms mmdet.X so the pipeline
+        # builds whatever scope (mmdet or mmpose) is current.
+        self.model.cfg = adapt_mmdet_pipeline(self.model.cfg)
+        pipeline = get_test_pipeline_cfg(self.model.cfg.copy())
+        pipeline[0].type = 'mmdet.LoadImageFromNDArray'  # frames are arrays
+        self._pipeline = Compose(pipeline)
+
+    def detect(self, frame_bgr: np.ndarray) -> np.ndarray:
+        """Find the persons in one frame.
+
+        Args:
+            frame_bgr: (H, W, 3) uint8 image in BGR order.
+
+        Returns:
+            float32 array (N, 5): x1, y1, x2, y2 in image pixels and the
+            detector's score, sorted by decreasing score; (0, 5) when nobody
+            is found.
+        """
+        result = inference_detector(self.model, frame_bgr,
+                                    test_pipeline=self._pipeline)
+        instances = result.pred_instances.cpu().numpy()
+        boxes = np.concatenate(
+            (instances.bboxes, instances.scores[:, None]), axis=1)
+        keep = np.logical_and(instances.labels == self.det_cat_id,
+                              instances.scores > self.bbox_thr)
+        boxes = boxes[keep]
+        if len(boxes):
+            boxes = boxes[nms(boxes, self.nms_thr)]
+        return boxes.astype(np.float32).reshape(-1, 5)

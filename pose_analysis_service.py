@@ -1,0 +1,186 @@
+"""Whole-body pose analysis of an image or video, written to one JSON file.
+
+Command line::
+
+    python pose_analysis_service.py [--config config.json] [--input PATH]
+                                    [--output PATH] [--device D]
+
+In a notebook::
+
+    from pose_analysis_service import PoseAnalysisService
+    service = PoseAnalysisService('config.json')   # or a dict of keys
+    persons = service.analyse_frame(frame_bgr)     # one frame, in memory
+    service.run()                                  # config's input -> JSON
+"""
+import argparse
+import dataclasses
+import datetime
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+import numpy as np
+
+from pose_suite.config import AnalysisConfig, build_config, load_config
+from pose_suite.errors import SuiteError, show_warnings_as_one_line
+
+PathLike = Union[str, Path]
+
+
+class PoseAnalysisService:
+    """RTMDet person detection followed by HRNet whole-body pose, per frame.
+
+    Args:
+        config: path of a config.json, a dict of its keys (relative paths
+            taken from the current folder), or an :class:`AnalysisConfig`.
+        **overrides: config keys to change, e.g. ``device='cpu'``.
+    """
+
+    def __init__(self, config: Union[PathLike, dict, AnalysisConfig],
+                 **overrides):
+        # Imported here so that `--help` and config errors answer at once.
+        from detection_service import DetectionService
+        from pose_extraction_service import PoseExtractionService
+
+        if isinstance(config, AnalysisConfig):
+            self.config = dataclasses.replace(config, **overrides)
+        elif isinstance(config, dict):
+            self.config = build_config({**config, **overrides})
+        else:
+            self.config = load_config(Path(config), overrides)
+        cfg = self.config
+        self.detector = DetectionService(
+            cfg.det_config, cfg.det_checkpoint, device=cfg.device,
+            bbox_thr=cfg.bbox_thr, nms_thr=cfg.nms_thr,
+            det_cat_id=cfg.det_cat_id)
+        self.pose = PoseExtractionService(cfg.pose_config, cfg.pose_checkpoint,
+                                          device=cfg.device)
+
+    def analyse_frame(self, frame_bgr: np.ndarray) -> List[Dict]:
+        """Detect and estimate every person in one (H, W, 3) BGR frame.
+
+        Returns:
+            The list of ``PoseExtractionService.extract`` (bbox, bbox_score,
+            keypoints (133, 2) in pixels, keypoint_scores (133,)).
+        """
+        return self.pose.extract(frame_bgr, self.detector.detect(frame_bgr))
+
+    def run(self, input_path: Optional[PathLike] = None,
+            output_path: Optional[PathLike] = None) -> Path:
+        """Analyse every frame of an image or video and write the JSON.
+
+        Args:
+            input_path: defaults to the config's ``input``.
+            output_path: a .json file, or a folder for <input stem>.json;
+                defaults to the config's ``output``.
+
+        Returns:
+            The path of the JSON file written.
+        Raises:
+            InputError, OutputError: nothing is written at the output path.
+        """
+        from pose_suite.results import ResultWriter
+        from pose_suite.sources import open_source
+
+        cfg = self.config
+        if input_path is not None:
+            cfg = dataclasses.replace(cfg, input=Path(input_path))
+        if output_path is not None:
+            cfg = dataclasses.replace(cfg, output=Path(output_path))
+        source = open_source(cfg.input)
+        started = time.perf_counter()
+        with ResultWriter(cfg.output_file()) as writer:
+            for frame_index, timestamp_s, frame in source.frames():
+                writer.write_frame(frame_index, timestamp_s,
+                                   self.analyse_frame(frame))
+            if writer.frame_count == 0:
+                from pose_suite.errors import InputError
+                raise InputError(f'no frame could be read from {cfg.input}')
+            meta = self._meta(cfg, source, writer.frame_count,
+                              time.perf_counter() - started)
+            self.last_summary = dict(frames=writer.frame_count,
+                                     persons=writer.person_count,
+                                     seconds=meta['run']['seconds'])
+            return writer.commit(meta)
+
+    def _meta(self, cfg: AnalysisConfig, source, frame_count: int,
+              seconds: float) -> dict:
+        from pose_suite.runtime import package_versions
+
+        def model_meta(loaded):
+            return {'config': str(loaded.config_path),
+                    'checkpoint': loaded.checkpoint_path.name,
+                    'checkpoint_sha256': loaded.checkpoint_sha256}
+
+        return {
+            'source': str(source.path),
+            'kind': source.kind,
+            'width': source.width,
+            'height': source.height,
+            'fps': source.fps,
+            'frame_count': frame_count,
+            'frame_count_reported': source.frame_count,
+            'keypoint_names': self.pose.keypoint_names,
+            'skeleton_links': self.pose.skeleton_links,
+            'detector': model_meta(self.detector.loaded),
+            'pose_model': model_meta(self.pose.loaded),
+            'thresholds': {'bbox_thr': cfg.bbox_thr, 'nms_thr': cfg.nms_thr,
+                           'kpt_thr': cfg.kpt_thr},
+            'det_cat_id': cfg.det_cat_id,
+            'device': self.detector.device,
+            'versions': package_versions(),
+            'run': {
+                'finished_at': datetime.datetime.now(
+                    datetime.timezone.utc).isoformat(timespec='seconds'),
+                'seconds': round(seconds, 3),
+            },
+        }
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        description='Whole-body pose (133 keypoints) for every person in '
+                    'every frame of an image or video, written as JSON.')
+    parser.add_argument('--config', default='config.json',
+                        help='config file (default: config.json; create it '
+                             'with creating_config.py)')
+    parser.add_argument('--input', help='image or video (overrides config)')
+    parser.add_argument('--output',
+                        help='JSON file or folder (overrides config)')
+    parser.add_argument('--device',
+                        help='cpu, cuda, cuda:N or auto (overrides config)')
+    args = parser.parse_args(argv)
+    overrides = {key: getattr(args, key) for key in ('input', 'output',
+                                                     'device')
+                 if getattr(args, key) is not None}
+    show_warnings_as_one_line()
+    try:
+        config = load_config(Path(args.config), overrides)
+        from pose_suite.sources import open_source
+        open_source(config.input)  # fail on bad input before loading models
+        _quiet_library_logs()
+        service = PoseAnalysisService(config)
+        output = service.run()
+    except SuiteError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print('error: interrupted; no output written', file=sys.stderr)
+        return 130
+    summary = service.last_summary
+    print(f'{summary["frames"]} frame(s), {summary["persons"]} person(s) in '
+          f'{summary["seconds"]:.1f} s -> {output}')
+    return 0
+
+
+def _quiet_library_logs() -> None:
+    import logging
+
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine').setLevel(logging.ERROR)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""config.json: its keys, defaults and validation, done once at the edge.
+
+The rest of the suite never reads config.json; it receives an
+:class:`AnalysisConfig`, whose paths are already resolved against the folder
+of the config file.
+"""
+import dataclasses
+import difflib
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from pose_suite.errors import ConfigError, SuiteWarning
+
+DET_CONFIG = 'config_files/rtmdet_m_640-8xb32_coco-person.py'
+DET_CHECKPOINT = 'config_files/rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth'
+POSE_CONFIG = ('config_files/'
+               'td-hm_hrnet-w48_dark-8xb32-210e_coco-wholebody-384x288.py')
+POSE_CHECKPOINT = ('config_files/'
+                   'hrnet_w48_coco_wholebody_384x288_dark-f5726563_20200918.pth')
+
+#: Every key of config.json with its default, in the order they are written.
+DEFAULTS: Dict[str, Any] = {
+    'det_config': DET_CONFIG,
+    'det_checkpoint': DET_CHECKPOINT,
+    'pose_config': POSE_CONFIG,
+    'pose_checkpoint': POSE_CHECKPOINT,
+    'input': 'data/football_5frames_720p.mp4',
+    'output': 'output/',
+    'device': 'auto',
+    'det_cat_id': 0,
+    'bbox_thr': 0.3,
+    'nms_thr': 0.3,
+    'kpt_thr': 0.3,
+}
+
+#: One sentence per key, used by ``creating_config.py --help`` and the README.
+HELP: Dict[str, str] = {
+    'det_config': 'MMDetection config of the person detector (.py).',
+    'det_checkpoint': 'Detector weights (.pth).',
+    'pose_config': 'MMPose config of the whole-body pose model (.py).',
+    'pose_checkpoint': 'Pose model weights (.pth).',
+    'input': 'Image or video to analyse.',
+    'output': 'JSON file to write; a folder (ending in "/") gets '
+              '<input name>.json inside it.',
+    'device': 'cpu, cuda, cuda:N, or auto (cuda when available, else cpu).',
+    'det_cat_id': 'Class index of "person" in the detector (0 for COCO and '
+                  'for the one-class person detector).',
+    'bbox_thr': 'Keep detections whose score is above this, in [0, 1].',
+    'nms_thr': 'IoU above which overlapping person boxes are merged, '
+               'in [0, 1].',
+    'kpt_thr': 'Keypoint score counted as visible when reporting and drawing, '
+               'in [0, 1]; all 133 keypoints are always written.',
+}
+
+PATH_KEYS = ('det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint',
+             'input', 'output')
+THRESHOLD_KEYS = ('bbox_thr', 'nms_thr', 'kpt_thr')
+_DEVICE_PATTERN = re.compile(r'^(cpu|auto|cuda(:\d+)?)$')
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisConfig:
+    """A validated config.json; paths are absolute."""
+
+    det_config: Path
+    det_checkpoint: Path
+    pose_config: Path
+    pose_checkpoint: Path
+    input: Path
+    output: Path
+    device: str
+    det_cat_id: int
+    bbox_thr: float
+    nms_thr: float
+    kpt_thr: float
+
+    def output_file(self) -> Path:
+        """The JSON file to write: ``output`` itself, or
+        ``<output>/<input stem>.json`` when ``output`` is a folder."""
+        if self.output.suffix.lower() == '.json' and not self.output.is_dir():
+            return self.output
+        return self.output / f'{self.input.stem}.json'
+
+
+def validate_value(key: str, value: Any) -> Any:
+    """Check one key's value and return it normalised.
+
+    Raises:
+        ConfigError: naming the key, the value and what is allowed.
+    """
+    if key not in DEFAULTS:
+        raise ConfigError(f'unknown config key {key!r}{_suggest(key)}')
+    if key in PATH_KEYS:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(
+                f'{key} must be a non-empty path string, got {value!r}')
+        return value
+    if key in THRESHOLD_KEYS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f'{key} must be a number in [0, 1], '
+                              f'got {value!r}')
+        if not 0.0 <= float(value) <= 1.0:
+            raise ConfigError(f'{key} must be in [0, 1], got {value!r}')
+        return float(value)
+    if key == 'det_cat_id':
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(
+                f'det_cat_id must be a whole number >= 0, got {value!r}')
+        return value
+    if key == 'device':
+        if not isinstance(value, str) or not _DEVICE_PATTERN.match(value):
+            raise ConfigError('device must be cpu, cuda, cuda:N or auto, '
+                              f'got {value!r}')
+        return value
+    raise AssertionError(f'no validator for {key}')  # pragma: no cover
+
+
+def validate_dict(values: Dict[str, Any]) -> Dict[str, Any]:
+    """Fill in defaults and validate every key.
+
+    Unknown keys are dropped with a warning naming the closest valid key, so
+    a typo does not silently fall back to a default.
+    """
+    if not isinstance(values, dict):
+        raise ConfigError('config must be a JSON object ({"key": value, ...}),'
+                          f' got {type(values).__name__}')
+    merged = dict(DEFAULTS)
+    for key, value in values.items():
+        if key not in DEFAULTS:
+            warnings.warn(f'ignoring unknown config key {key!r}'
+                          f'{_suggest(key)}', SuiteWarning, stacklevel=2)
+            continue
+        merged[key] = validate_value(key, value)
+    return merged
+
+
+def read_config_file(path: Path) -> Dict[str, Any]:
+    """Read config.json as a dict, without filling defaults."""
+    try:
+        text = Path(path).read_text(encoding='utf-8')
+    except FileNotFoundError:
+        raise ConfigError(f'config file not found: {path} (create it with '
+                          '`python creating_config.py`)') from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f'cannot read config file {path}: {exc}') from None
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f'{path} is not valid JSON: {exc.msg} at line '
+                          f'{exc.lineno} column {exc.colno}') from None
+    if not isinstance(values, dict):
+        raise ConfigError(f'{path} must hold a JSON object, got '
+                          f'{type(values).__name__}')
+    return values
+
+
+def build_config(values: Dict[str, Any],
+                 base_dir: Optional[Path] = None) -> AnalysisConfig:
+    """Validate ``values`` and resolve relative paths against ``base_dir``
+    (the folder of config.json; the current folder when None)."""
+    merged = validate_dict(values)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    fields = dict(merged)
+    for key in PATH_KEYS:
+        path = Path(merged[key]).expanduser()
+        fields[key] = path if path.is_absolute() else (base / path)
+    return AnalysisConfig(**fields)
+
+
+def load_config(path: Path,
+                overrides: Optional[Dict[str, Any]] = None) -> AnalysisConfig:
+    """Read, merge ``overrides`` (e.g. CLI flags) and validate config.json.
+
+    Override paths that are relative are taken as given on the command line,
+    i.e. relative to the current folder, not to config.json.
+    """
+    path = Path(path)
+    values = read_config_file(path)
+    config = build_config(values, base_dir=path.resolve().parent)
+    if overrides:
+        changes = {}
+        for key, value in overrides.items():
+            value = validate_value(key, value)
+            if key in PATH_KEYS:
+                value = Path(value).expanduser().absolute()
+            changes[key] = value
+        config = dataclasses.replace(config, **changes)
+    return config
+
+
+def _suggest(key: str) -> str:
+    close = difflib.get_close_matches(key, DEFAULTS, n=1)
+    return f' (did you mean {close[0]!r}?)' if close else ''

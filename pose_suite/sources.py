@@ -1,0 +1,107 @@
+"""The one place that decides what an input is and turns it into frames.
+
+The kind (image or video) comes from the file's content: OpenCV's image
+decoders are asked first by signature (``cv2.haveImageReader``), then its
+video backend. Everything downstream sees ``(frame_index, timestamp_s,
+frame_bgr)``.
+"""
+import dataclasses
+import os
+from pathlib import Path
+from typing import Iterator, Tuple
+
+# FFmpeg's own log lines (read when the first capture opens) would bury
+# our one-line errors; the failures they describe are reported as InputError.
+os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from pose_suite.errors import InputError
+
+Frame = Tuple[int, float, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameSource:
+    """An opened input.
+
+    ``frame_count`` is what the container reports (videos can lie; the
+    writer records how many frames were really read) and ``fps`` is 0.0 for
+    an image.
+    """
+
+    path: Path
+    kind: str  # 'image' or 'video'
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield ``(frame_index, timestamp_s, frame)``; frame is (H, W, 3)
+        uint8 BGR, frame_index counts from 0, timestamp_s = index / fps."""
+        if self.kind == 'image':
+            yield 0, 0.0, _read_image(self.path)
+            return
+        capture = cv2.VideoCapture(str(self.path))
+        try:
+            frame_index = 0
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                timestamp = frame_index / self.fps if self.fps > 0 else 0.0
+                yield frame_index, timestamp, frame
+                frame_index += 1
+        finally:
+            capture.release()
+
+
+def open_source(path: Path) -> FrameSource:
+    """Check that ``path`` is a readable image or video and describe it.
+
+    Raises:
+        InputError: missing, a folder, unreadable, empty, neither image nor
+        video, or a video with no decodable frame.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f'input not found: {path}')
+    if path.is_dir():
+        raise InputError(f'input is a folder, not an image or video: {path}')
+    if not os.access(path, os.R_OK):
+        raise InputError(f'input is not readable (permission denied): {path}')
+    if path.stat().st_size == 0:
+        raise InputError(f'input is an empty file: {path}')
+    if cv2.haveImageReader(str(path)):
+        image = _read_image(path)
+        height, width = image.shape[:2]
+        return FrameSource(path, 'image', width, height, 0.0, 1)
+    capture = cv2.VideoCapture(str(path))
+    try:
+        ok, frame = capture.read() if capture.isOpened() else (False, None)
+        if not ok or frame is None:
+            raise InputError(
+                'input is not an image, and no video frame can be decoded '
+                f'from it (not a video, or a corrupt, truncated or empty '
+                f'one): {path}')
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        fps = float(fps) if np.isfinite(fps) and 0 < fps < 1000 else 0.0
+        reported = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        reported = int(reported) if np.isfinite(reported) and reported > 0 \
+            else 0
+        height, width = frame.shape[:2]
+        return FrameSource(path, 'video', width, height, fps, reported)
+    finally:
+        capture.release()
+
+
+def _read_image(path: Path) -> np.ndarray:
+    # IMREAD_COLOR makes every image 8-bit, 3-channel BGR: grayscale is
+    # replicated, alpha dropped, 16-bit scaled down.
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f'image cannot be decoded (corrupt or truncated): '
+                         f'{path}')
+    return image

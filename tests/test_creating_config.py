@@ -1,0 +1,133 @@
+"""creating_config.py and the config.json schema (pose_suite.config)."""
+import json
+import warnings
+
+import pytest
+
+from conftest import ROOT, assert_one_line_error, run_cli
+from pose_suite.config import DEFAULTS, load_config
+from pose_suite.errors import ConfigError
+
+
+def test_writes_complete_default_config(tmp_path):
+    path = tmp_path / 'config.json'
+    result = run_cli('creating_config.py', '--config', path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(path.read_text()) == DEFAULTS
+    assert DEFAULTS['bbox_thr'] == DEFAULTS['nms_thr'] == \
+        DEFAULTS['kpt_thr'] == 0.3
+
+
+def test_shipped_config_json_is_the_default():
+    assert json.loads((ROOT / 'config.json').read_text()) == DEFAULTS
+
+
+def test_flag_changes_only_that_key(tmp_path):
+    path = tmp_path / 'config.json'
+    path.write_text(json.dumps({**DEFAULTS, 'input': 'my.mp4'}))
+    result = run_cli('creating_config.py', '--config', path, '--bbox-thr',
+                     '0.55', '--device', 'cuda:1')
+    assert result.returncode == 0, result.stderr
+    values = json.loads(path.read_text())
+    assert values == {**DEFAULTS, 'input': 'my.mp4', 'bbox_thr': 0.55,
+                      'device': 'cuda:1'}
+
+
+@pytest.mark.parametrize('flag, value, words', [
+    ('--bbox-thr', '1.5', ['bbox_thr', '[0, 1]']),
+    ('--nms-thr', 'abc', ['--nms-thr', 'number']),
+    ('--device', 'gpu', ['device', 'gpu']),
+    ('--det-cat-id', '-1', ['det_cat_id']),
+])
+def test_invalid_value_refused_and_file_untouched(tmp_path, flag, value,
+                                                  words):
+    path = tmp_path / 'config.json'
+    run_cli('creating_config.py', '--config', path)
+    before = path.read_bytes()
+    result = run_cli('creating_config.py', '--config', path, flag, value)
+    assert_one_line_error(result, *words)
+    assert path.read_bytes() == before
+
+
+def test_not_json_refused_and_untouched(tmp_path):
+    path = tmp_path / 'config.json'
+    path.write_text('{"bbox_thr": 0.3,,}')
+    result = run_cli('creating_config.py', '--config', path, '--kpt-thr',
+                     '0.1')
+    assert_one_line_error(result, 'not valid JSON', 'line 1')
+    assert path.read_text() == '{"bbox_thr": 0.3,,}'
+
+
+def test_show_prints_effective_config_without_writing(tmp_path):
+    path = tmp_path / 'config.json'
+    path.write_text(json.dumps({'kpt_thr': 0.5}))
+    result = run_cli('creating_config.py', '--config', path, '--show')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {**DEFAULTS, 'kpt_thr': 0.5}
+    assert json.loads(path.read_text()) == {'kpt_thr': 0.5}
+
+
+def test_existing_file_is_completed_not_reset(tmp_path):
+    path = tmp_path / 'config.json'
+    path.write_text(json.dumps({'kpt_thr': 0.5}))
+    assert run_cli('creating_config.py', '--config', path).returncode == 0
+    assert json.loads(path.read_text()) == {**DEFAULTS, 'kpt_thr': 0.5}
+    assert run_cli('creating_config.py', '--config', path,
+                   '--reset').returncode == 0
+    assert json.loads(path.read_text()) == DEFAULTS
+
+
+def test_relative_paths_resolve_against_config_folder(tmp_path):
+    folder = tmp_path / 'project'
+    folder.mkdir()
+    path = folder / 'config.json'
+    path.write_text(json.dumps({'input': 'clips/a.mp4',
+                                'output': 'results/'}))
+    config = load_config(path)
+    assert config.input == folder / 'clips' / 'a.mp4'
+    assert config.output_file() == folder / 'results' / 'a.json'
+    assert config.det_config == folder / DEFAULTS['det_config']
+
+
+def test_cli_overrides_are_relative_to_current_folder(tmp_path,
+                                                      monkeypatch):
+    path = tmp_path / 'config.json'
+    path.write_text('{}')
+    monkeypatch.chdir(tmp_path.parent)
+    config = load_config(path, {'input': 'x.jpg', 'device': 'cpu'})
+    assert config.input == tmp_path.parent / 'x.jpg'
+    assert config.device == 'cpu'
+
+
+def test_unknown_key_warns_with_closest_name(tmp_path):
+    path = tmp_path / 'config.json'
+    path.write_text(json.dumps({'bbox_threshold': 0.5}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        config = load_config(path)
+    assert config.bbox_thr == 0.3
+    assert any("'bbox_threshold'" in str(w.message)
+               and "'bbox_thr'" in str(w.message) for w in caught)
+
+
+@pytest.mark.parametrize('values, words', [
+    ({'bbox_thr': 'high'}, ['bbox_thr', "'high'"]),
+    ({'kpt_thr': -0.1}, ['kpt_thr', '[0, 1]']),
+    ({'nms_thr': True}, ['nms_thr']),
+    ({'input': 3}, ['input']),
+    ({'device': 'tpu'}, ['device']),
+])
+def test_bad_values_raise_config_error(tmp_path, values, words):
+    path = tmp_path / 'config.json'
+    path.write_text(json.dumps(values))
+    with pytest.raises(ConfigError) as error:
+        load_config(path)
+    for word in words:
+        assert word in str(error.value)
+
+
+def test_config_must_be_an_object(tmp_path):
+    path = tmp_path / 'config.json'
+    path.write_text('[1, 2]')
+    with pytest.raises(ConfigError, match='JSON object'):
+        load_config(path)

@@ -1,0 +1,111 @@
+"""DetectionService against mmdet's own inference, on real images."""
+import cv2
+import numpy as np
+import pytest
+
+from conftest import BOXES_PER_FRAME, COCO_IMAGES, data_file
+from pose_suite.errors import CheckpointError, DeviceError, ModelConfigError
+
+
+def reference_boxes(model, image, bbox_thr, nms_thr, det_cat_id=0):
+    """What mmpose's topdown_demo_with_mmdet.py computes, scores kept."""
+    from mmdet.apis import inference_detector
+    from mmpose.evaluation.functional import nms
+    instances = inference_detector(model, image).pred_instances.cpu().numpy()
+    boxes = np.concatenate((instances.bboxes, instances.scores[:, None]), 1)
+    boxes = boxes[np.logical_and(instances.labels == det_cat_id,
+                                 instances.scores > bbox_thr)]
+    return boxes[nms(boxes, nms_thr)]
+
+
+@pytest.fixture(scope='module')
+def reference_detector(model_files):
+    """The same checkpoint through mmdet's plain init_detector, set up as
+    mmpose's topdown_demo_with_mmdet.py does."""
+    import torch
+    from mmdet.apis import init_detector
+    from mmpose.utils import adapt_mmdet_pipeline
+
+    from pose_suite.checkpoints import allowed_globals
+    with torch.serialization.safe_globals(allowed_globals()):
+        model = init_detector(str(model_files['det_config']),
+                              str(model_files['det_checkpoint']),
+                              device='cpu')
+    model.cfg = adapt_mmdet_pipeline(model.cfg)
+    return model
+
+
+@pytest.mark.parametrize('image_name', COCO_IMAGES + ['images/astronaut.png'])
+def test_boxes_match_mmdet_reference(detector, reference_detector,
+                                     image_name):
+    image = cv2.imread(str(data_file(image_name)))
+    boxes = detector.detect(image)
+    expected = reference_boxes(reference_detector, image, detector.bbox_thr,
+                               detector.nms_thr)
+    assert boxes.dtype == np.float32 and boxes.shape[1] == 5
+    assert 1 <= len(boxes) <= BOXES_PER_FRAME
+    np.testing.assert_allclose(boxes, expected, atol=1e-3)
+    assert np.all(np.diff(boxes[:, 4]) <= 0), 'sorted by decreasing score'
+    height, width = image.shape[:2]
+    assert np.all(boxes[:, [0, 2]] >= 0) and np.all(boxes[:, [0, 2]] <= width)
+    assert np.all(boxes[:, [1, 3]] >= 0) and np.all(boxes[:, [1, 3]] <= height)
+
+
+def test_bbox_thr_filters_by_real_score(detector):
+    image = cv2.imread(str(data_file(COCO_IMAGES[3])))
+    boxes = detector.detect(image)
+    cut = float(boxes[0, 4])  # the best score: nothing is strictly above
+    detector.bbox_thr = cut
+    try:
+        assert detector.detect(image).shape == (0, 5)
+        detector.bbox_thr = float(boxes[-1, 4]) - 1e-6
+        np.testing.assert_array_equal(detector.detect(image), boxes)
+    finally:
+        detector.bbox_thr = 0.0
+
+
+def test_pose_checkpoint_is_refused_by_the_detector(model_files):
+    from detection_service import DetectionService
+    with pytest.raises(CheckpointError, match='does not fit'):
+        DetectionService(model_files['det_config'],
+                         model_files['pose_checkpoint'], device='cpu')
+
+
+def test_missing_checkpoint(model_files, tmp_path):
+    from detection_service import DetectionService
+    with pytest.raises(CheckpointError, match='not found.*make weights'):
+        DetectionService(model_files['det_config'], tmp_path / 'absent.pth')
+
+
+def test_checkpoint_failing_its_hash_is_refused(model_files, tmp_path):
+    from detection_service import DetectionService
+    wrong = tmp_path / 'rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth'
+    wrong.write_bytes(model_files['det_checkpoint'].read_bytes())
+    with pytest.raises(CheckpointError, match='fails its checksum'):
+        DetectionService(model_files['det_config'], wrong)
+
+
+def test_file_that_is_not_a_checkpoint(model_files, tmp_path):
+    from detection_service import DetectionService
+    bogus = tmp_path / 'weights.pth'
+    bogus.write_text('this is text, not weights')
+    with pytest.raises(CheckpointError, match='not a PyTorch checkpoint'):
+        DetectionService(model_files['det_config'], bogus)
+
+
+def test_missing_model_config(model_files, tmp_path):
+    from detection_service import DetectionService
+    with pytest.raises(ModelConfigError, match='not found'):
+        DetectionService(tmp_path / 'absent.py',
+                         model_files['det_checkpoint'])
+
+
+def test_cuda_without_gpu_is_a_clear_error(model_files):
+    import torch
+
+    from detection_service import DetectionService
+    if torch.cuda.is_available():
+        pytest.skip('this machine has CUDA')
+    with pytest.raises(DeviceError, match='CUDA is not available'):
+        DetectionService(model_files['det_config'],
+                         model_files['det_checkpoint'], device='cuda')

@@ -1,0 +1,199 @@
+"""pose_analysis_service.py end to end: JSON content, correctness against
+mmdet + mmpose's own functions, input kinds, and bad input at the CLI."""
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import (BOXES_PER_FRAME, COCO_IMAGES, ROOT,
+                      assert_one_line_error, run_cli, data_file)
+from pose_suite.errors import InputError, OutputError
+
+
+@pytest.fixture(scope='module')
+def service(model_files):
+    from pose_analysis_service import PoseAnalysisService
+    return PoseAnalysisService({
+        'det_config': str(model_files['det_config']),
+        'det_checkpoint': str(model_files['det_checkpoint']),
+        'pose_config': str(model_files['pose_config']),
+        'pose_checkpoint': str(model_files['pose_checkpoint']),
+        'device': 'cpu', 'bbox_thr': 0.0})
+
+
+def test_image_json_matches_reference_pipeline(service, detector,
+                                               pose_service, tmp_path):
+    from test_detection_service import reference_boxes
+    from test_pose_extraction_service import inference_topdown_reference
+
+    image_path = data_file(COCO_IMAGES[2])
+    output = service.run(image_path, tmp_path / 'r.json')
+    result = json.loads(output.read_text(encoding='utf-8'))
+    meta = result['meta']
+    assert meta['kind'] == 'image' and meta['frame_count'] == 1
+    assert (meta['width'], meta['height']) == (640, 429)
+    assert len(meta['keypoint_names']) == 133
+    assert meta['thresholds'] == {'bbox_thr': 0.0, 'nms_thr': 0.3,
+                                  'kpt_thr': 0.3}
+    assert meta['pose_model']['checkpoint_sha256'].startswith(
+        service.pose.loaded.checkpoint_path.stem.split('-')[-1])
+    assert meta['versions']['mmpose'] == '1.3.2'
+    [frame] = result['frames']
+    assert frame['frame_index'] == 0 and frame['timestamp_s'] == 0.0
+
+    image = cv2.imread(str(image_path))
+    boxes = reference_boxes(detector.model, image, 0.0, 0.3)
+    expected = inference_topdown_reference(pose_service.model, image, boxes)
+    assert 1 <= len(frame['persons']) == len(boxes) <= BOXES_PER_FRAME
+    for person, box, (keypoints, scores) in zip(frame['persons'], boxes,
+                                                expected):
+        np.testing.assert_allclose(person['bbox'], box[:4], atol=1e-3)
+        assert person['bbox_score'] == pytest.approx(box[4], abs=1e-5)
+        assert person['bbox_score'] != 1.0
+        np.testing.assert_allclose(person['keypoints'], keypoints, atol=1e-3)
+        np.testing.assert_allclose(person['keypoint_scores'], scores,
+                                   atol=1e-5)
+
+
+def test_video_frames_in_order_with_timestamps(service, tmp_path):
+    video = data_file('videos/football_5frames_720p.mp4')
+    output = service.run(video, tmp_path)
+    assert output == tmp_path / 'football_5frames_720p.json'
+    result = json.loads(output.read_text())
+    meta = result['meta']
+    assert meta['kind'] == 'video' and meta['frame_count'] == 5
+    assert (meta['width'], meta['height'], meta['fps']) == (1280, 720, 30.0)
+    assert [f['frame_index'] for f in result['frames']] == [0, 1, 2, 3, 4]
+    assert [f['timestamp_s'] for f in result['frames']] == pytest.approx(
+        [i / 30 for i in range(5)], abs=1e-6)
+    for frame in result['frames']:
+        assert 1 <= len(frame['persons']) <= BOXES_PER_FRAME
+        for person in frame['persons']:
+            assert len(person['keypoints']) == 133
+            assert all(len(xy) == 2 for xy in person['keypoints'])
+    # One frame per line: a long video's JSON stays greppable.
+    lines = output.read_text().splitlines()
+    assert sum(line.startswith('{"frame_index"') for line in lines) == 5
+
+
+def test_frame_without_person_has_empty_list(service, tmp_path):
+    """No box above bbox_thr: `persons: []`, not a whole-image pose."""
+    service.detector.bbox_thr = 1.0
+    try:
+        output = service.run(data_file('images/no_person_sunglasses.jpg'),
+                             tmp_path / 'none.json')
+    finally:
+        service.detector.bbox_thr = 0.0
+    assert json.loads(output.read_text())['frames'][0]['persons'] == []
+
+
+def test_kind_comes_from_content_not_extension(service, tmp_path):
+    as_video = tmp_path / 'photo.mp4'
+    shutil.copy(data_file(COCO_IMAGES[0]), as_video)
+    as_image = tmp_path / 'clip.jpg'
+    shutil.copy(data_file('videos/football_5frames_720p.mp4'), as_image)
+    from pose_suite.sources import open_source
+    assert open_source(as_video).kind == 'image'
+    assert open_source(as_image).kind == 'video'
+    assert open_source(as_image).frame_count == 5
+
+
+def test_failed_run_leaves_previous_result(service, tmp_path):
+    output = tmp_path / 'keep.json'
+    output.write_text('previous good result')
+    with pytest.raises(InputError):
+        service.run(tmp_path / 'missing.mp4', output)
+    assert output.read_text() == 'previous good result'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['keep.json']
+
+
+def test_output_under_a_file_is_an_output_error(service, tmp_path):
+    blocker = tmp_path / 'file.txt'
+    blocker.write_text('x')
+    with pytest.raises(OutputError, match='cannot write'):
+        service.run(data_file(COCO_IMAGES[0]), blocker / 'out.json')
+
+
+def test_cli_writes_json(config_values, write_config, tmp_path):
+    config = write_config(config_values)
+    result = run_cli('pose_analysis_service.py', '--config', config)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == '', 'library chatter reached the user'
+    output = tmp_path / 'out' / 'result.json'
+    assert str(output) in result.stdout and 'person(s)' in result.stdout
+    assert json.loads(output.read_text())['meta']['device'] == 'cpu'
+
+
+def _bad_inputs(tmp_path):
+    text_jpg = tmp_path / 'notes.jpg'
+    text_jpg.write_text('not an image')
+    empty = tmp_path / 'empty.mp4'
+    empty.write_bytes(b'')
+    truncated = tmp_path / 'truncated.mp4'
+    data = data_file('videos/football_5frames_720p.mp4').read_bytes()
+    truncated.write_bytes(data[:len(data) // 2])
+    return {
+        'missing': (tmp_path / 'nope.mp4', ['not found', 'nope.mp4']),
+        'folder': (tmp_path, ['folder']),
+        'text named .jpg': (text_jpg, ['not an image', 'notes.jpg']),
+        'empty': (empty, ['empty', 'empty.mp4']),
+        'truncated video': (truncated, ['truncated', 'truncated.mp4']),
+    }
+
+
+@pytest.mark.parametrize('case', ['missing', 'folder', 'text named .jpg',
+                                  'empty', 'truncated video'])
+def test_cli_bad_input(config_values, write_config, tmp_path, case):
+    path, words = _bad_inputs(tmp_path)[case]
+    output = tmp_path / 'out' / 'result.json'
+    output.parent.mkdir()
+    output.write_text('previous')
+    result = run_cli('pose_analysis_service.py', '--config',
+                     write_config(config_values), '--input', path)
+    assert_one_line_error(result, *words)
+    assert output.read_text() == 'previous'
+    assert [p.name for p in output.parent.iterdir()] == ['result.json']
+
+
+@pytest.mark.parametrize('case', ['not json', 'bad value', 'missing ckpt',
+                                  'wrong ckpt', 'output under file',
+                                  'missing config'])
+def test_cli_bad_config(config_values, write_config, model_files, tmp_path,
+                        case):
+    if case == 'not json':
+        config = tmp_path / 'config.json'
+        config.write_text('{"input": ')
+        words = ['not valid JSON']
+    elif case == 'missing config':
+        config, words = tmp_path / 'absent.json', ['config file not found']
+    else:
+        values = dict(config_values)
+        if case == 'bad value':
+            values['nms_thr'], words = 2, ['nms_thr', '[0, 1]']
+        elif case == 'missing ckpt':
+            values['pose_checkpoint'] = str(tmp_path / 'gone.pth')
+            words = ['checkpoint not found', 'gone.pth']
+        elif case == 'wrong ckpt':
+            values['pose_checkpoint'] = str(model_files['det_checkpoint'])
+            words = ['does not fit']
+        else:
+            (tmp_path / 'blocker').write_text('x')
+            values['output'] = str(tmp_path / 'blocker' / 'r.json')
+            words = ['cannot write', 'blocker']
+        config = write_config(values)
+    result = run_cli('pose_analysis_service.py', '--config', config)
+    assert_one_line_error(result, *words)
+    assert not (tmp_path / 'out').exists()
+
+
+def test_readme_documents_every_config_key_and_field():
+    from pose_suite.config import DEFAULTS
+    readme = (ROOT / 'README.md').read_text()
+    for key in DEFAULTS:
+        assert f'`{key}`' in readme, key
+    for field in ('frame_index', 'timestamp_s', 'persons', 'bbox_score',
+                  'keypoint_scores', 'keypoint_names', 'skeleton_links',
+                  'frame_count'):
+        assert f'`{field}`' in readme, field

@@ -1,0 +1,142 @@
+"""PoseExtractionService against mmpose's own inference_topdown."""
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import COCO_IMAGES, data_file
+from pose_suite.errors import CheckpointError
+
+
+def inference_topdown_reference(model, image, boxes):
+    """mmpose's inference_topdown on (N, 4+) boxes: [(keypoints (133, 2),
+    keypoint_scores (133,)), ...]."""
+    from mmpose.apis import inference_topdown
+    samples = inference_topdown(model, image, np.asarray(boxes)[:, :4])
+    return [(s.pred_instances.keypoints[0], s.pred_instances.keypoint_scores[0])
+            for s in samples]
+
+
+@pytest.fixture(scope='module')
+def reference_pose_model(model_files):
+    """The same checkpoint through mmpose's plain init_model."""
+    from mmpose.apis import init_model
+
+    from pose_suite.checkpoints import allowed_globals
+    with torch.serialization.safe_globals(allowed_globals()):
+        return init_model(str(model_files['pose_config']),
+                          str(model_files['pose_checkpoint']), device='cpu')
+
+
+@pytest.mark.parametrize('image_name', COCO_IMAGES)
+def test_keypoints_match_inference_topdown(detector, pose_service,
+                                           reference_pose_model, image_name):
+    image = cv2.imread(str(data_file(image_name)))
+    boxes = detector.detect(image)
+    people = pose_service.extract(image, boxes)
+    expected = inference_topdown_reference(reference_pose_model, image, boxes)
+    assert len(people) == len(boxes) == len(expected) > 0
+    for person, box, (keypoints, scores) in zip(people, boxes, expected):
+        assert person['keypoints'].shape == (133, 2)
+        assert person['keypoint_scores'].shape == (133,)
+        np.testing.assert_allclose(person['keypoints'], keypoints, atol=1e-3)
+        np.testing.assert_allclose(person['keypoint_scores'], scores,
+                                   atol=1e-5)
+        np.testing.assert_array_equal(person['bbox'], box[:4])
+        assert person['bbox_score'] == pytest.approx(float(box[4]))
+
+
+def test_keypoints_lie_in_their_box(detector, pose_service):
+    image = cv2.imread(str(data_file(COCO_IMAGES[0])))
+    boxes = detector.detect(image)
+    for person in pose_service.extract(image, boxes):
+        x1, y1, x2, y2 = person['bbox']
+        # The crop is the box padded by 1.25 and widened to 3:4; decoding
+        # may reach up to about one heatmap pixel (crop / 72) past its edge.
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        w, h = (x2 - x1) * 1.25, (y2 - y1) * 1.25
+        w, h = max(w, h * 0.75), max(h, w / 0.75)
+        kx, ky = person['keypoints'].T
+        margin = 2 * w / 72
+        assert np.all(np.abs(kx - cx) <= w / 2 + margin)
+        assert np.all(np.abs(ky - cy) <= h / 2 + margin)
+        assert np.ptp(kx) > w / 10, 'keypoints spread over the crop'
+
+
+def test_batching_does_not_change_results(detector, pose_service):
+    image = cv2.imread(str(data_file(COCO_IMAGES[3])))
+    boxes = detector.detect(image)
+    batched = pose_service.extract(image, boxes)
+    pose_service.batch_size = 1
+    try:
+        one_by_one = pose_service.extract(image, boxes)
+    finally:
+        pose_service.batch_size = 8
+    for a, b in zip(batched, one_by_one):
+        np.testing.assert_allclose(a['keypoints'], b['keypoints'], atol=1e-3)
+
+
+def test_no_boxes_gives_no_people(pose_service):
+    image = cv2.imread(str(data_file('images/no_person_sunglasses.jpg')))
+    assert pose_service.extract(image, np.zeros((0, 5), np.float32)) == []
+
+
+def test_metadata_names_133_wholebody_keypoints(pose_service):
+    names = pose_service.keypoint_names
+    assert len(names) == 133
+    assert names[:3] == ['nose', 'left_eye', 'right_eye']
+    assert names[17] == 'left_big_toe' and names[23] == 'face-0'
+    assert names[91] == 'left_hand_root' and names[112] == 'right_hand_root'
+    links = pose_service.skeleton_links
+    assert len(links) > 0 and all(0 <= i < 133 for link in links
+                                  for i in link)
+
+
+def test_mmpose_0x_checkpoint_loads_exactly(model_files, pose_service):
+    """The published HRNet file is an mmpose 0.x checkpoint: keypoint_head.*
+    keys, legacy (non-zip) serialization, numpy scalars in meta."""
+    from mmpose.apis import init_model
+
+    from pose_suite.checkpoints import load_weights, safe_torch_load
+    raw = safe_torch_load(model_files['pose_checkpoint_legacy'])
+    assert any(k.startswith('keypoint_head.') for k in raw['state_dict'])
+    assert isinstance(raw['meta']['seed'], np.integer)
+    model = init_model(str(model_files['pose_config']), None, device='cpu')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # an unexpected key would warn
+        load_weights(model, model_files['pose_checkpoint_legacy'])
+    expected = pose_service.model.state_dict()
+    loaded = model.state_dict()
+    assert loaded.keys() == expected.keys()
+    for key in expected:
+        assert torch.equal(loaded[key], expected[key]), key
+
+
+def test_detector_checkpoint_is_refused_by_the_pose_model(model_files):
+    from pose_extraction_service import PoseExtractionService
+    with pytest.raises(CheckpointError, match='does not fit'):
+        PoseExtractionService(model_files['pose_config'],
+                              model_files['det_checkpoint'])
+
+
+def test_torchvision_status_is_reported():
+    """mmpose imports torchvision; the real one is used when it imports,
+    else a fallback whose only class refuses to be used."""
+    import sys
+
+    from pose_suite.runtime import TORCHVISION_STATUS, package_versions
+    assert package_versions()['torchvision'] == TORCHVISION_STATUS
+    try:
+        import torchvision  # noqa: F401
+        real = sys.modules['torchvision'].__version__ != 'fallback'
+    except ImportError:
+        real = False
+    if real:
+        assert TORCHVISION_STATUS.startswith('torchvision ')
+    else:
+        assert TORCHVISION_STATUS == 'fallback'
+        from torchvision.transforms import ToPILImage
+        with pytest.raises(RuntimeError, match='torchvision is not installed'):
+            ToPILImage()
