@@ -17,8 +17,9 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
-from pose_suite.config import (DEFAULTS, HELP, PATH_KEYS, read_config_file,
-                               validate_dict, validate_value)
+from pose_suite.config import (BOOL_KEYS, DEFAULTS, HELP, PATH_KEYS,
+                               read_config_file, validate_dict,
+                               validate_value)
 from pose_suite.errors import ConfigError, show_warnings_as_one_line
 
 
@@ -30,6 +31,12 @@ def _parse_value(key: str, text: str):
     """Turn a flag's text into the key's JSON type (validated later)."""
     if key in PATH_KEYS or key == 'device':
         return text
+    if key in BOOL_KEYS:
+        if text.lower() in ('true', 'yes', '1', 'on'):
+            return True
+        if text.lower() in ('false', 'no', '0', 'off'):
+            return False
+        raise ConfigError(f'{_flag(key)} must be true or false, got {text!r}')
     try:
         return int(text) if isinstance(DEFAULTS[key], int) else float(text)
     except ValueError:

@@ -15,6 +15,9 @@ In a notebook::
 import argparse
 import dataclasses
 import datetime
+import hashlib
+import json
+import signal
 import sys
 import time
 from pathlib import Path
@@ -23,7 +26,10 @@ from typing import Dict, List, Optional, Union
 import numpy as np
 
 from pose_suite.config import AnalysisConfig, build_config, load_config
-from pose_suite.errors import SuiteError, show_warnings_as_one_line
+from pose_suite.errors import (InputError, SuiteError,
+                               show_warnings_as_one_line)
+from pose_suite.results import ResultWriter
+from pose_suite.sources import FrameSource, open_source
 
 PathLike = Union[str, Path]
 
@@ -67,46 +73,66 @@ class PoseAnalysisService:
         return self.pose.extract(frame_bgr, self.detector.detect(frame_bgr))
 
     def run(self, input_path: Optional[PathLike] = None,
-            output_path: Optional[PathLike] = None) -> Path:
+            output_path: Optional[PathLike] = None,
+            resume: Optional[bool] = None) -> Path:
         """Analyse every frame of an image or video and write the JSON.
 
         Args:
             input_path: defaults to the config's ``input``.
             output_path: a .json file, or a folder for <input stem>.json;
                 defaults to the config's ``output``.
+            resume: continue an interrupted run of the same input and
+                settings; defaults to the config's ``resume``.
 
         Returns:
             The path of the JSON file written.
         Raises:
-            InputError, OutputError: nothing is written at the output path.
+            InputError, OutputError, ResumeError: nothing is written at the
+            output path. An interruption (KeyboardInterrupt) keeps the frames
+            done so far for ``resume``.
         """
-        from pose_suite.results import ResultWriter
-        from pose_suite.sources import open_source
-
         cfg = self.config
         if input_path is not None:
             cfg = dataclasses.replace(cfg, input=Path(input_path))
         if output_path is not None:
             cfg = dataclasses.replace(cfg, output=Path(output_path))
+        resume = cfg.resume if resume is None else resume
         source = open_source(cfg.input)
         started = time.perf_counter()
-        with ResultWriter(cfg.output_file()) as writer:
-            for frame_index, timestamp_s, frame in source.frames():
+        with ResultWriter(cfg.output_file(), self._resume_key(cfg, source),
+                          resume) as writer:
+            self.writer = writer  # progress, for an interrupted caller
+            failed: List[int] = []
+            for frame_index, timestamp_s, frame in source.frames(
+                    start=writer.next_frame_index, failed=failed):
+                while failed:
+                    writer.write_failed(failed.pop(0))
                 writer.write_frame(frame_index, timestamp_s,
                                    self.analyse_frame(frame))
             if writer.frame_count == 0:
-                from pose_suite.errors import InputError
                 raise InputError(f'no frame could be read from {cfg.input}')
-            meta = self._meta(cfg, source, writer.frame_count,
+            meta = self._meta(cfg, source, writer,
                               time.perf_counter() - started)
             self.last_summary = dict(frames=writer.frame_count,
                                      persons=writer.person_count,
                                      seconds=meta['run']['seconds'])
             return writer.commit(meta)
 
-    def _meta(self, cfg: AnalysisConfig, source, frame_count: int,
-              seconds: float) -> dict:
-        from pose_suite.runtime import package_versions
+    def _resume_key(self, cfg: AnalysisConfig, source: FrameSource) -> str:
+        """What a partial result must match to be resumed: the same input
+        file (path, size, modification time) and everything that decides
+        the results."""
+        stat = source.path.stat()
+        identity = [str(source.path.resolve()), stat.st_size,
+                    stat.st_mtime_ns, self.detector.loaded.checkpoint_sha256,
+                    self.pose.loaded.checkpoint_sha256, str(cfg.det_config),
+                    str(cfg.pose_config), cfg.bbox_thr, cfg.nms_thr,
+                    cfg.det_cat_id, self.detector.device]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+
+    def _meta(self, cfg: AnalysisConfig, source: FrameSource,
+              writer: ResultWriter, seconds: float) -> dict:
+        from pose_suite.runtime import package_versions  # imports torch
 
         def model_meta(loaded):
             return {'config': str(loaded.config_path),
@@ -119,8 +145,9 @@ class PoseAnalysisService:
             'width': source.width,
             'height': source.height,
             'fps': source.fps,
-            'frame_count': frame_count,
+            'frame_count': writer.frame_count,
             'frame_count_reported': source.frame_count,
+            'frames_failed': writer.frames_failed,
             'keypoint_names': self.pose.keypoint_names,
             'skeleton_links': self.pose.skeleton_links,
             'detector': model_meta(self.detector.loaded),
@@ -134,6 +161,7 @@ class PoseAnalysisService:
                 'finished_at': datetime.datetime.now(
                     datetime.timezone.utc).isoformat(timespec='seconds'),
                 'seconds': round(seconds, 3),
+                'resumed_from_frame': writer.resumed_from,
             },
         }
 
@@ -151,14 +179,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help='JSON file or folder (overrides config)')
     parser.add_argument('--device',
                         help='cpu, cuda, cuda:N or auto (overrides config)')
+    parser.add_argument('--resume', action='store_true', default=None,
+                        help='continue an interrupted run from its last '
+                             'completed frame')
     args = parser.parse_args(argv)
     overrides = {key: getattr(args, key) for key in ('input', 'output',
-                                                     'device')
+                                                     'device', 'resume')
                  if getattr(args, key) is not None}
     show_warnings_as_one_line()
+    received = _stop_on_sigterm()
+    service = None
     try:
         config = load_config(Path(args.config), overrides)
-        from pose_suite.sources import open_source
         open_source(config.input)  # fail on bad input before loading models
         _quiet_library_logs()
         service = PoseAnalysisService(config)
@@ -167,12 +199,32 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'error: {exc}', file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print('error: interrupted; no output written', file=sys.stderr)
-        return 130
+        writer = getattr(service, 'writer', None)
+        if writer is not None and writer.frame_count:
+            print(f'error: interrupted after {writer.frame_count} frame(s); '
+                  f'they are kept in {writer.partial_path}: run again with '
+                  '--resume to continue', file=sys.stderr)
+        else:
+            print('error: interrupted; no output written', file=sys.stderr)
+        return 128 + received.get('signal', signal.SIGINT)
     summary = service.last_summary
     print(f'{summary["frames"]} frame(s), {summary["persons"]} person(s) in '
           f'{summary["seconds"]:.1f} s -> {output}')
     return 0
+
+
+def _stop_on_sigterm() -> dict:
+    """Make SIGTERM stop a run as Ctrl-C does; returns a dict that gets
+    ``signal`` set to the number of the signal received."""
+    received = {}
+
+    def handler(signum, frame):
+        received['signal'] = signum
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return received
 
 
 def _quiet_library_logs() -> None:

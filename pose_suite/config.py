@@ -34,6 +34,7 @@ DEFAULTS: Dict[str, Any] = {
     'bbox_thr': 0.3,
     'nms_thr': 0.3,
     'kpt_thr': 0.3,
+    'resume': False,
 }
 
 #: One sentence per key, used by ``creating_config.py --help`` and the README.
@@ -53,11 +54,14 @@ HELP: Dict[str, str] = {
                'in [0, 1].',
     'kpt_thr': 'Keypoint score counted as visible when reporting and drawing, '
                'in [0, 1]; all 133 keypoints are always written.',
+    'resume': 'true: continue an interrupted run of the same input and '
+              'settings from its last completed frame.',
 }
 
 PATH_KEYS = ('det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint',
              'input', 'output')
 THRESHOLD_KEYS = ('bbox_thr', 'nms_thr', 'kpt_thr')
+BOOL_KEYS = ('resume',)
 _DEVICE_PATTERN = re.compile(r'^(cpu|auto|cuda(:\d+)?)$')
 
 
@@ -76,6 +80,7 @@ class AnalysisConfig:
     bbox_thr: float
     nms_thr: float
     kpt_thr: float
+    resume: bool
 
     def output_file(self) -> Path:
         """The JSON file to write: ``output`` itself, or
@@ -105,6 +110,10 @@ def validate_value(key: str, value: Any) -> Any:
         if not 0.0 <= float(value) <= 1.0:
             raise ConfigError(f'{key} must be in [0, 1], got {value!r}')
         return float(value)
+    if key in BOOL_KEYS:
+        if not isinstance(value, bool):
+            raise ConfigError(f'{key} must be true or false, got {value!r}')
+        return value
     if key == 'det_cat_id':
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(

@@ -34,6 +34,10 @@ class OutputError(SuiteError):
     """The output path cannot be written."""
 
 
+class ResumeError(SuiteError):
+    """``--resume`` was asked for a partial result of another input/config."""
+
+
 class DownloadError(SuiteError):
     """A weight file could not be downloaded or failed its checksum."""
 

@@ -1,26 +1,37 @@
-"""Writing the results JSON: streamed, and visible only when complete.
+"""Writing the results JSON: streamed, resumable, visible only when complete.
 
-Frames are appended, one JSON line each, to a temporary file beside the
-output as they are computed, so memory does not grow with video length.
-:meth:`ResultWriter.commit` then writes ``{"meta": ..., "frames": [...]}``
-to a second temporary file, fsyncs it and renames it over the output path:
-a failed or interrupted run never leaves a half-written file there and
-never replaces an earlier good result.
+While a run goes on, each frame's record is appended as one JSON line to a
+partial file beside the output (``.<name>.partial``), flushed at once, so
+memory does not grow with video length and a crash, Ctrl-C or kill loses at
+most the frame in progress. The partial file starts with a header naming
+what it is a result of (input file, models, thresholds); ``resume`` picks it
+up only when that matches.
+
+:meth:`ResultWriter.commit` writes ``{"meta": ..., "frames": [...]}`` to a
+temporary file, fsyncs it and renames it over the output path: a failed or
+interrupted run never leaves a half-written file there and never replaces an
+earlier good result. A lock file (``.<name>.lock``) keeps two runs from
+writing the same output at once.
 """
+import fcntl
 import json
 import math
 import os
 import tempfile
+import time
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
 
-from pose_suite.errors import OutputError
+from pose_suite.errors import OutputError, ResumeError, SuiteWarning
 
 #: Decimals kept in the JSON: 0.001 px for positions, 1e-5 for scores.
 PIXEL_DECIMALS = 3
 SCORE_DECIMALS = 5
+#: Seconds between fsyncs of the partial file (flushes happen every frame).
+FSYNC_INTERVAL_S = 5.0
 
 
 def _number(value, decimals: int) -> Optional[float]:
@@ -51,87 +62,186 @@ def frame_record(frame_index: int, timestamp_s: float,
 
 
 class ResultWriter:
-    """Stream frame records to disk, then publish the output atomically.
+    """Stream frame records to a partial file, then publish atomically.
 
-    Use as a context manager: leaving it with an exception (or without
-    :meth:`commit`) removes the temporary files and leaves the output path
-    as it was.
+    Use as a context manager. Leaving it without :meth:`commit` keeps the
+    partial file when it holds at least one frame (so the run can be
+    resumed) and otherwise removes it; the output path is never touched.
+
+    Args:
+        output_path: the JSON file to produce.
+        resume_key: identifies the input and settings; a partial file is
+            resumed only when its key is the same.
+        resume: continue a partial file instead of starting over.
 
     Raises:
-        OutputError: the output folder cannot be created or written.
+        OutputError: the folder cannot be created or written, or another
+            run is writing the same output.
+        ResumeError: ``resume`` and the partial file is of another run.
     """
 
-    def __init__(self, output_path: Path):
+    def __init__(self, output_path: Path, resume_key: str,
+                 resume: bool = False):
         self.output_path = Path(output_path)
-        self.frame_count = 0
-        self.person_count = 0
-        self._committed = False
         folder = self.output_path.parent
+        name = self.output_path.name
+        self.partial_path = folder / f'.{name}.partial'
+        self.frame_count = 0       # frames written, this session and before
+        self.person_count = 0
+        self.frames_failed: List[int] = []
+        self.next_frame_index = 0  # where decoding must continue
+        self.resumed_from = None
+        self._committed = False
+        self._last_fsync = time.monotonic()
         if self.output_path.is_dir():
             raise OutputError(f'output path is a folder: {self.output_path}')
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            self._frames = tempfile.NamedTemporaryFile(
-                'w', encoding='utf-8', dir=folder, delete=False,
-                prefix=f'.{self.output_path.name}.', suffix='.frames.tmp')
         except OSError as exc:
             raise OutputError(f'cannot write to output folder {folder}: '
                               f'{exc.strerror or exc}') from None
+        self._lock_path = folder / f'.{name}.lock'
+        self._lock = _acquire_lock(self._lock_path, self.output_path)
+        try:
+            if resume and self.partial_path.exists():
+                self._partial = self._reopen(resume_key)
+            else:
+                if resume:
+                    warnings.warn(f'nothing to resume for {self.output_path};'
+                                  ' starting from the first frame',
+                                  SuiteWarning)
+                self._partial = open(self.partial_path, 'w', encoding='utf-8')
+                self._write_line({'resume_key': resume_key})
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _reopen(self, resume_key: str):
+        """Read back a partial file and open it for appending."""
+        with open(self.partial_path, 'rb') as handle:
+            data = handle.read()
+        complete = data[:data.rfind(b'\n') + 1]  # drop a half-written line
+        lines = complete.decode('utf-8').splitlines()
+        header = json.loads(lines[0]) if lines else {}
+        if header.get('resume_key') != resume_key:
+            raise ResumeError(
+                f'cannot resume {self.output_path}: its partial result was '
+                'made from another input or with other settings; run without '
+                '--resume to start over')
+        for line in lines[1:]:
+            record = json.loads(line)
+            if 'failed_frame' in record:
+                self.frames_failed.append(record['failed_frame'])
+                self.next_frame_index = record['failed_frame'] + 1
+            else:
+                self.frame_count += 1
+                self.person_count += len(record['persons'])
+                self.next_frame_index = record['frame_index'] + 1
+        self.resumed_from = self.next_frame_index
+        partial = open(self.partial_path, 'r+', encoding='utf-8')
+        partial.truncate(len(complete))
+        partial.seek(len(complete))
+        return partial
+
+    def _write_line(self, record: dict) -> None:
+        self._partial.write(json.dumps(record, separators=(',', ':'),
+                                       allow_nan=False) + '\n')
+        # Flushed to the OS at once: a killed process loses nothing written.
+        self._partial.flush()
+        if time.monotonic() - self._last_fsync > FSYNC_INTERVAL_S:
+            os.fsync(self._partial.fileno())
+            self._last_fsync = time.monotonic()
 
     def write_frame(self, frame_index: int, timestamp_s: float,
                     persons: List[Dict[str, np.ndarray]]) -> None:
         """Append one frame's record (frames must come in order)."""
-        record = frame_record(frame_index, timestamp_s, persons)
-        self._frames.write(json.dumps(record, separators=(',', ':'),
-                                      allow_nan=False) + '\n')
+        self._write_line(frame_record(frame_index, timestamp_s, persons))
         self.frame_count += 1
         self.person_count += len(persons)
+        self.next_frame_index = frame_index + 1
+
+    def write_failed(self, frame_index: int) -> None:
+        """Record a frame that could not be decoded."""
+        self._write_line({'failed_frame': int(frame_index)})
+        self.frames_failed.append(int(frame_index))
 
     def commit(self, meta: dict) -> Path:
         """Write ``{"meta": meta, "frames": [...]}`` and rename it into
         place. Returns the output path."""
-        self._frames.close()
+        self._partial.close()
         folder = self.output_path.parent
+        temporary = None
         try:
             with tempfile.NamedTemporaryFile(
                     'w', encoding='utf-8', dir=folder, delete=False,
                     prefix=f'.{self.output_path.name}.',
                     suffix='.tmp') as final, \
-                    open(self._frames.name, encoding='utf-8') as frames:
-                self._final_name = final.name
+                    open(self.partial_path, encoding='utf-8') as partial:
+                temporary = final.name
                 final.write('{\n"meta": ')
                 final.write(json.dumps(meta, indent=2, ensure_ascii=False,
                                        allow_nan=False))
                 final.write(',\n"frames": [')
                 separator = '\n'
-                for line in frames:
+                next(partial)  # the header
+                for line in partial:
+                    if line.startswith('{"failed_frame"'):
+                        continue
                     final.write(separator + line.rstrip('\n'))
                     separator = ',\n'
                 final.write('\n]\n}\n')
                 final.flush()
                 os.fsync(final.fileno())
-            os.replace(self._final_name, self.output_path)
+            os.replace(temporary, self.output_path)
             _fsync_folder(folder)
         except OSError as exc:
+            if temporary and os.path.exists(temporary):
+                os.unlink(temporary)
             raise OutputError(f'cannot write {self.output_path}: '
                               f'{exc.strerror or exc}') from None
-        finally:
-            self._remove_temporaries()
         self._committed = True
+        self.partial_path.unlink()
         return self.output_path
 
-    def _remove_temporaries(self) -> None:
-        self._frames.close()
-        for name in (self._frames.name, getattr(self, '_final_name', None)):
-            if name and os.path.exists(name):
-                os.unlink(name)
+    def _release_lock(self) -> None:
+        # Unlinked while still held, so a run that opened the same file
+        # sees it replaced (see _acquire_lock) and never shares a lock.
+        self._lock_path.unlink(missing_ok=True)
+        fcntl.flock(self._lock, fcntl.LOCK_UN)
+        self._lock.close()
 
     def __enter__(self) -> 'ResultWriter':
         return self
 
     def __exit__(self, *exc_info) -> None:
         if not self._committed:
-            self._remove_temporaries()
+            self._partial.close()
+            if self.frame_count == 0 and self.partial_path.exists():
+                self.partial_path.unlink()
+        self._release_lock()
+
+
+def _acquire_lock(lock_path: Path, output_path: Path):
+    """Hold an exclusive lock on ``lock_path``; fail at once if taken."""
+    while True:
+        try:
+            handle = open(lock_path, 'a')
+        except OSError as exc:
+            raise OutputError(f'cannot write to output folder '
+                              f'{lock_path.parent}: {exc.strerror or exc}') \
+                from None
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise OutputError(f'another run is writing {output_path}; wait '
+                              'for it or choose another output') from None
+        try:
+            if os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino:
+                return handle
+        except FileNotFoundError:
+            pass
+        handle.close()  # the holder removed it as we opened it: try again
 
 
 def _fsync_folder(folder: Path) -> None:

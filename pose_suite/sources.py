@@ -7,8 +7,9 @@ frame_bgr)``.
 """
 import dataclasses
 import os
+import warnings
 from pathlib import Path
-from typing import Iterator, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 # FFmpeg's own log lines (read when the first capture opens) would bury
 # our one-line errors; the failures they describe are reported as InputError.
@@ -17,9 +18,11 @@ os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pose_suite.errors import InputError
+from pose_suite.errors import InputError, SuiteWarning
 
 Frame = Tuple[int, float, np.ndarray]
+#: Undecodable frames in a row after which a video is taken to have ended.
+MAX_CONSECUTIVE_FAILURES = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,21 +41,45 @@ class FrameSource:
     fps: float
     frame_count: int
 
-    def frames(self) -> Iterator[Frame]:
-        """Yield ``(frame_index, timestamp_s, frame)``; frame is (H, W, 3)
-        uint8 BGR, frame_index counts from 0, timestamp_s = index / fps."""
+    def frames(self, start: int = 0,
+               failed: Optional[List[int]] = None) -> Iterator[Frame]:
+        """Yield ``(frame_index, timestamp_s, frame)`` in order.
+
+        frame is (H, W, 3) uint8 BGR; frame_index counts from 0 over the
+        whole video; timestamp_s = frame_index / fps (0.0 for an image).
+
+        Args:
+            start: first frame index to yield; earlier frames are decoded
+                and dropped (seeking is not frame-exact in every codec).
+            failed: if given, receives the index of every frame that could
+                not be decoded while later ones could (they are skipped).
+        """
         if self.kind == 'image':
-            yield 0, 0.0, _read_image(self.path)
+            if start == 0:
+                yield 0, 0.0, _read_image(self.path)
             return
         capture = cv2.VideoCapture(str(self.path))
         try:
-            frame_index = 0
-            while True:
+            frame_index, pending_failures = 0, []
+            while len(pending_failures) < MAX_CONSECUTIVE_FAILURES:
                 ok, frame = capture.read()
-                if not ok:
-                    break
-                timestamp = frame_index / self.fps if self.fps > 0 else 0.0
-                yield frame_index, timestamp, frame
+                if not ok or frame is None:
+                    # A bad frame, or the end: only a later good frame tells.
+                    pending_failures.append(frame_index)
+                    frame_index += 1
+                    continue
+                if pending_failures:
+                    if failed is not None:
+                        failed.extend(i for i in pending_failures
+                                      if i >= start)
+                    for index in pending_failures:
+                        warnings.warn(f'frame {index} of {self.path} could '
+                                      'not be decoded; skipped', SuiteWarning)
+                    pending_failures = []
+                if frame_index >= start:
+                    timestamp = frame_index / self.fps if self.fps > 0 \
+                        else 0.0
+                    yield frame_index, timestamp, frame
                 frame_index += 1
         finally:
             capture.release()

@@ -187,3 +187,42 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words):
         result.stderr
     for word in words:
         assert word in errors[0], errors[0]
+
+
+def real_frames(count: int, size=(480, 270)):
+    """The first ``count`` frames of the real two-person video, resized."""
+    import cv2
+    capture = cv2.VideoCapture(str(
+        data_file('videos/two_people_72frames_1080p.mp4')))
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        assert ok, 'the test video has fewer frames than asked for'
+        frames.append(cv2.resize(frame, size))
+    capture.release()
+    return frames
+
+
+def write_avi(path: Path, frames, fps: float = 10.0) -> Path:
+    """Write frames as Motion-JPEG AVI: every frame is its own JPEG, so one
+    can be corrupted alone and the container header patched."""
+    import cv2
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'MJPG'), fps,
+                             (width, height))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope='session')
+def analysis_service(model_files):
+    """PoseAnalysisService on the test checkpoints (bbox_thr 0)."""
+    from pose_analysis_service import PoseAnalysisService
+    return PoseAnalysisService({
+        'det_config': str(model_files['det_config']),
+        'det_checkpoint': str(model_files['det_checkpoint']),
+        'pose_config': str(model_files['pose_config']),
+        'pose_checkpoint': str(model_files['pose_checkpoint']),
+        'device': 'cpu', 'bbox_thr': 0.0})

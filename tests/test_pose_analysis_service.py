@@ -13,14 +13,8 @@ from pose_suite.errors import InputError, OutputError
 
 
 @pytest.fixture(scope='module')
-def service(model_files):
-    from pose_analysis_service import PoseAnalysisService
-    return PoseAnalysisService({
-        'det_config': str(model_files['det_config']),
-        'det_checkpoint': str(model_files['det_checkpoint']),
-        'pose_config': str(model_files['pose_config']),
-        'pose_checkpoint': str(model_files['pose_checkpoint']),
-        'device': 'cpu', 'bbox_thr': 0.0})
+def service(analysis_service):
+    return analysis_service
 
 
 def test_image_json_matches_reference_pipeline(service, detector,
@@ -106,7 +100,8 @@ def test_failed_run_leaves_previous_result(service, tmp_path):
     with pytest.raises(InputError):
         service.run(tmp_path / 'missing.mp4', output)
     assert output.read_text() == 'previous good result'
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['keep.json']
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['keep.json'], \
+        'no partial, temporary or lock file left behind'
 
 
 def test_output_under_a_file_is_an_output_error(service, tmp_path):
