@@ -93,6 +93,15 @@ def test_grayscale_image_is_processed_as_bgr(analysis_service, tmp_path):
                                                         tmp_path / 'b.json'))
 
 
+def test_grayscale_image_cli(config_values, write_config, tmp_path):
+    result = run_cli('pose_analysis_service.py', '--config',
+                     write_config(config_values), '--input',
+                     data_file('images/camera_grayscale.png'))
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / 'out' / 'result.json').read_text())['meta']
+    assert (meta['width'], meta['height']) == (512, 512)
+
+
 def test_rgba_image_is_processed_without_alpha(analysis_service, tmp_path):
     rgb = data_file('images/astronaut.png')
     bgr = cv2.imread(str(rgb))
@@ -137,19 +146,29 @@ def test_very_large_image_is_processed(analysis_service, tmp_path):
     assert grown_mb < 1500, f'peak memory grew by {grown_mb:.0f} MB'
 
 
-def test_video_lying_about_frame_count(analysis_service, tmp_path):
-    video = write_avi(tmp_path / 'lie.avi', real_frames(3))
+def test_video_lying_about_frame_count_and_fps(analysis_service, tmp_path):
+    """Written at 10 fps with 3 frames; the header is made to say 25 fps and
+    500 frames. Every real frame is processed and the count is the real one;
+    the fps, which nothing in the file contradicts, is the header's."""
+    video = write_avi(tmp_path / 'lie.avi', real_frames(3), fps=10)
     data = bytearray(video.read_bytes())
-    # RIFF AVI: avih.dwTotalFrames and the video strh.dwLength say 500.
+    # RIFF AVI: avih.dwTotalFrames and the video strh.dwLength say 500,
+    # strh.dwRate / dwScale say 25 fps.
     struct.pack_into('<I', data, data.find(b'avih') + 8 + 16, 500)
-    struct.pack_into('<I', data, data.find(b'strh') + 8 + 32, 500)
+    strh = data.find(b'strh') + 8
+    struct.pack_into('<II', data, strh + 20, 1, 25)
+    struct.pack_into('<I', data, strh + 32, 500)
     video.write_bytes(bytes(data))
-    assert cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_COUNT) == 500
+    capture = cv2.VideoCapture(str(video))
+    assert capture.get(cv2.CAP_PROP_FRAME_COUNT) == 500
+    assert capture.get(cv2.CAP_PROP_FPS) == 25
     result = json.loads(analysis_service.run(video, tmp_path / 'r.json')
                         .read_text())
     assert result['meta']['frame_count'] == 3
     assert result['meta']['frame_count_reported'] == 500
+    assert result['meta']['fps'] == 25
     assert [f['frame_index'] for f in result['frames']] == [0, 1, 2]
+    assert [f['timestamp_s'] for f in result['frames']] == [0, 0.04, 0.08]
     assert result['meta']['frames_failed'] == []
 
 
