@@ -17,9 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import List, Optional
 
-from pose_suite.config import (BOOL_KEYS, DEFAULTS, HELP, PATH_KEYS,
-                               read_config_file, validate_dict,
-                               validate_value)
+from pose_suite.config import (BOOL_KEYS, DEFAULTS, HELP, read_config_file,
+                               validate_dict, validate_value)
 from pose_suite.errors import ConfigError, show_warnings_as_one_line
 
 
@@ -29,7 +28,7 @@ def _flag(key: str) -> str:
 
 def _parse_value(key: str, text: str):
     """Turn a flag's text into the key's JSON type (validated later)."""
-    if key in PATH_KEYS or key == 'device':
+    if isinstance(DEFAULTS[key], str):
         return text
     if key in BOOL_KEYS:
         if text.lower() in ('true', 'yes', '1', 'on'):

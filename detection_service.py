@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
+import torch
 
 from pose_suite.runtime import ensure_torchvision
 
@@ -43,13 +44,16 @@ class DetectionService:
         bbox_thr: keep boxes whose score is above this.
         nms_thr: IoU above which the lower-scored of two boxes is dropped.
         det_cat_id: class index of "person" in the detector's classes.
+        precision: ``fp32`` (exact), ``bf16`` or ``fp16`` (CUDA only): see
+            ``pose_suite.models.use_fast_mode``.
     """
 
     def __init__(self, det_config: PathLike, det_checkpoint: PathLike,
                  device: str = 'cpu', bbox_thr: float = 0.3,
-                 nms_thr: float = 0.3, det_cat_id: int = 0):
+                 nms_thr: float = 0.3, det_cat_id: int = 0,
+                 precision: str = 'fp32'):
         self.loaded = build_model(init_detector, det_config, det_checkpoint,
-                                  device)
+                                  device, precision)
         self.model = self.loaded.model
         self.device = self.loaded.device
         self.bbox_thr = bbox_thr
@@ -82,8 +86,9 @@ class DetectionService:
             detector's score, sorted by decreasing score; (0, 5) when nobody
             is found.
         """
-        result = inference_detector(self.model, frame_bgr,
-                                    test_pipeline=self._pipeline)
+        with torch.inference_mode():
+            result = inference_detector(self.model, frame_bgr,
+                                        test_pipeline=self._pipeline)
         instances = result.pred_instances.cpu().numpy()
         boxes = np.concatenate(
             (instances.bboxes, instances.scores[:, None]), axis=1)

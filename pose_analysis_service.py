@@ -59,9 +59,10 @@ class PoseAnalysisService:
         self.detector = DetectionService(
             cfg.det_config, cfg.det_checkpoint, device=cfg.device,
             bbox_thr=cfg.bbox_thr, nms_thr=cfg.nms_thr,
-            det_cat_id=cfg.det_cat_id)
-        self.pose = PoseExtractionService(cfg.pose_config, cfg.pose_checkpoint,
-                                          device=cfg.device)
+            det_cat_id=cfg.det_cat_id, precision=cfg.precision)
+        self.pose = PoseExtractionService(
+            cfg.pose_config, cfg.pose_checkpoint, device=cfg.device,
+            precision=cfg.precision)
 
     def analyse_frame(self, frame_bgr: np.ndarray) -> List[Dict]:
         """Detect and estimate every person in one (H, W, 3) BGR frame.
@@ -102,13 +103,20 @@ class PoseAnalysisService:
         with ResultWriter(cfg.output_file(), self._resume_key(cfg, source),
                           resume) as writer:
             self.writer = writer  # progress, for an interrupted caller
-            failed: List[int] = []
+            persons: List[Dict] = []
             for frame_index, timestamp_s, frame in source.frames(
-                    start=writer.next_frame_index, failed=failed):
-                while failed:
-                    writer.write_failed(failed.pop(0))
-                writer.write_frame(frame_index, timestamp_s,
-                                   self.analyse_frame(frame))
+                    start=writer.next_frame_index):
+                if frame is None:
+                    writer.write_failed(frame_index)
+                    continue
+                if persons and frame_index % cfg.det_interval:
+                    # Video mode: follow the people found before.
+                    boxes = boxes_from_keypoints(persons, cfg.kpt_thr,
+                                                 source.width, source.height)
+                    persons = self.pose.extract(frame, boxes)
+                else:
+                    persons = self.analyse_frame(frame)
+                writer.write_frame(frame_index, timestamp_s, persons)
             if writer.frame_count == 0:
                 raise InputError(f'no frame could be read from {cfg.input}')
             meta = self._meta(cfg, source, writer,
@@ -127,7 +135,8 @@ class PoseAnalysisService:
                     stat.st_mtime_ns, self.detector.loaded.checkpoint_sha256,
                     self.pose.loaded.checkpoint_sha256, str(cfg.det_config),
                     str(cfg.pose_config), cfg.bbox_thr, cfg.nms_thr,
-                    cfg.det_cat_id, self.detector.device]
+                    cfg.det_cat_id, self.detector.device, cfg.precision,
+                    cfg.det_interval, cfg.kpt_thr]
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
     def _meta(self, cfg: AnalysisConfig, source: FrameSource,
@@ -155,6 +164,8 @@ class PoseAnalysisService:
             'thresholds': {'bbox_thr': cfg.bbox_thr, 'nms_thr': cfg.nms_thr,
                            'kpt_thr': cfg.kpt_thr},
             'det_cat_id': cfg.det_cat_id,
+            'det_interval': cfg.det_interval,
+            'precision': cfg.precision,
             'device': self.detector.device,
             'versions': package_versions(),
             'run': {
@@ -211,6 +222,35 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(f'{summary["frames"]} frame(s), {summary["persons"]} person(s) in '
           f'{summary["seconds"]:.1f} s -> {output}')
     return 0
+
+
+def boxes_from_keypoints(persons: List[Dict], kpt_thr: float, width: int,
+                         height: int, expansion: float = 1.25,
+                         min_visible: int = 3) -> np.ndarray:
+    """Person boxes for the next frame from this frame's keypoints, as
+    RTMPose's real-time pipeline does between detections.
+
+    Each box is the extent of the keypoints scoring above ``kpt_thr``,
+    enlarged ``expansion`` times about its centre and clipped to the image;
+    it keeps the person's ``bbox_score``. A person with fewer than
+    ``min_visible`` such keypoints is dropped (lost until the next
+    detection).
+
+    Returns:
+        float32 (N, 5): x1, y1, x2, y2 in pixels, score.
+    """
+    boxes = []
+    for person in persons:
+        visible = person['keypoints'][person['keypoint_scores'] > kpt_thr]
+        if len(visible) < min_visible:
+            continue
+        low, high = visible.min(axis=0), visible.max(axis=0)
+        centre, half = (low + high) / 2, (high - low) * expansion / 2
+        x1, y1 = np.maximum(centre - half, 0)
+        x2, y2 = np.minimum(centre + half, (width, height))
+        if x2 > x1 and y2 > y1:
+            boxes.append((x1, y1, x2, y2, person['bbox_score']))
+    return np.asarray(boxes, np.float32).reshape(-1, 5)
 
 
 def _stop_on_sigterm() -> dict:

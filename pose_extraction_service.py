@@ -41,12 +41,15 @@ class PoseExtractionService:
         pose_checkpoint: weights (.pth); mmpose 0.x and 1.x layouts load.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         batch_size: persons per forward pass (bounds memory on crowds).
+        precision: ``fp32`` (exact), ``bf16`` or ``fp16`` (CUDA only): see
+            ``pose_suite.models.use_fast_mode``.
     """
 
     def __init__(self, pose_config: PathLike, pose_checkpoint: PathLike,
-                 device: str = 'cpu', batch_size: int = 8):
+                 device: str = 'cpu', batch_size: int = 8,
+                 precision: str = 'fp32'):
         self.loaded = build_model(init_model, pose_config, pose_checkpoint,
-                                  device)
+                                  device, precision)
         self.model = self.loaded.model
         self.device = self.loaded.device
         self.batch_size = batch_size
@@ -85,30 +88,56 @@ class PoseExtractionService:
             (K,) heatmap maxima, about 0 to 1. An empty list for no boxes
             (mmpose would estimate a pose on the whole image instead).
         """
-        boxes = np.asarray(boxes, dtype=np.float32)
-        if boxes.size == 0:
+        boxes = _as_boxes(boxes)
+        if len(boxes) == 0:
             return []
-        boxes = boxes.reshape(len(boxes), -1)
-        scores = boxes[:, 4] if boxes.shape[1] > 4 else np.ones(len(boxes),
-                                                                np.float32)
         people = []
-        for start in range(0, len(boxes), self.batch_size):
-            chunk = slice(start, start + self.batch_size)
-            data_list = []
-            for bbox, score in zip(boxes[chunk, :4], scores[chunk]):
-                data_info = dict(img=frame_bgr, bbox=bbox[None],
-                                 bbox_score=np.array([score], np.float32))
-                data_info.update(self.model.dataset_meta)
-                data_list.append(self._pipeline(data_info))
-            with torch.no_grad():
-                samples = self.model.test_step(pseudo_collate(data_list))
-            for bbox, score, sample in zip(boxes[chunk, :4], scores[chunk],
-                                           samples):
+        for chunk, batch in self._batches(frame_bgr, boxes):
+            with torch.inference_mode():
+                samples = self.model.test_step(batch)
+            for box, sample in zip(boxes[chunk], samples):
                 instances = sample.pred_instances
                 people.append(dict(
-                    bbox=bbox.copy(),
-                    bbox_score=float(score),
+                    bbox=box[:4].copy(),
+                    bbox_score=float(box[4]) if len(box) > 4 else 1.0,
                     keypoints=np.asarray(instances.keypoints[0], np.float32),
                     keypoint_scores=np.asarray(instances.keypoint_scores[0],
                                                np.float32)))
         return people
+
+    def heatmaps(self, frame_bgr: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        """The model's raw heatmaps for each box, without flip test.
+
+        Returns:
+            float32 (N, K, 96, 72) for the 384x288 model; used to measure
+            what fast mode changes.
+        """
+        boxes = _as_boxes(boxes)
+        maps = []
+        for _, batch in self._batches(frame_bgr, boxes):
+            with torch.inference_mode():
+                data = self.model.data_preprocessor(batch, training=False)
+                features = self.model.extract_feat(data['inputs'])
+                maps.append(self.model.head.forward(features).float().cpu())
+        return torch.cat(maps).numpy() if maps else np.zeros((0,), np.float32)
+
+    def _batches(self, frame_bgr: np.ndarray, boxes: np.ndarray):
+        """Yield ``(slice of boxes, collated batch)`` of at most
+        ``batch_size`` crops, through the model's own test pipeline."""
+        for start in range(0, len(boxes), self.batch_size):
+            chunk = slice(start, start + self.batch_size)
+            data_list = []
+            for box in boxes[chunk]:
+                score = box[4] if len(box) > 4 else 1.0
+                data_info = dict(img=frame_bgr, bbox=box[None, :4],
+                                 bbox_score=np.array([score], np.float32))
+                data_info.update(self.model.dataset_meta)
+                data_list.append(self._pipeline(data_info))
+            yield chunk, pseudo_collate(data_list)
+
+
+def _as_boxes(boxes) -> np.ndarray:
+    """(N, 4) or (N, 5) float32 boxes; (0, 5) when empty."""
+    boxes = np.asarray(boxes, dtype=np.float32)
+    return boxes.reshape(len(boxes), -1) if boxes.size else \
+        np.zeros((0, 5), np.float32)

@@ -35,6 +35,8 @@ DEFAULTS: Dict[str, Any] = {
     'nms_thr': 0.3,
     'kpt_thr': 0.3,
     'resume': False,
+    'precision': 'fp32',
+    'det_interval': 1,
 }
 
 #: One sentence per key, used by ``creating_config.py --help`` and the README.
@@ -56,6 +58,11 @@ HELP: Dict[str, str] = {
                'in [0, 1]; all 133 keypoints are always written.',
     'resume': 'true: continue an interrupted run of the same input and '
               'settings from its last completed frame.',
+    'precision': 'fp32 (exact, the default), bf16 (fast mode; CPUs with '
+                 'bf16 support and GPUs) or fp16 (fast mode, CUDA only).',
+    'det_interval': 'Run the detector every N video frames and, in between, '
+                    'take each person\'s box from their previous keypoints '
+                    '(1: detect on every frame).',
 }
 
 PATH_KEYS = ('det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint',
@@ -81,6 +88,8 @@ class AnalysisConfig:
     nms_thr: float
     kpt_thr: float
     resume: bool
+    precision: str
+    det_interval: int
 
     def output_file(self) -> Path:
         """The JSON file to write: ``output`` itself, or
@@ -114,10 +123,17 @@ def validate_value(key: str, value: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f'{key} must be true or false, got {value!r}')
         return value
-    if key == 'det_cat_id':
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if key in ('det_cat_id', 'det_interval'):
+        low = 0 if key == 'det_cat_id' else 1
+        if isinstance(value, bool) or not isinstance(value, int) \
+                or value < low:
             raise ConfigError(
-                f'det_cat_id must be a whole number >= 0, got {value!r}')
+                f'{key} must be a whole number >= {low}, got {value!r}')
+        return value
+    if key == 'precision':
+        if value not in ('fp32', 'bf16', 'fp16'):
+            raise ConfigError('precision must be fp32, bf16 or fp16, got '
+                              f'{value!r}')
         return value
     if key == 'device':
         if not isinstance(value, str) or not _DEVICE_PATTERN.match(value):

@@ -9,7 +9,7 @@ import dataclasses
 import os
 import warnings
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, Optional, Tuple
 
 # FFmpeg's own log lines (read when the first capture opens) would bury
 # our one-line errors; the failures they describe are reported as InputError.
@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 
 from pose_suite.errors import InputError, SuiteWarning
 
-Frame = Tuple[int, float, np.ndarray]
+Frame = Tuple[int, float, Optional[np.ndarray]]
 #: Undecodable frames in a row after which a video is taken to have ended.
 MAX_CONSECUTIVE_FAILURES = 16
 
@@ -41,18 +41,17 @@ class FrameSource:
     fps: float
     frame_count: int
 
-    def frames(self, start: int = 0,
-               failed: Optional[List[int]] = None) -> Iterator[Frame]:
+    def frames(self, start: int = 0) -> Iterator[Frame]:
         """Yield ``(frame_index, timestamp_s, frame)`` in order.
 
-        frame is (H, W, 3) uint8 BGR; frame_index counts from 0 over the
-        whole video; timestamp_s = frame_index / fps (0.0 for an image).
+        frame is (H, W, 3) uint8 BGR, or None for a frame that could not be
+        decoded while later ones could (a warning is issued; the caller
+        records it). frame_index counts from 0 over the whole video;
+        timestamp_s = frame_index / fps (0.0 for an image).
 
         Args:
             start: first frame index to yield; earlier frames are decoded
                 and dropped (seeking is not frame-exact in every codec).
-            failed: if given, receives the index of every frame that could
-                not be decoded while later ones could (they are skipped).
         """
         if self.kind == 'image':
             if start == 0:
@@ -68,21 +67,20 @@ class FrameSource:
                     pending_failures.append(frame_index)
                     frame_index += 1
                     continue
-                if pending_failures:
-                    if failed is not None:
-                        failed.extend(i for i in pending_failures
-                                      if i >= start)
-                    for index in pending_failures:
+                for index in pending_failures:
+                    if index >= start:
                         warnings.warn(f'frame {index} of {self.path} could '
                                       'not be decoded; skipped', SuiteWarning)
-                    pending_failures = []
+                        yield index, self._timestamp(index), None
+                pending_failures = []
                 if frame_index >= start:
-                    timestamp = frame_index / self.fps if self.fps > 0 \
-                        else 0.0
-                    yield frame_index, timestamp, frame
+                    yield frame_index, self._timestamp(frame_index), frame
                 frame_index += 1
         finally:
             capture.release()
+
+    def _timestamp(self, frame_index: int) -> float:
+        return frame_index / self.fps if self.fps > 0 else 0.0
 
 
 def open_source(path: Path) -> FrameSource:

@@ -109,3 +109,16 @@ def test_cuda_without_gpu_is_a_clear_error(model_files):
     with pytest.raises(DeviceError, match='CUDA is not available'):
         DetectionService(model_files['det_config'],
                          model_files['det_checkpoint'], device='cuda')
+
+
+def test_fast_mode_boxes_close_to_fp32(model_files, detector):
+    """bf16 runs the backbone and neck only; boxes stay within 0.5 px."""
+    from detection_service import DetectionService
+    fast = DetectionService(model_files['det_config'],
+                            model_files['det_checkpoint'], bbox_thr=0.0,
+                            precision='bf16')
+    for name in COCO_IMAGES[:2]:
+        image = cv2.imread(str(data_file(name)))
+        exact, approximate = detector.detect(image), fast.detect(image)
+        assert exact.shape == approximate.shape
+        np.testing.assert_allclose(approximate, exact, atol=0.5)

@@ -1,5 +1,6 @@
 """pose_analysis_service.py end to end: JSON content, correctness against
 mmdet + mmpose's own functions, input kinds, and bad input at the CLI."""
+import dataclasses
 import json
 import shutil
 
@@ -192,3 +193,45 @@ def test_readme_documents_every_config_key_and_field():
                   'keypoint_scores', 'keypoint_names', 'skeleton_links',
                   'frame_count'):
         assert f'`{field}`' in readme, field
+
+
+def test_boxes_from_keypoints():
+    from pose_analysis_service import boxes_from_keypoints
+    keypoints = np.zeros((133, 2), np.float32)
+    keypoints[:3] = [[100, 50], [140, 90], [120, 250]]
+    scores = np.zeros(133, np.float32)
+    scores[:3] = 0.9
+    lost = {'keypoints': keypoints, 'keypoint_scores': scores * 0,
+            'bbox_score': 0.4}
+    seen = {'keypoints': keypoints, 'keypoint_scores': scores,
+            'bbox_score': 0.8}
+    boxes = boxes_from_keypoints([lost, seen], kpt_thr=0.3, width=150,
+                                 height=400)
+    # Extent 100..140 x 50..250, 1.25x about (120, 150), clipped to 150 wide.
+    np.testing.assert_allclose(boxes, [[95, 25, 145, 275, 0.8]])
+    assert boxes_from_keypoints([], 0.3, 10, 10).shape == (0, 5)
+
+
+def test_video_mode_detects_every_nth_frame(service, tmp_path, monkeypatch):
+    from conftest import real_frames, write_avi
+    from pose_analysis_service import boxes_from_keypoints
+    video = write_avi(tmp_path / 'clip.avi', real_frames(5))
+    calls = []
+    detect = service.detector.detect
+    monkeypatch.setattr(service.detector, 'detect',
+                        lambda frame: calls.append(1) or detect(frame))
+    monkeypatch.setattr(service, 'config', dataclasses.replace(
+        service.config, det_interval=3, kpt_thr=0.0))
+    result = json.loads(service.run(video, tmp_path / 'r.json').read_text())
+    assert len(calls) == 2  # frames 0 and 3
+    assert result['meta']['det_interval'] == 3
+    frames = result['frames']
+    for previous, current in ((0, 1), (1, 2), (3, 4)):
+        persons = [{'keypoints': np.array(p['keypoints'], np.float32),
+                    'keypoint_scores': np.array(p['keypoint_scores']),
+                    'bbox_score': p['bbox_score']}
+                   for p in frames[previous]['persons']]
+        expected = boxes_from_keypoints(persons, 0.0, 480, 270)
+        np.testing.assert_allclose(
+            [p['bbox'] for p in frames[current]['persons']], expected[:, :4],
+            atol=2e-3)

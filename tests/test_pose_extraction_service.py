@@ -140,3 +140,38 @@ def test_torchvision_status_is_reported():
         from torchvision.transforms import ToPILImage
         with pytest.raises(RuntimeError, match='torchvision is not installed'):
             ToPILImage()
+
+
+def test_fast_mode_heatmaps_within_one_percent(model_files, detector,
+                                               pose_service):
+    """bf16 fast mode: the heatmaps stay within 1 % (relative L2) of fp32;
+    the keypoints are mostly the same. (Random weights make flat heatmaps
+    whose near-equal peaks can swap, so single keypoints may jump.)"""
+    from pose_extraction_service import PoseExtractionService
+    fast = PoseExtractionService(model_files['pose_config'],
+                                 model_files['pose_checkpoint'],
+                                 precision='bf16')
+    image = cv2.imread(str(data_file(COCO_IMAGES[0])))
+    boxes = detector.detect(image)
+    exact = pose_service.heatmaps(image, boxes)
+    approximate = fast.heatmaps(image, boxes)
+    assert exact.shape == approximate.shape == (len(boxes), 133, 96, 72)
+    error = np.linalg.norm(approximate - exact) / np.linalg.norm(exact)
+    assert 0 < error < 0.01
+    shifts = np.concatenate([
+        np.abs(a['keypoints'] - b['keypoints']).max(axis=1) for a, b in zip(
+            fast.extract(image, boxes), pose_service.extract(image, boxes))])
+    assert np.median(shifts) < 0.5
+
+
+def test_fp16_needs_cuda(model_files):
+    import torch
+
+    from pose_extraction_service import PoseExtractionService
+    from pose_suite.errors import DeviceError
+    if torch.cuda.is_available():
+        pytest.skip('this machine has CUDA')
+    with pytest.raises(DeviceError, match='fp16.*CUDA.*bf16'):
+        PoseExtractionService(model_files['pose_config'],
+                              model_files['pose_checkpoint'],
+                              device='cpu', precision='fp16')
