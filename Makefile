@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 DET_WEIGHTS := config_files/rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth
 POSE_WEIGHTS := config_files/hrnet_w48_coco_wholebody_384x288_dark-f5726563_20200918.pth
 
-.PHONY: install weights run test clean
+.PHONY: install weights run test bench clean
 
 install: $(INSTALLED)
 
@@ -36,6 +36,11 @@ run: install weights config.json
 
 test: install
 	$(PY) -m pytest tests
+
+# Side-by-side speed: this suite, mmpose's demo, a plain mmdet+mmpose loop
+# (about 25 minutes on 2 cores); writes benchmarks/RESULTS.md.
+bench: install
+	$(PY) benchmarks/bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache output/*.json

@@ -196,6 +196,13 @@ def test_config_not_json_cli(tmp_path):
     assert_one_line_error(result, 'config.json', 'not valid JSON')
 
 
+def test_config_missing_cli(tmp_path):
+    result = run_cli('pose_analysis_service.py', '--config',
+                     tmp_path / 'absent.json')
+    assert_one_line_error(result, 'config file not found', 'absent.json',
+                          'creating_config.py')
+
+
 def test_unknown_config_key_warns_and_runs(config_values, write_config,
                                           tmp_path):
     config = write_config({**config_values, 'kpt_threshold': 0.5})

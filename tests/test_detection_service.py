@@ -122,3 +122,13 @@ def test_fast_mode_boxes_close_to_fp32(model_files, detector):
         exact, approximate = detector.detect(image), fast.detect(image)
         assert exact.shape == approximate.shape
         np.testing.assert_allclose(approximate, exact, atol=0.5)
+
+
+def test_detect_batch_matches_detect(detector):
+    """The GPU path (several frames per pass), run on the CPU."""
+    from conftest import real_frames
+    frames = real_frames(3)
+    batched = detector.detect_batch(frames)
+    assert len(batched) == 3
+    for frame, boxes in zip(frames, batched):
+        np.testing.assert_allclose(boxes, detector.detect(frame), atol=1e-3)

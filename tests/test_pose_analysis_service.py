@@ -1,5 +1,6 @@
 """pose_analysis_service.py end to end: JSON content, correctness against
-mmdet + mmpose's own functions, input kinds, and bad input at the CLI."""
+mmdet + mmpose's own functions, input kinds, video mode, batching. Bad input
+is in test_bad_input.py, interruptions in test_interrupted_runs.py."""
 import dataclasses
 import json
 import shutil
@@ -8,8 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import (BOXES_PER_FRAME, COCO_IMAGES, ROOT,
-                      assert_one_line_error, run_cli, data_file)
+from conftest import BOXES_PER_FRAME, COCO_IMAGES, ROOT, data_file, run_cli
 from pose_suite.errors import InputError, OutputError
 
 
@@ -122,68 +122,6 @@ def test_cli_writes_json(config_values, write_config, tmp_path):
     assert json.loads(output.read_text())['meta']['device'] == 'cpu'
 
 
-def _bad_inputs(tmp_path):
-    text_jpg = tmp_path / 'notes.jpg'
-    text_jpg.write_text('not an image')
-    empty = tmp_path / 'empty.mp4'
-    empty.write_bytes(b'')
-    truncated = tmp_path / 'truncated.mp4'
-    data = data_file('videos/football_5frames_720p.mp4').read_bytes()
-    truncated.write_bytes(data[:len(data) // 2])
-    return {
-        'missing': (tmp_path / 'nope.mp4', ['not found', 'nope.mp4']),
-        'folder': (tmp_path, ['folder']),
-        'text named .jpg': (text_jpg, ['not an image', 'notes.jpg']),
-        'empty': (empty, ['empty', 'empty.mp4']),
-        'truncated video': (truncated, ['truncated', 'truncated.mp4']),
-    }
-
-
-@pytest.mark.parametrize('case', ['missing', 'folder', 'text named .jpg',
-                                  'empty', 'truncated video'])
-def test_cli_bad_input(config_values, write_config, tmp_path, case):
-    path, words = _bad_inputs(tmp_path)[case]
-    output = tmp_path / 'out' / 'result.json'
-    output.parent.mkdir()
-    output.write_text('previous')
-    result = run_cli('pose_analysis_service.py', '--config',
-                     write_config(config_values), '--input', path)
-    assert_one_line_error(result, *words)
-    assert output.read_text() == 'previous'
-    assert [p.name for p in output.parent.iterdir()] == ['result.json']
-
-
-@pytest.mark.parametrize('case', ['not json', 'bad value', 'missing ckpt',
-                                  'wrong ckpt', 'output under file',
-                                  'missing config'])
-def test_cli_bad_config(config_values, write_config, model_files, tmp_path,
-                        case):
-    if case == 'not json':
-        config = tmp_path / 'config.json'
-        config.write_text('{"input": ')
-        words = ['not valid JSON']
-    elif case == 'missing config':
-        config, words = tmp_path / 'absent.json', ['config file not found']
-    else:
-        values = dict(config_values)
-        if case == 'bad value':
-            values['nms_thr'], words = 2, ['nms_thr', '[0, 1]']
-        elif case == 'missing ckpt':
-            values['pose_checkpoint'] = str(tmp_path / 'gone.pth')
-            words = ['checkpoint not found', 'gone.pth']
-        elif case == 'wrong ckpt':
-            values['pose_checkpoint'] = str(model_files['det_checkpoint'])
-            words = ['does not fit']
-        else:
-            (tmp_path / 'blocker').write_text('x')
-            values['output'] = str(tmp_path / 'blocker' / 'r.json')
-            words = ['cannot write', 'blocker']
-        config = write_config(values)
-    result = run_cli('pose_analysis_service.py', '--config', config)
-    assert_one_line_error(result, *words)
-    assert not (tmp_path / 'out').exists()
-
-
 def test_readme_documents_every_config_key_and_field():
     from pose_suite.config import DEFAULTS
     readme = (ROOT / 'README.md').read_text()
@@ -235,3 +173,20 @@ def test_video_mode_detects_every_nth_frame(service, tmp_path, monkeypatch):
         np.testing.assert_allclose(
             [p['bbox'] for p in frames[current]['persons']], expected[:, :4],
             atol=2e-3)
+
+
+def test_frame_batching_gives_the_same_json(service, tmp_path, monkeypatch):
+    """What a GPU does (frames batched through the detector), on the CPU."""
+    from conftest import real_frames, write_avi
+    video = write_avi(tmp_path / 'clip.avi', real_frames(3))
+    one = json.loads(service.run(video, tmp_path / 'one.json').read_text())
+    monkeypatch.setattr(service, 'frame_batch', 2)
+    batched = json.loads(service.run(video, tmp_path / 'b.json').read_text())
+    assert len(one['frames']) == len(batched['frames']) == 3
+    for a, b in zip(one['frames'], batched['frames']):
+        assert a['frame_index'] == b['frame_index']
+        assert len(a['persons']) == len(b['persons'])
+        for p, q in zip(a['persons'], b['persons']):
+            np.testing.assert_allclose(p['bbox'], q['bbox'], atol=1e-2)
+            np.testing.assert_allclose(p['keypoints'], q['keypoints'],
+                                       atol=1e-2)
