@@ -3,7 +3,7 @@
 Command line::
 
     python pose_analysis_service.py [--config config.json] [--input PATH]
-                                    [--output PATH] [--device D]
+                                    [--output PATH] [--device D] [--resume]
 
 In a notebook::
 
@@ -25,7 +25,8 @@ from typing import Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
-from pose_suite.config import AnalysisConfig, build_config, load_config
+from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
+                               load_config)
 from pose_suite.errors import (InputError, SuiteError,
                                show_warnings_as_one_line)
 from pose_suite.results import ResultWriter
@@ -50,7 +51,7 @@ class PoseAnalysisService:
         from pose_extraction_service import PoseExtractionService
 
         if isinstance(config, AnalysisConfig):
-            self.config = dataclasses.replace(config, **overrides)
+            self.config = apply_overrides(config, overrides)
         elif isinstance(config, dict):
             self.config = build_config({**config, **overrides})
         else:

@@ -46,8 +46,8 @@ HELP: Dict[str, str] = {
     'pose_config': 'MMPose config of the whole-body pose model (.py).',
     'pose_checkpoint': 'Pose model weights (.pth).',
     'input': 'Image or video to analyse.',
-    'output': 'JSON file to write; a folder (ending in "/") gets '
-              '<input name>.json inside it.',
+    'output': 'JSON file to write (a path ending in .json); any other '
+              'path is a folder that gets <input name>.json inside it.',
     'device': 'cpu, cuda, cuda:N, or auto (cuda when available, else cpu).',
     'det_cat_id': 'Class index of "person" in the detector (0 for COCO and '
                   'for the one-class person detector).',
@@ -197,23 +197,27 @@ def build_config(values: Dict[str, Any],
 
 def load_config(path: Path,
                 overrides: Optional[Dict[str, Any]] = None) -> AnalysisConfig:
-    """Read, merge ``overrides`` (e.g. CLI flags) and validate config.json.
+    """Read, merge ``overrides`` (e.g. CLI flags) and validate config.json."""
+    path = Path(path)
+    values = read_config_file(path)
+    config = build_config(values, base_dir=path.resolve().parent)
+    return apply_overrides(config, overrides or {})
+
+
+def apply_overrides(config: AnalysisConfig,
+                    overrides: Dict[str, Any]) -> AnalysisConfig:
+    """Validate ``overrides`` and return a changed copy of ``config``.
 
     Override paths that are relative are taken as given on the command line,
     i.e. relative to the current folder, not to config.json.
     """
-    path = Path(path)
-    values = read_config_file(path)
-    config = build_config(values, base_dir=path.resolve().parent)
-    if overrides:
-        changes = {}
-        for key, value in overrides.items():
-            value = validate_value(key, value)
-            if key in PATH_KEYS:
-                value = Path(value).expanduser().absolute()
-            changes[key] = value
-        config = dataclasses.replace(config, **changes)
-    return config
+    changes = {}
+    for key, value in overrides.items():
+        value = validate_value(key, value)
+        if key in PATH_KEYS:
+            value = Path(value).expanduser().absolute()
+        changes[key] = value
+    return dataclasses.replace(config, **changes)
 
 
 def _suggest(key: str) -> str:

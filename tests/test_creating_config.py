@@ -131,3 +131,18 @@ def test_config_must_be_an_object(tmp_path):
     path.write_text('[1, 2]')
     with pytest.raises(ConfigError, match='JSON object'):
         load_config(path)
+
+
+def test_apply_overrides_validates_and_resolves(tmp_path, monkeypatch):
+    from pose_suite.config import apply_overrides
+    path = tmp_path / 'config.json'
+    path.write_text('{}')
+    config = load_config(path)
+    monkeypatch.chdir(tmp_path)
+    changed = apply_overrides(config, {'input': 'a.mp4', 'kpt_thr': 0.5})
+    assert changed.input == tmp_path / 'a.mp4' and changed.kpt_thr == 0.5
+    assert config.kpt_thr == 0.3  # a copy; the original is unchanged
+    with pytest.raises(ConfigError, match='kpt_thr'):
+        apply_overrides(config, {'kpt_thr': 2})
+    with pytest.raises(ConfigError, match="did you mean 'kpt_thr'"):
+        apply_overrides(config, {'kpt_threshold': 0.5})
