@@ -68,6 +68,7 @@ class PoseAnalysisService:
         # Frames per detector pass: batching pays on a GPU; a CPU already
         # runs one frame's convolutions on all its cores.
         self.frame_batch = 8 if on_gpu else 1
+        self.quiet = False  # True: no progress bar
 
     def analyse_frame(self, frame_bgr: np.ndarray) -> List[Dict]:
         """Detect and estimate every person in one (H, W, 3) BGR frame.
@@ -106,7 +107,8 @@ class PoseAnalysisService:
         source = open_source(cfg.input)
         started = time.perf_counter()
         with ResultWriter(cfg.output_file(), self._resume_key(cfg, source),
-                          resume) as writer:
+                          resume) as writer, self._progress_bar(
+                              source, writer.next_frame_index) as progress:
             self.writer = writer  # progress, for an interrupted caller
             frames = source.frames(start=writer.next_frame_index)
             for frame_index, timestamp_s, persons in self._analysed(
@@ -115,6 +117,7 @@ class PoseAnalysisService:
                     writer.write_failed(frame_index)
                 else:
                     writer.write_frame(frame_index, timestamp_s, persons)
+                progress.update(1)
             if writer.frame_count == 0:
                 raise InputError(f'no frame could be read from {cfg.input}')
             meta = self._meta(cfg, source, writer,
@@ -123,6 +126,32 @@ class PoseAnalysisService:
                                      persons=writer.person_count,
                                      seconds=meta['run']['seconds'])
             return writer.commit(meta)
+
+    def iter_frames(self, input_path: Optional[PathLike] = None
+                    ) -> Iterator[Dict]:
+        """Analyse an image or video frame by frame, writing nothing.
+
+        Yields, as each frame is done: ``{'frame_index': int,
+        'timestamp_s': float, 'persons': [...]}`` with persons as
+        ``analyse_frame`` returns them (numpy arrays). Frames that cannot be
+        decoded are skipped with a warning.
+        """
+        path = self.config.input if input_path is None else Path(input_path)
+        source = open_source(path)
+        for frame_index, timestamp_s, persons in self._analysed(
+                source.frames(), self.config, source):
+            if persons is not None:
+                yield {'frame_index': frame_index, 'timestamp_s': timestamp_s,
+                       'persons': persons}
+
+    def _progress_bar(self, source: FrameSource, done: int):
+        """A tqdm bar on stderr for videos, when it is a terminal and the
+        service is not ``quiet``; a no-op bar otherwise."""
+        from tqdm import tqdm
+        return tqdm(total=source.frame_count or None, initial=done,
+                    unit='frame', desc=source.path.name, dynamic_ncols=True,
+                    disable=(self.quiet or source.kind != 'video'
+                             or not sys.stderr.isatty()))
 
     def _analysed(self, frames: Iterator[Frame], cfg: AnalysisConfig,
                   source: FrameSource) -> Iterator[Tuple]:
@@ -218,6 +247,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--resume', action='store_true', default=None,
                         help='continue an interrupted run from its last '
                              'completed frame')
+    parser.add_argument('--quiet', action='store_true',
+                        help='no progress bar and no summary line')
     args = parser.parse_args(argv)
     overrides = {key: getattr(args, key) for key in ('input', 'output',
                                                      'device', 'resume')
@@ -230,6 +261,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         open_source(config.input)  # fail on bad input before loading models
         _quiet_library_logs()
         service = PoseAnalysisService(config)
+        service.quiet = args.quiet
         output = service.run()
     except SuiteError as exc:
         print(f'error: {exc}', file=sys.stderr)
@@ -244,8 +276,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             print('error: interrupted; no output written', file=sys.stderr)
         return 128 + received.get('signal', signal.SIGINT)
     summary = service.last_summary
-    print(f'{summary["frames"]} frame(s), {summary["persons"]} person(s) in '
-          f'{summary["seconds"]:.1f} s -> {output}')
+    if not args.quiet:
+        print(f'{summary["frames"]} frame(s), {summary["persons"]} person(s) '
+              f'in {summary["seconds"]:.1f} s -> {output}')
     return 0
 
 

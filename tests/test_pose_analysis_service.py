@@ -190,3 +190,60 @@ def test_frame_batching_gives_the_same_json(service, tmp_path, monkeypatch):
             np.testing.assert_allclose(p['bbox'], q['bbox'], atol=1e-2)
             np.testing.assert_allclose(p['keypoints'], q['keypoints'],
                                        atol=1e-2)
+
+
+def test_iter_frames_yields_what_run_writes(service, tmp_path):
+    from conftest import real_frames, write_avi
+    video = write_avi(tmp_path / 'clip.avi', real_frames(2))
+    frames = list(service.iter_frames(video))
+    written = json.loads(service.run(video, tmp_path / 'r.json')
+                         .read_text())['frames']
+    assert [f['frame_index'] for f in frames] == [0, 1]
+    for live, saved in zip(frames, written):
+        assert live['timestamp_s'] == saved['timestamp_s']
+        assert len(live['persons']) == len(saved['persons'])
+        for person, record in zip(live['persons'], saved['persons']):
+            assert person['keypoints'].shape == (133, 2)
+            np.testing.assert_allclose(person['keypoints'],
+                                       record['keypoints'], atol=1e-3)
+
+
+def test_progress_bar_on_a_terminal_and_quiet(config_values, write_config,
+                                              tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+    config = write_config({**config_values, 'input': str(
+        data_file('videos/football_5frames_720p.mp4'))})
+    command = [sys.executable, str(ROOT / 'pose_analysis_service.py'),
+               '--config', str(config)]
+    import fcntl
+    import struct
+    import termios
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ,
+                struct.pack('HHHH', 24, 120, 0, 0))  # a terminal's size
+    process = subprocess.run(command, stdout=subprocess.PIPE,
+                             stderr=follower, text=True, cwd=ROOT,
+                             timeout=600)
+    os.close(follower)
+    terminal = b''
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        terminal += chunk
+    os.close(leader)
+    assert process.returncode == 0
+    text = terminal.decode(errors='replace')
+    assert '5/5' in text and 'frame' in text, text
+    assert '5 frame(s)' in process.stdout and 'result.json' in process.stdout
+
+    quiet = run_cli('pose_analysis_service.py', '--config', config,
+                    '--quiet')
+    assert quiet.returncode == 0
+    assert quiet.stdout == '' and quiet.stderr == ''
