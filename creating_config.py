@@ -30,6 +30,8 @@ def _parse_value(key: str, text: str):
     """Turn a flag's text into the key's JSON type (validated later)."""
     if isinstance(DEFAULTS[key], str):
         return text
+    if isinstance(DEFAULTS[key], list):  # comma-separated, may be empty
+        return [item.strip() for item in text.split(',') if item.strip()]
     if key in BOOL_KEYS:
         if text.lower() in ('true', 'yes', '1', 'on'):
             return True

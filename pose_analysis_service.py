@@ -29,6 +29,7 @@ from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
                                load_config)
 from pose_suite.errors import (InputError, SuiteError,
                                show_warnings_as_one_line)
+from pose_suite.exports import export
 from pose_suite.results import ResultWriter
 from pose_suite.sources import Frame, FrameSource, open_source
 
@@ -125,7 +126,10 @@ class PoseAnalysisService:
             self.last_summary = dict(frames=writer.frame_count,
                                      persons=writer.person_count,
                                      seconds=meta['run']['seconds'])
-            return writer.commit(meta)
+            output = writer.commit(meta)
+        for fmt in cfg.export_formats:
+            export(output, fmt, meta, self.pose.model.dataset_meta)
+        return output
 
     def iter_frames(self, input_path: Optional[PathLike] = None
                     ) -> Iterator[Dict]:
@@ -247,11 +251,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--resume', action='store_true', default=None,
                         help='continue an interrupted run from its last '
                              'completed frame')
+    parser.add_argument('--format', dest='export_formats', action='append',
+                        choices=('mmpose', 'coco', 'csv'),
+                        help='also write this format beside the JSON '
+                             '(repeatable; overrides config)')
     parser.add_argument('--quiet', action='store_true',
                         help='no progress bar and no summary line')
     args = parser.parse_args(argv)
-    overrides = {key: getattr(args, key) for key in ('input', 'output',
-                                                     'device', 'resume')
+    overrides = {key: getattr(args, key)
+                 for key in ('input', 'output', 'device', 'resume',
+                             'export_formats')
                  if getattr(args, key) is not None}
     show_warnings_as_one_line()
     received = _stop_on_sigterm()

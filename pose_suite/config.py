@@ -37,6 +37,7 @@ DEFAULTS: Dict[str, Any] = {
     'resume': False,
     'precision': 'fp32',
     'det_interval': 1,
+    'export_formats': [],
 }
 
 #: One sentence per key, used by ``creating_config.py --help`` and the README.
@@ -63,6 +64,9 @@ HELP: Dict[str, str] = {
     'det_interval': 'Run the detector every N video frames and, in between, '
                     'take each person\'s box from their previous keypoints '
                     '(1: detect on every frame).',
+    'export_formats': 'Also write the results as any of: mmpose (the JSON '
+                      'of mmpose\'s demo), coco (COCO keypoint results), '
+                      'csv (one row per person and frame).',
 }
 
 PATH_KEYS = ('det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint',
@@ -90,6 +94,7 @@ class AnalysisConfig:
     resume: bool
     precision: str
     det_interval: int
+    export_formats: tuple
 
     def output_file(self) -> Path:
         """The JSON file to write: ``output`` itself, or
@@ -130,6 +135,13 @@ def validate_value(key: str, value: Any) -> Any:
             raise ConfigError(
                 f'{key} must be a whole number >= {low}, got {value!r}')
         return value
+    if key == 'export_formats':
+        formats = ('mmpose', 'coco', 'csv')
+        if not isinstance(value, (list, tuple)) or any(
+                f not in formats for f in value):
+            raise ConfigError(f'export_formats must be a list of {formats}, '
+                              f'got {value!r}')
+        return list(dict.fromkeys(value))
     if key == 'precision':
         if value not in ('fp32', 'bf16', 'fp16'):
             raise ConfigError('precision must be fp32, bf16 or fp16, got '
@@ -188,7 +200,7 @@ def build_config(values: Dict[str, Any],
     (the folder of config.json; the current folder when None)."""
     merged = validate_dict(values)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    fields = dict(merged)
+    fields = dict(merged, export_formats=tuple(merged['export_formats']))
     for key in PATH_KEYS:
         path = Path(merged[key]).expanduser()
         fields[key] = path if path.is_absolute() else (base / path)
@@ -216,6 +228,8 @@ def apply_overrides(config: AnalysisConfig,
         value = validate_value(key, value)
         if key in PATH_KEYS:
             value = Path(value).expanduser().absolute()
+        if key == 'export_formats':
+            value = tuple(value)
         changes[key] = value
     return dataclasses.replace(config, **changes)
 

@@ -1,0 +1,122 @@
+"""Other formats, written beside the native JSON from it, frame by frame.
+
+* ``mmpose``: what mmpose's ``topdown_demo_with_mmdet.py
+  --save-predictions`` writes (json_tricks ``meta_info`` and
+  ``instance_info``: for a video a list of ``{"frame_id": 1-based,
+  "instances": [...]}``, for an image the list of instances), except that
+  ``bbox_score`` is the detector's real score where the demo writes 1.0.
+* ``coco``: COCO keypoint results, one entry per person and frame, as
+  AlphaPose writes: ``image_id`` (the frame index), ``category_id`` 1,
+  ``keypoints`` (133 × x, y, score flattened), ``score`` (bbox_score × mean
+  keypoint score) and ``bbox`` (x, y, width, height).
+* ``csv``: one row per person and frame: frame_index, timestamp_s,
+  person_index, bbox, bbox_score, then x, y, score of each keypoint by name.
+
+The native JSON holds one frame per line, so each export streams through it
+without loading the whole file.
+"""
+import csv
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import numpy as np
+
+FORMATS = ('mmpose', 'coco', 'csv')
+SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv'}
+
+
+def iter_native_frames(path: Path) -> Iterator[dict]:
+    """The frame records of a native results file, one at a time."""
+    with open(path, encoding='utf-8') as handle:
+        for line in handle:
+            if line.startswith('{"frame_index"'):
+                yield json.loads(line.rstrip().rstrip(','))
+
+
+def export(native_path: Path, fmt: str, meta: dict,
+           dataset_meta: Dict) -> Path:
+    """Write ``native_path`` in ``fmt`` beside it; returns the new path.
+
+    Args:
+        meta: the native file's ``meta`` (for kind and keypoint names).
+        dataset_meta: the pose model's ``dataset_meta`` (mmpose's
+            ``meta_info``).
+    """
+    native_path = Path(native_path)
+    target = native_path.with_name(native_path.stem + SUFFIXES[fmt])
+    with tempfile.NamedTemporaryFile('w', encoding='utf-8', newline='',
+                                     dir=target.parent, delete=False,
+                                     prefix=f'.{target.name}.',
+                                     suffix='.tmp') as handle:
+        frames = iter_native_frames(native_path)
+        if fmt == 'mmpose':
+            _write_mmpose(handle, frames, meta, dataset_meta)
+        elif fmt == 'coco':
+            _write_coco(handle, frames)
+        else:
+            _write_csv(handle, frames, meta['keypoint_names'])
+    os.replace(handle.name, target)
+    return target
+
+
+def _mmpose_instances(frame: dict) -> List[dict]:
+    return [{'keypoints': p['keypoints'],
+             'keypoint_scores': p['keypoint_scores'],
+             'bbox': [p['bbox']], 'bbox_score': p['bbox_score']}
+            for p in frame['persons']]
+
+
+def _write_mmpose(handle, frames, meta: dict, dataset_meta: Dict) -> None:
+    import json_tricks
+    handle.write('{"meta_info": ')
+    handle.write(json_tricks.dumps(dataset_meta))
+    handle.write(', "instance_info": ')
+    if meta['kind'] == 'image':
+        handle.write(json.dumps(_mmpose_instances(next(frames))))
+    else:
+        handle.write('[')
+        for number, frame in enumerate(frames):
+            handle.write(', ' if number else '')
+            handle.write(json.dumps({'frame_id': frame['frame_index'] + 1,
+                                     'instances': _mmpose_instances(frame)}))
+        handle.write(']')
+    handle.write('}\n')
+
+
+def _write_coco(handle, frames) -> None:
+    handle.write('[')
+    first = True
+    for frame in frames:
+        for person in frame['persons']:
+            scores = np.asarray(person['keypoint_scores'], np.float64)
+            triplets = np.concatenate(
+                [np.asarray(person['keypoints'], np.float64),
+                 scores[:, None]], axis=1)
+            x1, y1, x2, y2 = person['bbox']
+            entry = {'image_id': frame['frame_index'], 'category_id': 1,
+                     'keypoints': np.round(triplets, 5).ravel().tolist(),
+                     'score': round(person['bbox_score'] * scores.mean(), 5),
+                     'bbox': [x1, y1, round(x2 - x1, 3), round(y2 - y1, 3)]}
+            handle.write(('' if first else ',') + '\n' + json.dumps(entry))
+            first = False
+    handle.write('\n]\n')
+
+
+def _write_csv(handle, frames, keypoint_names: List[str]) -> None:
+    writer = csv.writer(handle)
+    writer.writerow(['frame_index', 'timestamp_s', 'person_index', 'bbox_x1',
+                     'bbox_y1', 'bbox_x2', 'bbox_y2', 'bbox_score'] + [
+        f'{name}_{field}' for name in keypoint_names
+        for field in ('x', 'y', 'score')])
+    for frame in frames:
+        for index, person in enumerate(frame['persons']):
+            values = []
+            for (x, y), score in zip(person['keypoints'],
+                                     person['keypoint_scores']):
+                values += [x, y, score]
+            writer.writerow([frame['frame_index'], frame['timestamp_s'],
+                             index, *person['bbox'], person['bbox_score'],
+                             *values])

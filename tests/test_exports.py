@@ -1,0 +1,107 @@
+"""Exports beside the native JSON: mmpose's demo format, COCO, CSV."""
+import csv
+import dataclasses
+import json
+import subprocess
+import sys
+
+import json_tricks
+import numpy as np
+import pytest
+
+from conftest import COCO_IMAGES, ROOT, data_file, real_frames, write_avi
+
+
+@pytest.fixture
+def exporting(analysis_service, monkeypatch):
+    monkeypatch.setattr(analysis_service, 'config', dataclasses.replace(
+        analysis_service.config, export_formats=('mmpose', 'coco', 'csv')))
+    return analysis_service
+
+
+def test_mmpose_export_matches_mmpose_demo(exporting, model_files,
+                                           tmp_path):
+    """The same image through mmpose's own demo --save-predictions and
+    through this suite's mmpose export: same structure and numbers, except
+    the real bbox_score where the demo writes 1.0."""
+    image = data_file(COCO_IMAGES[3])
+    native = exporting.run(image, tmp_path / 'ours' / 'result.json')
+    ours = json_tricks.loads(
+        (tmp_path / 'ours' / 'result.mmpose.json').read_text())
+    demo_dir = tmp_path / 'demo'
+    subprocess.run(
+        [sys.executable, str(ROOT / 'benchmarks' / 'mmpose_demo.py'),
+         str(model_files['det_config']), str(model_files['det_checkpoint']),
+         str(model_files['pose_config']), str(model_files['pose_checkpoint']),
+         '--input', str(image), '--output-root', str(demo_dir),
+         '--save-predictions', '--device', 'cpu', '--bbox-thr', '0',
+         '--nms-thr', '0.3'], check=True, capture_output=True, cwd=ROOT,
+        timeout=600)
+    demo = json_tricks.loads(
+        (demo_dir / f'results_{image.stem}.json').read_text())
+    assert set(ours) == set(demo) == {'meta_info', 'instance_info'}
+    assert ours['meta_info']['keypoint_id2name'] == \
+        demo['meta_info']['keypoint_id2name']
+    assert len(ours['instance_info']) == len(demo['instance_info']) > 0
+    for mine, theirs in zip(ours['instance_info'], demo['instance_info']):
+        assert set(mine) == set(theirs)
+        np.testing.assert_allclose(mine['keypoints'], theirs['keypoints'],
+                                   atol=1e-3)
+        np.testing.assert_allclose(mine['bbox'], theirs['bbox'], atol=1e-3)
+        assert theirs['bbox_score'] == 1.0 != mine['bbox_score']
+    persons = json.loads(native.read_text())['frames'][0]['persons']
+    assert [p['bbox_score'] for p in persons] == \
+        [i['bbox_score'] for i in ours['instance_info']]
+
+
+def test_video_exports(exporting, tmp_path):
+    video = write_avi(tmp_path / 'clip.avi', real_frames(2))
+    native = exporting.run(video, tmp_path / 'r.json')
+    frames = json.loads(native.read_text())['frames']
+    names = json.loads(native.read_text())['meta']['keypoint_names']
+    people = [(f, i, p) for f in frames for i, p in enumerate(f['persons'])]
+
+    mmpose = json_tricks.loads((tmp_path / 'r.mmpose.json').read_text())
+    assert [f['frame_id'] for f in mmpose['instance_info']] == [1, 2]
+
+    coco = json.loads((tmp_path / 'r.coco.json').read_text())
+    assert len(coco) == len(people)
+    for entry, (frame, _, person) in zip(coco, people):
+        assert entry['image_id'] == frame['frame_index']
+        assert entry['category_id'] == 1
+        triplets = np.reshape(entry['keypoints'], (133, 3))
+        np.testing.assert_allclose(triplets[:, :2], person['keypoints'])
+        np.testing.assert_allclose(triplets[:, 2], person['keypoint_scores'])
+        x1, y1, x2, y2 = person['bbox']
+        np.testing.assert_allclose(entry['bbox'], [x1, y1, x2 - x1, y2 - y1],
+                                   atol=1e-3)
+        assert entry['score'] == pytest.approx(
+            person['bbox_score'] * np.mean(person['keypoint_scores']),
+            abs=1e-5)
+
+    with open(tmp_path / 'r.csv', newline='') as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0][:8] == ['frame_index', 'timestamp_s', 'person_index',
+                           'bbox_x1', 'bbox_y1', 'bbox_x2', 'bbox_y2',
+                           'bbox_score']
+    assert rows[0][8:11] == ['nose_x', 'nose_y', 'nose_score']
+    assert len(rows[0]) == 8 + 3 * len(names) == 8 + 399
+    assert len(rows) == 1 + len(people)
+    for row, (frame, index, person) in zip(rows[1:], people):
+        assert int(row[0]) == frame['frame_index'] and int(row[2]) == index
+        assert float(row[8]) == person['keypoints'][0][0]
+        assert float(row[-1]) == person['keypoint_scores'][-1]
+
+
+def test_format_flag_and_config_key(config_values, write_config, tmp_path):
+    from conftest import run_cli
+    config = write_config({**config_values, 'export_formats': ['csv']})
+    result = run_cli('pose_analysis_service.py', '--config', config,
+                     '--format', 'coco', '--quiet')
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / 'out'
+    assert sorted(p.name for p in out.iterdir()) == ['result.coco.json',
+                                                     'result.json']
+    bad = run_cli('pose_analysis_service.py', '--config', write_config(
+        {**config_values, 'export_formats': ['xml']}))
+    assert bad.returncode == 1 and 'export_formats' in bad.stderr
