@@ -30,8 +30,9 @@ from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
 from pose_suite.errors import (InputError, SuiteError,
                                show_warnings_as_one_line)
 from pose_suite.exports import export
-from pose_suite.results import ResultWriter
+from pose_suite.results import ResultWriter, persons_from_record
 from pose_suite.sources import Frame, FrameSource, open_source
+from pose_suite.tracking import OneEuroSmoother, PoseTracker
 
 PathLike = Union[str, Path]
 
@@ -107,17 +108,34 @@ class PoseAnalysisService:
         resume = cfg.resume if resume is None else resume
         source = open_source(cfg.input)
         started = time.perf_counter()
+        tracker = PoseTracker(cfg.kpt_thr) \
+            if cfg.tracking and source.kind == 'video' else None
+        smoother = OneEuroSmoother() if tracker and cfg.smoothing else None
+        carried = {'persons': []}  # the last frame's, for video mode
+
+        def replay(record: dict) -> None:
+            """Rebuild what frames carry forward from a resumed file."""
+            carried['persons'] = persons_from_record(record)
+            if tracker:
+                tracker.remember(carried['persons'])
+            if smoother:
+                smoother.smooth(carried['persons'], record['timestamp_s'])
+
         with ResultWriter(cfg.output_file(), self._resume_key(cfg, source),
-                          resume) as writer, self._progress_bar(
+                          resume, replay) as writer, self._progress_bar(
                               source, writer.next_frame_index) as progress:
             self.writer = writer  # progress, for an interrupted caller
             frames = source.frames(start=writer.next_frame_index)
             for frame_index, timestamp_s, persons in self._analysed(
-                    frames, cfg, source):
+                    frames, cfg, source, carried['persons']):
                 if persons is None:
                     writer.write_failed(frame_index)
-                else:
-                    writer.write_frame(frame_index, timestamp_s, persons)
+                    continue
+                if tracker:
+                    tracker.update(persons)
+                if smoother:
+                    persons = smoother.smooth(persons, timestamp_s)
+                writer.write_frame(frame_index, timestamp_s, persons)
                 progress.update(1)
             if writer.frame_count == 0:
                 raise InputError(f'no frame could be read from {cfg.input}')
@@ -158,9 +176,11 @@ class PoseAnalysisService:
                              or not sys.stderr.isatty()))
 
     def _analysed(self, frames: Iterator[Frame], cfg: AnalysisConfig,
-                  source: FrameSource) -> Iterator[Tuple]:
+                  source: FrameSource, persons: Optional[List[Dict]] = None
+                  ) -> Iterator[Tuple]:
         """Yield ``(frame_index, timestamp_s, persons)`` in frame order;
-        persons is None for a frame that could not be decoded."""
+        persons is None for a frame that could not be decoded. ``persons``:
+        those of the frame before the first (video mode follows them)."""
         if cfg.det_interval == 1 and self.frame_batch > 1:
             for chunk in _chunks(frames, self.frame_batch):
                 decoded = [frame for _, _, frame in chunk if frame is not None]
@@ -170,7 +190,7 @@ class PoseAnalysisService:
                     yield frame_index, timestamp_s, None if frame is None \
                         else self.pose.extract(frame, next(boxes))
             return
-        persons: List[Dict] = []
+        persons = persons or []
         for frame_index, timestamp_s, frame in frames:
             if frame is None:
                 yield frame_index, timestamp_s, None
@@ -194,7 +214,8 @@ class PoseAnalysisService:
                     self.pose.loaded.checkpoint_sha256, str(cfg.det_config),
                     str(cfg.pose_config), cfg.bbox_thr, cfg.nms_thr,
                     cfg.det_cat_id, self.detector.device, cfg.precision,
-                    cfg.det_interval, cfg.kpt_thr]
+                    cfg.det_interval, cfg.kpt_thr, cfg.tracking,
+                    cfg.smoothing]
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
     def _meta(self, cfg: AnalysisConfig, source: FrameSource,
@@ -224,6 +245,8 @@ class PoseAnalysisService:
             'det_cat_id': cfg.det_cat_id,
             'det_interval': cfg.det_interval,
             'precision': cfg.precision,
+            'tracking': cfg.tracking and source.kind == 'video',
+            'smoothing': cfg.smoothing and source.kind == 'video',
             'device': self.detector.device,
             'versions': package_versions(),
             'run': {

@@ -38,6 +38,8 @@ DEFAULTS: Dict[str, Any] = {
     'precision': 'fp32',
     'det_interval': 1,
     'export_formats': [],
+    'tracking': True,
+    'smoothing': False,
 }
 
 #: One sentence per key, used by ``creating_config.py --help`` and the README.
@@ -67,12 +69,16 @@ HELP: Dict[str, str] = {
     'export_formats': 'Also write the results as any of: mmpose (the JSON '
                       'of mmpose\'s demo), coco (COCO keypoint results), '
                       'csv (one row per person and frame).',
+    'tracking': 'Give each person of a video a track_id that stays the same '
+                'from frame to frame.',
+    'smoothing': 'One-Euro filter each tracked person\'s keypoints over time '
+                 '(needs tracking); the measured ones stay in keypoints_raw.',
 }
 
 PATH_KEYS = ('det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint',
              'input', 'output')
 THRESHOLD_KEYS = ('bbox_thr', 'nms_thr', 'kpt_thr')
-BOOL_KEYS = ('resume',)
+BOOL_KEYS = ('resume', 'tracking', 'smoothing')
 _DEVICE_PATTERN = re.compile(r'^(cpu|auto|cuda(:\d+)?)$')
 
 
@@ -95,6 +101,8 @@ class AnalysisConfig:
     precision: str
     det_interval: int
     export_formats: tuple
+    tracking: bool
+    smoothing: bool
 
     def output_file(self) -> Path:
         """The JSON file to write: ``output`` itself, or
@@ -171,6 +179,8 @@ def validate_dict(values: Dict[str, Any]) -> Dict[str, Any]:
                           f'{_suggest(key)}', SuiteWarning, stacklevel=2)
             continue
         merged[key] = validate_value(key, value)
+    if merged['smoothing'] and not merged['tracking']:
+        raise ConfigError('smoothing needs tracking: set "tracking": true')
     return merged
 
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
@@ -39,16 +39,45 @@ def _number(value, decimals: int) -> Optional[float]:
     return round(value, decimals) if math.isfinite(value) else None
 
 
+def _points(keypoints) -> list:
+    return [[_number(x, PIXEL_DECIMALS), _number(y, PIXEL_DECIMALS)]
+            for x, y in np.asarray(keypoints)]
+
+
 def person_record(person: Dict[str, np.ndarray]) -> dict:
-    """JSON-ready record of one person from ``PoseExtractionService``."""
-    return {
+    """JSON-ready record of one person from ``PoseExtractionService``, with
+    ``track_id`` and ``keypoints_raw`` when tracking and smoothing set
+    them."""
+    record = {}
+    if 'track_id' in person:
+        record['track_id'] = int(person['track_id'])
+    record.update({
         'bbox': [_number(v, PIXEL_DECIMALS) for v in person['bbox'][:4]],
         'bbox_score': _number(person['bbox_score'], SCORE_DECIMALS),
-        'keypoints': [[_number(x, PIXEL_DECIMALS), _number(y, PIXEL_DECIMALS)]
-                      for x, y in np.asarray(person['keypoints'])],
+        'keypoints': _points(person['keypoints']),
         'keypoint_scores': [_number(s, SCORE_DECIMALS)
                             for s in np.asarray(person['keypoint_scores'])],
-    }
+    })
+    if 'keypoints_raw' in person:
+        record['keypoints_raw'] = _points(person['keypoints_raw'])
+    return record
+
+
+def persons_from_record(record: dict) -> List[Dict[str, np.ndarray]]:
+    """A frame record's persons as numpy arrays, as the services give them
+    (measured keypoints: ``keypoints_raw`` when the file has them)."""
+    persons = []
+    for person in record['persons']:
+        raw = person.get('keypoints_raw', person['keypoints'])
+        persons.append({
+            'bbox': np.asarray(person['bbox'], np.float32),
+            'bbox_score': person['bbox_score'],
+            'keypoints': np.asarray(raw, np.float32),
+            'keypoint_scores': np.asarray(person['keypoint_scores'],
+                                          np.float32),
+            **({'track_id': person['track_id']} if 'track_id' in person
+               else {})})
+    return persons
 
 
 def frame_record(frame_index: int, timestamp_s: float,
@@ -73,6 +102,9 @@ class ResultWriter:
         resume_key: identifies the input and settings; a partial file is
             resumed only when its key is the same.
         resume: continue a partial file instead of starting over.
+        replay: called with each frame record already in a resumed partial
+            file, in order, so that state carried from frame to frame
+            (tracks, filters) is rebuilt.
 
     Raises:
         OutputError: the folder cannot be created or written, or another
@@ -81,7 +113,8 @@ class ResultWriter:
     """
 
     def __init__(self, output_path: Path, resume_key: str,
-                 resume: bool = False):
+                 resume: bool = False,
+                 replay: Optional[Callable[[dict], None]] = None):
         self.output_path = Path(output_path)
         folder = self.output_path.parent
         name = self.output_path.name
@@ -104,7 +137,7 @@ class ResultWriter:
         self._lock = _acquire_lock(self._lock_path, self.output_path)
         try:
             if resume and self.partial_path.exists():
-                self._partial = self._reopen(resume_key)
+                self._partial = self._reopen(resume_key, replay)
             else:
                 if resume:
                     warnings.warn(f'nothing to resume for {self.output_path};'
@@ -116,7 +149,7 @@ class ResultWriter:
             self._release_lock()
             raise
 
-    def _reopen(self, resume_key: str):
+    def _reopen(self, resume_key: str, replay):
         """Read back a partial file and open it for appending."""
         with open(self.partial_path, 'rb') as handle:
             data = handle.read()
@@ -137,6 +170,8 @@ class ResultWriter:
                 self.frame_count += 1
                 self.person_count += len(record['persons'])
                 self.next_frame_index = record['frame_index'] + 1
+                if replay is not None:
+                    replay(record)
         self.resumed_from = self.next_frame_index
         partial = open(self.partial_path, 'r+', encoding='utf-8')
         partial.truncate(len(complete))
