@@ -30,6 +30,7 @@ from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
 from pose_suite.errors import (InputError, SuiteError,
                                show_warnings_as_one_line)
 from pose_suite.exports import export
+from pose_suite.overlay import OverlayWriter
 from pose_suite.results import ResultWriter, persons_from_record
 from pose_suite.sources import Frame, FrameSource, open_source
 from pose_suite.tracking import OneEuroSmoother, PoseTracker
@@ -121,30 +122,45 @@ class PoseAnalysisService:
             if smoother:
                 smoother.smooth(carried['persons'], record['timestamp_s'])
 
-        with ResultWriter(cfg.output_file(), self._resume_key(cfg, source),
-                          resume, replay) as writer, self._progress_bar(
-                              source, writer.next_frame_index) as progress:
-            self.writer = writer  # progress, for an interrupted caller
-            frames = source.frames(start=writer.next_frame_index)
-            for frame_index, timestamp_s, persons in self._analysed(
-                    frames, cfg, source, carried['persons']):
-                if persons is None:
-                    writer.write_failed(frame_index)
-                    continue
-                if tracker:
-                    tracker.update(persons)
-                if smoother:
-                    persons = smoother.smooth(persons, timestamp_s)
-                writer.write_frame(frame_index, timestamp_s, persons)
-                progress.update(1)
-            if writer.frame_count == 0:
-                raise InputError(f'no frame could be read from {cfg.input}')
-            meta = self._meta(cfg, source, writer,
-                              time.perf_counter() - started)
-            self.last_summary = dict(frames=writer.frame_count,
-                                     persons=writer.person_count,
-                                     seconds=meta['run']['seconds'])
-            output = writer.commit(meta)
+        overlay, output = None, None
+        try:
+            with ResultWriter(cfg.output_file(),
+                              self._resume_key(cfg, source), resume,
+                              replay) as writer, self._progress_bar(
+                                  source, writer.next_frame_index) as bar:
+                self.writer = writer  # progress, for an interrupted caller
+                if cfg.visualize_output:
+                    overlay = OverlayWriter(
+                        cfg.visualize_output, source.kind, source.width,
+                        source.height, source.fps,
+                        self.pose.model.dataset_meta, cfg.kpt_thr)
+                frames = source.frames(start=writer.next_frame_index)
+                for frame_index, timestamp_s, frame, persons in \
+                        self._analysed(frames, cfg, source,
+                                       carried['persons']):
+                    if persons is None:
+                        writer.write_failed(frame_index)
+                        continue
+                    if tracker:
+                        tracker.update(persons)
+                    if smoother:
+                        persons = smoother.smooth(persons, timestamp_s)
+                    writer.write_frame(frame_index, timestamp_s, persons)
+                    if overlay:
+                        overlay.write(frame, persons)
+                    bar.update(1)
+                if writer.frame_count == 0:
+                    raise InputError(
+                        f'no frame could be read from {cfg.input}')
+                meta = self._meta(cfg, source, writer,
+                                  time.perf_counter() - started)
+                self.last_summary = dict(frames=writer.frame_count,
+                                         persons=writer.person_count,
+                                         seconds=meta['run']['seconds'])
+                output = writer.commit(meta)
+        finally:
+            if overlay:
+                overlay.close(keep=output is not None)
         for fmt in cfg.export_formats:
             export(output, fmt, meta, self.pose.model.dataset_meta)
         return output
@@ -160,7 +176,7 @@ class PoseAnalysisService:
         """
         path = self.config.input if input_path is None else Path(input_path)
         source = open_source(path)
-        for frame_index, timestamp_s, persons in self._analysed(
+        for frame_index, timestamp_s, _, persons in self._analysed(
                 source.frames(), self.config, source):
             if persons is not None:
                 yield {'frame_index': frame_index, 'timestamp_s': timestamp_s,
@@ -178,22 +194,24 @@ class PoseAnalysisService:
     def _analysed(self, frames: Iterator[Frame], cfg: AnalysisConfig,
                   source: FrameSource, persons: Optional[List[Dict]] = None
                   ) -> Iterator[Tuple]:
-        """Yield ``(frame_index, timestamp_s, persons)`` in frame order;
-        persons is None for a frame that could not be decoded. ``persons``:
-        those of the frame before the first (video mode follows them)."""
+        """Yield ``(frame_index, timestamp_s, frame, persons)`` in frame
+        order; frame and persons are None for a frame that could not be
+        decoded. ``persons``: those of the frame before the first (video
+        mode follows them)."""
         if cfg.det_interval == 1 and self.frame_batch > 1:
             for chunk in _chunks(frames, self.frame_batch):
                 decoded = [frame for _, _, frame in chunk if frame is not None]
                 boxes = iter(self.detector.detect_batch(decoded)
                              if decoded else [])
                 for frame_index, timestamp_s, frame in chunk:
-                    yield frame_index, timestamp_s, None if frame is None \
+                    yield frame_index, timestamp_s, frame, \
+                        None if frame is None \
                         else self.pose.extract(frame, next(boxes))
             return
         persons = persons or []
         for frame_index, timestamp_s, frame in frames:
             if frame is None:
-                yield frame_index, timestamp_s, None
+                yield frame_index, timestamp_s, None, None
                 continue
             if persons and frame_index % cfg.det_interval:
                 # Video mode: follow the people found before.
@@ -202,7 +220,7 @@ class PoseAnalysisService:
                 persons = self.pose.extract(frame, boxes)
             else:
                 persons = self.analyse_frame(frame)
-            yield frame_index, timestamp_s, persons
+            yield frame_index, timestamp_s, frame, persons
 
     def _resume_key(self, cfg: AnalysisConfig, source: FrameSource) -> str:
         """What a partial result must match to be resumed: the same input
@@ -215,7 +233,7 @@ class PoseAnalysisService:
                     str(cfg.pose_config), cfg.bbox_thr, cfg.nms_thr,
                     cfg.det_cat_id, self.detector.device, cfg.precision,
                     cfg.det_interval, cfg.kpt_thr, cfg.tracking,
-                    cfg.smoothing]
+                    cfg.smoothing]  # visualize_output changes no result
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
     def _meta(self, cfg: AnalysisConfig, source: FrameSource,

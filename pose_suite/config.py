@@ -40,6 +40,7 @@ DEFAULTS: Dict[str, Any] = {
     'export_formats': [],
     'tracking': True,
     'smoothing': False,
+    'visualize_output': '',
 }
 
 #: One sentence per key, used by ``creating_config.py --help`` and the README.
@@ -73,6 +74,8 @@ HELP: Dict[str, str] = {
                 'from frame to frame.',
     'smoothing': 'One-Euro filter each tracked person\'s keypoints over time '
                  '(needs tracking); the measured ones stay in keypoints_raw.',
+    'visualize_output': 'Also draw the results: an image path for an image, '
+                        'an .mp4 for a video ("": off).',
 }
 
 PATH_KEYS = ('det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint',
@@ -103,6 +106,7 @@ class AnalysisConfig:
     export_formats: tuple
     tracking: bool
     smoothing: bool
+    visualize_output: Optional[Path]
 
     def output_file(self) -> Path:
         """The JSON file to write: ``output`` itself, or
@@ -120,6 +124,11 @@ def validate_value(key: str, value: Any) -> Any:
     """
     if key not in DEFAULTS:
         raise ConfigError(f'unknown config key {key!r}{_suggest(key)}')
+    if key == 'visualize_output':
+        if not isinstance(value, str):
+            raise ConfigError(f'{key} must be a path string ("" for none), '
+                              f'got {value!r}')
+        return value
     if key in PATH_KEYS:
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(
@@ -211,7 +220,10 @@ def build_config(values: Dict[str, Any],
     merged = validate_dict(values)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     fields = dict(merged, export_formats=tuple(merged['export_formats']))
-    for key in PATH_KEYS:
+    for key in PATH_KEYS + ('visualize_output',):
+        if merged[key] == '':
+            fields[key] = None
+            continue
         path = Path(merged[key]).expanduser()
         fields[key] = path if path.is_absolute() else (base / path)
     return AnalysisConfig(**fields)
@@ -236,8 +248,10 @@ def apply_overrides(config: AnalysisConfig,
     changes = {}
     for key, value in overrides.items():
         value = validate_value(key, value)
-        if key in PATH_KEYS:
+        if key in PATH_KEYS or (key == 'visualize_output' and value):
             value = Path(value).expanduser().absolute()
+        elif key == 'visualize_output':
+            value = None
         if key == 'export_formats':
             value = tuple(value)
         changes[key] = value

@@ -1,0 +1,112 @@
+"""The overlay: the input with boxes, track ids and the 133-keypoint
+skeleton drawn on it, as an image or an mp4 at the source's fps and size.
+
+OpenCV drawing (about 2 ms a person at 1080p here, where mmpose's
+visualiser redraws through matplotlib-style layers); colours are those of
+mmpose's COCO-WholeBody metadata, so body, feet, face and hands differ as
+in mmpose's own pictures. Only keypoints above ``kpt_thr`` are drawn, and a
+link only when both its ends are.
+"""
+import os
+from pathlib import Path
+from typing import Dict, List
+
+import cv2
+import numpy as np
+
+from pose_suite.errors import OutputError
+
+
+def draw_persons(frame_bgr: np.ndarray, persons: List[Dict],
+                 dataset_meta: Dict, kpt_thr: float) -> np.ndarray:
+    """A copy of ``frame_bgr`` with each person drawn.
+
+    Args:
+        persons: as ``PoseExtractionService.extract`` returns them, with an
+            optional ``track_id``.
+        dataset_meta: the pose model's metadata (skeleton links, colours).
+    """
+    canvas = frame_bgr.copy()
+    scale = max(1, round(max(canvas.shape[:2]) / 640))  # line width, radius
+    links = dataset_meta.get('skeleton_links', [])
+    link_colors = np.asarray(dataset_meta.get('skeleton_link_colors',
+                                              [[0, 255, 0]] * len(links)))
+    point_colors = np.asarray(dataset_meta.get('keypoint_colors',
+                                               [[255, 128, 0]] * 133))
+    for person in persons:
+        x1, y1, x2, y2 = (int(round(v)) for v in person['bbox'][:4])
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), (0, 255, 0), scale)
+        label = f'{person["bbox_score"]:.2f}'
+        if 'track_id' in person:
+            label = f'id {person["track_id"]}  {label}'
+        cv2.putText(canvas, label, (x1, max(y1 - 4 * scale, 10)),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (0, 255, 0),
+                    scale, cv2.LINE_AA)
+        points = np.asarray(person['keypoints'])
+        visible = np.asarray(person['keypoint_scores']) > kpt_thr
+        for (start, end), color in zip(links, link_colors):
+            if visible[start] and visible[end]:
+                cv2.line(canvas, _point(points[start]), _point(points[end]),
+                         _bgr(color), scale, cv2.LINE_AA)
+        for index in np.flatnonzero(visible):
+            cv2.circle(canvas, _point(points[index]), scale + 1,
+                       _bgr(point_colors[index]), -1, cv2.LINE_AA)
+    return canvas
+
+
+def _point(xy) -> tuple:
+    return int(round(float(xy[0]))), int(round(float(xy[1])))
+
+
+def _bgr(rgb) -> tuple:
+    return int(rgb[2]), int(rgb[1]), int(rgb[0])
+
+
+class OverlayWriter:
+    """Write the overlay of each frame; the file appears at ``close``
+    (written under a temporary name, then renamed), or not at all if the
+    run fails.
+
+    Args:
+        path: an image path for an image input, an .mp4 for a video.
+        kind, width, height, fps: the source's.
+    """
+
+    def __init__(self, path: Path, kind: str, width: int, height: int,
+                 fps: float, dataset_meta: Dict, kpt_thr: float):
+        self.path = Path(path)
+        self.kind = kind
+        self.dataset_meta, self.kpt_thr = dataset_meta, kpt_thr
+        self._temporary = self.path.with_name(
+            f'.{self.path.stem}.partial{self.path.suffix}')
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f'cannot write overlay {self.path}: '
+                              f'{exc.strerror or exc}') from None
+        self._video = None
+        if kind == 'video':
+            self._video = cv2.VideoWriter(
+                str(self._temporary), cv2.VideoWriter_fourcc(*'mp4v'),
+                fps if fps > 0 else 25.0, (width, height))
+            if not self._video.isOpened():
+                raise OutputError(f'cannot write overlay video {self.path} '
+                                  '(give it an .mp4 name)')
+
+    def write(self, frame_bgr: np.ndarray, persons: List[Dict]) -> None:
+        canvas = draw_persons(frame_bgr, persons, self.dataset_meta,
+                              self.kpt_thr)
+        if self._video is not None:
+            self._video.write(canvas)
+        elif not cv2.imwrite(str(self._temporary), canvas):
+            raise OutputError(f'cannot write overlay image {self.path} '
+                              '(use .jpg or .png)')
+
+    def close(self, keep: bool) -> None:
+        """Publish the overlay (``keep``) or remove it."""
+        if self._video is not None:
+            self._video.release()
+        if keep and self._temporary.exists():
+            os.replace(self._temporary, self.path)
+        elif self._temporary.exists():
+            self._temporary.unlink()
