@@ -27,13 +27,15 @@ import numpy as np
 
 from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
                                load_config)
-from pose_suite.errors import (InputError, SuiteError,
+from pose_suite.errors import (InputError, OutputError, SuiteError,
                                show_warnings_as_one_line)
 from pose_suite.exports import export
 from pose_suite.overlay import OverlayWriter
 from pose_suite.results import ResultWriter, persons_from_record
-from pose_suite.sources import Frame, FrameSource, open_source
-from pose_suite.tracking import OneEuroSmoother, PoseTracker
+from pose_suite.sources import (Frame, FrameSource, expand_inputs,
+                                is_stream, open_source)
+from pose_suite.tracking import (OneEuroSmoother, PoseTracker,
+                                 boxes_from_keypoints)
 
 PathLike = Union[str, Path]
 
@@ -71,7 +73,7 @@ class PoseAnalysisService:
         # Frames per detector pass: batching pays on a GPU; a CPU already
         # runs one frame's convolutions on all its cores.
         self.frame_batch = 8 if on_gpu else 1
-        self.quiet = False  # True: no progress bar
+        self.quiet = cfg.quiet  # True: no progress bar, no summary lines
 
     def analyse_frame(self, frame_bgr: np.ndarray) -> List[Dict]:
         """Detect and estimate every person in one (H, W, 3) BGR frame.
@@ -103,14 +105,15 @@ class PoseAnalysisService:
         """
         cfg = self.config
         if input_path is not None:
-            cfg = dataclasses.replace(cfg, input=Path(input_path))
+            cfg = dataclasses.replace(cfg, input=input_path if is_stream(
+                input_path) else Path(input_path))
         if output_path is not None:
             cfg = dataclasses.replace(cfg, output=Path(output_path))
         resume = cfg.resume if resume is None else resume
         source = open_source(cfg.input)
         started = time.perf_counter()
         tracker = PoseTracker(cfg.kpt_thr) \
-            if cfg.tracking and source.kind == 'video' else None
+            if cfg.tracking and source.kind != 'image' else None
         smoother = OneEuroSmoother() if tracker and cfg.smoothing else None
         carried = {'persons': []}  # the last frame's, for video mode
 
@@ -135,20 +138,26 @@ class PoseAnalysisService:
                         source.height, source.fps,
                         self.pose.model.dataset_meta, cfg.kpt_thr)
                 frames = source.frames(start=writer.next_frame_index)
-                for frame_index, timestamp_s, frame, persons in \
-                        self._analysed(frames, cfg, source,
-                                       carried['persons']):
-                    if persons is None:
-                        writer.write_failed(frame_index)
-                        continue
-                    if tracker:
-                        tracker.update(persons)
-                    if smoother:
-                        persons = smoother.smooth(persons, timestamp_s)
-                    writer.write_frame(frame_index, timestamp_s, persons)
-                    if overlay:
-                        overlay.write(frame, persons)
-                    bar.update(1)
+                try:
+                    for frame_index, timestamp_s, frame, persons in \
+                            self._analysed(frames, cfg, source,
+                                           carried['persons']):
+                        if persons is None:
+                            writer.write_failed(frame_index)
+                            continue
+                        if tracker:
+                            tracker.update(persons)
+                        if smoother:
+                            persons = smoother.smooth(persons, timestamp_s)
+                        writer.write_frame(frame_index, timestamp_s, persons)
+                        if overlay:
+                            overlay.write(frame, persons)
+                        bar.update(1)
+                except KeyboardInterrupt:
+                    if source.kind != 'stream':
+                        raise  # a file: keep the partial result to resume
+                    # A live source has no end: Ctrl-C ends it, and what
+                    # was seen is written as a complete result.
                 if writer.frame_count == 0:
                     raise InputError(
                         f'no frame could be read from {cfg.input}')
@@ -164,6 +173,31 @@ class PoseAnalysisService:
         for fmt in cfg.export_formats:
             export(output, fmt, meta, self.pose.model.dataset_meta)
         return output
+
+    def run_many(self, inputs: List[Union[Path, str]]
+                 ) -> Tuple[List[Path], List[Tuple[str, str]]]:
+        """``run`` each input into the config's ``output`` folder
+        (``<stem>.json`` each); a failing input does not stop the others.
+
+        Returns:
+            The JSON files written, and ``(input, reason)`` per failure.
+        """
+        if self.config.output.suffix.lower() == '.json':
+            raise OutputError(f'{len(inputs)} inputs need an output folder, '
+                              f'not the file {self.config.output}')
+        outputs, failures = [], []
+        for number, path in enumerate(inputs, 1):
+            try:
+                outputs.append(self.run(path))
+            except SuiteError as exc:
+                failures.append((str(path), str(exc)))
+                continue
+            if not self.quiet:
+                print(f'[{number}/{len(inputs)}] {Path(str(path)).name}: '
+                      f'{self.last_summary["frames"]} frame(s), '
+                      f'{self.last_summary["persons"]} person(s) -> '
+                      f'{outputs[-1]}', flush=True)
+        return outputs, failures
 
     def iter_frames(self, input_path: Optional[PathLike] = None
                     ) -> Iterator[Dict]:
@@ -187,8 +221,9 @@ class PoseAnalysisService:
         service is not ``quiet``; a no-op bar otherwise."""
         from tqdm import tqdm
         return tqdm(total=source.frame_count or None, initial=done,
-                    unit='frame', desc=source.path.name, dynamic_ncols=True,
-                    disable=(self.quiet or source.kind != 'video'
+                    unit='frame', desc=Path(str(source.path)).name,
+                    dynamic_ncols=True,
+                    disable=(self.quiet or source.kind == 'image'
                              or not sys.stderr.isatty()))
 
     def _analysed(self, frames: Iterator[Frame], cfg: AnalysisConfig,
@@ -226,9 +261,13 @@ class PoseAnalysisService:
         """What a partial result must match to be resumed: the same input
         file (path, size, modification time) and everything that decides
         the results."""
-        stat = source.path.stat()
-        identity = [str(source.path.resolve()), stat.st_size,
-                    stat.st_mtime_ns, self.detector.loaded.checkpoint_sha256,
+        if source.kind == 'stream':
+            file_identity = [str(source.path)]
+        else:
+            stat = Path(source.path).stat()
+            file_identity = [str(Path(source.path).resolve()), stat.st_size,
+                             stat.st_mtime_ns]
+        identity = [*file_identity, self.detector.loaded.checkpoint_sha256,
                     self.pose.loaded.checkpoint_sha256, str(cfg.det_config),
                     str(cfg.pose_config), cfg.bbox_thr, cfg.nms_thr,
                     cfg.det_cat_id, self.detector.device, cfg.precision,
@@ -263,8 +302,8 @@ class PoseAnalysisService:
             'det_cat_id': cfg.det_cat_id,
             'det_interval': cfg.det_interval,
             'precision': cfg.precision,
-            'tracking': cfg.tracking and source.kind == 'video',
-            'smoothing': cfg.smoothing and source.kind == 'video',
+            'tracking': cfg.tracking and source.kind != 'image',
+            'smoothing': cfg.smoothing and source.kind != 'image',
             'device': self.detector.device,
             'versions': package_versions(),
             'run': {
@@ -296,23 +335,26 @@ def main(argv: Optional[List[str]] = None) -> int:
                         choices=('mmpose', 'coco', 'csv'),
                         help='also write this format beside the JSON '
                              '(repeatable; overrides config)')
-    parser.add_argument('--quiet', action='store_true',
+    parser.add_argument('--quiet', action='store_true', default=None,
                         help='no progress bar and no summary line')
     args = parser.parse_args(argv)
     overrides = {key: getattr(args, key)
                  for key in ('input', 'output', 'device', 'resume',
-                             'export_formats')
+                             'export_formats', 'quiet')
                  if getattr(args, key) is not None}
     show_warnings_as_one_line()
     received = _stop_on_sigterm()
     service = None
     try:
         config = load_config(Path(args.config), overrides)
-        open_source(config.input)  # fail on bad input before loading models
+        inputs = expand_inputs(config.input)
+        if len(inputs) == 1:
+            open_source(inputs[0])  # fail on bad input before the models
         _quiet_library_logs()
         service = PoseAnalysisService(config)
-        service.quiet = args.quiet
-        output = service.run()
+        if len(inputs) > 1:
+            return _report_many(*service.run_many(inputs), config.quiet)
+        output = service.run(inputs[0])
     except SuiteError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
@@ -326,7 +368,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print('error: interrupted; no output written', file=sys.stderr)
         return 128 + received.get('signal', signal.SIGINT)
     summary = service.last_summary
-    if not args.quiet:
+    if not config.quiet:
         print(f'{summary["frames"]} frame(s), {summary["persons"]} person(s) '
               f'in {summary["seconds"]:.1f} s -> {output}')
     return 0
@@ -344,33 +386,20 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
-def boxes_from_keypoints(persons: List[Dict], kpt_thr: float, width: int,
-                         height: int, expansion: float = 1.25,
-                         min_visible: int = 3) -> np.ndarray:
-    """Person boxes for the next frame from this frame's keypoints, as
-    RTMPose's real-time pipeline does between detections.
-
-    Each box is the extent of the keypoints scoring above ``kpt_thr``,
-    enlarged ``expansion`` times about its centre and clipped to the image;
-    it keeps the person's ``bbox_score``. A person with fewer than
-    ``min_visible`` such keypoints is dropped (lost until the next
-    detection).
-
-    Returns:
-        float32 (N, 5): x1, y1, x2, y2 in pixels, score.
-    """
-    boxes = []
-    for person in persons:
-        visible = person['keypoints'][person['keypoint_scores'] > kpt_thr]
-        if len(visible) < min_visible:
-            continue
-        low, high = visible.min(axis=0), visible.max(axis=0)
-        centre, half = (low + high) / 2, (high - low) * expansion / 2
-        x1, y1 = np.maximum(centre - half, 0)
-        x2, y2 = np.minimum(centre + half, (width, height))
-        if x2 > x1 and y2 > y1:
-            boxes.append((x1, y1, x2, y2, person['bbox_score']))
-    return np.asarray(boxes, np.float32).reshape(-1, 5)
+def _report_many(outputs: List[Path], failures: List[Tuple[str, str]],
+                 quiet: bool) -> int:
+    """The summary of a folder, glob or list: exit status 1 if any input
+    failed (the others' results are kept)."""
+    for path, reason in failures:
+        print(f'warning: {path} failed: {reason}', file=sys.stderr)
+    if failures:
+        print(f'error: {len(failures)} of {len(outputs) + len(failures)} '
+              'input(s) failed (listed above); the others were written',
+              file=sys.stderr)
+        return 1
+    if not quiet:
+        print(f'{len(outputs)} input(s) done')
+    return 0
 
 
 def _stop_on_sigterm() -> dict:

@@ -10,7 +10,7 @@ import json
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 from pose_suite.errors import ConfigError, SuiteWarning
 
@@ -41,6 +41,7 @@ DEFAULTS: Dict[str, Any] = {
     'tracking': True,
     'smoothing': False,
     'visualize_output': '',
+    'quiet': False,
 }
 
 #: One sentence per key, used by ``creating_config.py --help`` and the README.
@@ -49,7 +50,8 @@ HELP: Dict[str, str] = {
     'det_checkpoint': 'Detector weights (.pth).',
     'pose_config': 'MMPose config of the whole-body pose model (.py).',
     'pose_checkpoint': 'Pose model weights (.pth).',
-    'input': 'Image or video to analyse.',
+    'input': 'Image or video; or a folder, a glob pattern, a list file '
+             '(.txt, one path a line), a camera index (0) or a stream URL.',
     'output': 'JSON file to write (a path ending in .json); any other '
               'path is a folder that gets <input name>.json inside it.',
     'device': 'cpu, cuda, cuda:N, or auto (cuda when available, else cpu).',
@@ -76,12 +78,13 @@ HELP: Dict[str, str] = {
                  '(needs tracking); the measured ones stay in keypoints_raw.',
     'visualize_output': 'Also draw the results: an image path for an image, '
                         'an .mp4 for a video ("": off).',
+    'quiet': 'true: no progress bar and no summary line (also --quiet).',
 }
 
 PATH_KEYS = ('det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint',
              'input', 'output')
 THRESHOLD_KEYS = ('bbox_thr', 'nms_thr', 'kpt_thr')
-BOOL_KEYS = ('resume', 'tracking', 'smoothing')
+BOOL_KEYS = ('resume', 'tracking', 'smoothing', 'quiet')
 _DEVICE_PATTERN = re.compile(r'^(cpu|auto|cuda(:\d+)?)$')
 
 
@@ -93,7 +96,7 @@ class AnalysisConfig:
     det_checkpoint: Path
     pose_config: Path
     pose_checkpoint: Path
-    input: Path
+    input: Union[Path, str]  # str: a camera, stream URL or glob pattern
     output: Path
     device: str
     det_cat_id: int
@@ -107,13 +110,21 @@ class AnalysisConfig:
     tracking: bool
     smoothing: bool
     visualize_output: Optional[Path]
+    quiet: bool
 
-    def output_file(self) -> Path:
-        """The JSON file to write: ``output`` itself, or
-        ``<output>/<input stem>.json`` when ``output`` is a folder."""
+    def output_file(self, input_path=None) -> Path:
+        """The JSON file to write for ``input_path`` (default: ``input``):
+        ``output`` itself, or ``<output>/<input stem>.json`` when ``output``
+        is a folder (``camera<N>.json`` or ``stream.json`` for a live
+        source)."""
+        source = self.input if input_path is None else input_path
         if self.output.suffix.lower() == '.json' and not self.output.is_dir():
             return self.output
-        return self.output / f'{self.input.stem}.json'
+        if str(source).isdigit():
+            return self.output / f'camera{source}.json'
+        if '://' in str(source):
+            return self.output / 'stream.json'
+        return self.output / f'{Path(source).stem}.json'
 
 
 def validate_value(key: str, value: Any) -> Any:
@@ -221,11 +232,7 @@ def build_config(values: Dict[str, Any],
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     fields = dict(merged, export_formats=tuple(merged['export_formats']))
     for key in PATH_KEYS + ('visualize_output',):
-        if merged[key] == '':
-            fields[key] = None
-            continue
-        path = Path(merged[key]).expanduser()
-        fields[key] = path if path.is_absolute() else (base / path)
+        fields[key] = _resolve(key, merged[key], base)
     return AnalysisConfig(**fields)
 
 
@@ -248,14 +255,25 @@ def apply_overrides(config: AnalysisConfig,
     changes = {}
     for key, value in overrides.items():
         value = validate_value(key, value)
-        if key in PATH_KEYS or (key == 'visualize_output' and value):
-            value = Path(value).expanduser().absolute()
-        elif key == 'visualize_output':
-            value = None
+        if key in PATH_KEYS or key == 'visualize_output':
+            value = _resolve(key, value, Path.cwd())
         if key == 'export_formats':
             value = tuple(value)
         changes[key] = value
     return dataclasses.replace(config, **changes)
+
+
+def _resolve(key: str, value: str, base: Path):
+    """A path value made absolute against ``base``; a camera index or
+    stream URL given as ``input`` stays as it is; "" (no overlay) is None."""
+    from pose_suite.sources import has_glob, is_stream
+    if value == '':
+        return None
+    if key == 'input' and is_stream(value):
+        return value
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base / path
+    return str(path) if key == 'input' and has_glob(value) else path
 
 
 def _suggest(key: str) -> str:

@@ -152,3 +152,32 @@ class OneEuroSmoother:
                          if self.frame - s['frame'] > self.max_missed]:
             del self.state[track_id]
         return smoothed
+
+
+def boxes_from_keypoints(persons: List[Dict], kpt_thr: float, width: int,
+                         height: int, expansion: float = 1.25,
+                         min_visible: int = 3) -> np.ndarray:
+    """Person boxes for the next frame from this frame's keypoints, as
+    RTMPose's real-time pipeline does between detections.
+
+    Each box is the extent of the keypoints scoring above ``kpt_thr``,
+    enlarged ``expansion`` times about its centre and clipped to the image;
+    it keeps the person's ``bbox_score``. A person with fewer than
+    ``min_visible`` such keypoints is dropped (lost until the next
+    detection).
+
+    Returns:
+        float32 (N, 5): x1, y1, x2, y2 in pixels, score.
+    """
+    boxes = []
+    for person in persons:
+        visible = person['keypoints'][person['keypoint_scores'] > kpt_thr]
+        if len(visible) < min_visible:
+            continue
+        low, high = visible.min(axis=0), visible.max(axis=0)
+        centre, half = (low + high) / 2, (high - low) * expansion / 2
+        x1, y1 = np.maximum(centre - half, 0)
+        x2, y2 = np.minimum(centre + half, (width, height))
+        if x2 > x1 and y2 > y1:
+            boxes.append((x1, y1, x2, y2, person['bbox_score']))
+    return np.asarray(boxes, np.float32).reshape(-1, 5)

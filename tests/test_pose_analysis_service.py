@@ -134,7 +134,7 @@ def test_readme_documents_every_config_key_and_field():
 
 
 def test_boxes_from_keypoints():
-    from pose_analysis_service import boxes_from_keypoints
+    from pose_suite.tracking import boxes_from_keypoints
     keypoints = np.zeros((133, 2), np.float32)
     keypoints[:3] = [[100, 50], [140, 90], [120, 250]]
     scores = np.zeros(133, np.float32)
@@ -152,7 +152,7 @@ def test_boxes_from_keypoints():
 
 def test_video_mode_detects_every_nth_frame(service, tmp_path, monkeypatch):
     from conftest import real_frames, write_avi
-    from pose_analysis_service import boxes_from_keypoints
+    from pose_suite.tracking import boxes_from_keypoints
     video = write_avi(tmp_path / 'clip.avi', real_frames(5))
     calls = []
     detect = service.detector.detect
