@@ -3,8 +3,8 @@ skeleton drawn on it, as an image or an mp4 at the source's fps and size.
 
 OpenCV drawing: measured here, 2.3 ms for 4 whole-body persons on a
 1920×1287 frame, where mmpose's ``PoseLocalVisualizer`` takes 11.0 ms for
-the same. Colours are those of mmpose's COCO-WholeBody metadata, so body, feet, face and hands differ as
-in mmpose's own pictures. Only keypoints above ``kpt_thr`` are drawn, and a
+the same. Colours are those of mmpose's COCO-WholeBody metadata, so body,
+feet, face and hands differ as in mmpose's own pictures. Only keypoints above ``kpt_thr`` are drawn, and a
 link only when both its ends are.
 """
 import os
