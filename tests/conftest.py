@@ -1,9 +1,13 @@
 """Shared fixtures: real test data, and checkpoints made here
 (``model_factory``)."""
+import contextlib
+import functools
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -138,3 +142,21 @@ def analysis_service(model_files):
         'pose_config': str(model_files['pose_config']),
         'pose_checkpoint': str(model_files['pose_checkpoint']),
         'device': 'cpu', 'bbox_thr': 0.0})
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve_folder(folder: Path):
+    """Serve ``folder`` over HTTP on 127.0.0.1; yields the base URL."""
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f'http://127.0.0.1:{server.server_address[1]}'
+    finally:
+        server.shutdown()
+        server.server_close()

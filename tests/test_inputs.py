@@ -1,19 +1,16 @@
 """More inputs: folders, globs, list files, streams (pose_suite.sources and
 the CLI)."""
-import functools
-import http.server
 import json
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from conftest import (COCO_IMAGES, ROOT, data_file, real_frames, run_cli,
-                      write_avi)
+                      serve_folder, write_avi)
 from pose_suite.errors import InputError
 from pose_suite.sources import expand_inputs, is_stream, open_source
 
@@ -83,19 +80,8 @@ def served_clip(tmp_path):
     folder = tmp_path / 'served'
     folder.mkdir()
     write_avi(folder / 'clip.avi', real_frames(6))
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f'http://127.0.0.1:{server.server_address[1]}/clip.avi'
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    with serve_folder(folder) as base:
+        yield f'{base}/clip.avi'
 
 
 def test_stream_url(served_clip, analysis_service, tmp_path):

@@ -1,13 +1,10 @@
 """Weight download (pose_suite.weights) against a local HTTP server."""
-import functools
 import hashlib
-import http.server
 import socket
-import threading
 
 import pytest
 
-from conftest import assert_one_line_error, run_cli
+from conftest import assert_one_line_error, run_cli, serve_folder
 from pose_suite.checkpoints import expected_sha256_prefix
 from pose_suite.errors import DownloadError
 from pose_suite.weights import WEIGHT_URLS, download
@@ -18,20 +15,8 @@ def http_folder(tmp_path):
     """Serve ``tmp_path/served`` on 127.0.0.1; yields (folder, base URL)."""
     served = tmp_path / 'served'
     served.mkdir()
-    handler = functools.partial(_QuietHandler, directory=str(served))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield served, f'http://127.0.0.1:{server.server_address[1]}'
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
+    with serve_folder(served) as base:
+        yield served, base
 
 
 def _published(folder, content: bytes, stem='model', date=''):
