@@ -112,24 +112,12 @@ class PoseAnalysisService:
         resume = cfg.resume if resume is None else resume
         source = open_source(cfg.input)
         started = time.perf_counter()
-        tracker = PoseTracker(cfg.kpt_thr) \
-            if cfg.tracking and source.kind != 'image' else None
-        smoother = OneEuroSmoother() if tracker and cfg.smoothing else None
-        carried = {'persons': []}  # the last frame's, for video mode
-
-        def replay(record: dict) -> None:
-            """Rebuild what frames carry forward from a resumed file."""
-            carried['persons'] = persons_from_record(record)
-            if tracker:
-                tracker.remember(carried['persons'])
-            if smoother:
-                smoother.smooth(carried['persons'], record['timestamp_s'])
-
+        carried = _CarriedState.for_source(cfg, source)
         overlay, output = None, None
         try:
             with ResultWriter(cfg.output_file(),
                               self._resume_key(cfg, source), resume,
-                              replay) as writer, self._progress_bar(
+                              carried.replay) as writer, self._progress_bar(
                                   source, writer.next_frame_index) as bar:
                 self.writer = writer  # progress, for an interrupted caller
                 if cfg.visualize_output:
@@ -137,27 +125,7 @@ class PoseAnalysisService:
                         cfg.visualize_output, source.kind, source.width,
                         source.height, source.fps,
                         self.pose.model.dataset_meta, cfg.kpt_thr)
-                frames = source.frames(start=writer.next_frame_index)
-                try:
-                    for frame_index, timestamp_s, frame, persons in \
-                            self._analysed(frames, cfg, source,
-                                           carried['persons']):
-                        if persons is None:
-                            writer.write_failed(frame_index)
-                            continue
-                        if tracker:
-                            tracker.update(persons)
-                        if smoother:
-                            persons = smoother.smooth(persons, timestamp_s)
-                        writer.write_frame(frame_index, timestamp_s, persons)
-                        if overlay:
-                            overlay.write(frame, persons)
-                        bar.update(1)
-                except KeyboardInterrupt:
-                    if source.kind != 'stream':
-                        raise  # a file: keep the partial result to resume
-                    # A live source has no end: Ctrl-C ends it, and what
-                    # was seen is written as a complete result.
+                self._write_frames(cfg, source, writer, overlay, carried, bar)
                 if writer.frame_count == 0:
                     raise InputError(
                         f'no frame could be read from {cfg.input}')
@@ -173,6 +141,28 @@ class PoseAnalysisService:
         for fmt in cfg.export_formats:
             export(output, fmt, meta, self.pose.model.dataset_meta)
         return output
+
+    def _write_frames(self, cfg: AnalysisConfig, source: FrameSource,
+                      writer: ResultWriter, overlay: Optional[OverlayWriter],
+                      carried: '_CarriedState', bar) -> None:
+        """Analyse the frames not yet written and write them, in order."""
+        frames = source.frames(start=writer.next_frame_index)
+        try:
+            for frame_index, timestamp_s, frame, persons in self._analysed(
+                    frames, cfg, source, carried.persons):
+                if persons is None:
+                    writer.write_failed(frame_index)
+                    continue
+                persons = carried.follow(persons, timestamp_s)
+                writer.write_frame(frame_index, timestamp_s, persons)
+                if overlay:
+                    overlay.write(frame, persons)
+                bar.update(1)
+        except KeyboardInterrupt:
+            if source.kind != 'stream':
+                raise  # a file: keep the partial result to resume
+            # A live source has no end: Ctrl-C ends it, and what was seen is
+            # written as a complete result.
 
     def run_many(self, inputs: List[Union[Path, str]]
                  ) -> Tuple[List[Path], List[Tuple[str, str]]]:
@@ -384,6 +374,40 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
             chunk = []
     if chunk:
         yield chunk
+
+
+@dataclasses.dataclass
+class _CarriedState:
+    """What one frame hands to the next: tracks, filters, and the persons
+    that video mode follows."""
+
+    tracker: Optional[PoseTracker]
+    smoother: Optional[OneEuroSmoother]
+    persons: List[Dict] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def for_source(cls, cfg: AnalysisConfig,
+                   source: FrameSource) -> '_CarriedState':
+        tracker = PoseTracker(cfg.kpt_thr) \
+            if cfg.tracking and source.kind != 'image' else None
+        return cls(tracker, OneEuroSmoother()
+                   if tracker and cfg.smoothing else None)
+
+    def follow(self, persons: List[Dict], timestamp_s: float) -> List[Dict]:
+        """Track (and smooth) a new frame's persons; returns what to write.
+        ``persons`` keep the measured keypoints (video mode uses them)."""
+        if self.tracker:
+            self.tracker.update(persons)
+        return self.smoother.smooth(persons, timestamp_s) \
+            if self.smoother else persons
+
+    def replay(self, record: dict) -> None:
+        """Rebuild the state from a frame a resumed file already holds."""
+        self.persons = persons_from_record(record)
+        if self.tracker:
+            self.tracker.remember(self.persons)
+        if self.smoother:
+            self.smoother.smooth(self.persons, record['timestamp_s'])
 
 
 def _report_many(outputs: List[Path], failures: List[Tuple[str, str]],
