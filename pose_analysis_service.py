@@ -74,6 +74,7 @@ class PoseAnalysisService:
         # runs one frame's convolutions on all its cores.
         self.frame_batch = 8 if on_gpu else 1
         self.quiet = cfg.quiet  # True: no progress bar, no summary lines
+        self._in_many = False
 
     def analyse_frame(self, frame_bgr: np.ndarray) -> List[Dict]:
         """Detect and estimate every person in one (H, W, 3) BGR frame.
@@ -175,18 +176,30 @@ class PoseAnalysisService:
         if self.config.output.suffix.lower() == '.json':
             raise OutputError(f'{len(inputs)} inputs need an output folder, '
                               f'not the file {self.config.output}')
+        from tqdm import tqdm
         outputs, failures = [], []
-        for number, path in enumerate(inputs, 1):
-            try:
-                outputs.append(self.run(path))
-            except SuiteError as exc:
-                failures.append((str(path), str(exc)))
-                continue
-            if not self.quiet:
-                print(f'[{number}/{len(inputs)}] {Path(str(path)).name}: '
-                      f'{self.last_summary["frames"]} frame(s), '
-                      f'{self.last_summary["persons"]} person(s) -> '
-                      f'{outputs[-1]}', flush=True)
+        files_bar = tqdm(total=len(inputs), unit='file', desc='inputs',
+                         dynamic_ncols=True,
+                         disable=self.quiet or not sys.stderr.isatty())
+        self._in_many = True  # each video's own bar is then cleared
+        try:
+            for number, path in enumerate(inputs, 1):
+                try:
+                    outputs.append(self.run(path))
+                except SuiteError as exc:
+                    failures.append((str(path), str(exc)))
+                    continue
+                finally:
+                    files_bar.update(1)
+                if not self.quiet:
+                    files_bar.write(
+                        f'[{number}/{len(inputs)}] {Path(str(path)).name}: '
+                        f'{self.last_summary["frames"]} frame(s), '
+                        f'{self.last_summary["persons"]} person(s) -> '
+                        f'{outputs[-1]}', file=sys.stdout)
+        finally:
+            self._in_many = False
+            files_bar.close()
         return outputs, failures
 
     def iter_frames(self, input_path: Optional[PathLike] = None
@@ -207,12 +220,13 @@ class PoseAnalysisService:
                        'persons': persons}
 
     def _progress_bar(self, source: FrameSource, done: int):
-        """A tqdm bar on stderr for videos, when it is a terminal and the
-        service is not ``quiet``; a no-op bar otherwise."""
+        """A tqdm bar on stderr for videos and streams, when it is a
+        terminal and the service is not ``quiet``; a no-op bar otherwise.
+        (``run_many`` adds a bar over the inputs.)"""
         from tqdm import tqdm
         return tqdm(total=source.frame_count or None, initial=done,
                     unit='frame', desc=Path(str(source.path)).name,
-                    dynamic_ncols=True,
+                    dynamic_ncols=True, leave=not self._in_many,
                     disable=(self.quiet or source.kind == 'image'
                              or not sys.stderr.isatty()))
 

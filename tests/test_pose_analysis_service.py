@@ -208,25 +208,23 @@ def test_iter_frames_yields_what_run_writes(service, tmp_path):
                                        record['keypoints'], atol=1e-3)
 
 
-def test_progress_bar_on_a_terminal_and_quiet(config_values, write_config,
-                                              tmp_path):
+def _run_on_terminal(*args):
+    """Run the CLI with stderr on a pseudo-terminal of 120 columns; returns
+    (exit status, stdout, what the terminal showed)."""
+    import fcntl
     import os
     import pty
+    import struct
     import subprocess
     import sys
-    config = write_config({**config_values, 'input': str(
-        data_file('videos/football_5frames_720p.mp4'))})
-    command = [sys.executable, str(ROOT / 'pose_analysis_service.py'),
-               '--config', str(config)]
-    import fcntl
-    import struct
     import termios
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ,
-                struct.pack('HHHH', 24, 120, 0, 0))  # a terminal's size
-    process = subprocess.run(command, stdout=subprocess.PIPE,
-                             stderr=follower, text=True, cwd=ROOT,
-                             timeout=600)
+                struct.pack('HHHH', 24, 120, 0, 0))
+    process = subprocess.run(
+        [sys.executable, str(ROOT / 'pose_analysis_service.py'),
+         *map(str, args)], stdout=subprocess.PIPE, stderr=follower,
+        text=True, cwd=ROOT, timeout=600)
     os.close(follower)
     terminal = b''
     while True:
@@ -238,12 +236,34 @@ def test_progress_bar_on_a_terminal_and_quiet(config_values, write_config,
             break
         terminal += chunk
     os.close(leader)
-    assert process.returncode == 0
-    text = terminal.decode(errors='replace')
-    assert '5/5' in text and 'frame' in text, text
-    assert '5 frame(s)' in process.stdout and 'result.json' in process.stdout
+    return process.returncode, process.stdout, terminal.decode(
+        errors='replace')
+
+
+def test_progress_bar_on_a_terminal_and_quiet(config_values, write_config,
+                                              tmp_path):
+    config = write_config({**config_values, 'input': str(
+        data_file('videos/football_5frames_720p.mp4'))})
+    status, stdout, terminal = _run_on_terminal('--config', config)
+    assert status == 0
+    assert '5/5' in terminal and 'frame' in terminal, terminal
+    assert '5 frame(s)' in stdout and 'result.json' in stdout
 
     quiet = run_cli('pose_analysis_service.py', '--config', config,
                     '--quiet')
     assert quiet.returncode == 0
     assert quiet.stdout == '' and quiet.stderr == ''
+
+
+def test_progress_bar_over_a_folder(config_values, write_config, tmp_path):
+    import shutil
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    for name in COCO_IMAGES[:2]:
+        shutil.copy(data_file(name), folder)
+    status, stdout, terminal = _run_on_terminal(
+        '--config', write_config(config_values), '--input', folder,
+        '--output', tmp_path / 'results')
+    assert status == 0
+    assert '2/2' in terminal and 'file' in terminal, terminal
+    assert '[2/2] 000000040083.jpg' in stdout
