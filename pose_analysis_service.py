@@ -327,7 +327,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--config', default='config.json',
                         help='config file (default: config.json; create it '
                              'with creating_config.py)')
-    parser.add_argument('--input', help='image or video (overrides config)')
+    parser.add_argument('--input', help='image, video, folder, glob, list '
+                        'file (.txt), camera index or stream URL (overrides '
+                        'config)')
     parser.add_argument('--output',
                         help='JSON file or folder (overrides config)')
     parser.add_argument('--device',
@@ -347,7 +349,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                              'export_formats', 'quiet')
                  if getattr(args, key) is not None}
     show_warnings_as_one_line()
-    received = _stop_on_sigterm()
+    received = _stop_on_signals()
     service = None
     try:
         config = load_config(Path(args.config), overrides)
@@ -440,9 +442,9 @@ def _report_many(outputs: List[Path], failures: List[Tuple[str, str]],
     return 0
 
 
-def _stop_on_sigterm() -> dict:
-    """Make SIGTERM stop a run as Ctrl-C does; returns a dict that gets
-    ``signal`` set to the number of the signal received."""
+def _stop_on_signals() -> dict:
+    """Make SIGTERM stop a run as Ctrl-C (SIGINT) does; returns a dict
+    that gets ``signal`` set to the number of the signal received."""
     received = {}
 
     def handler(signum, frame):
