@@ -11,15 +11,14 @@ line and the file is left untouched.
 """
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import List, Optional
 
 from pose_suite.config import (BOOL_KEYS, DEFAULTS, HELP, read_config_file,
                                validate_dict, validate_value)
 from pose_suite.errors import ConfigError, show_warnings_as_one_line
+from pose_suite.publish import atomic_write
 
 
 def _flag(key: str) -> str:
@@ -51,12 +50,9 @@ def write_config(path: Path, values: dict) -> None:
     """Write ``values`` as indented JSON, atomically (temp file + rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile('w', encoding='utf-8', dir=path.parent,
-                                     prefix=f'.{path.name}.', suffix='.tmp',
-                                     delete=False) as handle:
+    with atomic_write(path, encoding='utf-8') as handle:
         json.dump(values, handle, indent=2)
         handle.write('\n')
-    os.replace(handle.name, path)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -7,8 +7,9 @@ most the frame in progress. The partial file starts with a header naming
 what it is a result of (input file, models, thresholds); ``resume`` picks it
 up only when that matches.
 
-:meth:`ResultWriter.commit` writes ``{"meta": ..., "frames": [...]}`` to a
-temporary file, fsyncs it and renames it over the output path: a failed or
+:meth:`ResultWriter.commit` writes ``{"meta": ..., "frames": [...]}`` with
+``pose_suite.publish.atomic_write`` (a temporary file, fsynced and renamed
+over the output path, with the user's usual permissions): a failed or
 interrupted run never leaves a half-written file there and never replaces an
 earlier good result. A lock file (``.<name>.lock``) keeps two runs from
 writing the same output at once.
@@ -17,7 +18,6 @@ import fcntl
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -26,6 +26,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from pose_suite.errors import OutputError, ResumeError, SuiteWarning
+from pose_suite.publish import atomic_write
 
 #: Decimals kept in the JSON: 0.001 px for positions, 1e-5 for scores.
 PIXEL_DECIMALS = 3
@@ -204,15 +205,9 @@ class ResultWriter:
         """Write ``{"meta": meta, "frames": [...]}`` and rename it into
         place. Returns the output path."""
         self._partial.close()
-        folder = self.output_path.parent
-        temporary = None
         try:
-            with tempfile.NamedTemporaryFile(
-                    'w', encoding='utf-8', dir=folder, delete=False,
-                    prefix=f'.{self.output_path.name}.',
-                    suffix='.tmp') as final, \
+            with atomic_write(self.output_path, encoding='utf-8') as final, \
                     open(self.partial_path, encoding='utf-8') as partial:
-                temporary = final.name
                 final.write('{\n"meta": ')
                 final.write(json.dumps(meta, indent=2, ensure_ascii=False,
                                        allow_nan=False))
@@ -225,13 +220,7 @@ class ResultWriter:
                     final.write(separator + line.rstrip('\n'))
                     separator = ',\n'
                 final.write('\n]\n}\n')
-                final.flush()
-                os.fsync(final.fileno())
-            os.replace(temporary, self.output_path)
-            _fsync_folder(folder)
         except OSError as exc:
-            if temporary and os.path.exists(temporary):
-                os.unlink(temporary)
             raise OutputError(f'cannot write {self.output_path}: '
                               f'{exc.strerror or exc}') from None
         self._committed = True
@@ -278,16 +267,3 @@ def _acquire_lock(lock_path: Path, output_path: Path):
             pass
         handle.close()  # the holder removed it as we opened it: try again
 
-
-def _fsync_folder(folder: Path) -> None:
-    # Makes the rename itself durable; not every filesystem allows it.
-    try:
-        descriptor = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)

@@ -1,0 +1,62 @@
+"""Publishing a file whole or not at all, readable as any new file of the
+user's.
+
+A file is written under a temporary name in its folder, flushed to disk and
+renamed over its final name, so a reader sees the previous version or the
+new one, never half of one. The temporary file is created with mode 0666
+less the umask, as ``open()`` creates files: ``tempfile.mkstemp`` would
+make it 0600 and the published result readable by its creator only.
+"""
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import IO, Iterator
+
+
+@contextlib.contextmanager
+def atomic_write(target: Path, mode: str = 'w', **open_kwargs
+                 ) -> Iterator[IO]:
+    """Open a new file to become ``target``; on leaving the block without
+    an exception it replaces ``target``, otherwise it is removed.
+
+    Args:
+        mode: ``'w'`` or ``'wb'``; ``open_kwargs`` go to ``open`` (encoding,
+            newline).
+    Raises:
+        OSError: the folder cannot be written; ``target`` is untouched.
+    """
+    target = Path(target)
+    while True:
+        temporary = target.with_name(
+            f'.{target.name}.{secrets.token_hex(4)}.tmp')
+        try:
+            descriptor = os.open(temporary,
+                                 os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+    try:
+        with os.fdopen(descriptor, mode, **open_kwargs) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_folder(target.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the filesystem allows)."""
+    try:
+        descriptor = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
