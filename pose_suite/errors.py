@@ -18,6 +18,12 @@ class InputError(SuiteError):
     """The input is missing, unreadable, not an image or video, or corrupt."""
 
 
+class NotMediaError(InputError):
+    """The input is, by its content, no image or video at all (text,
+    subtitles, a document, audio only). In a folder such files are skipped;
+    given as the input they are refused."""
+
+
 class CheckpointError(SuiteError):
     """A checkpoint is missing, not a checkpoint, unsafe, or for another model."""
 

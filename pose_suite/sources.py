@@ -1,16 +1,23 @@
 """The one place that decides what an input is and turns it into frames.
 
-An input spec is a file, a folder, a glob pattern, a list file (``.txt``,
-one path a line), a camera index (``0``) or a stream URL (``rtsp://``,
-``http://``...): :func:`expand_inputs` turns it into the files to analyse.
-A file's kind (image or video) comes from its content: OpenCV's image
-decoders are asked first by signature (``cv2.haveImageReader``), then its
-video backend. Everything downstream sees ``(frame_index, timestamp_s,
-frame_bgr)``.
+A file's kind comes from its content, not its name: OpenCV's image decoders
+are asked first by signature (``cv2.haveImageReader``); files that are
+certainly not media (text, subtitles, documents, audio only: see
+:mod:`pose_suite.media`) are refused before FFmpeg can render them as a
+pseudo-video; the rest go to OpenCV's video backend. A camera index or
+stream URL is read through the same backend.
+
+Frames come out as they are displayed: a video's rotation (the display
+matrix phones write) and an image's EXIF orientation are applied, and the
+source records which. Every frame carries its presentation time from the
+container, so variable-frame-rate video gets true times. Everything
+downstream sees ``(frame_index, timestamp_s, frame_bgr)``.
 """
+import contextlib
 import dataclasses
-import glob
 import os
+import sys
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple, Union
@@ -22,13 +29,27 @@ os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pose_suite.errors import InputError, SuiteWarning
+from pose_suite.errors import InputError, NotMediaError, SuiteWarning
+from pose_suite.media import (audio_only_reason, looks_like_media,
+                              not_media_reason)
 
-Frame = Tuple[int, float, Optional[np.ndarray]]
+Frame = Tuple[int, Optional[float], Optional[np.ndarray]]
 #: Undecodable frames in a row after which a video is taken to have ended.
 MAX_CONSECUTIVE_FAILURES = 16
 STREAM_SCHEMES = ('rtsp://', 'rtmp://', 'http://', 'https://', 'udp://',
                   'tcp://')
+#: EXIF Orientation value -> (clockwise rotation in degrees, mirrored), and
+#: the OpenCV operations that turn the stored pixels upright.
+EXIF_ORIENTATIONS = {
+    1: (0, False, ()),
+    2: (0, True, ((cv2.flip, 1),)),
+    3: (180, False, ((cv2.rotate, cv2.ROTATE_180),)),
+    4: (180, True, ((cv2.flip, 0),)),
+    5: (270, True, ((cv2.transpose, None),)),
+    6: (90, False, ((cv2.rotate, cv2.ROTATE_90_CLOCKWISE),)),
+    7: (90, True, ((cv2.transpose, None), (cv2.rotate, cv2.ROTATE_180))),
+    8: (270, False, ((cv2.rotate, cv2.ROTATE_90_COUNTERCLOCKWISE),)),
+}
 
 
 def is_stream(spec: str) -> bool:
@@ -40,49 +61,17 @@ def has_glob(spec: str) -> bool:
     return any(character in str(spec) for character in '*?[')
 
 
-def expand_inputs(spec: Union[str, Path]) -> List[Union[Path, str]]:
-    """The inputs named by ``spec``, in order: the files of a folder (not
-    hidden ones), the matches of a glob pattern, the lines of a ``.txt``
-    list file (relative to its folder), or ``spec`` itself (a file, camera
-    or stream).
-
-    Raises:
-        InputError: a folder, pattern or list that names no file.
-    """
-    text = str(spec)
-    if is_stream(text):
-        return [text]
-    if has_glob(text):
-        found = [Path(p) for p in sorted(glob.glob(text))
-                 if Path(p).is_file()]
-        if not found:
-            raise InputError(f'no file matches {text}')
-        return found
-    path = Path(spec)
-    if path.is_dir():
-        found = sorted(p for p in path.iterdir()
-                       if p.is_file() and not p.name.startswith('.'))
-        if not found:
-            raise InputError(f'folder has no file to analyse: {path}')
-        return found
-    if path.suffix.lower() == '.txt' and path.is_file():
-        lines = [line.strip() for line in path.read_text(
-            encoding='utf-8').splitlines()]
-        found = [p if Path(p).is_absolute() or is_stream(p) else
-                 path.parent / p for p in lines if p and not p.startswith('#')]
-        if not found:
-            raise InputError(f'list file names no input: {path}')
-        return [p if is_stream(p) else Path(p) for p in found]
-    return [path]
-
-
 @dataclasses.dataclass(frozen=True)
 class FrameSource:
     """An opened input.
 
-    ``frame_count`` is what the container reports (videos can lie; the
-    writer records how many frames were really read) and ``fps`` is 0.0 for
-    an image.
+    ``width`` and ``height`` are those of the frames as displayed (after
+    ``rotation``); ``frame_count`` is what the container reports (videos
+    can lie; the writer records how many frames were really read); ``fps``
+    is the container's average frame rate, 0.0 for an image.
+    ``rotation`` (clockwise degrees: 0, 90, 180, 270) and ``mirrored`` say
+    how the stored pixels were turned to show them as displayed: from the
+    video's display matrix, or the image's EXIF orientation.
     """
 
     path: Union[Path, str]  # str: a camera index or stream URL
@@ -91,14 +80,19 @@ class FrameSource:
     height: int
     fps: float
     frame_count: int
+    rotation: int = 0
+    mirrored: bool = False
 
     def frames(self, start: int = 0) -> Iterator[Frame]:
         """Yield ``(frame_index, timestamp_s, frame)`` in order.
 
-        frame is (H, W, 3) uint8 BGR, or None for a frame that could not be
-        decoded while later ones could (a warning is issued; the caller
-        records it). frame_index counts from 0 over the whole video;
-        timestamp_s = frame_index / fps (0.0 for an image).
+        frame is (H, W, 3) uint8 BGR as displayed, or None (and
+        timestamp_s None) for a frame that could not be decoded while later
+        ones could (a warning is issued; the caller records it).
+        frame_index counts from 0 over the whole video. timestamp_s is the
+        frame's presentation time from the container, in seconds from the
+        start of the video stream (from the first frame for a camera or
+        stream); 0.0 for an image.
 
         Args:
             start: first frame index to yield; earlier frames are decoded
@@ -106,9 +100,10 @@ class FrameSource:
         """
         if self.kind == 'image':
             if start == 0:
-                yield 0, 0.0, _read_image(self.path)
+                yield 0, 0.0, _read_image(self.path)[0]
             return
         capture = _capture(self.path)
+        clock = _PresentationClock(self)
         try:
             frame_index, pending_failures = 0, []
             while len(pending_failures) < MAX_CONSECUTIVE_FAILURES:
@@ -118,25 +113,59 @@ class FrameSource:
                     pending_failures.append(frame_index)
                     frame_index += 1
                     continue
+                timestamp_s = clock.time_of(frame_index, capture)
                 for index in pending_failures:
                     if index >= start:
                         warnings.warn(f'frame {index} of {self.path} could '
                                       'not be decoded; skipped', SuiteWarning)
-                        yield index, self._timestamp(index), None
+                        yield index, None, None
                 pending_failures = []
                 if frame_index >= start:
-                    yield frame_index, self._timestamp(frame_index), frame
+                    yield frame_index, timestamp_s, frame
                 frame_index += 1
         finally:
             capture.release()
 
-    def _timestamp(self, frame_index: int) -> float:
-        return frame_index / self.fps if self.fps > 0 else 0.0
+
+class _PresentationClock:
+    """Each decoded frame's presentation time, from OpenCV's
+    ``CAP_PROP_POS_MSEC`` (FFmpeg's best-effort timestamp, taken from the
+    stream's start). Cameras count from an arbitrary origin, so for a live
+    source the first frame's time is subtracted. A source that gives no
+    times falls back to ``frame_index / fps``, with one warning."""
+
+    def __init__(self, source: FrameSource):
+        self.source = source
+        self.origin_ms = None if source.kind == 'stream' else 0.0
+        self.last_ms = None
+        self.warned = False
+
+    def time_of(self, frame_index: int, capture: cv2.VideoCapture) -> float:
+        position_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
+        if self.origin_ms is None:
+            self.origin_ms = position_ms
+        usable = np.isfinite(position_ms) and (
+            self.last_ms is None or position_ms > self.last_ms)
+        if usable:
+            self.last_ms = position_ms
+            return max(position_ms - self.origin_ms, 0.0) / 1000.0
+        if not self.warned:
+            self.warned = True
+            warnings.warn(f'{self.source.path} gives no presentation time '
+                          f'from frame {frame_index} on; timestamp_s is '
+                          'frame_index / fps there', SuiteWarning)
+        fps = self.source.fps
+        return frame_index / fps if fps > 0 else 0.0
 
 
 def _capture(path: Union[Path, str]) -> cv2.VideoCapture:
     text = str(path)
-    return cv2.VideoCapture(int(text) if text.isdigit() else text)
+    capture = cv2.VideoCapture(int(text) if text.isdigit() else text)
+    # Phones store portrait video sideways and say in the container's
+    # display matrix how to turn it; OpenCV's FFmpeg backend turns the
+    # frames only when asked (its default here is off).
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return capture
 
 
 def open_source(path: Union[Path, str]) -> FrameSource:
@@ -144,8 +173,10 @@ def open_source(path: Union[Path, str]) -> FrameSource:
     describe it.
 
     Raises:
-        InputError: missing, a folder, unreadable, empty, neither image nor
-        video, a video with no decodable frame, or a stream that sends none.
+        NotMediaError: by its content not an image or video at all (text,
+            subtitles, a document, audio only, an empty non-media file).
+        InputError: missing, a folder, unreadable, an empty or damaged
+            image or video, or a stream that sends no frame.
     """
     if is_stream(path):
         return _open_capture(str(path), 'stream')
@@ -157,11 +188,19 @@ def open_source(path: Union[Path, str]) -> FrameSource:
     if not os.access(path, os.R_OK):
         raise InputError(f'input is not readable (permission denied): {path}')
     if path.stat().st_size == 0:
-        raise InputError(f'input is an empty file: {path}')
+        if looks_like_media(path):
+            raise InputError(f'input is an empty file: {path}')
+        raise NotMediaError(f'input is not an image or video (an empty '
+                            f'file): {path}')
     if cv2.haveImageReader(str(path)):
-        image = _read_image(path)
+        image, rotation, mirrored = _read_image(path)
         height, width = image.shape[:2]
-        return FrameSource(path, 'image', width, height, 0.0, 1)
+        return FrameSource(path, 'image', width, height, 0.0, 1, rotation,
+                           mirrored)
+    reason = not_media_reason(path)
+    if reason:
+        raise NotMediaError(f'input is not an image or video ({reason}): '
+                            f'{path}')
     return _open_capture(path, 'video')
 
 
@@ -170,28 +209,93 @@ def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
     try:
         ok, frame = capture.read() if capture.isOpened() else (False, None)
         if not ok or frame is None:
-            if kind == 'stream':
-                raise InputError(f'camera or stream sends no frame: {path}')
-            raise InputError(
-                'input is not an image, and no video frame can be decoded '
-                f'from it (not a video, or a corrupt, truncated or empty '
-                f'one): {path}')
+            raise _no_frame_error(path, kind)
         fps = capture.get(cv2.CAP_PROP_FPS)
         fps = float(fps) if np.isfinite(fps) and 0 < fps < 1000 else 0.0
         reported = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         reported = int(reported) if np.isfinite(reported) and reported > 0 \
             else 0
+        rotation = 0
+        if capture.get(cv2.CAP_PROP_ORIENTATION_AUTO) == 1:
+            rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
         height, width = frame.shape[:2]
-        return FrameSource(path, kind, width, height, fps, reported)
+        return FrameSource(path, kind, width, height, fps, reported,
+                           rotation)
     finally:
         capture.release()
 
 
-def _read_image(path: Path) -> np.ndarray:
-    # IMREAD_COLOR makes every image 8-bit, 3-channel BGR: grayscale is
-    # replicated, alpha dropped, 16-bit scaled down.
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+def _no_frame_error(path: Union[Path, str], kind: str) -> InputError:
+    if kind == 'stream':
+        return InputError(f'camera or stream sends no frame: {path}')
+    audio = audio_only_reason(Path(path))
+    if audio:
+        return NotMediaError(f'input is not an image or video ({audio}): '
+                             f'{path}')
+    if not looks_like_media(Path(path)):
+        return NotMediaError(f'input is not an image or video (no decoder '
+                             f'reads it): {path}')
+    return InputError(
+        'input is not an image, and no video frame can be decoded from it '
+        f'(not a video, or a corrupt, truncated or empty one): {path}')
+
+
+def _read_image(path: Path) -> Tuple[np.ndarray, int, bool]:
+    """Decode an image upright: (H, W, 3) uint8 BGR as displayed, and the
+    EXIF rotation (clockwise degrees) and mirroring applied.
+
+    IMREAD_COLOR makes every image 8-bit, 3-channel BGR: grayscale is
+    replicated, alpha dropped, 16-bit scaled down. OpenCV applies EXIF
+    orientation itself for some formats only (JPEG, PNG, not WebP), so it
+    is told not to, and the suite applies it for all.
+    """
+    with _native_stderr_captured() as printed:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR |
+                           cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise InputError(f'image cannot be decoded (corrupt or truncated): '
                          f'{path}')
-    return image
+    # libpng warns about metadata it ignores (iCCP profiles, sRGB chunks);
+    # anything else a decoder prints (libjpeg's "Corrupt JPEG data...")
+    # means damaged pixels: one warning line instead of the library's.
+    damage = [line for line in printed if line.strip()
+              and not line.startswith('libpng warning:')]
+    if damage:
+        warnings.warn(f'{path}: the image decoder reported "{damage[0]}"; '
+                      'the picture may be damaged', SuiteWarning)
+    rotation, mirrored, operations = EXIF_ORIENTATIONS[_exif_orientation(
+        path)]
+    for operation, argument in operations:
+        image = operation(image) if argument is None \
+            else operation(image, argument)
+    return image, rotation, mirrored
+
+
+def _exif_orientation(path: Path) -> int:
+    """The EXIF Orientation tag (1 to 8) of an image; 1 when it has none."""
+    from PIL import Image  # Pillow: installed with mmcv
+    try:
+        with Image.open(path) as image:
+            value = image.getexif().get(0x0112, 1)
+    except Exception:  # a format or EXIF block Pillow cannot read
+        return 1
+    return value if value in EXIF_ORIENTATIONS else 1
+
+
+@contextlib.contextmanager
+def _native_stderr_captured() -> Iterator[List[str]]:
+    """Collect what C libraries print on file descriptor 2 (libpng,
+    libjpeg) while the block runs; yields the list, filled on exit."""
+    printed: List[str] = []
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as sink:
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield printed
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            printed.extend(sink.read().decode('utf-8', 'replace')
+                           .splitlines())

@@ -1,0 +1,167 @@
+"""What a file is, from its first bytes: the files that are certainly not
+an image or a video.
+
+OpenCV's video backend (FFmpeg) opens more than videos: its ``tty``
+demuxer renders a text file (``.txt``, ``.nfo``...) as a 640×400, 25 fps
+"video", so a dataset's ``SOURCES.txt`` would be analysed and given a
+result. This module names such files before any decoder sees them: text
+(notes, subtitles, JSON, CSV, HTML), documents and archives (PDF, ZIP and
+Office files, ``Thumbs.db``, ``.DS_Store``) and audio-only files (MP3, WAV,
+FLAC, Ogg Vorbis/Opus, M4A, and MP4/MOV files whose tracks are all
+sound).
+What it does not name is left to OpenCV to decode.
+"""
+import struct
+from pathlib import Path
+from typing import Optional
+
+#: Bytes read from the start of a file to decide.
+HEAD_BYTES = 8192
+#: Extensions of the image and video files people keep: a file with one of
+#: these that cannot be decoded is a damaged file (a failure), any other
+#: undecodable file is just not media (skipped in a folder).
+MEDIA_EXTENSIONS = frozenset((
+    '.mp4', '.m4v', '.mov', '.qt', '.3gp', '.3g2', '.mkv', '.webm', '.avi',
+    '.wmv', '.asf', '.flv', '.mpg', '.mpeg', '.m2v', '.ts', '.mts', '.m2ts',
+    '.vob', '.ogv', '.mxf', '.dv', '.y4m', '.h264', '.264', '.hevc', '.265',
+    '.mjpeg', '.gif', '.jpg', '.jpeg', '.jpe', '.png', '.bmp', '.dib',
+    '.tif', '.tiff', '.webp', '.jp2', '.pbm', '.pgm', '.ppm', '.pnm', '.pfm',
+    '.sr', '.ras', '.exr', '.hdr', '.pic', '.avif', '.heic', '.heif'))
+_TEXT_KINDS = {**dict.fromkeys(('.srt', '.vtt', '.ass', '.ssa', '.sub'),
+                               'a subtitle file'),
+               '.json': 'a JSON file', '.csv': 'a CSV table',
+               '.tsv': 'a table', '.html': 'an HTML page',
+               '.htm': 'an HTML page', '.xml': 'an XML file',
+               '.svg': 'an SVG drawing'}
+#: (offset, signature, what it is) of files that hold no picture.
+_NOT_MEDIA_SIGNATURES = (
+    (0, b'%PDF-', 'a PDF document'),
+    (0, b'PK\x03\x04', 'a ZIP archive or Office document'),
+    (0, b'\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1', 'an OLE2 file (Thumbs.db, an '
+                                             'old Office document)'),
+    (4, b'Bud1', 'a .DS_Store folder index'),
+    (0, b'SQLite format 3\x00', 'an SQLite database'),
+    (0, b'ID3', 'audio only (MP3)'),
+    (0, b'fLaC', 'audio only (FLAC)'),
+    (0, b'#!AMR', 'audio only (AMR)'),
+    (0, b'caff', 'audio only (CAF)'),
+)
+#: Video formats whose header could pass for text.
+_VIDEO_SIGNATURES = ((0, b'YUV4MPEG2'),)
+_ISO_BMFF_TOP_BOXES = (b'ftyp', b'moov', b'mdat', b'free', b'skip', b'wide',
+                       b'pnot', b'uuid', b'styp', b'sidx', b'moof')
+
+
+def not_media_reason(path: Path) -> Optional[str]:
+    """Why ``path`` is certainly neither an image nor a video (``'a text
+    file'``, ``'audio only (MP3)'``...), or None when it may be one.
+
+    Reads the first 8 KB only, so a folder of thousands of files is sorted
+    quickly; see :func:`audio_only_reason` for MP4 files without video.
+    """
+    with open(path, 'rb') as handle:
+        head = handle.read(HEAD_BYTES)
+    if not head or any(head[offset:offset + len(signature)] == signature
+                       for offset, signature in _VIDEO_SIGNATURES):
+        return None
+    for offset, signature, what in _NOT_MEDIA_SIGNATURES:
+        if head[offset:offset + len(signature)] == signature:
+            return what
+    audio = _audio_kind(head)
+    if audio:
+        return f'audio only ({audio})'
+    if _is_text(head):
+        return _TEXT_KINDS.get(Path(path).suffix.lower(), 'a text file')
+    return None
+
+
+def looks_like_media(path: Path) -> bool:
+    """Named like an image or video file (so a decoding failure is damage,
+    not a stray file)."""
+    return Path(path).suffix.lower() in MEDIA_EXTENSIONS
+
+
+def _is_text(head: bytes) -> bool:
+    """Text in UTF-8, UTF-16 (with its byte-order mark) or a single-byte
+    encoding: no NUL and no control bytes but layout ones. Every video and
+    image container has binary fields (sizes, NULs) in its first bytes."""
+    if head.startswith((b'\xff\xfe', b'\xfe\xff')):
+        return True
+    if b'\x00' in head:
+        return False
+    try:
+        head.decode('utf-8')
+        return True
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 3:  # a character cut by the 8 KB read
+            return True
+    layout = set(b'\t\n\r\f\v\x1b')
+    return not any(byte < 0x20 and byte not in layout or byte == 0x7f
+                   for byte in head)
+
+
+def audio_only_reason(path: Path) -> Optional[str]:
+    """``'audio only (MP4)'`` for an MP4/MOV/M4A/3GP file whose tracks are
+    all sound (a recording app's ``.mp4`` or ``.m4a``), else None. Reads
+    its ``moov`` box, so it is asked only of a file no video frame could be
+    decoded from."""
+    with open(path, 'rb') as handle:
+        if handle.read(8)[4:8] in _ISO_BMFF_TOP_BOXES and \
+                _iso_bmff_audio_only(handle):
+            return 'audio only (MP4)'
+    return None
+
+
+def _audio_kind(head: bytes) -> Optional[str]:
+    """The audio format of a file that can only hold sound, else None."""
+    if head[4:8] == b'ftyp' and head[8:12] in (b'M4A ', b'M4B ', b'M4P ',
+                                               b'F4A '):
+        return 'M4A'
+    if head[:4] == b'RIFF' and head[8:12] == b'WAVE':
+        return 'WAV'
+    if head[:4] == b'FORM' and head[8:12] in (b'AIFF', b'AIFC'):
+        return 'AIFF'
+    if head[:4] == b'OggS' and b'theora' not in head and (
+            b'\x01vorbis' in head or b'OpusHead' in head
+            or b'\x7fFLAC' in head):
+        return 'Ogg'
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return 'MPEG audio or AAC'  # frame sync; JPEG's FF D8 is not one
+    return None
+
+
+def _iso_bmff_audio_only(handle) -> bool:
+    """For an MP4/MOV/M4A/3GP file: whether its ``moov`` box has sound
+    tracks and no video track.
+
+    Walks the top-level boxes to ``moov`` (seeking, so ``moov`` at the end
+    of a large file costs a few reads) and reads the handler type of each
+    track (``hdlr`` box: ``vide``, ``soun``...).
+    """
+    size = handle.seek(0, 2)
+    position = 0
+    while position + 8 <= size:
+        handle.seek(position)
+        header = handle.read(16)
+        box_size, box_type = struct.unpack('>I4s', header[:8])
+        body = 8
+        if box_size == 1 and len(header) == 16:
+            box_size, body = struct.unpack('>Q', header[8:])[0], 16
+        elif box_size == 0:
+            box_size = size - position
+        if box_size < body:
+            return False  # not a box structure after all
+        if box_type == b'moov':
+            if box_size > 64 << 20:
+                return False
+            handle.seek(position + body)
+            moov = handle.read(box_size - body)
+            handlers = set()
+            start = moov.find(b'hdlr')
+            while start != -1:
+                # size, 'hdlr', version+flags, pre_defined, handler type
+                handlers.add(moov[start + 12:start + 16])
+                start = moov.find(b'hdlr', start + 4)
+            return b'soun' in handlers and b'vide' not in handlers
+        position += box_size
+    return False
