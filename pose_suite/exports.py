@@ -8,21 +8,23 @@
 * ``coco``: COCO keypoint results, one entry per person and frame, as
   AlphaPose writes: ``image_id`` (the frame index), ``category_id`` 1,
   ``keypoints`` (133 × x, y, score flattened), ``score`` (bbox_score × mean
-  keypoint score) and ``bbox`` (x, y, width, height).
+  keypoint score), ``bbox`` (x, y, width, height) and, for a tracked
+  video, ``idx`` (the ``track_id``, as AlphaPose's tracked output names it).
 * ``csv``: one row per person and frame: frame_index, timestamp_s,
-  person_index, bbox, bbox_score, then x, y, score of each keypoint by name.
+  person_index, track_id (tracked videos only), bbox, bbox_score, then x,
+  y, score of each keypoint by name.
 
 The native JSON holds one frame per line, so each export streams through it
 without loading the whole file.
 """
 import csv
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, List
 
 import numpy as np
+
+from pose_suite.publish import atomic_write
 
 FORMATS = ('mmpose', 'coco', 'csv')
 SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv'}
@@ -47,18 +49,15 @@ def export(native_path: Path, fmt: str, meta: dict,
     """
     native_path = Path(native_path)
     target = native_path.with_name(native_path.stem + SUFFIXES[fmt])
-    with tempfile.NamedTemporaryFile('w', encoding='utf-8', newline='',
-                                     dir=target.parent, delete=False,
-                                     prefix=f'.{target.name}.',
-                                     suffix='.tmp') as handle:
+    with atomic_write(target, encoding='utf-8', newline='') as handle:
         frames = iter_native_frames(native_path)
         if fmt == 'mmpose':
             _write_mmpose(handle, frames, meta, dataset_meta)
         elif fmt == 'coco':
             _write_coco(handle, frames)
         else:
-            _write_csv(handle, frames, meta['keypoint_names'])
-    os.replace(handle.name, target)
+            _write_csv(handle, frames, meta['keypoint_names'],
+                       meta.get('tracking', False))
     return target
 
 
@@ -100,15 +99,19 @@ def _write_coco(handle, frames) -> None:
                      'keypoints': np.round(triplets, 5).ravel().tolist(),
                      'score': round(person['bbox_score'] * scores.mean(), 5),
                      'bbox': [x1, y1, round(x2 - x1, 3), round(y2 - y1, 3)]}
+            if 'track_id' in person:
+                entry['idx'] = person['track_id']  # AlphaPose's name
             handle.write(('' if first else ',') + '\n' + json.dumps(entry))
             first = False
     handle.write('\n]\n')
 
 
-def _write_csv(handle, frames, keypoint_names: List[str]) -> None:
+def _write_csv(handle, frames, keypoint_names: List[str],
+               tracking: bool) -> None:
     writer = csv.writer(handle)
-    writer.writerow(['frame_index', 'timestamp_s', 'person_index', 'bbox_x1',
-                     'bbox_y1', 'bbox_x2', 'bbox_y2', 'bbox_score'] + [
+    writer.writerow(['frame_index', 'timestamp_s', 'person_index'] + (
+        ['track_id'] if tracking else []) + [
+        'bbox_x1', 'bbox_y1', 'bbox_x2', 'bbox_y2', 'bbox_score'] + [
         f'{name}_{field}' for name in keypoint_names
         for field in ('x', 'y', 'score')])
     for frame in frames:
@@ -117,6 +120,7 @@ def _write_csv(handle, frames, keypoint_names: List[str]) -> None:
             for (x, y), score in zip(person['keypoints'],
                                      person['keypoint_scores']):
                 values += [x, y, score]
+            track = [person['track_id']] if tracking else []
             writer.writerow([frame['frame_index'], frame['timestamp_s'],
-                             index, *person['bbox'], person['bbox_score'],
-                             *values])
+                             index, *track, *person['bbox'],
+                             person['bbox_score'], *values])

@@ -52,6 +52,11 @@ def test_mmpose_export_matches_mmpose_demo(exporting, model_files,
     persons = json.loads(native.read_text())['frames'][0]['persons']
     assert [p['bbox_score'] for p in persons] == \
         [i['bbox_score'] for i in ours['instance_info']]
+    # An image has no tracks: no track_id column, no idx.
+    with open(tmp_path / 'ours' / 'result.csv', newline='') as handle:
+        assert next(csv.reader(handle))[2:4] == ['person_index', 'bbox_x1']
+    assert 'idx' not in json.loads(
+        (tmp_path / 'ours' / 'result.coco.json').read_text())[0]
 
 
 def test_video_exports(exporting, tmp_path):
@@ -78,18 +83,21 @@ def test_video_exports(exporting, tmp_path):
         assert entry['score'] == pytest.approx(
             person['bbox_score'] * np.mean(person['keypoint_scores']),
             abs=1e-5)
+        assert entry['idx'] == person['track_id']  # AlphaPose's name
 
     with open(tmp_path / 'r.csv', newline='') as handle:
         rows = list(csv.reader(handle))
-    assert rows[0][:8] == ['frame_index', 'timestamp_s', 'person_index',
-                           'bbox_x1', 'bbox_y1', 'bbox_x2', 'bbox_y2',
-                           'bbox_score']
-    assert rows[0][8:11] == ['nose_x', 'nose_y', 'nose_score']
-    assert len(rows[0]) == 8 + 3 * len(names) == 8 + 399
+    assert rows[0][:9] == ['frame_index', 'timestamp_s', 'person_index',
+                           'track_id', 'bbox_x1', 'bbox_y1', 'bbox_x2',
+                           'bbox_y2', 'bbox_score']
+    assert rows[0][9:12] == ['nose_x', 'nose_y', 'nose_score']
+    assert len(rows[0]) == 9 + 3 * len(names) == 9 + 399
     assert len(rows) == 1 + len(people)
+    assert {p['track_id'] for _, _, p in people} == {0, 1}
     for row, (frame, index, person) in zip(rows[1:], people):
         assert int(row[0]) == frame['frame_index'] and int(row[2]) == index
-        assert float(row[8]) == person['keypoints'][0][0]
+        assert int(row[3]) == person['track_id']
+        assert float(row[9]) == person['keypoints'][0][0]
         assert float(row[-1]) == person['keypoint_scores'][-1]
 
 
