@@ -3,7 +3,8 @@
 Command line::
 
     python pose_analysis_service.py [--config config.json] [--input PATH]
-                                    [--output PATH] [--device D] [--resume]
+                                    [--recursive] [--output PATH]
+                                    [--device D] [--resume] [--quiet]
 
 In a notebook::
 
@@ -12,12 +13,10 @@ In a notebook::
     persons = service.analyse_frame(frame_bgr)     # one frame, in memory
     service.run()                                  # config's input -> JSON
 """
-import argparse
 import dataclasses
 import datetime
 import hashlib
 import json
-import signal
 import sys
 import time
 from pathlib import Path
@@ -27,13 +26,12 @@ import numpy as np
 
 from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
                                load_config)
-from pose_suite.errors import (InputError, OutputError, SuiteError,
-                               show_warnings_as_one_line)
+from pose_suite.errors import InputError, NotMediaError, SuiteError
 from pose_suite.exports import export
 from pose_suite.overlay import OverlayWriter
 from pose_suite.results import ResultWriter, persons_from_record
-from pose_suite.sources import (Frame, FrameSource, expand_inputs,
-                                is_stream, open_source)
+from pose_suite.inputs import Inputs
+from pose_suite.sources import Frame, FrameSource, is_stream, open_source
 from pose_suite.tracking import (OneEuroSmoother, PoseTracker,
                                  boxes_from_keypoints)
 
@@ -165,27 +163,40 @@ class PoseAnalysisService:
             # A live source has no end: Ctrl-C ends it, and what was seen is
             # written as a complete result.
 
-    def run_many(self, inputs: List[Union[Path, str]]
-                 ) -> Tuple[List[Path], List[Tuple[str, str]]]:
-        """``run`` each input into the config's ``output`` folder
-        (``<stem>.json`` each); a failing input does not stop the others.
+    def run_many(self, inputs: Union[Inputs, List[Union[Path, str]]]
+                 ) -> Tuple[List[Path], List[Tuple[str, str]],
+                            List[Tuple[str, str]]]:
+        """``run`` each input into the config's ``output`` folder (names:
+        see :mod:`pose_suite.inputs`); a failing input does not stop the
+        others, and one that turns out not to be media is skipped.
 
         Returns:
-            The JSON files written, and ``(input, reason)`` per failure.
+            The JSON files written, ``(input, reason)`` per failure, and
+            ``(input, reason)`` per file skipped as not media (those the
+            search skipped first).
+        Raises:
+            OutputError: before any work, when two inputs would write the
+            same file or ``output`` is one ``.json`` file.
         """
-        if self.config.output.suffix.lower() == '.json':
-            raise OutputError(f'{len(inputs)} inputs need an output folder, '
-                              f'not the file {self.config.output}')
+        if not isinstance(inputs, Inputs):
+            inputs = Inputs(list(inputs))
+        output_files = inputs.output_files(self.config.output)
         from tqdm import tqdm
         outputs, failures = [], []
-        files_bar = tqdm(total=len(inputs), unit='file', desc='inputs',
+        skipped = [(str(path), reason) for path, reason in inputs.skipped]
+        total = len(inputs.sources)
+        files_bar = tqdm(total=total, unit='file', desc='inputs',
                          dynamic_ncols=True,
                          disable=self.quiet or not sys.stderr.isatty())
         self._in_many = True  # each video's own bar is then cleared
         try:
-            for number, path in enumerate(inputs, 1):
+            for number, (path, output_file) in enumerate(
+                    zip(inputs.sources, output_files), 1):
                 try:
-                    outputs.append(self.run(path))
+                    outputs.append(self.run(path, output_file))
+                except NotMediaError as exc:
+                    skipped.append((str(path), str(exc)))
+                    continue
                 except SuiteError as exc:
                     failures.append((str(path), str(exc)))
                     continue
@@ -193,14 +204,14 @@ class PoseAnalysisService:
                     files_bar.update(1)
                 if not self.quiet:
                     files_bar.write(
-                        f'[{number}/{len(inputs)}] {Path(str(path)).name}: '
+                        f'[{number}/{total}] {Path(str(path)).name}: '
                         f'{self.last_summary["frames"]} frame(s), '
                         f'{self.last_summary["persons"]} person(s) -> '
                         f'{outputs[-1]}', file=sys.stdout)
         finally:
             self._in_many = False
             files_bar.close()
-        return outputs, failures
+        return outputs, failures, skipped
 
     def iter_frames(self, input_path: Optional[PathLike] = None
                     ) -> Iterator[Dict]:
@@ -294,6 +305,8 @@ class PoseAnalysisService:
             'width': source.width,
             'height': source.height,
             'fps': source.fps,
+            'rotation': source.rotation,
+            'mirrored': source.mirrored,
             'frame_count': writer.frame_count,
             'frame_count_reported': source.frame_count,
             'frames_failed': writer.frames_failed,
@@ -320,64 +333,10 @@ class PoseAnalysisService:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry point; returns the exit code."""
-    parser = argparse.ArgumentParser(
-        description='Whole-body pose (133 keypoints) for every person in '
-                    'every frame of an image or video, written as JSON.')
-    parser.add_argument('--config', default='config.json',
-                        help='config file (default: config.json; create it '
-                             'with creating_config.py)')
-    parser.add_argument('--input', help='image, video, folder, glob, list '
-                        'file (.txt), camera index or stream URL (overrides '
-                        'config)')
-    parser.add_argument('--output',
-                        help='JSON file or folder (overrides config)')
-    parser.add_argument('--device',
-                        help='cpu, cuda, cuda:N or auto (overrides config)')
-    parser.add_argument('--resume', action='store_true', default=None,
-                        help='continue an interrupted run from its last '
-                             'completed frame')
-    parser.add_argument('--format', dest='export_formats', action='append',
-                        choices=('mmpose', 'coco', 'csv'),
-                        help='also write this format beside the JSON '
-                             '(repeatable; overrides config)')
-    parser.add_argument('--quiet', action='store_true', default=None,
-                        help='no progress bar and no summary line')
-    args = parser.parse_args(argv)
-    overrides = {key: getattr(args, key)
-                 for key in ('input', 'output', 'device', 'resume',
-                             'export_formats', 'quiet')
-                 if getattr(args, key) is not None}
-    show_warnings_as_one_line()
-    received = _stop_on_signals()
-    service = None
-    try:
-        config = load_config(Path(args.config), overrides)
-        inputs = expand_inputs(config.input)
-        if len(inputs) == 1:
-            open_source(inputs[0])  # fail on bad input before the models
-        _quiet_library_logs()
-        service = PoseAnalysisService(config)
-        if len(inputs) > 1:
-            return _report_many(*service.run_many(inputs), config.quiet)
-        output = service.run(inputs[0])
-    except SuiteError as exc:
-        print(f'error: {exc}', file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        writer = getattr(service, 'writer', None)
-        if writer is not None and writer.frame_count:
-            print(f'error: interrupted after {writer.frame_count} frame(s); '
-                  f'they are kept in {writer.partial_path}: run again with '
-                  '--resume to continue', file=sys.stderr)
-        else:
-            print('error: interrupted; no output written', file=sys.stderr)
-        return 128 + received.get('signal', signal.SIGINT)
-    summary = service.last_summary
-    if not config.quiet:
-        print(f'{summary["frames"]} frame(s), {summary["persons"]} person(s) '
-              f'in {summary["seconds"]:.1f} s -> {output}')
-    return 0
+    """Command-line entry point (see :mod:`pose_suite.cli`); returns the
+    exit code."""
+    from pose_suite.cli import run_command
+    return run_command(argv, PoseAnalysisService)
 
 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:
@@ -424,43 +383,6 @@ class _CarriedState:
             self.tracker.remember(self.persons)
         if self.smoother:
             self.smoother.smooth(self.persons, record['timestamp_s'])
-
-
-def _report_many(outputs: List[Path], failures: List[Tuple[str, str]],
-                 quiet: bool) -> int:
-    """The summary of a folder, glob or list: exit status 1 if any input
-    failed (the others' results are kept)."""
-    for path, reason in failures:
-        print(f'warning: {path} failed: {reason}', file=sys.stderr)
-    if failures:
-        print(f'error: {len(failures)} of {len(outputs) + len(failures)} '
-              'input(s) failed (listed above); the others were written',
-              file=sys.stderr)
-        return 1
-    if not quiet:
-        print(f'{len(outputs)} input(s) done')
-    return 0
-
-
-def _stop_on_signals() -> dict:
-    """Make SIGTERM stop a run as Ctrl-C (SIGINT) does; returns a dict
-    that gets ``signal`` set to the number of the signal received."""
-    received = {}
-
-    def handler(signum, frame):
-        received['signal'] = signum
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-    return received
-
-
-def _quiet_library_logs() -> None:
-    import logging
-
-    from mmengine.logging import MMLogger
-    MMLogger.get_instance('mmengine').setLevel(logging.ERROR)
 
 
 if __name__ == '__main__':

@@ -28,6 +28,7 @@ DEFAULTS: Dict[str, Any] = {
     'pose_config': POSE_CONFIG,
     'pose_checkpoint': POSE_CHECKPOINT,
     'input': 'data/football_5frames_720p.mp4',
+    'recursive': False,
     'output': 'output/',
     'device': 'auto',
     'det_cat_id': 0,
@@ -52,8 +53,12 @@ HELP: Dict[str, str] = {
     'pose_checkpoint': 'Pose model weights (.pth).',
     'input': 'Image or video; or a folder, a glob pattern, a list file '
              '(.txt, one path a line), a camera index (0) or a stream URL.',
+    'recursive': 'true: a folder input is searched in its sub-folders too '
+                 '(the results keep the sub-folder layout); a glob pattern '
+                 'recurses with ** either way.',
     'output': 'JSON file to write (a path ending in .json); any other '
-              'path is a folder that gets <input name>.json inside it.',
+              'path is a folder that gets <input file name>.json inside it '
+              '(clip.mp4 -> clip.mp4.json).',
     'device': 'cpu, cuda, cuda:N, or auto (cuda when available, else cpu).',
     'det_cat_id': 'Class index of "person" in the detector (0 for COCO and '
                   'for the one-class person detector).',
@@ -84,7 +89,7 @@ HELP: Dict[str, str] = {
 PATH_KEYS = ('det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint',
              'input', 'output')
 THRESHOLD_KEYS = ('bbox_thr', 'nms_thr', 'kpt_thr')
-BOOL_KEYS = ('resume', 'tracking', 'smoothing', 'quiet')
+BOOL_KEYS = ('resume', 'tracking', 'smoothing', 'quiet', 'recursive')
 _DEVICE_PATTERN = re.compile(r'^(cpu|auto|cuda(:\d+)?)$')
 
 
@@ -97,6 +102,7 @@ class AnalysisConfig:
     pose_config: Path
     pose_checkpoint: Path
     input: Union[Path, str]  # str: a camera, stream URL or glob pattern
+    recursive: bool
     output: Path
     device: str
     det_cat_id: int
@@ -113,18 +119,12 @@ class AnalysisConfig:
     quiet: bool
 
     def output_file(self, input_path=None) -> Path:
-        """The JSON file to write for ``input_path`` (default: ``input``):
-        ``output`` itself, or ``<output>/<input stem>.json`` when ``output``
-        is a folder (``camera<N>.json`` or ``stream.json`` for a live
-        source)."""
+        """The JSON file to write for ``input_path`` (default: ``input``)
+        alone: ``output`` itself, or ``<output>/<input file name>.json``
+        when ``output`` is a folder (see :mod:`pose_suite.inputs`)."""
+        from pose_suite.inputs import Inputs
         source = self.input if input_path is None else input_path
-        if self.output.suffix.lower() == '.json' and not self.output.is_dir():
-            return self.output
-        if str(source).isdigit():
-            return self.output / f'camera{source}.json'
-        if '://' in str(source):
-            return self.output / 'stream.json'
-        return self.output / f'{Path(source).stem}.json'
+        return Inputs([source]).output_files(self.output)[0]
 
 
 def validate_value(key: str, value: Any) -> Any:

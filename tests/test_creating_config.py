@@ -85,7 +85,7 @@ def test_relative_paths_resolve_against_config_folder(tmp_path):
                                 'output': 'results/'}))
     config = load_config(path)
     assert config.input == folder / 'clips' / 'a.mp4'
-    assert config.output_file() == folder / 'results' / 'a.json'
+    assert config.output_file() == folder / 'results' / 'a.mp4.json'
     assert config.det_config == folder / DEFAULTS['det_config']
 
 

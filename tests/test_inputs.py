@@ -6,13 +6,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import (COCO_IMAGES, ROOT, data_file, real_frames, run_cli,
-                      serve_folder, write_avi)
-from pose_suite.errors import InputError
-from pose_suite.sources import expand_inputs, is_stream, open_source
+from conftest import (COCO_IMAGES, ROOT, assert_one_line_error, data_file,
+                      real_frames, run_cli, serve_folder, write_avi)
+from pose_suite.errors import InputError, OutputError
+from pose_suite.inputs import Inputs, expand_inputs, output_name
+from pose_suite.sources import is_stream, open_source
 
 
 @pytest.fixture
@@ -26,17 +28,17 @@ def photos(tmp_path):
 
 def test_expand_folder_glob_and_list(photos, tmp_path):
     names = sorted(p.name for p in photos.iterdir())
-    assert [p.name for p in expand_inputs(photos)] == names
+    assert [p.name for p in expand_inputs(photos).sources] == names
     (photos / '.hidden.jpg').write_text('x')
-    assert [p.name for p in expand_inputs(photos)] == names
-    assert [p.name for p in expand_inputs(str(photos / '*40083.jpg'))] == \
-        ['000000040083.jpg']
+    assert [p.name for p in expand_inputs(photos).sources] == names
+    assert [p.name for p in expand_inputs(
+        str(photos / '*40083.jpg')).sources] == ['000000040083.jpg']
     listing = tmp_path / 'list.txt'
     listing.write_text(f'# my clips\nphotos/{names[1]}\n\n{photos / names[0]}'
                        '\nrtsp://camera.local/stream\n')
-    assert expand_inputs(listing) == [photos / names[1], photos / names[0],
-                                      'rtsp://camera.local/stream']
-    assert expand_inputs('0') == ['0'] and is_stream('0')
+    assert expand_inputs(listing).sources == [
+        photos / names[1], photos / names[0], 'rtsp://camera.local/stream']
+    assert expand_inputs('0').sources == ['0'] and is_stream('0')
     with pytest.raises(InputError, match='no file matches'):
         expand_inputs(str(tmp_path / '*.mov'))
     empty = tmp_path / 'empty'
@@ -47,16 +49,19 @@ def test_expand_folder_glob_and_list(photos, tmp_path):
 
 def test_folder_cli_writes_one_json_each_and_lists_failures(
         photos, config_values, write_config, tmp_path):
-    (photos / 'notes.jpg').write_text('not a picture')
+    jpeg = data_file(COCO_IMAGES[0]).read_bytes()
+    (photos / 'broken.jpg').write_bytes(jpeg[:600])  # a JPEG cut short
+    (photos / 'notes.jpg').write_text('not a picture')  # text: skipped
     out = tmp_path / 'results'
     result = run_cli('pose_analysis_service.py', '--config',
                      write_config(config_values), '--input', photos,
                      '--output', out)
     assert result.returncode == 1
-    assert sorted(p.name for p in out.iterdir()) == ['000000000785.json',
-                                                     '000000040083.json']
+    assert sorted(p.name for p in out.iterdir()) == [
+        '000000000785.jpg.json', '000000040083.jpg.json']
     lines = result.stderr.splitlines()
-    assert lines[0].startswith('warning: ') and 'notes.jpg' in lines[0]
+    assert lines[0] == 'warning: skipped 1 non-media file(s): notes.jpg'
+    assert lines[1].startswith('warning: ') and 'broken.jpg' in lines[1]
     assert lines[-1] == ('error: 1 of 3 input(s) failed (listed above); the '
                          'others were written')
     assert '[1/3] 000000000785.jpg' in result.stdout
@@ -89,7 +94,8 @@ def test_stream_url(served_clip, analysis_service, tmp_path):
     assert source.kind == 'stream' and (source.width, source.height) == \
         (480, 270)
     output = analysis_service.run(served_clip, tmp_path)
-    assert output == tmp_path / 'stream.json'
+    port = served_clip.split(':')[2].split('/')[0]
+    assert output == tmp_path / f'stream-127.0.0.1_{port}_clip.avi.json'
     result = json.loads(output.read_text())
     assert result['meta']['kind'] == 'stream'
     assert result['meta']['source'] == served_clip
@@ -104,7 +110,8 @@ def test_ctrl_c_ends_a_stream_with_valid_json(served_clip, config_values,
         [sys.executable, str(ROOT / 'pose_analysis_service.py'), '--config',
          str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, cwd=ROOT)
-    partial = tmp_path / 'live' / '.stream.json.partial'
+    name = output_name(served_clip).name
+    partial = tmp_path / 'live' / f'.{name}.partial'
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         assert process.poll() is None, process.communicate()
@@ -115,6 +122,111 @@ def test_ctrl_c_ends_a_stream_with_valid_json(served_clip, config_values,
     process.send_signal(signal.SIGINT)
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
-    result = json.loads((tmp_path / 'live' / 'stream.json').read_text())
+    result = json.loads((tmp_path / 'live' / name).read_text())
     assert 2 <= len(result['frames']) < 6
-    assert 'stream.json' in stdout
+    assert name in stdout
+
+
+# --- real folders: nested, with non-media files, colliding names ------------
+
+@pytest.fixture
+def dataset(tmp_path):
+    """A dataset as labs keep them: subject/session folders, two photos
+    that share a name but not a format, notes, a subtitle file, an earlier
+    result, Thumbs.db and .DS_Store, and a damaged clip."""
+    import cv2
+    root = tmp_path / 'dataset'
+    session = root / 'subject1' / 'session1'
+    session.mkdir(parents=True)
+    shutil.copy(data_file(COCO_IMAGES[0]), session / 'clip.jpg')
+    cv2.imwrite(str(session / 'clip.png'), cv2.imread(str(session /
+                                                          'clip.jpg')))
+    other = root / 'subject2' / 'session1'
+    other.mkdir(parents=True)
+    shutil.copy(data_file(COCO_IMAGES[1]), other / 'clip.jpg')
+    shutil.copy(ROOT / 'tests' / 'data' / 'subtitles.srt',
+                root / 'subject1' / 'notes.srt')
+    (root / 'README.md').write_text('# Squat study\n\nTwo subjects.\n')
+    (root / 'old_results.json').write_text('{"meta": {}, "frames": []}\n')
+    (root / 'Thumbs.db').write_bytes(
+        b'\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1' + bytes(500))
+    (root / '.DS_Store').write_bytes(b'\x00\x00\x00\x01Bud1' + bytes(100))
+    (root / '.git').mkdir()
+    shutil.copy(data_file(COCO_IMAGES[2]), root / '.git' / 'x.jpg')
+    (root / 'broken.mp4').write_bytes(b'\x00\x00\x00\x18ftypmp42'
+                                      + bytes(range(256)) * 8)
+    return root
+
+
+def test_recursive_search_keeps_layout_and_skips_non_media(dataset):
+    inputs = expand_inputs(dataset, recursive=True)
+    assert [p.relative_to(dataset).as_posix() for p in inputs.sources] == [
+        'broken.mp4', 'subject1/session1/clip.jpg',
+        'subject1/session1/clip.png', 'subject2/session1/clip.jpg']
+    assert sorted(p.name for p, _ in inputs.skipped) == [
+        'README.md', 'Thumbs.db', 'notes.srt', 'old_results.json']
+    out = Path('/results')
+    assert [f.relative_to(out).as_posix() for f in
+            inputs.output_files(out)] == [
+        'broken.mp4.json', 'subject1/session1/clip.jpg.json',
+        'subject1/session1/clip.png.json', 'subject2/session1/clip.jpg.json']
+    flat = expand_inputs(dataset)
+    assert [p.name for p in flat.sources] == ['broken.mp4']
+    assert len(flat.skipped) == 3
+    pattern = expand_inputs(str(dataset / '**' / 'clip.*'))
+    assert pattern.base == dataset and len(pattern.sources) == 3
+    assert pattern.output_files(out) == inputs.output_files(out)[1:]
+    with pytest.raises(InputError, match='--recursive'):
+        expand_inputs(dataset / 'subject1')
+
+
+def test_nested_dataset_cli(dataset, config_values, write_config, tmp_path):
+    out = tmp_path / 'results'
+    result = run_cli('pose_analysis_service.py', '--config',
+                     write_config(config_values), '--input', dataset,
+                     '--recursive', '--output', out)
+    assert result.returncode == 1, result.stderr
+    written = sorted(p.relative_to(out).as_posix()
+                     for p in out.rglob('*') if p.is_file())
+    assert written == ['subject1/session1/clip.jpg.json',
+                       'subject1/session1/clip.png.json',
+                       'subject2/session1/clip.jpg.json']
+    sources = {json.loads((out / name).read_text())['meta']['source']
+               for name in written}
+    assert len(sources) == 3  # clip.jpg and clip.png: both kept
+    lines = result.stderr.splitlines()
+    assert lines[0] == ('warning: skipped 4 non-media file(s): README.md, '
+                        'Thumbs.db, old_results.json, notes.srt')
+    assert 'broken.mp4' in lines[1] and 'corrupt' in lines[1]
+    assert lines[2].startswith('error: 1 of 4 input(s) failed')
+
+
+def test_list_with_same_names_in_two_folders(dataset, tmp_path):
+    listing = dataset / 'clips.txt'
+    listing.write_text('subject1/session1/clip.jpg\n'
+                       'subject2/session1/clip.jpg\n'
+                       'subject2/session1/../session1/clip.jpg\n')
+    with pytest.warns(UserWarning, match='more than once'):
+        inputs = expand_inputs(listing)
+    assert len(inputs.sources) == 2
+    assert [f.relative_to(tmp_path).as_posix() for f in
+            inputs.output_files(tmp_path)] == [
+        'subject1/session1/clip.jpg.json', 'subject2/session1/clip.jpg.json']
+    urls = Inputs(['rtsp://10.0.0.5/live', 'rtsp://10.0.0.6/live', '0'])
+    assert [f.name for f in urls.output_files(tmp_path)] == [
+        'stream-10.0.0.5_live.json', 'stream-10.0.0.6_live.json',
+        'camera0.json']
+
+
+def test_names_that_meet_are_refused_before_any_work(
+        dataset, config_values, write_config, tmp_path):
+    session = dataset / 'subject1' / 'session1'
+    shutil.copy(session / 'clip.jpg', session / 'CLIP.jpg')
+    with pytest.raises(OutputError, match='CLIP.jpg'):
+        expand_inputs(session).output_files(tmp_path)
+    out = tmp_path / 'results'
+    result = run_cli('pose_analysis_service.py', '--config',
+                     write_config(config_values), '--input', session,
+                     '--output', out)
+    assert_one_line_error(result, 'CLIP.jpg', 'clip.jpg', 'rename one')
+    assert not out.exists()

@@ -55,11 +55,12 @@ def test_image_json_matches_reference_pipeline(service, detector,
 def test_video_frames_in_order_with_timestamps(service, tmp_path):
     video = data_file('videos/football_5frames_720p.mp4')
     output = service.run(video, tmp_path)
-    assert output == tmp_path / 'football_5frames_720p.json'
+    assert output == tmp_path / 'football_5frames_720p.mp4.json'
     result = json.loads(output.read_text())
     meta = result['meta']
     assert meta['kind'] == 'video' and meta['frame_count'] == 5
     assert (meta['width'], meta['height'], meta['fps']) == (1280, 720, 30.0)
+    assert (meta['rotation'], meta['mirrored']) == (0, False)
     assert [f['frame_index'] for f in result['frames']] == [0, 1, 2, 3, 4]
     assert [f['timestamp_s'] for f in result['frames']] == pytest.approx(
         [i / 30 for i in range(5)], abs=1e-6)
@@ -267,3 +268,39 @@ def test_progress_bar_over_a_folder(config_values, write_config, tmp_path):
     assert status == 0
     assert '2/2' in terminal and 'file' in terminal, terminal
     assert '[2/2] 000000040083.jpg' in stdout
+
+
+def test_published_files_get_the_users_permissions(config_values,
+                                                   write_config, tmp_path):
+    """Results, exports, overlay and config.json are created as any new
+    file of the user is (0666 less the umask), so a lab can share a results
+    folder; tempfile's 0600 would make them private."""
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    def run_with_umask(umask, *command):
+        return subprocess.run([sys.executable, *map(str, command)],
+                              capture_output=True, text=True, cwd=ROOT,
+                              preexec_fn=lambda: os.umask(umask),
+                              timeout=600)
+
+    out = tmp_path / 'out'
+    config = write_config({**config_values, 'output': str(out),
+                           'export_formats': ['mmpose', 'coco', 'csv'],
+                           'visualize_output': str(out / 'overlay.jpg')})
+    result = run_with_umask(0o002, ROOT / 'pose_analysis_service.py',
+                            '--config', config, '--quiet')
+    assert result.returncode == 0, result.stderr
+    names = ['000000000785.jpg.coco.json', '000000000785.jpg.csv',
+             '000000000785.jpg.json', '000000000785.jpg.mmpose.json',
+             'overlay.jpg']
+    assert sorted(p.name for p in out.iterdir()) == names
+    for path in out.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o664, path
+    created = tmp_path / 'made' / 'config.json'
+    result = run_with_umask(0o027, ROOT / 'creating_config.py', '--config',
+                            created)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(created.stat().st_mode) == 0o640

@@ -1,0 +1,135 @@
+"""The command-line edge of ``pose_analysis_service.py``: flags, the one
+``error:`` line per user error, signals, and the summary lines.
+
+Everything here speaks to a person at a terminal; the analysis itself is
+``PoseAnalysisService``'s.
+"""
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+from pose_suite.config import load_config
+from pose_suite.errors import SuiteError, show_warnings_as_one_line
+from pose_suite.inputs import expand_inputs
+from pose_suite.sources import open_source
+
+
+def run_command(argv: Optional[List[str]], service_class) -> int:
+    """Parse the command line, run ``service_class`` (``PoseAnalysisService``)
+    on the inputs, and turn every user error into one line; returns the
+    exit code."""
+    parser = argparse.ArgumentParser(
+        description='Whole-body pose (133 keypoints) for every person in '
+                    'every frame of an image or video, written as JSON.')
+    parser.add_argument('--config', default='config.json',
+                        help='config file (default: config.json; create it '
+                             'with creating_config.py)')
+    parser.add_argument('--input', help='image, video, folder, glob, list '
+                        'file (.txt), camera index or stream URL (overrides '
+                        'config)')
+    parser.add_argument('--output',
+                        help='JSON file or folder (overrides config)')
+    parser.add_argument('--device',
+                        help='cpu, cuda, cuda:N or auto (overrides config)')
+    parser.add_argument('--resume', action='store_true', default=None,
+                        help='continue an interrupted run from its last '
+                             'completed frame')
+    parser.add_argument('--format', dest='export_formats', action='append',
+                        choices=('mmpose', 'coco', 'csv'),
+                        help='also write this format beside the JSON '
+                             '(repeatable; overrides config)')
+    parser.add_argument('--quiet', action='store_true', default=None,
+                        help='no progress bar and no summary line')
+    parser.add_argument('--recursive', '-r', action='store_true',
+                        default=None, help='search a folder input\'s '
+                        'sub-folders too (overrides config)')
+    args = parser.parse_args(argv)
+    overrides = {key: getattr(args, key)
+                 for key in ('input', 'output', 'device', 'resume',
+                             'export_formats', 'quiet', 'recursive')
+                 if getattr(args, key) is not None}
+    show_warnings_as_one_line()
+    received = _stop_on_signals()
+    service = None
+    try:
+        config = load_config(Path(args.config), overrides)
+        inputs = expand_inputs(config.input, config.recursive,
+                               exclude=config.output)
+        # Before any work: two inputs never write the same file.
+        output_files = inputs.output_files(config.output)
+        if len(inputs.sources) == 1:
+            open_source(inputs.sources[0])  # bad input: before the models
+        _quiet_library_logs()
+        service = service_class(config)
+        if len(inputs.sources) > 1:
+            return _report_many(*service.run_many(inputs), config.quiet)
+        _report_skipped(inputs.skipped)
+        output = service.run(inputs.sources[0], output_files[0])
+    except SuiteError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        writer = getattr(service, 'writer', None)
+        if writer is not None and writer.frame_count:
+            print(f'error: interrupted after {writer.frame_count} frame(s); '
+                  f'they are kept in {writer.partial_path}: run again with '
+                  '--resume to continue', file=sys.stderr)
+        else:
+            print('error: interrupted; no output written', file=sys.stderr)
+        return 128 + received.get('signal', signal.SIGINT)
+    summary = service.last_summary
+    if not config.quiet:
+        print(f'{summary["frames"]} frame(s), {summary["persons"]} person(s) '
+              f'in {summary["seconds"]:.1f} s -> {output}')
+    return 0
+
+
+def _report_many(outputs: List[Path], failures: List[Tuple[str, str]],
+                 skipped: List[Tuple[str, str]], quiet: bool) -> int:
+    """The summary of a folder, glob or list: exit status 1 if any input
+    failed (the others' results are kept); non-media files are no
+    failure."""
+    _report_skipped(skipped)
+    for path, reason in failures:
+        print(f'warning: {path} failed: {reason}', file=sys.stderr)
+    if failures:
+        print(f'error: {len(failures)} of {len(outputs) + len(failures)} '
+              'input(s) failed (listed above); the others were written',
+              file=sys.stderr)
+        return 1
+    if not quiet:
+        print(f'{len(outputs)} input(s) done')
+    return 0
+
+
+def _report_skipped(skipped: List[Tuple[str, str]]) -> None:
+    """One line for the files a folder or pattern held that are not media
+    (notes, subtitles, earlier results...), naming the first few."""
+    if skipped:
+        names = ', '.join(Path(str(path)).name for path, _ in skipped[:5])
+        more = ', ...' if len(skipped) > 5 else ''
+        print(f'warning: skipped {len(skipped)} non-media file(s): '
+              f'{names}{more}', file=sys.stderr)
+
+
+def _stop_on_signals() -> dict:
+    """Make SIGTERM stop a run as Ctrl-C (SIGINT) does; returns a dict
+    that gets ``signal`` set to the number of the signal received."""
+    received = {}
+
+    def handler(signum, frame):
+        received['signal'] = signum
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return received
+
+
+def _quiet_library_logs() -> None:
+    import logging
+
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine').setLevel(logging.ERROR)
