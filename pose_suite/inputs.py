@@ -139,7 +139,7 @@ def _recursive_hint(folder: Path, recursive: bool) -> str:
     if recursive or not any(p.is_dir() and not p.name.startswith('.')
                             for p in folder.iterdir()):
         return ''
-    return ' (its sub-folders are searched with --recursive)'
+    return '; its sub-folders are searched with --recursive'
 
 
 def _fixed_part(pattern: str) -> Path:
