@@ -26,7 +26,8 @@ import numpy as np
 
 from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
                                load_config)
-from pose_suite.errors import InputError, NotMediaError, SuiteError
+from pose_suite.errors import (InputError, NotMediaError, OutputError,
+                               SuiteError)
 from pose_suite.exports import export
 from pose_suite.overlay import OverlayWriter
 from pose_suite.results import ResultWriter, persons_from_record
@@ -138,7 +139,12 @@ class PoseAnalysisService:
             if overlay:
                 overlay.close(keep=output is not None)
         for fmt in cfg.export_formats:
-            export(output, fmt, meta, self.pose.model.dataset_meta)
+            try:
+                export(output, fmt, meta, self.pose.model.dataset_meta)
+            except Exception as exc:  # noqa: BLE001
+                raise OutputError(
+                    f'{output} was written, but its {fmt} export failed: '
+                    f'{_one_line(exc)}') from None
         return output
 
     def _write_frames(self, cfg: AnalysisConfig, source: FrameSource,
@@ -200,6 +206,11 @@ class PoseAnalysisService:
                 except SuiteError as exc:
                     failures.append((str(path), str(exc)))
                     continue
+                except Exception as exc:  # noqa: BLE001
+                    # One odd file (an OpenCV error, say) must not stop a
+                    # batch of thousands: it is that input's failure.
+                    failures.append((str(path), _one_line(exc)))
+                    continue
                 finally:
                     files_bar.update(1)
                 if not self.quiet:
@@ -222,8 +233,8 @@ class PoseAnalysisService:
         ``analyse_frame`` returns them (numpy arrays). Frames that cannot be
         decoded are skipped with a warning.
         """
-        path = self.config.input if input_path is None else Path(input_path)
-        source = open_source(path)
+        source = open_source(self.config.input if input_path is None
+                             else input_path)  # a file, camera or stream
         for frame_index, timestamp_s, _, persons in self._analysed(
                 source.frames(), self.config, source):
             if persons is not None:
@@ -275,7 +286,8 @@ class PoseAnalysisService:
     def _resume_key(self, cfg: AnalysisConfig, source: FrameSource) -> str:
         """What a partial result must match to be resumed: the same input
         file (path, size, modification time) and everything that decides
-        the results."""
+        the results, the model configs by their resolved content (an edit
+        to them, or to a file they inherit from, is another run)."""
         if source.kind == 'stream':
             file_identity = [str(source.path)]
         else:
@@ -283,8 +295,9 @@ class PoseAnalysisService:
             file_identity = [str(Path(source.path).resolve()), stat.st_size,
                              stat.st_mtime_ns]
         identity = [*file_identity, self.detector.loaded.checkpoint_sha256,
-                    self.pose.loaded.checkpoint_sha256, str(cfg.det_config),
-                    str(cfg.pose_config), cfg.bbox_thr, cfg.nms_thr,
+                    self.pose.loaded.checkpoint_sha256,
+                    self.detector.loaded.config_sha256,
+                    self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
                     cfg.det_cat_id, self.detector.device, cfg.precision,
                     cfg.det_interval, cfg.kpt_thr, cfg.tracking,
                     cfg.smoothing]  # visualize_output changes no result
@@ -296,6 +309,7 @@ class PoseAnalysisService:
 
         def model_meta(loaded):
             return {'config': str(loaded.config_path),
+                    'config_sha256': loaded.config_sha256,
                     'checkpoint': loaded.checkpoint_path.name,
                     'checkpoint_sha256': loaded.checkpoint_sha256}
 
@@ -337,6 +351,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     exit code."""
     from pose_suite.cli import run_command
     return run_command(argv, PoseAnalysisService)
+
+
+def _one_line(exc: BaseException) -> str:
+    """An unexpected exception as one line: its type (``cv2.error``,
+    ``OSError``) and the first line of its text."""
+    kind = type(exc).__qualname__
+    if type(exc).__module__ not in ('builtins', '__main__'):
+        kind = f'{type(exc).__module__}.{kind}'
+    text = str(exc).strip().splitlines()
+    return f'{kind}: {text[0]}' if text else kind
 
 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:

@@ -79,7 +79,8 @@ class PoseExtractionService:
         Args:
             frame_bgr: (H, W, 3) uint8 image in BGR order.
             boxes: (N, 5) x1, y1, x2, y2, score in image pixels, as returned
-                by ``DetectionService.detect``; (N, 4) is taken as score 1.
+                by ``DetectionService.detect``; (N, 4) is taken as score 1;
+                one box may be given as (5,) or (4,).
 
         Returns:
             One dict per box, in the order of ``boxes``:
@@ -137,7 +138,19 @@ class PoseExtractionService:
 
 
 def _as_boxes(boxes) -> np.ndarray:
-    """(N, 4) or (N, 5) float32 boxes; (0, 5) when empty."""
+    """(N, 4) or (N, 5) float32 boxes from one box, (4,) or (5,), or from
+    (N, 4) or (N, 5); (0, 5) when empty.
+
+    Raises:
+        ValueError: any other shape (a (5,) box must not become five).
+    """
     boxes = np.asarray(boxes, dtype=np.float32)
-    return boxes.reshape(len(boxes), -1) if boxes.size else \
-        np.zeros((0, 5), np.float32)
+    if boxes.size == 0:
+        return np.zeros((0, 5), np.float32)
+    if boxes.ndim == 1:
+        boxes = boxes[None]
+    if boxes.ndim != 2 or boxes.shape[1] not in (4, 5):
+        raise ValueError('boxes must be x1, y1, x2, y2[, score] of shape '
+                         f'(4,), (5,), (N, 4) or (N, 5); got '
+                         f'{np.shape(boxes)}')
+    return boxes

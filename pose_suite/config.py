@@ -199,9 +199,24 @@ def validate_dict(values: Dict[str, Any]) -> Dict[str, Any]:
                           f'{_suggest(key)}', SuiteWarning, stacklevel=2)
             continue
         merged[key] = validate_value(key, value)
-    if merged['smoothing'] and not merged['tracking']:
-        raise ConfigError('smoothing needs tracking: set "tracking": true')
+    check_combination(merged)
     return merged
+
+
+def check_combination(values) -> None:
+    """Refuse settings that are valid alone but not together. Every path
+    into a config (file, dict, overrides) ends here, so that ``meta`` never
+    records a setting that did not take effect.
+
+    Args:
+        values: the keys' values, as a dict or an :class:`AnalysisConfig`.
+    Raises:
+        ConfigError: naming the keys.
+    """
+    get = values.get if isinstance(values, dict) else \
+        (lambda key: getattr(values, key))
+    if get('smoothing') and not get('tracking'):
+        raise ConfigError('smoothing needs tracking: set "tracking": true')
 
 
 def read_config_file(path: Path) -> Dict[str, Any]:
@@ -260,7 +275,9 @@ def apply_overrides(config: AnalysisConfig,
         if key == 'export_formats':
             value = tuple(value)
         changes[key] = value
-    return dataclasses.replace(config, **changes)
+    config = dataclasses.replace(config, **changes)
+    check_combination(config)
+    return config
 
 
 def _resolve(key: str, value: str, base: Path):

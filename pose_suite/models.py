@@ -7,6 +7,8 @@ config, verify the checkpoint file, build the model with the library's own
 """
 import dataclasses
 import functools
+import hashlib
+import json
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -34,6 +36,9 @@ class LoadedModel:
     checkpoint_meta: dict
     device: str
     precision: str = 'fp32'
+    #: SHA-256 of the config as resolved (``_base_`` files merged): changes
+    #: when any file it inherits from changes, not only its own.
+    config_sha256: str = ''
 
 
 def load_model_config(path: Path) -> Config:
@@ -69,6 +74,8 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
         raise DeviceError('precision "fp16" needs a CUDA device; on the CPU '
                           'use "bf16" (or "fp32")')
     config = load_model_config(config_path)
+    config_sha256 = hashlib.sha256(json.dumps(
+        config.to_dict(), sort_keys=True, default=repr).encode()).hexdigest()
     sha256 = verify_checkpoint_file(checkpoint_path)
     # Recorded and dropped: "checkpoint is None, use COCO classes" (the
     # weights come next); mmdet resets the filters itself, so ignoring is
@@ -81,7 +88,7 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
     if PRECISIONS[precision] is not None:
         use_fast_mode(model, PRECISIONS[precision])
     return LoadedModel(model, Path(config_path), Path(checkpoint_path),
-                       sha256, meta, device, precision)
+                       sha256, meta, device, precision, config_sha256)
 
 
 def use_fast_mode(model: torch.nn.Module, dtype: torch.dtype) -> None:

@@ -50,7 +50,8 @@ class PoseTracker:
         kpt_thr: keypoints above this score count for similarity.
         min_similarity: a person joins a track only above this
             (0.5 × IoU + 0.5 × keypoint similarity, in [0, 1]).
-        max_missed: frames a track is kept without a match.
+        max_missed: a track not matched in this many frames in a row is
+            forgotten (someone hidden for fewer frames keeps their id).
     """
 
     def __init__(self, kpt_thr: float = 0.3, min_similarity: float = 0.3,
@@ -90,7 +91,7 @@ class PoseTracker:
         run calls it to replay the frames already written)."""
         for track_id in list(self.tracks):
             self.tracks[track_id]['missed'] += 1
-            if self.tracks[track_id]['missed'] > self.max_missed:
+            if self.tracks[track_id]['missed'] >= self.max_missed:
                 del self.tracks[track_id]
         for person in persons:
             self.tracks[person['track_id']] = {
@@ -149,7 +150,7 @@ class OneEuroSmoother:
             smoothed.append(dict(person, keypoints=x_hat.astype(np.float32),
                                  keypoints_raw=person['keypoints']))
         for track_id in [t for t, s in self.state.items()
-                         if self.frame - s['frame'] > self.max_missed]:
+                         if self.frame - s['frame'] >= self.max_missed]:
             del self.state[track_id]
         return smoothed
 

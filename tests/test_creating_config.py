@@ -146,3 +146,20 @@ def test_apply_overrides_validates_and_resolves(tmp_path, monkeypatch):
         apply_overrides(config, {'kpt_thr': 2})
     with pytest.raises(ConfigError, match="did you mean 'kpt_thr'"):
         apply_overrides(config, {'kpt_threshold': 0.5})
+
+
+def test_smoothing_without_tracking_refused_on_every_path(tmp_path):
+    """The file, a dict, and overrides on a built config all refuse it, so
+    meta.smoothing can never say true while nothing is smoothed."""
+    from pose_suite.config import apply_overrides, build_config
+    path = tmp_path / 'config.json'
+    path.write_text(json.dumps({'tracking': False}))
+    config = load_config(path)
+    for attempt in (lambda: apply_overrides(config, {'smoothing': True}),
+                    lambda: load_config(path, {'smoothing': True}),
+                    lambda: build_config({'tracking': False,
+                                          'smoothing': True})):
+        with pytest.raises(ConfigError, match='smoothing needs tracking'):
+            attempt()
+    assert apply_overrides(config, {'tracking': True,
+                                    'smoothing': True}).smoothing

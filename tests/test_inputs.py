@@ -230,3 +230,52 @@ def test_names_that_meet_are_refused_before_any_work(
                      '--output', out)
     assert_one_line_error(result, 'CLIP.jpg', 'clip.jpg', 'rename one')
     assert not out.exists()
+
+
+def test_iter_frames_on_a_stream_url(served_clip, analysis_service):
+    """iter_frames takes the same inputs as run (it once made http:// into
+    http:/)."""
+    frames = list(analysis_service.iter_frames(served_clip))
+    assert [f['frame_index'] for f in frames] == list(range(6))
+    assert all(len(f['persons']) > 0 for f in frames)
+
+
+def test_unexpected_failure_of_one_input_does_not_stop_a_batch(
+        photos, analysis_service, monkeypatch, tmp_path):
+    """An exception that is no SuiteError (an OpenCV error on an odd file)
+    is that input's failure, in one line; a failing export is reported and
+    leaves its JSON in place; the other inputs are written."""
+    import dataclasses
+
+    import cv2
+
+    import pose_analysis_service
+    import pose_suite.exports as exports
+    names = sorted(p.name for p in photos.iterdir())
+    real_open = pose_analysis_service.open_source
+
+    def open_source_failing_on_first(path):
+        if str(path).endswith(names[0]):
+            raise cv2.error('OpenCV(4.11.0) imgcodecs: something odd\nmore')
+        return real_open(path)
+
+    def csv_failing(*args):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(pose_analysis_service, 'open_source',
+                        open_source_failing_on_first)
+    monkeypatch.setattr(exports, '_write_csv', csv_failing)
+    monkeypatch.setattr(analysis_service, 'config', dataclasses.replace(
+        analysis_service.config, output=tmp_path / 'out',
+        export_formats=('coco', 'csv')))
+    photos_list = [photos / name for name in names]
+    outputs, failures, skipped = analysis_service.run_many(photos_list)
+    assert outputs == [] and skipped == []
+    assert failures[0] == (str(photos_list[0]), 'cv2.error: OpenCV(4.11.0) '
+                           'imgcodecs: something odd')
+    path, reason = failures[1]
+    assert path == str(photos_list[1])
+    assert reason.startswith(f'{tmp_path / "out" / names[1]}.json was '
+                             'written, but its csv export failed: OSError')
+    written = sorted(p.name for p in (tmp_path / 'out').iterdir())
+    assert written == [f'{names[1]}.coco.json', f'{names[1]}.json']

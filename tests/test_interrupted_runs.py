@@ -208,3 +208,41 @@ def test_second_writer_of_same_output_fails_clearly(config_values,
         assert (output.parent / '.result.json.partial').read_text().count(
             '"frame_index"') == 1
     assert not os.path.exists(output)
+
+
+def test_resume_refuses_after_the_model_config_changed(
+        model_files, clip, tmp_path, monkeypatch):
+    """The resume key is the configs' resolved content, not their paths:
+    the same path with another content (here the detector config now
+    inherits from the old one and changes a threshold) is another run."""
+    import shutil
+
+    from pose_analysis_service import PoseAnalysisService
+    det_config = tmp_path / 'det.py'
+    shutil.copy(model_files['det_config'], det_config)
+    values = {'det_config': str(det_config),
+              'det_checkpoint': str(model_files['det_checkpoint']),
+              'pose_config': str(model_files['pose_config']),
+              'pose_checkpoint': str(model_files['pose_checkpoint']),
+              'device': 'cpu', 'bbox_thr': 0.0}
+    first = PoseAnalysisService(values)
+    detect, calls = first.detector.detect, []
+
+    def detect_then_stop(frame):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return detect(frame)
+
+    monkeypatch.setattr(first.detector, 'detect', detect_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        first.run(clip, tmp_path / 'out.json')
+    shutil.move(det_config, tmp_path / 'det_base.py')
+    det_config.write_text("_base_ = ['./det_base.py']\n"
+                          "model = dict(test_cfg=dict(score_thr=0.2))\n")
+    second = PoseAnalysisService(values)
+    assert second.detector.loaded.config_sha256 != \
+        first.detector.loaded.config_sha256
+    with pytest.raises(ResumeError, match='other settings'):
+        second.run(clip, tmp_path / 'out.json', resume=True)
+    assert (tmp_path / '.out.json.partial').exists()

@@ -175,3 +175,20 @@ def test_fp16_needs_cuda(model_files):
         PoseExtractionService(model_files['pose_config'],
                               model_files['pose_checkpoint'],
                               device='cpu', precision='fp16')
+
+
+def test_one_box_in_any_documented_shape(detector, pose_service):
+    """(5,), (4,), (1, 5) and (1, 4) are one box; a (5,) box once became
+    five bogus ones. Other shapes are refused with a clear error."""
+    image = cv2.imread(str(data_file(COCO_IMAGES[0])))
+    box = detector.detect(image)[0]
+    reference = pose_service.extract(image, box[None])
+    assert len(reference) == 1
+    for shape in (box, box[:4], box[None, :4], list(box)):
+        people = pose_service.extract(image, shape)
+        assert len(people) == 1
+        np.testing.assert_array_equal(people[0]['keypoints'],
+                                      reference[0]['keypoints'])
+    for bad in (box[:3], np.zeros((2, 6)), np.zeros((1, 1, 5))):
+        with pytest.raises(ValueError, match=r'\(N, 4\) or \(N, 5\)'):
+            pose_service.extract(image, bad)

@@ -128,3 +128,21 @@ def test_images_have_no_track_ids(analysis_service, tmp_path):
         .read_text())
     assert result['meta']['tracking'] is False
     assert all('track_id' not in p for p in result['frames'][0]['persons'])
+
+
+@pytest.mark.parametrize('hidden, same_id', [(14, True), (15, False)])
+def test_memory_is_the_readmes_15_frames(real_poses, hidden, same_id):
+    """README: a track not matched for 15 frames is forgotten. Hidden for
+    14 frames, a person gets their id back; for 15, a new one. The
+    smoother forgets its state at the same frame."""
+    tracker, smoother = PoseTracker(kpt_thr=0.3), OneEuroSmoother()
+    frame = [dict(real_poses[0])]
+    tracker.update(frame)
+    smoother.smooth(frame, 0.0)
+    for index in range(1, hidden + 1):
+        tracker.update([])
+        smoother.smooth([], index / 30)
+    again = [dict(real_poses[0])]
+    tracker.update(again)
+    assert (again[0]['track_id'] == 0) is same_id
+    assert (0 in smoother.state) is same_id
