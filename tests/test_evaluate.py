@@ -78,3 +78,98 @@ def test_cli_refuses_a_file_that_is_not_results(tmp_path):
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     assert result.stderr.startswith('error: ') and 'other.json' in \
         result.stderr
+
+
+def _noisy_results_with_false_positives(folder, seed=1):
+    """Ground truth moved by 3 px noise with random keypoint scores, plus
+    per image a near-duplicate of each person (OKS-NMS must drop it) and
+    one person far off with mostly low scores (the 0.2 keypoint-score
+    threshold decides its instance score)."""
+    generator = np.random.default_rng(seed)
+    paths = _results_from_ground_truth(folder, noise_px=3.0, seed=seed)
+    for path in paths:
+        result = json.loads(path.read_text())
+        persons = result['frames'][0]['persons']
+        extra = []
+        for person in persons:
+            scores = generator.uniform(0.05, 1.0, 133)
+            person['keypoint_scores'] = scores.tolist()
+            person['bbox_score'] = float(generator.uniform(0.5, 1.0))
+            extra.append(dict(person, bbox_score=person['bbox_score'] * 0.9,
+                              keypoints=(np.asarray(person['keypoints'])
+                                         + 0.5).tolist()))
+            far = (np.asarray(person['keypoints']) + [150, 40]).tolist()
+            low = generator.uniform(0.0, 0.15, 133)
+            low[:5] = 0.95
+            extra.append(dict(person, keypoints=far,
+                              keypoint_scores=low.tolist(),
+                              bbox=(np.asarray(person['bbox']) +
+                                    [150, 40, 150, 40]).tolist()))
+        persons += extra
+        path.write_text(json.dumps(result))
+    return paths
+
+
+def _mmpose_metric_directly(paths, **metric_options):
+    """The same persons through mmpose's CocoWholeBodyMetric, the areas
+    from mmpose's own GetBBoxCenterScale + TopdownAffine: {part: AP}."""
+    from unittest import mock
+
+    import mmpose.evaluation.metrics.coco_wholebody_metric as module
+    from mmpose.datasets.datasets.utils import parse_pose_metainfo
+    from mmpose.datasets.transforms import GetBBoxCenterScale, TopdownAffine
+    from xtcocotools.cocoeval import COCOeval
+
+    annotations = json.loads(data_file(ANNOTATIONS).read_text())
+    image_ids = {image['file_name']: image['id']
+                 for image in annotations['images']}
+    metric = module.CocoWholeBodyMetric(ann_file=str(data_file(ANNOTATIONS)),
+                                        **metric_options)
+    metric.dataset_meta = parse_pose_metainfo(dict(
+        from_file='configs/_base_/datasets/coco_wholebody.py'))
+    samples = []
+    for path in paths:
+        result = json.loads(path.read_text())
+        image_id = image_ids[result['meta']['source'].rsplit('/', 1)[1]]
+        for person in result['frames'][0]['persons']:
+            data = {'img': np.zeros((480, 640, 3), np.uint8),
+                    'bbox': np.asarray([person['bbox']], np.float32)}
+            data = TopdownAffine(input_size=(288, 384))(
+                GetBBoxCenterScale()(data))
+            samples.append({
+                'id': len(samples), 'img_id': image_id,
+                'pred_instances': {
+                    'keypoints': np.asarray([person['keypoints']]),
+                    'keypoint_scores': np.asarray(
+                        [person['keypoint_scores']]),
+                    'bbox_scores': np.asarray([person['bbox_score']])},
+                'gt_instances': {'bbox_scales': data['bbox_scale']}})
+    metric.process([], samples)
+    stats = {}
+
+    class Recording(COCOeval):
+        def summarize(self):
+            super().summarize()
+            stats[self.params.iouType.split('_', 1)[1]] = self.stats[0]
+
+    with mock.patch.object(module, 'COCOeval', Recording):
+        returned = metric.compute_metrics(metric.results)
+    assert stats['wholebody'] == returned['AP']
+    return stats
+
+
+def test_same_ap_as_mmpose_coco_wholebody_metric(tmp_path):
+    paths = _noisy_results_with_false_positives(tmp_path)
+    ours = evaluate(data_file(ANNOTATIONS), paths)
+    theirs = _mmpose_metric_directly(paths)
+    assert set(theirs) == set(ours)
+    for part in ours:
+        assert ours[part]['AP'] == pytest.approx(theirs[part], abs=1e-9), \
+            part
+        assert 0 < ours[part]['AP'] < 0.99, part  # neither 0 nor 1
+    # The duplicates and false positives matter: without OKS-NMS, or with
+    # mmpose's keypoint-score threshold off, the numbers differ.
+    without_nms = _mmpose_metric_directly(paths, nms_mode='none')
+    no_threshold = _mmpose_metric_directly(paths, keypoint_score_thr=0.0)
+    assert any(abs(without_nms[p] - theirs[p]) > 1e-3 for p in theirs)
+    assert any(abs(no_threshold[p] - theirs[p]) > 1e-3 for p in theirs)
