@@ -29,7 +29,8 @@ from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
 from pose_suite.errors import (InputError, NotMediaError, OutputError,
                                SuiteError)
 from pose_suite.exports import export
-from pose_suite.overlay import OverlayWriter
+from pose_suite.overlay import (OverlayWriter, check_overlay_name,
+                                overlay_path)
 from pose_suite.results import ResultWriter, persons_from_record
 from pose_suite.inputs import Inputs
 from pose_suite.sources import Frame, FrameSource, is_stream, open_source
@@ -111,18 +112,23 @@ class PoseAnalysisService:
             cfg = dataclasses.replace(cfg, output=Path(output_path))
         resume = cfg.resume if resume is None else resume
         source = open_source(cfg.input)
+        output_file = cfg.output_file()
+        # In the results' layout below the configured output folder.
+        overlay_file = overlay_path(cfg.visualize_output, source.kind,
+                                    output_file, self.config.output) \
+            if cfg.visualize_output else None
         started = time.perf_counter()
         carried = _CarriedState.for_source(cfg, source)
         overlay, output = None, None
         try:
-            with ResultWriter(cfg.output_file(),
+            with ResultWriter(output_file,
                               self._resume_key(cfg, source), resume,
                               carried.replay) as writer, self._progress_bar(
                                   source, writer.next_frame_index) as bar:
                 self.writer = writer  # progress, for an interrupted caller
-                if cfg.visualize_output:
+                if overlay_file:
                     overlay = OverlayWriter(
-                        cfg.visualize_output, source.kind, source.width,
+                        overlay_file, source.kind, source.width,
                         source.height, source.fps,
                         self.pose.model.dataset_meta, cfg.kpt_thr)
                 self._write_frames(cfg, source, writer, overlay, carried, bar)
@@ -187,6 +193,9 @@ class PoseAnalysisService:
         if not isinstance(inputs, Inputs):
             inputs = Inputs(list(inputs))
         output_files = inputs.output_files(self.config.output)
+        if self.config.visualize_output:
+            check_overlay_name(self.config.visualize_output,
+                               len(inputs.sources))
         from tqdm import tqdm
         outputs, failures = [], []
         skipped = [(str(path), reason) for path, reason in inputs.skipped]

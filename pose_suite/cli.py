@@ -13,6 +13,7 @@ from typing import List, Optional, Tuple
 from pose_suite.config import load_config
 from pose_suite.errors import SuiteError, show_warnings_as_one_line
 from pose_suite.inputs import expand_inputs
+from pose_suite.overlay import check_overlay_name, overlay_path
 from pose_suite.sources import open_source
 
 
@@ -60,7 +61,12 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         # Before any work: two inputs never write the same file.
         output_files = inputs.output_files(config.output)
         if len(inputs.sources) == 1:
-            open_source(inputs.sources[0])  # bad input: before the models
+            source = open_source(inputs.sources[0])  # before the models
+            if config.visualize_output:
+                overlay_path(config.visualize_output, source.kind,
+                             output_files[0], config.output)
+        elif config.visualize_output:
+            check_overlay_name(config.visualize_output, len(inputs.sources))
         _quiet_library_logs()
         service = service_class(config)
         if len(inputs.sources) > 1:

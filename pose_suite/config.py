@@ -82,7 +82,8 @@ HELP: Dict[str, str] = {
     'smoothing': 'One-Euro filter each tracked person\'s keypoints over time '
                  '(needs tracking); the measured ones stay in keypoints_raw.',
     'visualize_output': 'Also draw the results: an image path for an image, '
-                        'an .mp4 for a video ("": off).',
+                        'an .mp4 for a video or stream, a folder (no '
+                        'suffix) for several inputs ("": off).',
     'quiet': 'true: no progress bar and no summary line (also --quiet).',
 }
 
@@ -139,6 +140,9 @@ def validate_value(key: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f'{key} must be a path string ("" for none), '
                               f'got {value!r}')
+        from pose_suite.overlay import check_overlay_name
+        if value:
+            check_overlay_name(value)
         return value
     if key in PATH_KEYS:
         if not isinstance(value, str) or not value.strip():

@@ -14,7 +14,60 @@ from typing import Dict, List
 import cv2
 import numpy as np
 
-from pose_suite.errors import OutputError
+from pose_suite.errors import ConfigError, OutputError
+
+#: Overlay names: an image overlay for an image input, an mp4 for a video
+#: or a live source. A name without a suffix is a folder of overlays.
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
+VIDEO_SUFFIXES = ('.mp4',)
+
+
+def check_overlay_name(path, inputs: int = 1) -> None:
+    """Refuse an overlay name OpenCV cannot write (at the config edge), or
+    one file name for several inputs.
+
+    Raises:
+        ConfigError: naming ``visualize_output`` and what is allowed.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix and inputs > 1:
+        raise ConfigError(f'visualize_output {path} is one file for {inputs} '
+                          'inputs: give a folder instead')
+    if suffix and suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
+        raise ConfigError(
+            f'visualize_output {path}: use an image name '
+            f'({", ".join(IMAGE_SUFFIXES)}) for an image, an .mp4 for a '
+            'video or stream, or a folder (no suffix) for several inputs')
+
+
+def overlay_path(visualize_output: Path, kind: str, output_file: Path,
+                 output: Path) -> Path:
+    """Where the overlay of one input goes.
+
+    Args:
+        visualize_output: the config's: a file for one input, or a folder
+            that gets ``<result name>.overlay.jpg`` (an image) or
+            ``.overlay.mp4`` (a video or stream), in the results' layout.
+        kind: the input's kind (``image``, ``video``, ``stream``).
+        output_file: its JSON; output: the config's ``output``.
+    Raises:
+        ConfigError: a file name whose kind does not fit the input's.
+    """
+    visualize_output = Path(visualize_output)
+    suffix = visualize_output.suffix.lower()
+    wanted = IMAGE_SUFFIXES if kind == 'image' else VIDEO_SUFFIXES
+    if not suffix:
+        relative = output_file.relative_to(output) \
+            if output_file != output and output_file.is_relative_to(output) \
+            else Path(output_file.name)
+        return visualize_output / relative.with_name(
+            relative.name[:-len('.json')] + '.overlay' + wanted[0])
+    if suffix not in wanted:
+        raise ConfigError(
+            f'visualize_output {visualize_output} cannot hold the overlay of '
+            f'a{"n" if kind == "image" else ""} {kind}: use '
+            f'{"an image name (.jpg, .png)" if kind == "image" else "an .mp4 name"}')
+    return visualize_output
 
 
 def draw_persons(frame_bgr: np.ndarray, persons: List[Dict],
@@ -68,7 +121,8 @@ class OverlayWriter:
     run fails.
 
     Args:
-        path: an image path for an image input, an .mp4 for a video.
+        path: an image path for an image input, an .mp4 for a video or a
+            live source (see :func:`overlay_path`).
         kind, width, height, fps: the source's.
     """
 
@@ -85,7 +139,7 @@ class OverlayWriter:
             raise OutputError(f'cannot write overlay {self.path}: '
                               f'{exc.strerror or exc}') from None
         self._video = None
-        if kind == 'video':
+        if kind in ('video', 'stream'):
             self._video = cv2.VideoWriter(
                 str(self._temporary), cv2.VideoWriter_fourcc(*'mp4v'),
                 fps if fps > 0 else 25.0, (width, height))
@@ -98,9 +152,13 @@ class OverlayWriter:
                               self.kpt_thr)
         if self._video is not None:
             self._video.write(canvas)
-        elif not cv2.imwrite(str(self._temporary), canvas):
-            raise OutputError(f'cannot write overlay image {self.path} '
-                              '(use .jpg or .png)')
+            return
+        try:
+            written = cv2.imwrite(str(self._temporary), canvas)
+        except cv2.error:  # an encoder OpenCV lacks
+            written = False
+        if not written:
+            raise OutputError(f'cannot write overlay image {self.path}')
 
     def close(self, keep: bool) -> None:
         """Publish the overlay (``keep``) or remove it."""
