@@ -33,7 +33,8 @@ from pose_suite.overlay import (OverlayWriter, check_overlay_name,
                                 overlay_path)
 from pose_suite.results import ResultWriter, persons_from_record
 from pose_suite.inputs import Inputs
-from pose_suite.sources import Frame, FrameSource, is_stream, open_source
+from pose_suite.sources import (DecodeReport, Frame, FrameSource, is_stream,
+                                open_source)
 from pose_suite.tracking import (OneEuroSmoother, PoseTracker,
                                  boxes_from_keypoints)
 
@@ -119,7 +120,7 @@ class PoseAnalysisService:
             if cfg.visualize_output else None
         started = time.perf_counter()
         carried = _CarriedState.for_source(cfg, source)
-        overlay, output = None, None
+        overlay, output, report = None, None, DecodeReport()
         try:
             with ResultWriter(output_file,
                               self._resume_key(cfg, source), resume,
@@ -131,11 +132,12 @@ class PoseAnalysisService:
                         overlay_file, source.kind, source.width,
                         source.height, source.fps,
                         self.pose.model.dataset_meta, cfg.kpt_thr)
-                self._write_frames(cfg, source, writer, overlay, carried, bar)
+                self._write_frames(cfg, source, writer, overlay, carried, bar,
+                                   report)
                 if writer.frame_count == 0:
                     raise InputError(
                         f'no frame could be read from {cfg.input}')
-                meta = self._meta(cfg, source, writer,
+                meta = self._meta(cfg, source, writer, report,
                                   time.perf_counter() - started)
                 self.last_summary = dict(frames=writer.frame_count,
                                          persons=writer.person_count,
@@ -155,9 +157,10 @@ class PoseAnalysisService:
 
     def _write_frames(self, cfg: AnalysisConfig, source: FrameSource,
                       writer: ResultWriter, overlay: Optional[OverlayWriter],
-                      carried: '_CarriedState', bar) -> None:
+                      carried: '_CarriedState', bar,
+                      report: DecodeReport) -> None:
         """Analyse the frames not yet written and write them, in order."""
-        frames = source.frames(start=writer.next_frame_index)
+        frames = source.frames(start=writer.next_frame_index, report=report)
         try:
             for frame_index, timestamp_s, frame, persons in self._analysed(
                     frames, cfg, source, carried.persons):
@@ -313,7 +316,8 @@ class PoseAnalysisService:
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
     def _meta(self, cfg: AnalysisConfig, source: FrameSource,
-              writer: ResultWriter, seconds: float) -> dict:
+              writer: ResultWriter, report: DecodeReport,
+              seconds: float) -> dict:
         from pose_suite.runtime import package_versions  # imports torch
 
         def model_meta(loaded):
@@ -333,6 +337,7 @@ class PoseAnalysisService:
             'frame_count': writer.frame_count,
             'frame_count_reported': source.frame_count,
             'frames_failed': writer.frames_failed,
+            'frames_unread_at_end': report.frames_unread_at_end,
             'keypoint_names': self.pose.keypoint_names,
             'skeleton_links': self.pose.skeleton_links,
             'detector': model_meta(self.detector.loaded),

@@ -34,8 +34,21 @@ from pose_suite.media import (audio_only_reason, looks_like_media,
                               not_media_reason)
 
 Frame = Tuple[int, Optional[float], Optional[np.ndarray]]
-#: Undecodable frames in a row after which a video is taken to have ended.
+#: Failed reads in a row after which a video is taken to have ended, when
+#: the container reports no more frames than that...
 MAX_CONSECUTIVE_FAILURES = 16
+#: ... and at most, however many more it reports (a header can lie).
+MAX_FAILURES_IN_REPORTED = 10_000
+
+
+@dataclasses.dataclass
+class DecodeReport:
+    """What reading a video found at its end: ``frames_unread_at_end``
+    frames that the container reports after the last decoded one, none of
+    which could be read (damaged, cut off, or a container that counts
+    wrong); 0 when the video ended as reported."""
+
+    frames_unread_at_end: int = 0
 STREAM_SCHEMES = ('rtsp://', 'rtmp://', 'http://', 'https://', 'udp://',
                   'tcp://')
 #: EXIF Orientation value -> (clockwise rotation in degrees, mirrored), and
@@ -83,7 +96,8 @@ class FrameSource:
     rotation: int = 0
     mirrored: bool = False
 
-    def frames(self, start: int = 0) -> Iterator[Frame]:
+    def frames(self, start: int = 0,
+               report: Optional[DecodeReport] = None) -> Iterator[Frame]:
         """Yield ``(frame_index, timestamp_s, frame)`` in order.
 
         frame is (H, W, 3) uint8 BGR as displayed, or None (and
@@ -94,9 +108,15 @@ class FrameSource:
         start of the video stream (from the first frame for a camera or
         stream); 0.0 for an image.
 
+        Reading goes on past a run of undecodable frames as long as the
+        container reports more frames, so good frames after a damaged
+        stretch are not lost. Frames the container reports after the last
+        decodable one are warned about once and counted in ``report``.
+
         Args:
             start: first frame index to yield; earlier frames are decoded
                 and dropped (seeking is not frame-exact in every codec).
+            report: filled in when the video has been read to its end.
         """
         if self.kind == 'image':
             if start == 0:
@@ -104,9 +124,12 @@ class FrameSource:
             return
         capture = _capture(self.path)
         clock = _PresentationClock(self)
+        last_index, last_time = -1, 0.0
         try:
             frame_index, pending_failures = 0, []
-            while len(pending_failures) < MAX_CONSECUTIVE_FAILURES:
+            while len(pending_failures) < MAX_CONSECUTIVE_FAILURES or (
+                    frame_index < self.frame_count and
+                    len(pending_failures) < MAX_FAILURES_IN_REPORTED):
                 ok, frame = capture.read()
                 if not ok or frame is None:
                     # A bad frame, or the end: only a later good frame tells.
@@ -114,6 +137,7 @@ class FrameSource:
                     frame_index += 1
                     continue
                 timestamp_s = clock.time_of(frame_index, capture)
+                last_index, last_time = frame_index, timestamp_s
                 for index in pending_failures:
                     if index >= start:
                         warnings.warn(f'frame {index} of {self.path} could '
@@ -125,6 +149,26 @@ class FrameSource:
                 frame_index += 1
         finally:
             capture.release()
+        unread = self._unread_at_end(last_index, last_time)
+        if unread:
+            warnings.warn(
+                f'{self.path}: the container reports {self.frame_count} '
+                f'frames, but none after frame {last_index} could be decoded '
+                f'({unread} frame(s) damaged, cut off, or miscounted by the '
+                'container); the result ends there', SuiteWarning)
+        if report is not None:
+            report.frames_unread_at_end = unread
+
+    def _unread_at_end(self, last_index: int, last_time: float) -> int:
+        """Frames the container reports after the last decoded one, when
+        its duration (frames / average rate) says so too: Matroska and WebM
+        report an estimate from the duration, which the time check
+        tolerates."""
+        missing = self.frame_count - (last_index + 1)
+        if self.kind != 'video' or missing <= 0 or self.fps <= 0:
+            return 0
+        duration = self.frame_count / self.fps
+        return missing if last_time + 1.5 / self.fps < duration else 0
 
 
 class _PresentationClock:

@@ -127,14 +127,21 @@ def test_crash_mid_run_keeps_previous_result_and_progress(
     assert partial.read_text().count('"frame_index"') == 2
 
 
-def test_undecodable_frame_is_skipped_and_listed(analysis_service, tmp_path):
-    video = write_avi(tmp_path / 'bad_frame.avi', real_frames(4))
+def _damaged_avi(path, count, damaged):
+    """A real MJPEG clip of ``count`` frames at 10 fps whose ``damaged``
+    frames lose their JPEG header."""
+    video = write_avi(path, real_frames(count))
     data = bytearray(video.read_bytes())
     jpeg_starts = [i for i in range(len(data) - 2)
                    if data[i:i + 3] == b'\xff\xd8\xff']
-    start = jpeg_starts[2]
-    data[start:start + 600] = bytes(600)  # frame 2 loses its JPEG header
+    for index in damaged:
+        data[jpeg_starts[index]:jpeg_starts[index] + 600] = bytes(600)
     video.write_bytes(bytes(data))
+    return video
+
+
+def test_undecodable_frame_is_skipped_and_listed(analysis_service, tmp_path):
+    video = _damaged_avi(tmp_path / 'bad_frame.avi', 4, [2])
     with pytest.warns(UserWarning, match='frame 2 of .* could not be decoded'):
         output = analysis_service.run(video, tmp_path / 'r.json')
     result = json.loads(output.read_text())
@@ -246,3 +253,49 @@ def test_resume_refuses_after_the_model_config_changed(
     with pytest.raises(ResumeError, match='other settings'):
         second.run(clip, tmp_path / 'out.json', resume=True)
     assert (tmp_path / '.out.json.partial').exists()
+
+
+@pytest.fixture
+def nobody_detected(analysis_service, monkeypatch):
+    """These tests are about which frames are read, not about poses."""
+    import numpy as np
+    monkeypatch.setattr(analysis_service.detector, 'detect',
+                        lambda frame: np.zeros((0, 5), np.float32))
+    return analysis_service
+
+
+def test_good_frames_after_a_long_damaged_stretch_are_kept(nobody_detected,
+                                                           tmp_path):
+    """18 damaged frames in a row (more than the 16 that once ended a
+    video silently), then 4 good ones: all 4 are analysed."""
+    video = _damaged_avi(tmp_path / 'gap.avi', 24, range(2, 20))
+    result = json.loads(nobody_detected.run(video, tmp_path / 'r.json')
+                        .read_text())
+    assert [f['frame_index'] for f in result['frames']] == \
+        [0, 1, 20, 21, 22, 23]
+    assert result['meta']['frames_failed'] == list(range(2, 20))
+    assert result['meta']['frames_unread_at_end'] == 0
+
+
+def test_damaged_end_is_reported_not_dropped(nobody_detected, tmp_path):
+    video = _damaged_avi(tmp_path / 'end.avi', 8, [5, 6, 7])
+    with pytest.warns(UserWarning, match='reports 8 frames, but none after '
+                      r'frame 4 could be decoded \(3 frame'):
+        output = nobody_detected.run(video, tmp_path / 'r.json')
+    meta = json.loads(output.read_text())['meta']
+    assert (meta['frame_count'], meta['frame_count_reported'],
+            meta['frames_unread_at_end']) == (5, 8, 3)
+
+
+@pytest.mark.parametrize('name', ['vfr_30_then_5fps.mkv',
+                                  'vfr_30_then_5fps.mp4'])
+def test_a_video_that_ended_is_not_reported(nobody_detected, tmp_path, name):
+    """Matroska reports an estimated count (21 for these 15 frames): the
+    duration check keeps that from looking like a damaged end."""
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        output = nobody_detected.run(ROOT / 'tests' / 'data' / name,
+                                     tmp_path / 'r.json')
+    meta = json.loads(output.read_text())['meta']
+    assert meta['frame_count'] == 15 and meta['frames_unread_at_end'] == 0
