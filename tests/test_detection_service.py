@@ -132,3 +132,53 @@ def test_detect_batch_matches_detect(detector):
     assert len(batched) == 3
     for frame, boxes in zip(frames, batched):
         np.testing.assert_allclose(boxes, detector.detect(frame), atol=1e-3)
+
+
+def test_production_settings_end_to_end(model_files, tmp_path):
+    """The shipped detector config as it is (test_cfg score 0.05, NMS 0.6,
+    up to 100 boxes; the tests' factory config forces 2 boxes instead):
+    the same boxes as mmdet's own inference, then through the CLI."""
+    import json
+
+    import torch
+    from mmdet.apis import init_detector
+    from mmengine.config import Config
+    from mmpose.utils import adapt_mmdet_pipeline
+
+    from conftest import ROOT, run_cli
+    from detection_service import DetectionService
+    from pose_suite.checkpoints import allowed_globals
+    from pose_suite.config import DET_CONFIG
+    config = ROOT / DET_CONFIG
+    test_cfg = Config.fromfile(str(config)).model.test_cfg
+    assert (test_cfg.score_thr, test_cfg.nms.iou_threshold,
+            test_cfg.max_per_img) == (0.05, 0.6, 100)
+    image_path = data_file(COCO_IMAGES[0])
+    image = cv2.imread(str(image_path))
+    service = DetectionService(config, model_files['det_checkpoint'],
+                               device='cpu', bbox_thr=0.0, nms_thr=0.3)
+    boxes = service.detect(image)
+    with torch.serialization.safe_globals(allowed_globals()):
+        reference = init_detector(str(config),
+                                  str(model_files['det_checkpoint']),
+                                  device='cpu')
+    reference.cfg = adapt_mmdet_pipeline(reference.cfg)
+    np.testing.assert_allclose(boxes, reference_boxes(reference, image, 0.0,
+                                                      0.3), atol=1e-3)
+    assert len(boxes) > 2  # not the factory's forced two
+    # End to end, with a threshold that keeps the two best boxes.
+    threshold = float(boxes[1, 4] + boxes[2, 4]) / 2
+    values = {'det_config': str(config),
+              'det_checkpoint': str(model_files['det_checkpoint']),
+              'pose_config': str(model_files['pose_config']),
+              'pose_checkpoint': str(model_files['pose_checkpoint']),
+              'input': str(image_path), 'output': str(tmp_path / 'r.json'),
+              'device': 'cpu', 'bbox_thr': threshold, 'nms_thr': 0.3}
+    (tmp_path / 'config.json').write_text(json.dumps(values))
+    result = run_cli('pose_analysis_service.py', '--config',
+                     tmp_path / 'config.json', '--quiet')
+    assert result.returncode == 0, result.stderr
+    persons = json.loads((tmp_path / 'r.json').read_text())['frames'][0][
+        'persons']
+    np.testing.assert_allclose([p['bbox'] + [p['bbox_score']]
+                                for p in persons], boxes[:2], atol=1e-3)

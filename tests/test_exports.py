@@ -47,6 +47,8 @@ def test_mmpose_export_matches_mmpose_demo(exporting, model_files,
         assert set(mine) == set(theirs)
         np.testing.assert_allclose(mine['keypoints'], theirs['keypoints'],
                                    atol=1e-3)
+        np.testing.assert_allclose(mine['keypoint_scores'],
+                                   theirs['keypoint_scores'], atol=1e-5)
         np.testing.assert_allclose(mine['bbox'], theirs['bbox'], atol=1e-3)
         assert theirs['bbox_score'] == 1.0 != mine['bbox_score']
     persons = json.loads(native.read_text())['frames'][0]['persons']

@@ -95,3 +95,21 @@ def test_cli_downloads_both_files_from_a_mirror(http_folder, tmp_path):
     result = run_cli('pose_suite.weights', '--dest', dest, '--base-url', base)
     assert_one_line_error(result, '235e8209', 'refusing')
     assert list(dest.iterdir()) == []
+
+
+def test_cli_completes_a_two_file_download(http_folder, tmp_path,
+                                           monkeypatch, capsys):
+    """The command's loop over both files, to the end: two published-style
+    names whose prefixes match their content, both verified and placed."""
+    import pose_suite.weights as weights
+    served, base = http_folder
+    names = [_published(served, b'detector weights', 'rtmdet_m'),
+             _published(served, b'pose weights', 'hrnet_w48', '_20200918')]
+    monkeypatch.setattr(weights, 'WEIGHT_URLS', tuple(
+        f'https://example.invalid/{name}' for name in names))
+    dest = tmp_path / 'dest'
+    assert weights.main(['--dest', str(dest), '--base-url', base]) == 0
+    assert sorted(p.name for p in dest.iterdir()) == sorted(names)
+    assert (dest / names[1]).read_bytes() == b'pose weights'
+    assert capsys.readouterr().out.splitlines() == [
+        f'ok: {dest / name}' for name in names]
