@@ -96,14 +96,30 @@ def test_kind_comes_from_content_not_extension(service, tmp_path):
     assert open_source(as_image).frame_count == 5
 
 
-def test_failed_run_leaves_previous_result(service, tmp_path):
+def test_failed_run_leaves_previous_result(service, tmp_path, monkeypatch):
+    """The run fails on the third frame, after two were written: the
+    previous result stays, the two frames are kept for --resume, and no
+    temporary or lock file is left."""
     output = tmp_path / 'keep.json'
     output.write_text('previous good result')
     with pytest.raises(InputError):
         service.run(tmp_path / 'missing.mp4', output)
+    analyse, done = service.analyse_frame, []
+
+    def fail_on_third(frame):
+        if len(done) == 2:
+            raise RuntimeError('simulated crash')
+        done.append(1)
+        return analyse(frame)
+
+    monkeypatch.setattr(service, 'analyse_frame', fail_on_third)
+    with pytest.raises(RuntimeError, match='simulated'):
+        service.run(data_file('videos/football_5frames_720p.mp4'), output)
     assert output.read_text() == 'previous good result'
-    assert sorted(p.name for p in tmp_path.iterdir()) == ['keep.json'], \
-        'no partial, temporary or lock file left behind'
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        '.keep.json.partial', 'keep.json']
+    partial = (tmp_path / '.keep.json.partial').read_text().splitlines()
+    assert [json.loads(line)['frame_index'] for line in partial[1:]] == [0, 1]
 
 
 def test_output_under_a_file_is_an_output_error(service, tmp_path):
@@ -304,3 +320,62 @@ def test_published_files_get_the_users_permissions(config_values,
                             created)
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(created.stat().st_mode) == 0o640
+
+
+def test_torchvision_status_in_a_real_output(config_values, write_config,
+                                             tmp_path):
+    """Run alone, in fresh processes: what meta.versions.torchvision says
+    is what importing torchvision does on this machine."""
+    import subprocess
+    import sys
+    probe = subprocess.run(
+        [sys.executable, '-c', 'import torchvision; '
+         'print(torchvision.__version__)'], capture_output=True, text=True)
+    expected = f'torchvision {probe.stdout.strip()}' \
+        if probe.returncode == 0 else 'fallback'
+    result = run_cli('pose_analysis_service.py', '--config',
+                     write_config(config_values), '--quiet')
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / 'out' / 'result.json').read_text())['meta']
+    assert meta['versions']['torchvision'] == expected
+
+
+def test_tracking_and_smoothing_end_to_end(service, tmp_path, monkeypatch):
+    """On a real clip: each person keeps their id from frame to frame (their
+    box moves little), smoothing changes the keypoints of later frames and
+    keeps the measured ones; with tracking off there are no ids."""
+    from conftest import real_frames, write_avi
+    video = write_avi(tmp_path / 'clip.avi', real_frames(3))
+    monkeypatch.setattr(service, 'config', dataclasses.replace(
+        service.config, tracking=True, smoothing=True))
+    frames = json.loads(service.run(video, tmp_path / 's.json').read_text())[
+        'frames']
+    from pose_suite.tracking import box_iou
+    first = {p['track_id']: p for p in frames[0]['persons']}
+    assert sorted(first) == list(range(BOXES_PER_FRAME))
+    for frame in frames[1:]:
+        for person in frame['persons']:
+            before = first[person['track_id']]
+            assert box_iou(np.asarray(person['bbox']),
+                           np.asarray(before['bbox'])) > 0.5
+            moved = np.abs(np.subtract(person['keypoints'],
+                                       person['keypoints_raw']))
+            assert moved.max() > 0.01  # filtered
+    for person in frames[0]['persons']:
+        assert person['keypoints'] == person['keypoints_raw']
+    monkeypatch.setattr(service, 'config', dataclasses.replace(
+        service.config, tracking=False, smoothing=False))
+    plain = json.loads(service.run(video, tmp_path / 'p.json').read_text())
+    assert plain['meta']['tracking'] is False
+    assert all('track_id' not in p and 'keypoints_raw' not in p
+               for f in plain['frames'] for p in f['persons'])
+    assert [p['keypoints'] for p in plain['frames'][2]['persons']] == \
+        [p['keypoints_raw'] for p in frames[2]['persons']]
+
+
+def test_precision_from_config(config_values, write_config, tmp_path):
+    result = run_cli('pose_analysis_service.py', '--config', write_config(
+        {**config_values, 'precision': 'bf16'}), '--quiet')
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / 'out' / 'result.json').read_text())['meta']
+    assert meta['precision'] == 'bf16'
