@@ -81,7 +81,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             current[key] = validate_value(key, _parse_value(key, text))
         values = validate_dict(current)
         unknown = {k: v for k, v in current.items() if k not in DEFAULTS}
-        if changes or args.reset or not exists or not args.show:
+        # --show alone only shows, even when the file does not exist yet.
+        if changes or args.reset or not args.show:
             write_config(args.config, {**values, **unknown})
             what = 'updated' if exists and not args.reset else 'wrote'
             print(f'{what} {args.config}', file=sys.stderr)

@@ -163,3 +163,51 @@ def test_smoothing_without_tracking_refused_on_every_path(tmp_path):
             attempt()
     assert apply_overrides(config, {'tracking': True,
                                     'smoothing': True}).smoothing
+
+
+def test_show_on_a_missing_config_does_not_write_it(tmp_path):
+    path = tmp_path / 'config.json'
+    result = run_cli('creating_config.py', '--config', path, '--show')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == DEFAULTS
+    assert not path.exists()
+
+
+FLAG_VALUES = {
+    'det_config': ('other_det.py', 'other_det.py'),
+    'det_checkpoint': ('det.pth', 'det.pth'),
+    'pose_config': ('other_pose.py', 'other_pose.py'),
+    'pose_checkpoint': ('pose.pth', 'pose.pth'),
+    'input': ('clips/', 'clips/'),
+    'recursive': ('yes', True),
+    'output': ('results/run1.json', 'results/run1.json'),
+    'device': ('cuda:1', 'cuda:1'),
+    'det_cat_id': ('2', 2),
+    'bbox_thr': ('0.55', 0.55),
+    'nms_thr': ('0.65', 0.65),
+    'kpt_thr': ('0.1', 0.1),
+    'resume': ('on', True),
+    'precision': ('bf16', 'bf16'),
+    'det_interval': ('4', 4),
+    'export_formats': ('coco,csv', ['coco', 'csv']),
+    'smoothing': ('true', True),
+    'tracking': ('yes', True),
+    'visualize_output': ('drawn/', 'drawn/'),
+    'quiet': ('1', True),
+}
+
+
+def test_every_key_has_a_working_flag(tmp_path):
+    """Each key's flag turns its text into the key's JSON type and changes
+    only that key."""
+    assert set(FLAG_VALUES) == set(DEFAULTS)
+    path = tmp_path / 'config.json'
+    for key, (text, value) in FLAG_VALUES.items():
+        before = json.loads(path.read_text()) if path.exists() else DEFAULTS
+        result = run_cli('creating_config.py', '--config', path,
+                         '--' + key.replace('_', '-'), text)
+        assert result.returncode == 0, (key, result.stderr)
+        after = json.loads(path.read_text())
+        assert after[key] == value, key
+        assert {k: v for k, v in after.items() if k != key} == \
+            {k: v for k, v in before.items() if k != key}, key
