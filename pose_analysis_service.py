@@ -31,7 +31,8 @@ from pose_suite.errors import (InputError, NotMediaError, OutputError,
 from pose_suite.exports import export
 from pose_suite.overlay import (OverlayWriter, check_overlay_name,
                                 overlay_path)
-from pose_suite.results import ResultWriter, persons_from_record
+from pose_suite.results import (ResultWriter, frame_record,
+                                persons_from_record)
 from pose_suite.inputs import Inputs
 from pose_suite.sources import (DecodeReport, Frame, FrameSource, is_stream,
                                 open_source)
@@ -287,9 +288,12 @@ class PoseAnalysisService:
                 yield frame_index, timestamp_s, None, None
                 continue
             if persons and frame_index % cfg.det_interval:
-                # Video mode: follow the people found before.
-                boxes = boxes_from_keypoints(persons, cfg.kpt_thr,
-                                             source.width, source.height)
+                # Video mode: follow the people found before, by their
+                # keypoints as written (0.001 px), which is all a resumed
+                # run has: both then compute the same boxes.
+                boxes = boxes_from_keypoints(
+                    persons_from_record(frame_record(0, 0.0, persons)),
+                    cfg.kpt_thr, source.width, source.height)
                 persons = self.pose.extract(frame, boxes)
             else:
                 persons = self.analyse_frame(frame)

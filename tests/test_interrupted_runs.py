@@ -299,3 +299,45 @@ def test_a_video_that_ended_is_not_reported(nobody_detected, tmp_path, name):
                                      tmp_path / 'r.json')
     meta = json.loads(output.read_text())['meta']
     assert meta['frame_count'] == 15 and meta['frames_unread_at_end'] == 0
+
+
+def test_resume_with_smoothing_and_video_mode(analysis_service, clip,
+                                              tmp_path, monkeypatch):
+    """Interrupted at frame 3 and resumed, with smoothing and det_interval
+    2: the same ids, boxes and measured keypoints as an uninterrupted run,
+    and smoothed ones within 0.01 px."""
+    import dataclasses
+
+    import numpy as np
+    monkeypatch.setattr(analysis_service, 'config', dataclasses.replace(
+        analysis_service.config, tracking=True, smoothing=True,
+        det_interval=2))
+    whole = json.loads(analysis_service.run(clip, tmp_path / 'whole.json')
+                       .read_text())
+    extract, calls = analysis_service.pose.extract, []
+
+    def extract_then_stop(frame, boxes):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return extract(frame, boxes)
+
+    monkeypatch.setattr(analysis_service.pose, 'extract', extract_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        analysis_service.run(clip, tmp_path / 'cut.json')
+    monkeypatch.setattr(analysis_service.pose, 'extract', extract)
+    resumed = json.loads(analysis_service.run(
+        clip, tmp_path / 'cut.json', resume=True).read_text())
+    assert resumed['meta']['run']['resumed_from_frame'] == 3
+    assert resumed['meta']['smoothing'] and resumed['meta']['det_interval'] \
+        == 2
+    assert len(resumed['frames']) == len(whole['frames']) == FRAMES
+    for got, want in zip(resumed['frames'], whole['frames']):
+        assert [p['track_id'] for p in got['persons']] == \
+            [p['track_id'] for p in want['persons']]
+        for mine, theirs in zip(got['persons'], want['persons']):
+            assert mine['keypoints_raw'] == theirs['keypoints_raw']
+            assert mine['bbox'] == theirs['bbox']
+            # The filter is rebuilt from the written (rounded) values.
+            np.testing.assert_allclose(mine['keypoints'], theirs['keypoints'],
+                                       atol=0.01)
