@@ -371,3 +371,27 @@ def test_list_file_through_the_cli(config_values, write_config, tmp_path):
     written = sorted(p.relative_to(tmp_path / 'res').as_posix()
                      for p in (tmp_path / 'res').rglob('*.json'))
     assert written == ['a/photo.jpg.json', 'b/photo.jpg.json']
+
+
+def test_unreadable_input_cli(config_values, write_config, tmp_path):
+    """A photo without read permission. Root reads anything, so as root the
+    command runs with the capabilities that let it (CAP_DAC_OVERRIDE,
+    CAP_DAC_READ_SEARCH) dropped, as any user's would be."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    photo = tmp_path / 'locked.jpg'
+    photo.write_bytes(data_file(COCO_IMAGES[0]).read_bytes())
+    photo.chmod(0)
+    prefix = []
+    if os.geteuid() == 0:
+        assert shutil.which('setpriv'), 'util-linux setpriv is needed'
+        prefix = ['setpriv', '--inh-caps=-all',
+                  '--bounding-set=-dac_override,-dac_read_search']
+    result = subprocess.run(
+        [*prefix, sys.executable, str(ROOT / 'pose_analysis_service.py'),
+         '--config', str(write_config(config_values)), '--input', str(photo)],
+        capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert_one_line_error(result, 'not readable', 'locked.jpg')
+    assert not (tmp_path / 'out').exists()
