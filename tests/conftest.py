@@ -105,6 +105,23 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words):
         assert word in errors[0], errors[0]
 
 
+def fail_on_call(monkeypatch, owner, name: str, number: int,
+                 error: BaseException) -> list:
+    """Make ``owner.<name>`` raise ``error`` on its ``number``-th call (a
+    crash, or Ctrl-C, in the middle of a run); the calls before go through.
+    Returns the list that counts the calls."""
+    real, calls = getattr(owner, name), []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == number:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapper)
+    return calls
+
+
 def real_frames(count: int, size=(480, 270)):
     """The first ``count`` frames of the real two-person video, resized."""
     import cv2

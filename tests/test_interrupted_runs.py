@@ -11,7 +11,7 @@ import cv2
 import pytest
 
 from conftest import (COCO_IMAGES, ROOT, assert_one_line_error, data_file,
-                      real_frames, run_cli, write_avi)
+                      fail_on_call, real_frames, run_cli, write_avi)
 from pose_suite.errors import OutputError, ResumeError
 from pose_suite.results import ResultWriter
 
@@ -110,16 +110,8 @@ def test_crash_mid_run_keeps_previous_result_and_progress(
         analysis_service, clip, tmp_path, monkeypatch):
     output = tmp_path / 'r.json'
     output.write_text('previous good result')
-    real = analysis_service.analyse_frame
-    calls = []
-
-    def failing(frame):
-        calls.append(1)
-        if len(calls) == 3:
-            raise MemoryError('simulated crash on the third frame')
-        return real(frame)
-
-    monkeypatch.setattr(analysis_service, 'analyse_frame', failing)
+    fail_on_call(monkeypatch, analysis_service, 'analyse_frame', 3,
+                 MemoryError('simulated crash on the third frame'))
     with pytest.raises(MemoryError):
         analysis_service.run(clip, output)
     assert output.read_text() == 'previous good result'
@@ -233,15 +225,7 @@ def test_resume_refuses_after_the_model_config_changed(
               'pose_checkpoint': str(model_files['pose_checkpoint']),
               'device': 'cpu', 'bbox_thr': 0.0}
     first = PoseAnalysisService(values)
-    detect, calls = first.detector.detect, []
-
-    def detect_then_stop(frame):
-        calls.append(1)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
-        return detect(frame)
-
-    monkeypatch.setattr(first.detector, 'detect', detect_then_stop)
+    fail_on_call(monkeypatch, first.detector, 'detect', 3, KeyboardInterrupt)
     with pytest.raises(KeyboardInterrupt):
         first.run(clip, tmp_path / 'out.json')
     shutil.move(det_config, tmp_path / 'det_base.py')
@@ -314,15 +298,9 @@ def test_resume_with_smoothing_and_video_mode(analysis_service, clip,
         det_interval=2))
     whole = json.loads(analysis_service.run(clip, tmp_path / 'whole.json')
                        .read_text())
-    extract, calls = analysis_service.pose.extract, []
-
-    def extract_then_stop(frame, boxes):
-        calls.append(1)
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        return extract(frame, boxes)
-
-    monkeypatch.setattr(analysis_service.pose, 'extract', extract_then_stop)
+    extract = analysis_service.pose.extract
+    fail_on_call(monkeypatch, analysis_service.pose, 'extract', 4,
+                 KeyboardInterrupt)
     with pytest.raises(KeyboardInterrupt):
         analysis_service.run(clip, tmp_path / 'cut.json')
     monkeypatch.setattr(analysis_service.pose, 'extract', extract)

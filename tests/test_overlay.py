@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import (assert_one_line_error, data_file, real_frames,
-                      run_cli, write_avi)
+from conftest import (assert_one_line_error, data_file, fail_on_call,
+                      real_frames, run_cli, write_avi)
 from pose_suite.errors import ConfigError
 from pose_suite.overlay import (OverlayWriter, check_overlay_name,
                                 draw_persons, overlay_path)
@@ -87,15 +87,8 @@ def test_no_overlay_when_a_video_fails_midway(analysis_service, tmp_path,
     overlay = tmp_path / 'vis' / 'clip.mp4'
     monkeypatch.setattr(analysis_service, 'config', dataclasses.replace(
         analysis_service.config, visualize_output=overlay))
-    analyse, drawn = analysis_service.analyse_frame, []
-
-    def fail_on_third(frame):
-        if len(drawn) == 2:
-            raise RuntimeError('simulated failure')
-        drawn.append(1)
-        return analyse(frame)
-
-    monkeypatch.setattr(analysis_service, 'analyse_frame', fail_on_third)
+    fail_on_call(monkeypatch, analysis_service, 'analyse_frame', 3,
+                 RuntimeError('simulated failure'))
     real_write, written = OverlayWriter.write, []
 
     def write(self, frame, persons):

@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import BOXES_PER_FRAME, COCO_IMAGES, ROOT, data_file, run_cli
+from conftest import (BOXES_PER_FRAME, COCO_IMAGES, ROOT, data_file,
+                      fail_on_call, run_cli)
 from pose_suite.errors import InputError, OutputError
 
 
@@ -104,15 +105,8 @@ def test_failed_run_leaves_previous_result(service, tmp_path, monkeypatch):
     output.write_text('previous good result')
     with pytest.raises(InputError):
         service.run(tmp_path / 'missing.mp4', output)
-    analyse, done = service.analyse_frame, []
-
-    def fail_on_third(frame):
-        if len(done) == 2:
-            raise RuntimeError('simulated crash')
-        done.append(1)
-        return analyse(frame)
-
-    monkeypatch.setattr(service, 'analyse_frame', fail_on_third)
+    fail_on_call(monkeypatch, service, 'analyse_frame', 3,
+                 RuntimeError('simulated crash'))
     with pytest.raises(RuntimeError, match='simulated'):
         service.run(data_file('videos/football_5frames_720p.mp4'), output)
     assert output.read_text() == 'previous good result'

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import (ROOT, assert_one_line_error, data_file, run_cli,
-                      write_avi, real_frames)
+from conftest import (ROOT, assert_one_line_error, data_file, fail_on_call,
+                      real_frames, run_cli, write_avi)
 from pose_suite.errors import InputError, NotMediaError, SuiteWarning
 from pose_suite.sources import open_source
 
@@ -161,15 +161,10 @@ def test_variable_frame_rate_through_the_service_and_resume(
     resumed keeps them. (The detector finds nobody here: this is about
     time, and 15 frames of pose would take half a minute.)"""
     clip = MEDIA / 'vfr_30_then_5fps.mp4'
-    calls = []
-
-    def detect(frame):
-        calls.append(1)
-        if len(calls) == 9:
-            raise KeyboardInterrupt
-        return np.zeros((0, 5), np.float32)
-
-    monkeypatch.setattr(analysis_service.detector, 'detect', detect)
+    monkeypatch.setattr(analysis_service.detector, 'detect',
+                        lambda frame: np.zeros((0, 5), np.float32))
+    fail_on_call(monkeypatch, analysis_service.detector, 'detect', 9,
+                 KeyboardInterrupt)
     with pytest.raises(KeyboardInterrupt):
         analysis_service.run(clip, tmp_path)
     result = json.loads(analysis_service.run(clip, tmp_path, resume=True)
