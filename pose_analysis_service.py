@@ -29,11 +29,11 @@ from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
 from pose_suite.errors import (InputError, NotMediaError, OutputError,
                                SuiteError)
 from pose_suite.exports import export
+from pose_suite.inputs import Inputs
 from pose_suite.overlay import (OverlayWriter, check_overlay_name,
                                 overlay_path)
 from pose_suite.results import (ResultWriter, frame_record,
                                 persons_from_record)
-from pose_suite.inputs import Inputs
 from pose_suite.sources import (DecodeReport, Frame, FrameSource, is_stream,
                                 open_source)
 from pose_suite.tracking import (OneEuroSmoother, PoseTracker,

@@ -39,16 +39,6 @@ Frame = Tuple[int, Optional[float], Optional[np.ndarray]]
 MAX_CONSECUTIVE_FAILURES = 16
 #: ... and at most, however many more it reports (a header can lie).
 MAX_FAILURES_IN_REPORTED = 10_000
-
-
-@dataclasses.dataclass
-class DecodeReport:
-    """What reading a video found at its end: ``frames_unread_at_end``
-    frames that the container reports after the last decoded one, none of
-    which could be read (damaged, cut off, or a container that counts
-    wrong); 0 when the video ended as reported."""
-
-    frames_unread_at_end: int = 0
 STREAM_SCHEMES = ('rtsp://', 'rtmp://', 'http://', 'https://', 'udp://',
                   'tcp://')
 #: EXIF Orientation value -> (clockwise rotation in degrees, mirrored), and
@@ -72,6 +62,16 @@ def is_stream(spec: str) -> bool:
 
 def has_glob(spec: str) -> bool:
     return any(character in str(spec) for character in '*?[')
+
+
+@dataclasses.dataclass
+class DecodeReport:
+    """What reading a video found at its end: ``frames_unread_at_end``
+    frames that the container reports after the last decoded one, none of
+    which could be read (damaged, cut off, or a container that counts
+    wrong); 0 when the video ended as reported."""
+
+    frames_unread_at_end: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
