@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from pose_suite.config import (BOOL_KEYS, DEFAULTS, HELP, read_config_file,
+from pose_suite.config import (AUTO_NUMBER_KEYS, BOOL_KEYS, DEFAULTS, HELP, read_config_file,
                                validate_dict, validate_value)
 from pose_suite.errors import ConfigError, show_warnings_as_one_line
 from pose_suite.publish import atomic_write
@@ -27,6 +27,12 @@ def _flag(key: str) -> str:
 
 def _parse_value(key: str, text: str):
     """Turn a flag's text into the key's JSON type (validated later)."""
+    if key in AUTO_NUMBER_KEYS and text != 'auto':
+        try:
+            return float(text) if '.' in text else int(text)
+        except ValueError:
+            raise ConfigError(f'{_flag(key)} must be auto or a number, got '
+                              f'{text!r}') from None
     if isinstance(DEFAULTS[key], str):
         return text
     if isinstance(DEFAULTS[key], list):  # comma-separated, may be empty

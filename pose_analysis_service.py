@@ -16,28 +16,26 @@ In a notebook::
 import dataclasses
 import datetime
 import hashlib
+import itertools
 import json
 import sys
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
 from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
                                load_config)
-from pose_suite.errors import (InputError, NotMediaError, OutputError,
-                               SuiteError)
+from pose_suite.errors import InputError, OutputError, one_line
 from pose_suite.exports import export
 from pose_suite.inputs import Inputs
-from pose_suite.overlay import (OverlayWriter, check_overlay_name,
-                                overlay_path)
+from pose_suite.overlay import OverlayWriter, overlay_path
 from pose_suite.results import (ResultWriter, frame_record,
                                 persons_from_record)
 from pose_suite.sources import (DecodeReport, Frame, FrameSource, is_stream,
                                 open_source)
-from pose_suite.tracking import (OneEuroSmoother, PoseTracker,
-                                 boxes_from_keypoints)
+from pose_suite.tracking import CarriedState, boxes_from_keypoints
 
 PathLike = Union[str, Path]
 
@@ -89,15 +87,25 @@ class PoseAnalysisService:
 
     def run(self, input_path: Optional[PathLike] = None,
             output_path: Optional[PathLike] = None,
-            resume: Optional[bool] = None) -> Path:
+            resume: Optional[bool] = None, *,
+            frame_range: Optional[Tuple[int, Optional[int]]] = None,
+            run_info: Optional[dict] = None,
+            on_frame: Optional[Callable[[int], None]] = None) -> Path:
         """Analyse every frame of an image or video and write the JSON.
 
         Args:
             input_path: defaults to the config's ``input``.
-            output_path: a .json file, or a folder for <input stem>.json;
-                defaults to the config's ``output``.
+            output_path: a .json file, or a folder for <input file
+                name>.json; defaults to the config's ``output``.
             resume: continue an interrupted run of the same input and
                 settings; defaults to the config's ``resume``.
+            frame_range: ``(first, stop)`` frame indices: analyse only
+                these frames of a video (stop None: to the end), as one
+                segment of a longer run (:mod:`pose_suite.segments`); no
+                exports. A finished segment is kept when resumed.
+            run_info: entries added to ``meta.run`` (the executor, node and
+                worker that wrote the result).
+            on_frame: called with each frame index once it is written.
 
         Returns:
             The path of the JSON file written.
@@ -115,16 +123,20 @@ class PoseAnalysisService:
         resume = cfg.resume if resume is None else resume
         source = open_source(cfg.input)
         output_file = cfg.output_file()
+        resume_key = self._resume_key(cfg, source, frame_range)
+        if frame_range and resume and _finished_segment(output_file,
+                                                        resume_key):
+            return output_file
         # In the results' layout below the configured output folder.
         overlay_file = overlay_path(cfg.visualize_output, source.kind,
                                     output_file, self.config.output) \
             if cfg.visualize_output else None
         started = time.perf_counter()
-        carried = _CarriedState.for_source(cfg, source)
+        carried = CarriedState.for_source(cfg, source)
         overlay, output, report = None, None, DecodeReport()
+        first, stop = frame_range or (0, None)
         try:
-            with ResultWriter(output_file,
-                              self._resume_key(cfg, source), resume,
+            with ResultWriter(output_file, resume_key, resume,
                               carried.replay) as writer, self._progress_bar(
                                   source, writer.next_frame_index) as bar:
                 self.writer = writer  # progress, for an interrupted caller
@@ -134,12 +146,16 @@ class PoseAnalysisService:
                         source.height, source.fps,
                         self.pose.model.dataset_meta, cfg.kpt_thr)
                 self._write_frames(cfg, source, writer, overlay, carried, bar,
-                                   report)
-                if writer.frame_count == 0:
+                                   report, first, stop, on_frame)
+                if writer.frame_count == 0 and first == 0:
                     raise InputError(
                         f'no frame could be read from {cfg.input}')
                 meta = self._meta(cfg, source, writer, report,
                                   time.perf_counter() - started)
+                meta['run'].update(run_info or {})
+                if frame_range:  # what a resumed run checks it against
+                    meta['segment'] = {'frames': [first, stop],
+                                       'resume_key': resume_key}
                 self.last_summary = dict(frames=writer.frame_count,
                                          persons=writer.person_count,
                                          seconds=meta['run']['seconds'])
@@ -147,32 +163,54 @@ class PoseAnalysisService:
         finally:
             if overlay:
                 overlay.close(keep=output is not None)
-        for fmt in cfg.export_formats:
+        if not frame_range:
+            self.export(output, meta)
+        return output
+
+    def export(self, output: Path, meta: dict) -> None:
+        """Write the config's ``export_formats`` beside a result JSON.
+
+        Raises:
+            OutputError: the JSON stays; the export named failed.
+        """
+        for fmt in self.config.export_formats:
             try:
                 export(output, fmt, meta, self.pose.model.dataset_meta)
             except Exception as exc:  # noqa: BLE001
                 raise OutputError(
                     f'{output} was written, but its {fmt} export failed: '
-                    f'{_one_line(exc)}') from None
-        return output
+                    f'{one_line(exc)}') from None
 
     def _write_frames(self, cfg: AnalysisConfig, source: FrameSource,
                       writer: ResultWriter, overlay: Optional[OverlayWriter],
-                      carried: '_CarriedState', bar,
-                      report: DecodeReport) -> None:
-        """Analyse the frames not yet written and write them, in order."""
-        frames = source.frames(start=writer.next_frame_index, report=report)
+                      carried: CarriedState, bar, report: DecodeReport,
+                      first: int = 0, stop: Optional[int] = None,
+                      on_frame: Optional[Callable[[int], None]] = None
+                      ) -> None:
+        """Analyse the frames not yet written (from ``first``, before
+        ``stop``) and write them, in order."""
+        frames = source.frames(start=max(writer.next_frame_index, first),
+                               report=report)
+        if stop is not None:
+            frames = itertools.takewhile(lambda item: item[0] < stop, frames)
         try:
             for frame_index, timestamp_s, frame, persons in self._analysed(
                     frames, cfg, source, carried.persons):
                 if persons is None:
                     writer.write_failed(frame_index)
-                    continue
-                persons = carried.follow(persons, timestamp_s)
-                writer.write_frame(frame_index, timestamp_s, persons)
-                if overlay:
-                    overlay.write(frame, persons)
+                else:
+                    # Tracked and smoothed as written (0.001 px, 1 µs),
+                    # which is all a resumed or stitched run has: all three
+                    # then give the same.
+                    written = frame_record(frame_index, timestamp_s, persons)
+                    persons = carried.follow(persons_from_record(written),
+                                             written['timestamp_s'])
+                    writer.write_frame(frame_index, timestamp_s, persons)
+                    if overlay:
+                        overlay.write(frame, persons)
                 bar.update(1)
+                if on_frame:
+                    on_frame(frame_index)
         except KeyboardInterrupt:
             if source.kind != 'stream':
                 raise  # a file: keep the partial result to resume
@@ -183,8 +221,10 @@ class PoseAnalysisService:
                  ) -> Tuple[List[Path], List[Tuple[str, str]],
                             List[Tuple[str, str]]]:
         """``run`` each input into the config's ``output`` folder (names:
-        see :mod:`pose_suite.inputs`); a failing input does not stop the
-        others, and one that turns out not to be media is skipped.
+        see :mod:`pose_suite.inputs`), one after another in this process; a
+        failing input does not stop the others, and one that turns out not
+        to be media is skipped. (``executor: ray`` spreads them over
+        workers: :func:`pose_suite.batch.run_batch`.)
 
         Returns:
             The JSON files written, ``(input, reason)`` per failure, and
@@ -194,48 +234,9 @@ class PoseAnalysisService:
             OutputError: before any work, when two inputs would write the
             same file or ``output`` is one ``.json`` file.
         """
-        if not isinstance(inputs, Inputs):
-            inputs = Inputs(list(inputs))
-        output_files = inputs.output_files(self.config.output)
-        if self.config.visualize_output:
-            check_overlay_name(self.config.visualize_output,
-                               len(inputs.sources))
-        from tqdm import tqdm
-        outputs, failures = [], []
-        skipped = [(str(path), reason) for path, reason in inputs.skipped]
-        total = len(inputs.sources)
-        files_bar = tqdm(total=total, unit='file', desc='inputs',
-                         dynamic_ncols=True,
-                         disable=self.quiet or not sys.stderr.isatty())
-        self._in_many = True  # each video's own bar is then cleared
-        try:
-            for number, (path, output_file) in enumerate(
-                    zip(inputs.sources, output_files), 1):
-                try:
-                    outputs.append(self.run(path, output_file))
-                except NotMediaError as exc:
-                    skipped.append((str(path), str(exc)))
-                    continue
-                except SuiteError as exc:
-                    failures.append((str(path), str(exc)))
-                    continue
-                except Exception as exc:  # noqa: BLE001
-                    # One odd file (an OpenCV error, say) must not stop a
-                    # batch of thousands: it is that input's failure.
-                    failures.append((str(path), _one_line(exc)))
-                    continue
-                finally:
-                    files_bar.update(1)
-                if not self.quiet:
-                    files_bar.write(
-                        f'[{number}/{total}] {Path(str(path)).name}: '
-                        f'{self.last_summary["frames"]} frame(s), '
-                        f'{self.last_summary["persons"]} person(s) -> '
-                        f'{outputs[-1]}', file=sys.stdout)
-        finally:
-            self._in_many = False
-            files_bar.close()
-        return outputs, failures, skipped
+        from pose_suite.batch import run_local
+        result = run_local(self, inputs)
+        return result.outputs, result.failures, result.skipped
 
     def iter_frames(self, input_path: Optional[PathLike] = None
                     ) -> Iterator[Dict]:
@@ -299,7 +300,8 @@ class PoseAnalysisService:
                 persons = self.analyse_frame(frame)
             yield frame_index, timestamp_s, frame, persons
 
-    def _resume_key(self, cfg: AnalysisConfig, source: FrameSource) -> str:
+    def _resume_key(self, cfg: AnalysisConfig, source: FrameSource,
+                    frame_range: Optional[Tuple] = None) -> str:
         """What a partial result must match to be resumed: the same input
         file (path, size, modification time) and everything that decides
         the results, the model configs by their resolved content (an edit
@@ -316,7 +318,8 @@ class PoseAnalysisService:
                     self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
                     cfg.det_cat_id, self.detector.device, cfg.precision,
                     cfg.det_interval, cfg.kpt_thr, cfg.tracking,
-                    cfg.smoothing]  # visualize_output changes no result
+                    cfg.smoothing,  # visualize_output changes no result
+                    *([list(frame_range)] if frame_range else [])]
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
     def _meta(self, cfg: AnalysisConfig, source: FrameSource,
@@ -360,6 +363,7 @@ class PoseAnalysisService:
                     datetime.timezone.utc).isoformat(timespec='seconds'),
                 'seconds': round(seconds, 3),
                 'resumed_from_frame': writer.resumed_from,
+                'executor': 'local',
             },
         }
 
@@ -369,16 +373,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     exit code."""
     from pose_suite.cli import run_command
     return run_command(argv, PoseAnalysisService)
-
-
-def _one_line(exc: BaseException) -> str:
-    """An unexpected exception as one line: its type (``cv2.error``,
-    ``OSError``) and the first line of its text."""
-    kind = type(exc).__qualname__
-    if type(exc).__module__ not in ('builtins', '__main__'):
-        kind = f'{type(exc).__module__}.{kind}'
-    text = str(exc).strip().splitlines()
-    return f'{kind}: {text[0]}' if text else kind
 
 
 def _chunks(items: Iterator, size: int) -> Iterator[list]:
@@ -393,38 +387,15 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
-@dataclasses.dataclass
-class _CarriedState:
-    """What one frame hands to the next: tracks, filters, and the persons
-    that video mode follows."""
-
-    tracker: Optional[PoseTracker]
-    smoother: Optional[OneEuroSmoother]
-    persons: List[Dict] = dataclasses.field(default_factory=list)
-
-    @classmethod
-    def for_source(cls, cfg: AnalysisConfig,
-                   source: FrameSource) -> '_CarriedState':
-        tracker = PoseTracker(cfg.kpt_thr) \
-            if cfg.tracking and source.kind != 'image' else None
-        return cls(tracker, OneEuroSmoother()
-                   if tracker and cfg.smoothing else None)
-
-    def follow(self, persons: List[Dict], timestamp_s: float) -> List[Dict]:
-        """Track (and smooth) a new frame's persons; returns what to write.
-        ``persons`` keep the measured keypoints (video mode uses them)."""
-        if self.tracker:
-            self.tracker.update(persons)
-        return self.smoother.smooth(persons, timestamp_s) \
-            if self.smoother else persons
-
-    def replay(self, record: dict) -> None:
-        """Rebuild the state from a frame a resumed file already holds."""
-        self.persons = persons_from_record(record)
-        if self.tracker:
-            self.tracker.remember(self.persons)
-        if self.smoother:
-            self.smoother.smooth(self.persons, record['timestamp_s'])
+def _finished_segment(output_file: Path, resume_key: str) -> bool:
+    """Whether ``output_file`` is a segment already finished with the same
+    input and settings (a resumed segmented run keeps it)."""
+    try:
+        with open(output_file, encoding='utf-8') as handle:
+            meta = json.load(handle)['meta']
+        return meta['segment']['resume_key'] == resume_key
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 if __name__ == '__main__':

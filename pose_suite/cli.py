@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from pose_suite.batch import BatchResult, run_local
 from pose_suite.config import load_config
 from pose_suite.errors import SuiteError, show_warnings_as_one_line
 from pose_suite.inputs import expand_inputs
@@ -43,17 +44,21 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                              '(repeatable; overrides config)')
     parser.add_argument('--quiet', action='store_true', default=None,
                         help='no progress bar and no summary line')
+    parser.add_argument('--executor', choices=('local', 'ray'),
+                        help='local: one input after another here; ray: '
+                             'spread over Ray workers (overrides config)')
     parser.add_argument('--recursive', '-r', action='store_true',
                         default=None, help='search a folder input\'s '
                         'sub-folders too (overrides config)')
     args = parser.parse_args(argv)
     overrides = {key: getattr(args, key)
                  for key in ('input', 'output', 'device', 'resume',
-                             'export_formats', 'quiet', 'recursive')
+                             'export_formats', 'quiet', 'recursive',
+                             'executor')
                  if getattr(args, key) is not None}
     show_warnings_as_one_line()
     received = _stop_on_signals()
-    service = None
+    service = config = None
     try:
         config = load_config(Path(args.config), overrides)
         inputs = expand_inputs(config.input, config.recursive,
@@ -68,9 +73,12 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         elif config.visualize_output:
             check_overlay_name(config.visualize_output, len(inputs.sources))
         _quiet_library_logs()
+        if config.executor == 'ray':
+            from pose_suite.ray_executor import run_on_ray
+            return _report_many(run_on_ray(config, inputs), config.quiet)
         service = service_class(config)
         if len(inputs.sources) > 1:
-            return _report_many(*service.run_many(inputs), config.quiet)
+            return _report_many(run_local(service, inputs), config.quiet)
         _report_skipped(inputs.skipped)
         output = service.run(inputs.sources[0], output_files[0])
     except SuiteError as exc:
@@ -78,7 +86,12 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         return 1
     except KeyboardInterrupt:
         writer = getattr(service, 'writer', None)
-        if writer is not None and writer.frame_count:
+        if config is not None and config.executor == 'ray':
+            print('error: interrupted; the Ray workers were stopped and the '
+                  f'unfinished results are kept as partial files in '
+                  f'{config.output}: run again with --resume to continue',
+                  file=sys.stderr)
+        elif writer is not None and writer.frame_count:
             print(f'error: interrupted after {writer.frame_count} frame(s); '
                   f'they are kept in {writer.partial_path}: run again with '
                   '--resume to continue', file=sys.stderr)
@@ -92,21 +105,20 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     return 0
 
 
-def _report_many(outputs: List[Path], failures: List[Tuple[str, str]],
-                 skipped: List[Tuple[str, str]], quiet: bool) -> int:
-    """The summary of a folder, glob or list: exit status 1 if any input
-    failed (the others' results are kept); non-media files are no
-    failure."""
-    _report_skipped(skipped)
-    for path, reason in failures:
+def _report_many(result: BatchResult, quiet: bool) -> int:
+    """The summary of a batch: exit status 1 if any input failed (the
+    others' results are kept); non-media files are no failure."""
+    _report_skipped(result.skipped)
+    for path, reason in result.failures:
         print(f'warning: {path} failed: {reason}', file=sys.stderr)
-    if failures:
-        print(f'error: {len(failures)} of {len(outputs) + len(failures)} '
-              'input(s) failed (listed above); the others were written',
-              file=sys.stderr)
+    if result.failures:
+        print(f'error: {len(result.failures)} of '
+              f'{len(result.outputs) + len(result.failures)} input(s) '
+              f'failed (listed above); the others were written '
+              f'({result.summary()})', file=sys.stderr)
         return 1
     if not quiet:
-        print(f'{len(outputs)} input(s) done')
+        print(result.summary())
     return 0
 
 

@@ -43,6 +43,12 @@ DEFAULTS: Dict[str, Any] = {
     'smoothing': False,
     'visualize_output': '',
     'quiet': False,
+    'executor': 'local',
+    'ray_address': '',
+    'workers': 'auto',
+    'threads_per_worker': 1,
+    'gpus_per_worker': 'auto',
+    'segment_s': 0.0,
 }
 
 #: One sentence per key, used by ``creating_config.py --help`` and the README.
@@ -85,12 +91,31 @@ HELP: Dict[str, str] = {
                         'an .mp4 for a video or stream, a folder (no '
                         'suffix) for several inputs ("": off).',
     'quiet': 'true: no progress bar and no summary line (also --quiet).',
+    'executor': 'local: one input after another in this process; ray: '
+                'the inputs shared among Ray workers on this machine or a '
+                'cluster (see "Many videos, many machines").',
+    'ray_address': 'executor ray: "" starts a private Ray on this machine, '
+                   '"auto" joins the cluster this machine is part of, or '
+                   'host:port / ray://host:10001.',
+    'workers': 'executor ray: model replicas, each analysing whole inputs; '
+               '"auto": one per GPU slot (GPUs / gpus_per_worker), else the '
+               'CPUs divided by threads_per_worker.',
+    'threads_per_worker': 'executor ray: CPU cores (and torch threads) '
+                          'given to each worker.',
+    'gpus_per_worker': 'executor ray: GPUs per worker, fractional to share '
+                       'one (0.5 = two workers a GPU); "auto": 1 on a '
+                       'cluster with GPUs (unless device is cpu), else 0.',
+    'segment_s': 'executor ray: cut videos longer than this many seconds '
+                 'into segments analysed in parallel and stitched into one '
+                 'result (0: off).',
 }
 
 PATH_KEYS = ('det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint',
              'input', 'output')
 THRESHOLD_KEYS = ('bbox_thr', 'nms_thr', 'kpt_thr')
 BOOL_KEYS = ('resume', 'tracking', 'smoothing', 'quiet', 'recursive')
+#: Keys that take "auto" or a number (creating_config.py parses them so).
+AUTO_NUMBER_KEYS = ('workers', 'gpus_per_worker')
 _DEVICE_PATTERN = re.compile(r'^(cpu|auto|cuda(:\d+)?)$')
 
 
@@ -118,6 +143,12 @@ class AnalysisConfig:
     smoothing: bool
     visualize_output: Optional[Path]
     quiet: bool
+    executor: str = 'local'
+    ray_address: str = ''
+    workers: Union[int, str] = 'auto'
+    threads_per_worker: int = 1
+    gpus_per_worker: Union[float, str] = 'auto'
+    segment_s: float = 0.0
 
     def output_file(self, input_path=None) -> Path:
         """The JSON file to write for ``input_path`` (default: ``input``)
@@ -184,7 +215,56 @@ def validate_value(key: str, value: Any) -> Any:
             raise ConfigError('device must be cpu, cuda, cuda:N or auto, '
                               f'got {value!r}')
         return value
+    if key in ('executor', 'ray_address', 'workers', 'threads_per_worker',
+               'gpus_per_worker', 'segment_s'):
+        return _validate_executor_key(key, value)
     raise AssertionError(f'no validator for {key}')  # pragma: no cover
+
+
+def _validate_executor_key(key: str, value: Any) -> Any:
+    """The keys of ``executor: ray`` (checked whatever the executor, so
+    that a typo waits for no cluster)."""
+    is_number = isinstance(value, (int, float)) and \
+        not isinstance(value, bool)
+    if key == 'executor':
+        if value not in ('local', 'ray'):
+            raise ConfigError(f'executor must be local or ray, got {value!r}')
+        return value
+    if key == 'ray_address':
+        if not isinstance(value, str) or value != value.strip():
+            raise ConfigError('ray_address must be "" (a private Ray), '
+                              f'"auto", host:port or ray://host:port, '
+                              f'got {value!r}')
+        if value not in ('', 'auto') and not re.match(
+                r'^(ray://)?[\w.\-\[\]:]+:\d+$', value):
+            raise ConfigError('ray_address must be "" (a private Ray), '
+                              f'"auto", host:port or ray://host:port, '
+                              f'got {value!r}')
+        return value
+    if key == 'workers':
+        if value == 'auto':
+            return value
+        if not is_number or int(value) != value or value < 1:
+            raise ConfigError(f'workers must be "auto" or a whole number '
+                              f'>= 1, got {value!r}')
+        return int(value)
+    if key == 'threads_per_worker':
+        if not is_number or int(value) != value or value < 1:
+            raise ConfigError('threads_per_worker must be a whole number '
+                              f'>= 1, got {value!r}')
+        return int(value)
+    if key == 'gpus_per_worker':
+        if value == 'auto':
+            return value
+        if not is_number or not 0 <= value <= 64 or (
+                value > 1 and int(value) != value):
+            raise ConfigError('gpus_per_worker must be "auto", 0, a fraction'
+                              f' of one GPU or a whole number, got {value!r}')
+        return float(value)
+    if not is_number or not 0 <= value < 1e7:  # segment_s
+        raise ConfigError(f'segment_s must be a number of seconds >= 0 (0: '
+                          f'off), got {value!r}')
+    return float(value)
 
 
 def validate_dict(values: Dict[str, Any]) -> Dict[str, Any]:
@@ -221,6 +301,13 @@ def check_combination(values) -> None:
         (lambda key: getattr(values, key))
     if get('smoothing') and not get('tracking'):
         raise ConfigError('smoothing needs tracking: set "tracking": true')
+    if get('segment_s') and get('executor') != 'ray':
+        raise ConfigError('segment_s needs several workers: set "executor": '
+                          '"ray" (or "segment_s": 0)')
+    if get('segment_s') and get('visualize_output'):
+        raise ConfigError('segment_s cannot be combined with '
+                          'visualize_output (an overlay is drawn in one '
+                          'pass): set one of them off')
 
 
 def read_config_file(path: Path) -> Dict[str, Any]:

@@ -48,6 +48,11 @@ class DownloadError(SuiteError):
     """A weight file could not be downloaded or failed its checksum."""
 
 
+class ClusterError(SuiteError):
+    """Ray cannot be started or reached, or the cluster lacks what the
+    config asks of it (GPUs, cores, a shared output folder)."""
+
+
 class SuiteWarning(UserWarning):
     """Something the user should know that does not stop the run."""
 
@@ -65,3 +70,13 @@ def show_warnings_as_one_line() -> None:
     warnings.showwarning = show
     warnings.simplefilter('ignore')
     warnings.simplefilter('always', SuiteWarning)
+
+
+def one_line(exc: BaseException) -> str:
+    """An unexpected exception as one line: its type (``cv2.error``,
+    ``OSError``) and the first line of its text."""
+    kind = type(exc).__qualname__
+    if type(exc).__module__ not in ('builtins', '__main__'):
+        kind = f'{type(exc).__module__}.{kind}'
+    text = str(exc).strip().splitlines()
+    return f'{kind}: {text[0]}' if text else kind

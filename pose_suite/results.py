@@ -21,7 +21,7 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
@@ -89,6 +89,25 @@ def frame_record(frame_index: int, timestamp_s: float,
         'timestamp_s': round(float(timestamp_s), 6),
         'persons': [person_record(p) for p in persons],
     }
+
+
+def record_line(record: dict) -> str:
+    """A frame record as the one line it takes in a result file."""
+    return json.dumps(record, separators=(',', ':'), allow_nan=False)
+
+
+def write_result(handle, meta: dict, frame_lines: Iterable[str]) -> None:
+    """Write a result JSON, ``{"meta": ..., "frames": [...]}``, with one
+    frame record a line (``record_line``), to an open text file."""
+    handle.write('{\n"meta": ')
+    handle.write(json.dumps(meta, indent=2, ensure_ascii=False,
+                            allow_nan=False))
+    handle.write(',\n"frames": [')
+    separator = '\n'
+    for line in frame_lines:
+        handle.write(separator + line)
+        separator = ',\n'
+    handle.write('\n]\n}\n')
 
 
 class ResultWriter:
@@ -180,8 +199,7 @@ class ResultWriter:
         return partial
 
     def _write_line(self, record: dict) -> None:
-        self._partial.write(json.dumps(record, separators=(',', ':'),
-                                       allow_nan=False) + '\n')
+        self._partial.write(record_line(record) + '\n')
         # Flushed to the OS at once: a killed process loses nothing written.
         self._partial.flush()
         if time.monotonic() - self._last_fsync > FSYNC_INTERVAL_S:
@@ -208,18 +226,10 @@ class ResultWriter:
         try:
             with atomic_write(self.output_path, encoding='utf-8') as final, \
                     open(self.partial_path, encoding='utf-8') as partial:
-                final.write('{\n"meta": ')
-                final.write(json.dumps(meta, indent=2, ensure_ascii=False,
-                                       allow_nan=False))
-                final.write(',\n"frames": [')
-                separator = '\n'
                 next(partial)  # the header
-                for line in partial:
-                    if line.startswith('{"failed_frame"'):
-                        continue
-                    final.write(separator + line.rstrip('\n'))
-                    separator = ',\n'
-                final.write('\n]\n}\n')
+                write_result(final, meta, (
+                    line.rstrip('\n') for line in partial
+                    if not line.startswith('{"failed_frame"')))
         except OSError as exc:
             raise OutputError(f'cannot write {self.output_path}: '
                               f'{exc.strerror or exc}') from None

@@ -9,10 +9,13 @@ someone hidden for a few frames gets their id back.
 filter (Casiez et al., CHI 2012): little smoothing when a keypoint moves
 fast (no lag), more when it is nearly still (no jitter).
 """
+import dataclasses
 import math
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
+
+from pose_suite.results import persons_from_record
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -182,3 +185,36 @@ def boxes_from_keypoints(persons: List[Dict], kpt_thr: float, width: int,
         if x2 > x1 and y2 > y1:
             boxes.append((x1, y1, x2, y2, person['bbox_score']))
     return np.asarray(boxes, np.float32).reshape(-1, 5)
+
+
+@dataclasses.dataclass
+class CarriedState:
+    """What one frame hands to the next: tracks, filters, and the persons
+    that video mode follows."""
+
+    tracker: Optional[PoseTracker]
+    smoother: Optional[OneEuroSmoother]
+    persons: List[Dict] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def for_source(cls, cfg, source) -> 'CarriedState':
+        tracker = PoseTracker(cfg.kpt_thr) \
+            if cfg.tracking and source.kind != 'image' else None
+        return cls(tracker, OneEuroSmoother()
+                   if tracker and cfg.smoothing else None)
+
+    def follow(self, persons: List[Dict], timestamp_s: float) -> List[Dict]:
+        """Track (and smooth) a new frame's persons; returns what to write.
+        ``persons`` keep the measured keypoints (video mode uses them)."""
+        if self.tracker:
+            self.tracker.update(persons)
+        return self.smoother.smooth(persons, timestamp_s) \
+            if self.smoother else persons
+
+    def replay(self, record: dict) -> None:
+        """Rebuild the state from a frame a resumed file already holds."""
+        self.persons = persons_from_record(record)
+        if self.tracker:
+            self.tracker.remember(self.persons)
+        if self.smoother:
+            self.smoother.smooth(self.persons, record['timestamp_s'])

@@ -1,0 +1,95 @@
+"""Many inputs: one after another in this process (``executor: local``,
+:func:`run_local`) or spread over Ray workers (``executor: ray``,
+:func:`pose_suite.ray_executor.run_on_ray`).
+
+Both give a :class:`BatchResult`; a failing input never stops the others,
+and a file that turns out not to be media is skipped, not failed.
+"""
+import dataclasses
+import sys
+import time
+from pathlib import Path
+from typing import List, Tuple, Union
+
+from pose_suite.errors import NotMediaError, SuiteError, one_line
+from pose_suite.inputs import Inputs
+from pose_suite.overlay import check_overlay_name
+
+
+@dataclasses.dataclass
+class BatchResult:
+    """What a batch wrote and what it could not."""
+
+    outputs: List[Path] = dataclasses.field(default_factory=list)
+    failures: List[Tuple[str, str]] = dataclasses.field(
+        default_factory=list)  # (input, one-line reason)
+    skipped: List[Tuple[str, str]] = dataclasses.field(
+        default_factory=list)  # (input, why it is not media)
+    frames: int = 0
+    persons: int = 0
+    seconds: float = 0.0  # wall time of the whole batch
+
+    def summary(self) -> str:
+        """One line: inputs, frames, persons, failures, time, frames/s."""
+        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        failed = f', {len(self.failures)} failed' if self.failures else ''
+        return (f'{len(self.outputs)} input(s) done{failed}: '
+                f'{self.frames} frame(s), {self.persons} person(s) in '
+                f'{self.seconds:.1f} s ({rate:.2f} frames/s)')
+
+
+def finished_line(number: int, total: int, source, summary: dict,
+                  output: Path, where: str = '') -> str:
+    """The line printed as each input of a batch is written."""
+    return (f'[{number}/{total}] {Path(str(source)).name}: '
+            f'{summary["frames"]} frame(s), {summary["persons"]} person(s) '
+            f'-> {output}{where}')
+
+
+def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
+    """``service.run`` on each input in turn (see
+    ``PoseAnalysisService.run_many``)."""
+    if not isinstance(inputs, Inputs):
+        inputs = Inputs(list(inputs))
+    output_files = inputs.output_files(service.config.output)
+    if service.config.visualize_output:
+        check_overlay_name(service.config.visualize_output,
+                           len(inputs.sources))
+    from tqdm import tqdm
+    started = time.perf_counter()
+    result = BatchResult(skipped=[(str(path), reason)
+                                  for path, reason in inputs.skipped])
+    total = len(inputs.sources)
+    files_bar = tqdm(total=total, unit='file', desc='inputs',
+                     dynamic_ncols=True,
+                     disable=service.quiet or not sys.stderr.isatty())
+    service._in_many = True  # each video's own bar is then cleared
+    try:
+        for number, (path, output_file) in enumerate(
+                zip(inputs.sources, output_files), 1):
+            try:
+                result.outputs.append(service.run(path, output_file))
+            except NotMediaError as exc:
+                result.skipped.append((str(path), str(exc)))
+                continue
+            except SuiteError as exc:
+                result.failures.append((str(path), str(exc)))
+                continue
+            except Exception as exc:  # noqa: BLE001
+                # One odd file (an OpenCV error, say) must not stop a batch
+                # of thousands: it is that input's failure.
+                result.failures.append((str(path), one_line(exc)))
+                continue
+            finally:
+                files_bar.update(1)
+            result.frames += service.last_summary['frames']
+            result.persons += service.last_summary['persons']
+            if not service.quiet:
+                files_bar.write(finished_line(
+                    number, total, path, service.last_summary,
+                    result.outputs[-1]), file=sys.stdout)
+    finally:
+        service._in_many = False
+        files_bar.close()
+    result.seconds = time.perf_counter() - started
+    return result

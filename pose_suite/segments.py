@@ -1,0 +1,131 @@
+"""Long videos cut into segments analysed in parallel, and stitched back.
+
+A cut falls on a detection frame (a multiple of ``det_interval``), so every
+frame of a segment is measured exactly as in a whole run: the keypoints are
+the same. Tracking and smoothing are what one frame hands to the next, so
+the segments' own track ids and filtered keypoints stop at the cut; the
+stitching redoes both over the whole video from the measured keypoints as
+written, as a whole run computes them (``PoseAnalysisService`` tracks and
+smooths the written values too). A stitched result therefore equals a whole
+run, track ids and smoothed keypoints included; no overlap is needed.
+"""
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
+
+from pose_suite.publish import atomic_write
+from pose_suite.results import (frame_record, persons_from_record,
+                                record_line, write_result)
+from pose_suite.tracking import CarriedState
+
+@dataclasses.dataclass(frozen=True)
+class Segment:
+    """Frames ``[start, stop)`` of a video (``stop`` None: to its end)."""
+
+    start: int
+    stop: Optional[int]
+
+
+def plan_segments(frame_count: int, fps: float, segment_s: float,
+                  det_interval: int = 1) -> List[Segment]:
+    """Cut a video of ``frame_count`` frames at ``fps`` into segments of
+    about ``segment_s`` seconds (one segment when it is not longer, or its
+    length is unknown).
+
+    Returns:
+        The segments in order; cuts are multiples of ``det_interval``, and
+        a last segment shorter than half the others joins the one before.
+    """
+    length = _round_up(max(1, round(segment_s * fps)), det_interval) \
+        if fps > 0 and segment_s > 0 else 0
+    if length == 0 or frame_count <= length:
+        return [Segment(0, None)]
+    cuts = list(range(0, frame_count, length))
+    if frame_count - cuts[-1] < length / 2:
+        cuts.pop()
+    return [Segment(cut, cuts[number + 1] if number + 1 < len(cuts)
+                    else None) for number, cut in enumerate(cuts)]
+
+
+def segment_file(output_file: Path, number: int, count: int) -> Path:
+    """Where segment ``number`` of ``count`` is written, beside the
+    result (hidden; removed once stitched)."""
+    output_file = Path(output_file)
+    return output_file.with_name(
+        f'.{output_file.name}.segment-{number + 1:03d}-of-{count:03d}.json')
+
+
+def stitch(segments: List[Segment], files: List[Path], output_file: Path,
+           config, run_info: Optional[dict] = None) -> Tuple[dict, int]:
+    """Join the segment results ``files`` (in order) into ``output_file``,
+    published atomically, and remove them. ``config``: the run's
+    :class:`AnalysisConfig` (tracking, smoothing, kpt_thr).
+
+    Returns:
+        The result's ``meta`` and its number of persons (all frames).
+    """
+    started = time.perf_counter()
+    metas = [_read_meta(path) for path in files]
+    meta = {key: value for key, value in metas[0].items()
+            if key != 'segment'}
+    frame_count = sum(m['frame_count'] for m in metas)
+    meta.update(
+        frame_count=frame_count,
+        frames_failed=[i for m in metas for i in m['frames_failed']],
+        frames_unread_at_end=metas[-1]['frames_unread_at_end'])
+    meta['run'] = {
+        'finished_at': metas[-1]['run']['finished_at'],
+        'seconds': round(sum(m['run']['seconds'] for m in metas)
+                         + time.perf_counter() - started, 3),
+        'resumed_from_frame': None,
+        **(run_info or {}),
+        'attempts': max(m['run'].get('attempts', 1) for m in metas),
+        'segments': [{'frames': [segment.start, segment.stop],
+                      **{key: m['run'].get(key) for key in (
+                          'node', 'node_id', 'worker', 'attempts',
+                          'resumed_from_frame', 'seconds')}}
+                     for segment, m in zip(segments, metas)],
+    }
+    carried = CarriedState.for_source(config, _Video())
+    persons_total = [0]
+
+    def frame_lines() -> Iterator[str]:
+        for path in files:
+            for record in _frames_of(path):
+                persons = persons_from_record(record)
+                for person in persons:
+                    person.pop('track_id', None)
+                persons = carried.follow(persons, record['timestamp_s'])
+                persons_total[0] += len(persons)
+                yield record_line(frame_record(
+                    record['frame_index'], record['timestamp_s'], persons))
+
+    with atomic_write(output_file, encoding='utf-8') as handle:
+        write_result(handle, meta, frame_lines())
+    for path in files:
+        path.unlink(missing_ok=True)
+    return meta, persons_total[0]
+
+
+class _Video:
+    kind = 'video'  # what CarriedState.for_source asks of a source
+
+
+def _read_meta(path: Path) -> dict:
+    with open(path, encoding='utf-8') as handle:
+        return json.load(handle)['meta']
+
+
+def _frames_of(path: Path) -> Iterator[dict]:
+    """The frame records of a result file, one at a time (one per line
+    after the meta block, as ``write_result`` writes them)."""
+    with open(path, encoding='utf-8') as handle:
+        for line in handle:
+            if line.startswith('{"frame_index"'):
+                yield json.loads(line.rstrip().rstrip(','))
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
