@@ -194,6 +194,12 @@ FLAG_VALUES = {
     'tracking': ('yes', True),
     'visualize_output': ('drawn/', 'drawn/'),
     'quiet': ('1', True),
+    'executor': ('ray', 'ray'),
+    'ray_address': ('10.0.0.1:6379', '10.0.0.1:6379'),
+    'workers': ('3', 3),
+    'threads_per_worker': ('2', 2),
+    'gpus_per_worker': ('0.5', 0.5),
+    'segment_s': ('0', 0.0),  # with visualize_output set above: refused
 }
 
 
