@@ -29,6 +29,13 @@ class BatchResult:
     persons: int = 0
     seconds: float = 0.0  # wall time of the whole batch
 
+    def add_problem(self, source, exc: BaseException) -> None:
+        """Record an input's exception as a skip or a failure
+        (:func:`problem_of`)."""
+        kind, reason = problem_of(exc)
+        (self.skipped if kind == 'skipped' else self.failures).append(
+            (str(source), reason))
+
     def summary(self) -> str:
         """One line: inputs, frames, persons, failures, time, frames/s."""
         rate = self.frames / self.seconds if self.seconds > 0 else 0.0
@@ -36,6 +43,18 @@ class BatchResult:
         return (f'{len(self.outputs)} input(s) done{failed}: '
                 f'{self.frames} frame(s), {self.persons} person(s) in '
                 f'{self.seconds:.1f} s ({rate:.2f} frames/s)')
+
+
+def problem_of(exc: BaseException) -> Tuple[str, str]:
+    """How an input's exception counts in a batch: ``('skipped', why)``
+    for a file that is not media, else ``('failed', one line)``. Any
+    exception is that input's failure (an OpenCV error, say): one odd file
+    must not stop a batch of thousands."""
+    if isinstance(exc, NotMediaError):
+        return 'skipped', str(exc)
+    if isinstance(exc, SuiteError):
+        return 'failed', str(exc)
+    return 'failed', one_line(exc)
 
 
 def finished_line(number: int, total: int, source, summary: dict,
@@ -69,16 +88,8 @@ def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
                 zip(inputs.sources, output_files), 1):
             try:
                 result.outputs.append(service.run(path, output_file))
-            except NotMediaError as exc:
-                result.skipped.append((str(path), str(exc)))
-                continue
-            except SuiteError as exc:
-                result.failures.append((str(path), str(exc)))
-                continue
-            except Exception as exc:  # noqa: BLE001
-                # One odd file (an OpenCV error, say) must not stop a batch
-                # of thousands: it is that input's failure.
-                result.failures.append((str(path), one_line(exc)))
+            except Exception as exc:  # noqa: BLE001  (see problem_of)
+                result.add_problem(path, exc)
                 continue
             finally:
                 files_bar.update(1)

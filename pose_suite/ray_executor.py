@@ -27,10 +27,9 @@ from collections import deque
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from pose_suite.batch import BatchResult, finished_line
-from pose_suite.errors import (ClusterError, ConfigError, NotMediaError,
-                               OutputError, SuiteError, SuiteWarning,
-                               one_line)
+from pose_suite.batch import BatchResult, finished_line, problem_of
+from pose_suite.errors import (ClusterError, ConfigError, OutputError,
+                               SuiteError, SuiteWarning, one_line)
 from pose_suite.inputs import Inputs
 from pose_suite.segments import (Segment, plan_segments, segment_file,
                                  stitch)
@@ -113,14 +112,8 @@ def _plan(config, inputs: Inputs, output_files: List[Path],
             zip(inputs.sources, output_files), 1):
         try:
             source = open_source(path)
-        except NotMediaError as exc:
-            result.skipped.append((str(path), str(exc)))
-            continue
-        except SuiteError as exc:
-            result.failures.append((str(path), str(exc)))
-            continue
-        except Exception as exc:  # noqa: BLE001
-            result.failures.append((str(path), one_line(exc)))
+        except Exception as exc:  # noqa: BLE001  (see problem_of)
+            result.add_problem(path, exc)
             continue
         frames = max(source.frame_count or 1, 1)
         segments = plan_segments(
@@ -493,12 +486,9 @@ class _Worker:
                     on_frame=on_frame)
                 answer = dict(status='done', output=str(output),
                               **self.service.last_summary)
-            except NotMediaError as exc:
-                answer = dict(status='skipped', reason=str(exc))
-            except SuiteError as exc:
-                answer = dict(status='failed', reason=str(exc))
-            except Exception as exc:  # noqa: BLE001
-                answer = dict(status='failed', reason=one_line(exc))
+            except Exception as exc:  # noqa: BLE001  (see problem_of)
+                status, reason = problem_of(exc)
+                answer = dict(status=status, reason=reason)
         if answer['status'] == 'done':
             self.progress.update.remote(unit['unit_id'], unit['frames'])
         messages = [str(w.message) for w in caught
@@ -518,10 +508,8 @@ class _Worker:
                 Path(unit['output']), self.service.config,
                 run_info=dict(executor='ray', **where))
             self.service.export(Path(unit['output']), meta)
-        except SuiteError as exc:
-            return dict(status='failed', reason=str(exc))
-        except Exception as exc:  # noqa: BLE001
-            return dict(status='failed', reason=one_line(exc))
+        except Exception as exc:  # noqa: BLE001  (see problem_of)
+            return dict(status='failed', reason=problem_of(exc)[1])
         return dict(status='done', output=unit['output'],
                     frames=meta['frame_count'], persons=persons,
                     attempts=meta['run']['attempts'], **where)
