@@ -132,7 +132,7 @@ class PoseAnalysisService:
                                     output_file, self.config.output) \
             if cfg.visualize_output else None
         started = time.perf_counter()
-        carried = CarriedState.for_source(cfg, source)
+        carried = CarriedState.for_source(cfg, source.kind)
         overlay, output, report = None, None, DecodeReport()
         first, stop = frame_range or (0, None)
         try:

@@ -54,7 +54,8 @@ class _Unit:
     unit_id: str
     number: int            # the input's position in the batch, from 1
     source: str
-    output: Path           # the result (or segment) file
+    output: Path           # the file this unit writes
+    result: Path           # the input's result (a segment's: once stitched)
     frames: int            # frames expected, for ordering and progress
     segment: Optional[Segment] = None
     stitch_of: Optional[list] = None  # [(Segment, segment file)]
@@ -122,13 +123,13 @@ def _plan(config, inputs: Inputs, output_files: List[Path],
             if source.kind == 'video' and config.segment_s else []
         if len(segments) < 2:
             units.append(_Unit(f'{number}', number, str(path), output,
-                               frames))
+                               output, frames))
             continue
         for index, segment in enumerate(segments):
             stop = segment.stop if segment.stop is not None else frames
             units.append(_Unit(
                 f'{number}.{index + 1}', number, str(path),
-                segment_file(output, index, len(segments)),
+                segment_file(output, index, len(segments)), output,
                 max(stop - segment.start, 1), segment))
     return sorted(units, key=lambda unit: -unit.frames)
 
@@ -370,7 +371,7 @@ class _Driver:
             del self.segments_left[unit.number]
             self.queue.appendleft(_Unit(
                 f'{unit.number}.stitch', unit.number, unit.source,
-                _result_of(unit.output), 0,
+                unit.result, unit.result, 0,
                 stitch_of=[(u.segment, u.output) for u in done]))
 
     def _failed(self, unit: _Unit, reason: str) -> None:
@@ -387,12 +388,6 @@ class _Driver:
             unit = next(u for u in self.queue if u.number == number)
             self.result.failures.append((unit.source, reason))
         self.queue.clear()
-
-
-def _result_of(segment_path: Path) -> Path:
-    """The result file a segment file belongs to."""
-    name = segment_path.name[1:].rsplit('.segment-', 1)[0]
-    return segment_path.with_name(name)
 
 
 class _Progress:

@@ -20,6 +20,7 @@ from pose_suite.results import (frame_record, persons_from_record,
                                 record_line, write_result)
 from pose_suite.tracking import CarriedState
 
+
 @dataclasses.dataclass(frozen=True)
 class Segment:
     """Frames ``[start, stop)`` of a video (``stop`` None: to its end)."""
@@ -88,7 +89,7 @@ def stitch(segments: List[Segment], files: List[Path], output_file: Path,
                           'resumed_from_frame', 'seconds')}}
                      for segment, m in zip(segments, metas)],
     }
-    carried = CarriedState.for_source(config, _Video())
+    carried = CarriedState.for_source(config, 'video')
     persons_total = [0]
 
     def frame_lines() -> Iterator[str]:
@@ -107,10 +108,6 @@ def stitch(segments: List[Segment], files: List[Path], output_file: Path,
     for path in files:
         path.unlink(missing_ok=True)
     return meta, persons_total[0]
-
-
-class _Video:
-    kind = 'video'  # what CarriedState.for_source asks of a source
 
 
 def _read_meta(path: Path) -> dict:

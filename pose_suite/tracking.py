@@ -197,9 +197,11 @@ class CarriedState:
     persons: List[Dict] = dataclasses.field(default_factory=list)
 
     @classmethod
-    def for_source(cls, cfg, source) -> 'CarriedState':
+    def for_source(cls, cfg, kind: str) -> 'CarriedState':
+        """The state the config asks for, for a source of ``kind``
+        (``image``, ``video``, ...): images are not tracked."""
         tracker = PoseTracker(cfg.kpt_thr) \
-            if cfg.tracking and source.kind != 'image' else None
+            if cfg.tracking and kind != 'image' else None
         return cls(tracker, OneEuroSmoother()
                    if tracker and cfg.smoothing else None)
 
