@@ -5,6 +5,7 @@ Command line::
     python pose_analysis_service.py [--config config.json] [--input PATH]
                                     [--recursive] [--output PATH]
                                     [--device D] [--resume] [--quiet]
+                                    [--executor local|ray]
 
 In a notebook::
 
