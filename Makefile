@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 DET_WEIGHTS := config_files/rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth
 POSE_WEIGHTS := config_files/hrnet_w48_coco_wholebody_384x288_dark-f5726563_20200918.pth
 
-.PHONY: install weights run test bench clean
+.PHONY: install weights run test bench bench-scale clean
 
 install: $(INSTALLED)
 
@@ -41,6 +41,12 @@ test: install
 # (about 25 minutes on 2 cores); writes benchmarks/RESULTS.md.
 bench: install
 	$(PY) benchmarks/bench.py
+
+# The same folder through executor local and ray, 1 and 2 workers (about 15
+# minutes; root: Ray runs in a loopback-only network namespace); writes its
+# section of benchmarks/RESULTS.md.
+bench-scale: install
+	$(PY) benchmarks/bench_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache output/*.json

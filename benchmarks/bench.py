@@ -289,8 +289,34 @@ def main() -> None:
     floor = compute_floor(files)
     memory = memory_growth(files_by_k[min(args.persons)], WORK)
     report = render(tables, accuracy, floor, memory, args)
-    (ROOT / 'benchmarks' / 'RESULTS.md').write_text(report)
+    results = ROOT / 'benchmarks' / 'RESULTS.md'
+    results.write_text(report + _kept_sections(results))
     print(report)
+
+
+def replace_section(text: str, heading: str, section: str) -> str:
+    """``text`` with its ``heading`` section (up to the next heading of the
+    same level) replaced by ``section``, or ``section`` appended."""
+    level = heading.split(' ', 1)[0] + ' '
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines)
+                  if line.rstrip('\n') == heading), None)
+    if start is None:
+        return text.rstrip('\n') + ('\n\n' if text else '') + section
+    end = next((i for i in range(start + 1, len(lines))
+                if lines[i].startswith(level)), len(lines))
+    return ''.join(lines[:start]) + section + \
+        ('\n' + ''.join(lines[end:]) if end < len(lines) else '')
+
+
+def _kept_sections(results: Path) -> str:
+    """What other benchmarks wrote into RESULTS.md (``make bench-scale``'s
+    section), to keep when this one rewrites it."""
+    if not results.exists():
+        return ''
+    text = results.read_text()
+    start = text.find('\n## Many videos')
+    return text[start:] if start >= 0 else ''
 
 
 def _ceiling(floor, persons, precision, plain_fps) -> float:

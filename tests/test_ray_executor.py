@@ -304,6 +304,44 @@ def test_segments_equal_a_whole_run(cluster, light_models, tmp_path):
     assert not list(tmp_path.glob('.stitched.json.*'))  # segments removed
 
 
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f'/proc/{pid}/stat').read_text()
+    except OSError:
+        return False
+    return state.rsplit(')', 1)[1].split()[0] != 'Z'
+
+
+def test_ctrl_c_stops_the_workers_and_keeps_the_partial(
+        cluster, light_models, inputs, local_results, tmp_path):
+    out = tmp_path / 'out'
+    config = _config(tmp_path, light_models,
+                     input=str(inputs / 'street_5frames.mp4'),
+                     output=str(out), executor='ray',
+                     ray_address=cluster.address, workers=1)
+    probe = cluster.popen(sys.executable, str(TESTS / 'ray_probe.py'),
+                          '--address', cluster.address, '--frames', '2',
+                          stdout=subprocess.PIPE)
+    batch = cluster.popen(*_cli('--config', config), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    worker = json.loads(probe.communicate(timeout=600)[0])
+    batch.send_signal(signal.SIGINT)
+    _, stderr = batch.communicate(timeout=120)
+    assert batch.returncode == 130, stderr
+    assert 'interrupted; the Ray workers were stopped' in stderr
+    assert '--resume' in stderr
+    deadline = time.monotonic() + 30
+    while _alive(worker['pid']) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(worker['pid']), 'the Ray worker outlived Ctrl-C'
+    partial = out / '.street_5frames.mp4.json.partial'
+    assert partial.exists() and not (out / 'street_5frames.mp4.json').exists()
+    result = cluster.run(*_cli('--config', config, '--resume'))
+    assert result.returncode == 0, result.stderr
+    run = _same_as_local(out / 'street_5frames.mp4.json', local_results)
+    assert run['resumed_from_frame'] >= 2
+
+
 @pytest.mark.parametrize('values, words', [
     ({'ray_address': '127.0.0.1:6999'}, ['cannot reach', '127.0.0.1:6999']),
     ({'workers': 0}, ['workers', 'got 0']),
