@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from pose_suite.config import (AUTO_NUMBER_KEYS, BOOL_KEYS, DEFAULTS, HELP, read_config_file,
+from pose_suite.config import (AUTO_BOOL_KEYS, AUTO_NUMBER_KEYS, BOOL_KEYS,
+                               DEFAULTS, HELP, read_config_file,
                                validate_dict, validate_value)
 from pose_suite.errors import ConfigError, show_warnings_as_one_line
 from pose_suite.publish import atomic_write
@@ -33,16 +34,18 @@ def _parse_value(key: str, text: str):
         except ValueError:
             raise ConfigError(f'{_flag(key)} must be auto or a number, got '
                               f'{text!r}') from None
-    if isinstance(DEFAULTS[key], str):
+    if isinstance(DEFAULTS[key], str) and key not in AUTO_BOOL_KEYS:
         return text
     if isinstance(DEFAULTS[key], list):  # comma-separated, may be empty
         return [item.strip() for item in text.split(',') if item.strip()]
-    if key in BOOL_KEYS:
+    if key in BOOL_KEYS or key in AUTO_BOOL_KEYS and text != 'auto':
         if text.lower() in ('true', 'yes', '1', 'on'):
             return True
         if text.lower() in ('false', 'no', '0', 'off'):
             return False
-        raise ConfigError(f'{_flag(key)} must be true or false, got {text!r}')
+        raise ConfigError(f'{_flag(key)} must be true or false'
+                          f'{" or auto" if key in AUTO_BOOL_KEYS else ""}, '
+                          f'got {text!r}')
     try:
         return int(text) if isinstance(DEFAULTS[key], int) else float(text)
     except ValueError:

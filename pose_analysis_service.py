@@ -70,7 +70,8 @@ class PoseAnalysisService:
         on_gpu = self.detector.device.startswith('cuda')
         self.pose = PoseExtractionService(
             cfg.pose_config, cfg.pose_checkpoint, device=cfg.device,
-            precision=cfg.precision, batch_size=32 if on_gpu else 8)
+            precision=cfg.precision, batch_size=32 if on_gpu else 8,
+            flip_test=None if cfg.flip_test == 'auto' else cfg.flip_test)
         # Frames per detector pass: batching pays on a GPU; a CPU already
         # runs one frame's convolutions on all its cores.
         self.frame_batch = 8 if on_gpu else 1
@@ -91,7 +92,8 @@ class PoseAnalysisService:
             resume: Optional[bool] = None, *,
             frame_range: Optional[Tuple[int, Optional[int]]] = None,
             run_info: Optional[dict] = None,
-            on_frame: Optional[Callable[[int], None]] = None) -> Path:
+            on_frame: Optional[Callable[[int], None]] = None,
+            source: Optional[FrameSource] = None) -> Path:
         """Analyse every frame of an image or video and write the JSON.
 
         Args:
@@ -107,6 +109,8 @@ class PoseAnalysisService:
             run_info: entries added to ``meta.run`` (the executor, node and
                 worker that wrote the result).
             on_frame: called with each frame index once it is written.
+            source: ``input_path`` already opened (``open_source``), so
+                that it is not opened and probed again.
 
         Returns:
             The path of the JSON file written.
@@ -122,7 +126,8 @@ class PoseAnalysisService:
         if output_path is not None:
             cfg = dataclasses.replace(cfg, output=Path(output_path))
         resume = cfg.resume if resume is None else resume
-        source = open_source(cfg.input)
+        if source is None or str(source.path) != str(cfg.input):
+            source = open_source(cfg.input)
         output_file = cfg.output_file()
         resume_key = self._resume_key(cfg, source, frame_range)
         if frame_range and resume and _finished_segment(output_file,
@@ -319,7 +324,7 @@ class PoseAnalysisService:
                     self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
                     cfg.det_cat_id, self.detector.device, cfg.precision,
                     cfg.det_interval, cfg.kpt_thr, cfg.tracking,
-                    cfg.smoothing,  # visualize_output changes no result
+                    cfg.smoothing, self.pose.flip_test,  # visualize_output changes no result
                     *([list(frame_range)] if frame_range else [])]
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 
@@ -355,6 +360,7 @@ class PoseAnalysisService:
             'det_cat_id': cfg.det_cat_id,
             'det_interval': cfg.det_interval,
             'precision': cfg.precision,
+            'flip_test': self.pose.flip_test,
             'tracking': cfg.tracking and source.kind != 'image',
             'smoothing': cfg.smoothing and source.kind != 'image',
             'device': self.detector.device,

@@ -10,7 +10,7 @@ Example::
     people = pose.extract(frame_bgr, boxes)  # boxes: (N, 5) from detect()
 """
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Union
 
 import numpy as np
 
@@ -43,11 +43,13 @@ class PoseExtractionService:
         batch_size: persons per forward pass (bounds memory on crowds).
         precision: ``fp32`` (exact), ``bf16`` or ``fp16`` (CUDA only): see
             ``pose_suite.models.use_fast_mode``.
+        flip_test: also run each mirrored crop and average the heatmaps
+            (twice the model's work); None: as the config's ``test_cfg``.
     """
 
     def __init__(self, pose_config: PathLike, pose_checkpoint: PathLike,
                  device: str = 'cpu', batch_size: int = 8,
-                 precision: str = 'fp32'):
+                 precision: str = 'fp32', flip_test: Optional[bool] = None):
         self.loaded = build_model(init_model, pose_config, pose_checkpoint,
                                   device, precision)
         self.model = self.loaded.model
@@ -56,6 +58,9 @@ class PoseExtractionService:
         meta = self.loaded.checkpoint_meta
         if 'dataset_meta' in meta:  # mmpose 1.x checkpoints, as init_model
             self.model.dataset_meta = meta['dataset_meta']
+        if flip_test is not None:  # the model's predict() reads test_cfg
+            self.model.test_cfg['flip_test'] = flip_test
+        self.flip_test = bool(self.model.test_cfg.get('flip_test', False))
         self._scope = self.model.cfg.get('default_scope', 'mmpose')
         init_default_scope(self._scope)
         self._pipeline = Compose(self.model.cfg.test_dataloader.dataset.pipeline)

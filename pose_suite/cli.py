@@ -80,7 +80,8 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         if len(inputs.sources) > 1:
             return _report_many(run_local(service, inputs), config.quiet)
         _report_skipped(inputs.skipped)
-        output = service.run(inputs.sources[0], output_files[0])
+        output = service.run(inputs.sources[0], output_files[0],
+                             source=source)
     except SuiteError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1

@@ -38,6 +38,7 @@ def test_flag_changes_only_that_key(tmp_path):
     ('--nms-thr', 'abc', ['--nms-thr', 'number']),
     ('--device', 'gpu', ['device', 'gpu']),
     ('--det-cat-id', '-1', ['det_cat_id']),
+    ('--flip-test', 'sometimes', ['--flip-test', 'true or false or auto']),
 ])
 def test_invalid_value_refused_and_file_untouched(tmp_path, flag, value,
                                                   words):
@@ -116,6 +117,8 @@ def test_unknown_key_warns_with_closest_name(tmp_path):
     ({'nms_thr': True}, ['nms_thr']),
     ({'input': 3}, ['input']),
     ({'device': 'tpu'}, ['device']),
+    ({'flip_test': 'on'}, ['flip_test', '"auto"', "'on'"]),
+    ({'flip_test': 1}, ['flip_test']),
 ])
 def test_bad_values_raise_config_error(tmp_path, values, words):
     path = tmp_path / 'config.json'
@@ -188,6 +191,7 @@ FLAG_VALUES = {
     'kpt_thr': ('0.1', 0.1),
     'resume': ('on', True),
     'precision': ('bf16', 'bf16'),
+    'flip_test': ('off', False),
     'det_interval': ('4', 4),
     'export_formats': ('coco,csv', ['coco', 'csv']),
     'smoothing': ('true', True),

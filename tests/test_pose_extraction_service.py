@@ -192,3 +192,37 @@ def test_one_box_in_any_documented_shape(detector, pose_service):
     for bad in (box[:3], np.zeros((2, 6)), np.zeros((1, 1, 5))):
         with pytest.raises(ValueError, match=r'\(N, 4\) or \(N, 5\)'):
             pose_service.extract(image, bad)
+
+
+def test_flip_test_off_matches_mmpose_without_flip_test(
+        model_files, detector, pose_service, reference_pose_model):
+    from pose_extraction_service import PoseExtractionService
+    no_flip = PoseExtractionService(model_files['pose_config'],
+                                    model_files['pose_checkpoint'],
+                                    flip_test=False)
+    assert no_flip.flip_test is False and pose_service.flip_test is True
+    image = cv2.imread(str(data_file(COCO_IMAGES[1])))
+    boxes = detector.detect(image)
+    reference_pose_model.test_cfg['flip_test'] = False
+    try:
+        expected = inference_topdown_reference(reference_pose_model, image,
+                                               boxes)
+    finally:
+        reference_pose_model.test_cfg['flip_test'] = True
+    people = no_flip.extract(image, boxes)
+    assert len(people) == len(expected) > 0
+    for person, (keypoints, scores) in zip(people, expected):
+        np.testing.assert_allclose(person['keypoints'], keypoints, atol=1e-3)
+        np.testing.assert_allclose(person['keypoint_scores'], scores,
+                                   atol=1e-5)
+    flipped = pose_service.extract(image, boxes)
+    assert max(np.abs(a['keypoint_scores'] - b['keypoint_scores']).max()
+               for a, b in zip(people, flipped)) > 1e-3
+
+
+def test_building_a_model_leaves_torch_init_as_it_was(pose_service):
+    """The random initialisation skipped while the models are built is
+    back afterwards, for the user's own models."""
+    layer = torch.nn.Linear(64, 64)
+    assert layer.weight.std() > 0.01
+    assert torch.nn.init.kaiming_uniform_.__module__ == 'torch.nn.init'
