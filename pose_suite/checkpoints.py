@@ -76,6 +76,16 @@ def expected_sha256_prefix(path: Path) -> Optional[str]:
     return match.group(1) if match else None
 
 
+def require_file(path: Path) -> None:
+    """Raises CheckpointError unless ``path`` is an existing file."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f'checkpoint not found: {path} (run `make '
+                              'weights` or set the path in config.json)')
+    if not path.is_file():
+        raise CheckpointError(f'checkpoint is not a file: {path}')
+
+
 def verify_checkpoint_file(path: Path) -> str:
     """Check that ``path`` is a readable file whose SHA-256 matches the
     prefix in its name (when it has one).
@@ -86,11 +96,7 @@ def verify_checkpoint_file(path: Path) -> str:
         CheckpointError: missing, not a file, unreadable or wrong checksum.
     """
     path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f'checkpoint not found: {path} (run `make '
-                              'weights` or set the path in config.json)')
-    if not path.is_file():
-        raise CheckpointError(f'checkpoint is not a file: {path}')
+    require_file(path)
     try:
         digest = sha256_of(path)
     except OSError as exc:
