@@ -226,3 +226,32 @@ def test_building_a_model_leaves_torch_init_as_it_was(pose_service):
     layer = torch.nn.Linear(64, 64)
     assert layer.weight.std() > 0.01
     assert torch.nn.init.kaiming_uniform_.__module__ == 'torch.nn.init'
+
+
+def test_fast_mode_flip_test_in_one_pass_equals_mmpose_two_passes(
+        model_files, detector):
+    """Fast mode runs crops and mirrored crops as one batch; the averaged
+    heatmaps equal those of mmpose's own predict (two passes) on the same
+    bf16 model, within rounding."""
+    from pose_extraction_service import PoseExtractionService
+    fast = PoseExtractionService(model_files['pose_config'],
+                                 model_files['pose_checkpoint'],
+                                 precision='bf16')
+    image = cv2.imread(str(data_file(COCO_IMAGES[3])))
+    boxes = detector.detect(image)
+    assert len(boxes) >= 2
+    _, batch = next(fast._batches(image, boxes))
+    model = fast.model
+    model.test_cfg['output_heatmaps'] = True
+    heatmaps = []
+    with torch.inference_mode():
+        data = model.data_preprocessor(batch, False)
+        for predict in (model.predict,
+                        lambda *args: type(model).predict(model, *args)):
+            samples = predict(data['inputs'], data['data_samples'])
+            heatmaps.append(np.stack([s.pred_fields.heatmaps.float().numpy()
+                                      for s in samples]))
+    one_pass, two_passes = heatmaps
+    assert one_pass.shape == (len(boxes), 133, 96, 72)
+    error = np.linalg.norm(one_pass - two_passes) / np.linalg.norm(two_passes)
+    assert error < 1e-3
