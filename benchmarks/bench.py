@@ -53,10 +53,13 @@ DEMO = '(b) mmpose demo'
 PLAIN = '(c) plain mmdet + mmpose loop'
 
 
-def write_clip(source: Path, frames: int, target: Path) -> Path:
-    """The first ``frames`` frames of a real video, as mp4."""
+def write_clip(source: Path, frames: int, target: Path,
+               start: int = 0) -> Path:
+    """``frames`` frames of a real video from frame ``start``, as mp4."""
     capture = cv2.VideoCapture(str(source))
     fps = capture.get(cv2.CAP_PROP_FPS)
+    for _ in range(start):
+        capture.read()
     writer = None
     for _ in range(frames):
         ok, frame = capture.read()

@@ -25,13 +25,12 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'tests'))
 sys.path.insert(0, str(ROOT / 'benchmarks'))
 
-from bench import TESTDATA, machine, replace_section  # noqa: E402
+from bench import (TESTDATA, machine, replace_section,  # noqa: E402
+                   write_clip)
 from model_factory import make_model_files  # noqa: E402
 
 WORK = ROOT / 'benchmarks' / 'work' / 'scale'
@@ -57,20 +56,9 @@ SAME_THREADS = {  # a Ray configuration -> the local one it must equal
 def cut_clips(source: Path, clips: int, frames: int, folder: Path) -> Path:
     """``clips`` consecutive pieces of ``frames`` frames of ``source``."""
     folder.mkdir(parents=True, exist_ok=True)
-    capture = cv2.VideoCapture(str(source))
-    fps = capture.get(cv2.CAP_PROP_FPS)
     for number in range(clips):
-        writer = None
-        for _ in range(frames):
-            ok, frame = capture.read()
-            assert ok, f'{source} is too short for {clips}×{frames} frames'
-            if writer is None:
-                height, width = frame.shape[:2]
-                writer = cv2.VideoWriter(
-                    str(folder / f'clip{number + 1}.mp4'),
-                    cv2.VideoWriter_fourcc(*'mp4v'), fps, (width, height))
-            writer.write(frame)
-        writer.release()
+        write_clip(source, frames, folder / f'clip{number + 1}.mp4',
+                   start=number * frames)
     return folder
 
 

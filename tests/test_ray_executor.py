@@ -228,16 +228,28 @@ def test_folder_on_two_workers_equals_local(cluster, light_models, inputs,
     assert len({run['node_id'] for run in runs}) == 2  # both nodes
 
 
+def _one_video_on_one_worker(cluster, light_models, inputs, tmp_path):
+    """(output folder, config file) for street_5frames.mp4 on 1 worker."""
+    out = tmp_path / 'out'
+    return out, _config(tmp_path, light_models,
+                        input=str(inputs / 'street_5frames.mp4'),
+                        output=str(out), executor='ray',
+                        ray_address=cluster.address, workers=1)
+
+
+def _probe(cluster, *flags):
+    """tests/ray_probe.py beside a batch: prints (JSON) where a unit runs
+    once it has written 2 frames."""
+    return cluster.popen(sys.executable, str(TESTS / 'ray_probe.py'),
+                         '--address', cluster.address, '--frames', '2',
+                         *flags, stdout=subprocess.PIPE)
+
+
 def test_killed_worker_is_retried_and_resumes(cluster, light_models, inputs,
                                               local_results, tmp_path):
-    out = tmp_path / 'out'
-    config = _config(tmp_path, light_models,
-                     input=str(inputs / 'street_5frames.mp4'),
-                     output=str(out), executor='ray',
-                     ray_address=cluster.address, workers=1)
-    probe = cluster.popen(sys.executable, str(TESTS / 'ray_probe.py'),
-                          '--address', cluster.address, '--frames', '2',
-                          '--kill', stdout=subprocess.PIPE)
+    out, config = _one_video_on_one_worker(cluster, light_models, inputs,
+                                           tmp_path)
+    probe = _probe(cluster, '--kill')
     result = cluster.run(*_cli('--config', config))
     killed = json.loads(probe.communicate(timeout=60)[0])
     assert result.returncode == 0, result.stderr
@@ -314,14 +326,9 @@ def _alive(pid: int) -> bool:
 
 def test_ctrl_c_stops_the_workers_and_keeps_the_partial(
         cluster, light_models, inputs, local_results, tmp_path):
-    out = tmp_path / 'out'
-    config = _config(tmp_path, light_models,
-                     input=str(inputs / 'street_5frames.mp4'),
-                     output=str(out), executor='ray',
-                     ray_address=cluster.address, workers=1)
-    probe = cluster.popen(sys.executable, str(TESTS / 'ray_probe.py'),
-                          '--address', cluster.address, '--frames', '2',
-                          stdout=subprocess.PIPE)
+    out, config = _one_video_on_one_worker(cluster, light_models, inputs,
+                                           tmp_path)
+    probe = _probe(cluster)
     batch = cluster.popen(*_cli('--config', config), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
     worker = json.loads(probe.communicate(timeout=600)[0])
@@ -369,10 +376,7 @@ def test_dead_node_its_input_resumes_on_the_other(
     config = _config(tmp_path, light_models, input=str(inputs),
                      output=str(out), executor='ray',
                      ray_address=cluster.address, workers=2)
-    probe = cluster.popen(sys.executable, str(TESTS / 'ray_probe.py'),
-                          '--address', cluster.address, '--frames', '2',
-                          '--on-node-with', 'second_node',
-                          stdout=subprocess.PIPE)
+    probe = _probe(cluster, '--on-node-with', 'second_node')
     batch = cluster.popen(*_cli('--config', config), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
     on_node2 = json.loads(probe.communicate(timeout=600)[0])
