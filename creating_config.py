@@ -34,11 +34,13 @@ def _parse_value(key: str, text: str):
         except ValueError:
             raise ConfigError(f'{_flag(key)} must be auto or a number, got '
                               f'{text!r}') from None
+    if key in AUTO_BOOL_KEYS and text == 'auto':
+        return text
     if isinstance(DEFAULTS[key], str) and key not in AUTO_BOOL_KEYS:
         return text
     if isinstance(DEFAULTS[key], list):  # comma-separated, may be empty
         return [item.strip() for item in text.split(',') if item.strip()]
-    if key in BOOL_KEYS or key in AUTO_BOOL_KEYS and text != 'auto':
+    if key in BOOL_KEYS or key in AUTO_BOOL_KEYS:
         if text.lower() in ('true', 'yes', '1', 'on'):
             return True
         if text.lower() in ('false', 'no', '0', 'off'):

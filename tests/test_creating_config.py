@@ -221,3 +221,15 @@ def test_every_key_has_a_working_flag(tmp_path):
         assert after[key] == value, key
         assert {k: v for k, v in after.items() if k != key} == \
             {k: v for k, v in before.items() if k != key}, key
+
+
+def test_auto_flags_take_auto_back(tmp_path):
+    """A key that takes "auto" or a value can be set back to "auto"."""
+    path = tmp_path / 'config.json'
+    path.write_text(json.dumps({**DEFAULTS, 'flip_test': False,
+                                'workers': 3}))
+    result = run_cli('creating_config.py', '--config', path, '--flip-test',
+                     'auto', '--workers', 'auto')
+    assert result.returncode == 0, result.stderr
+    values = json.loads(path.read_text())
+    assert values['flip_test'] == 'auto' and values['workers'] == 'auto'
