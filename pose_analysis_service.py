@@ -324,7 +324,8 @@ class PoseAnalysisService:
                     self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
                     cfg.det_cat_id, self.detector.device, cfg.precision,
                     cfg.det_interval, cfg.kpt_thr, cfg.tracking,
-                    cfg.smoothing, self.pose.flip_test,  # visualize_output changes no result
+                    cfg.smoothing, self.pose.flip_test,
+                    # visualize_output changes no result
                     *([list(frame_range)] if frame_range else [])]
         return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
 

@@ -67,11 +67,10 @@ class Worker:
         if not ray.get_gpu_ids() and config.device in ('auto', 'cuda'):
             config = dataclasses.replace(config, device='cpu')
         self.error = None
-        self.resume = config.resume  # the service gets it per call
         try:
             from pose_analysis_service import PoseAnalysisService
             self.service = PoseAnalysisService(
-                dataclasses.replace(config, quiet=True, resume=False))
+                dataclasses.replace(config, quiet=True))
         except SuiteError as exc:  # sent back: the driver says it once
             self.error = exc
 
@@ -90,7 +89,7 @@ class Worker:
         attempt = ray.get(self.progress.started.remote(unit['unit_id'],
                                                        where))
         # A retried call resumes the partial file its dead attempt left.
-        resume = self.resume or attempt > 1
+        resume = self.service.config.resume or attempt > 1
         start = unit['segment']['start'] if unit['segment'] else 0
         last_sent = [0.0]
 
