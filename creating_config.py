@@ -15,46 +15,11 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from pose_suite.config import (AUTO_BOOL_KEYS, AUTO_NUMBER_KEYS, BOOL_KEYS,
-                               DEFAULTS, HELP, read_config_file,
-                               validate_dict, validate_value)
+from pose_suite.config import read_config_file, validate_dict
+from pose_suite.config_keys import (DEFAULTS, HELP, flag_name, parse_flag,
+                                    validate_value)
 from pose_suite.errors import ConfigError, show_warnings_as_one_line
 from pose_suite.publish import atomic_write
-
-
-def _flag(key: str) -> str:
-    return '--' + key.replace('_', '-')
-
-
-def _parse_value(key: str, text: str):
-    """Turn a flag's text into the key's JSON type (validated later)."""
-    if key in AUTO_NUMBER_KEYS and text != 'auto':
-        try:
-            return float(text) if '.' in text else int(text)
-        except ValueError:
-            raise ConfigError(f'{_flag(key)} must be auto or a number, got '
-                              f'{text!r}') from None
-    if key in AUTO_BOOL_KEYS and text == 'auto':
-        return text
-    if isinstance(DEFAULTS[key], str) and key not in AUTO_BOOL_KEYS:
-        return text
-    if isinstance(DEFAULTS[key], list):  # comma-separated, may be empty
-        return [item.strip() for item in text.split(',') if item.strip()]
-    if key in BOOL_KEYS or key in AUTO_BOOL_KEYS:
-        if text.lower() in ('true', 'yes', '1', 'on'):
-            return True
-        if text.lower() in ('false', 'no', '0', 'off'):
-            return False
-        raise ConfigError(f'{_flag(key)} must be true or false'
-                          f'{" or auto" if key in AUTO_BOOL_KEYS else ""}, '
-                          f'got {text!r}')
-    try:
-        return int(text) if isinstance(DEFAULTS[key], int) else float(text)
-    except ValueError:
-        kind = 'a whole number' if isinstance(DEFAULTS[key], int) \
-            else 'a number'
-        raise ConfigError(f'{_flag(key)} must be {kind}, got {text!r}') \
-            from None
 
 
 def write_config(path: Path, values: dict) -> None:
@@ -78,7 +43,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--reset', action='store_true',
                         help='start from the defaults, not from the file')
     for key, default in DEFAULTS.items():
-        parser.add_argument(_flag(key), dest=key, metavar='VALUE',
+        parser.add_argument(flag_name(key), dest=key, metavar='VALUE',
                             help=f'{HELP[key]} (default: {default})')
     args = parser.parse_args(argv)
     show_warnings_as_one_line()
@@ -89,7 +54,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         current = read_config_file(args.config) \
             if exists and not args.reset else {}
         for key, text in changes.items():
-            current[key] = validate_value(key, _parse_value(key, text))
+            current[key] = validate_value(key, parse_flag(key, text))
         values = validate_dict(current)
         unknown = {k: v for k, v in current.items() if k not in DEFAULTS}
         # --show alone only shows, even when the file does not exist yet.

@@ -1,0 +1,373 @@
+"""Every key of config.json, in one table: name, default, help, kind.
+
+The defaults (:data:`DEFAULTS`), the help (:data:`HELP`, shown by
+``creating_config.py --help``), each key's validation
+(:func:`validate_value`), the flag parsing of ``creating_config.py``
+(:func:`parse_flag`) and the fields of
+:class:`pose_suite.config.AnalysisConfig` all come from :data:`KEYS`: a key
+is added in one place. A *kind* says what values a key takes, how a flag's
+text becomes one, and its type in ``AnalysisConfig``.
+"""
+import dataclasses
+import math
+import re
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+from pose_suite.errors import ConfigError
+
+#: Shortest segment_s: each segment costs a seek, the decoding from the key
+#: frame before it, and a call to a worker.
+MIN_SEGMENT_S = 1.0
+EXPORT_FORMATS = ('mmpose', 'coco', 'csv')
+_TRUE, _FALSE = ('true', 'yes', '1', 'on'), ('false', 'no', '0', 'off')
+
+
+def flag_name(key: str) -> str:
+    """``creating_config.py``'s flag of a key (``--bbox-thr``)."""
+    return '--' + key.replace('_', '-')
+
+
+def _is_number(value) -> bool:
+    """An int or float that is finite (JSON and "1e400" give Infinity and
+    NaN, which are never a count or a threshold)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+class Kind:
+    """What one key takes. ``validate`` returns the value normalised or
+    raises :class:`ConfigError` naming the key; ``parse`` turns a
+    command-line flag's text into the JSON value (validated afterwards)."""
+
+    type: Any = str
+
+    def validate(self, key: str, value: Any) -> Any:
+        raise NotImplementedError
+
+    def parse(self, key: str, text: str) -> Any:
+        return text
+
+
+class PathKind(Kind):
+    type = Path
+
+    def validate(self, key, value):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(
+                f'{key} must be a non-empty path string, got {value!r}')
+        return value
+
+
+class InputKind(PathKind):
+    type = Union[Path, str]  # str: a camera, stream URL or glob pattern
+
+
+class OverlayKind(Kind):
+    type = Optional[Path]
+
+    def validate(self, key, value):
+        if not isinstance(value, str):
+            raise ConfigError(f'{key} must be a path string ("" for none), '
+                              f'got {value!r}')
+        if value:
+            from pose_suite.overlay import check_overlay_name
+            check_overlay_name(value)
+        return value
+
+
+class Fraction(Kind):
+    type = float
+
+    def validate(self, key, value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f'{key} must be a number in [0, 1], '
+                              f'got {value!r}')
+        if not 0.0 <= float(value) <= 1.0:  # NaN too
+            raise ConfigError(f'{key} must be in [0, 1], got {value!r}')
+        return float(value)
+
+    def parse(self, key, text):
+        return _number_text(key, text, 'a number')
+
+
+class Flag(Kind):
+    type = bool
+
+    def validate(self, key, value):
+        if not isinstance(value, bool):
+            raise ConfigError(f'{key} must be true or false, got {value!r}')
+        return value
+
+    def parse(self, key, text):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ConfigError(f'{flag_name(key)} must be true or false, got '
+                          f'{text!r}')
+
+
+class Whole(Kind):
+    type = int
+
+    def __init__(self, low: int):
+        self.low = low
+
+    def validate(self, key, value):
+        if not _is_number(value) or int(value) != value or value < self.low:
+            raise ConfigError(f'{key} must be a whole number >= {self.low}, '
+                              f'got {value!r}')
+        return int(value)
+
+    def parse(self, key, text):
+        return _number_text(key, text, 'a whole number')
+
+
+class Choice(Kind):
+    def __init__(self, *choices: str):
+        self.choices = choices
+
+    def validate(self, key, value):
+        if value not in self.choices:
+            said = ', '.join(self.choices[:-1]) + f' or {self.choices[-1]}'
+            raise ConfigError(f'{key} must be {said}, got {value!r}')
+        return value
+
+
+class Device(Kind):
+    _PATTERN = re.compile(r'^(cpu|auto|cuda(:\d+)?)$')
+
+    def validate(self, key, value):
+        if not isinstance(value, str) or not self._PATTERN.match(value):
+            raise ConfigError('device must be cpu, cuda, cuda:N or auto, '
+                              f'got {value!r}')
+        return value
+
+
+class Formats(Kind):
+    type = tuple
+
+    def validate(self, key, value):
+        if not isinstance(value, (list, tuple)) or any(
+                f not in EXPORT_FORMATS for f in value):
+            raise ConfigError(f'{key} must be a list of {EXPORT_FORMATS}, '
+                              f'got {value!r}')
+        return list(dict.fromkeys(value))
+
+    def parse(self, key, text):  # comma-separated, may be empty
+        return [item.strip() for item in text.split(',') if item.strip()]
+
+
+class Gpus(Kind):
+    type = float
+
+    def validate(self, key, value):
+        if not _is_number(value) or not 0 <= value <= 64 or (
+                value > 1 and int(value) != value):
+            raise ConfigError(f'{key} must be "auto", 0, a fraction of one '
+                              f'GPU or a whole number, got {value!r}')
+        return float(value)
+
+    def parse(self, key, text):
+        return _number_text(key, text, 'auto or a number')
+
+
+class SegmentSeconds(Kind):
+    type = float
+
+    def validate(self, key, value):
+        if not _is_number(value) or not (
+                value == 0 or MIN_SEGMENT_S <= value < 1e7):
+            raise ConfigError(f'{key} must be 0 (off) or a number of seconds'
+                              f' >= {MIN_SEGMENT_S:g}, got {value!r}')
+        return float(value)
+
+    def parse(self, key, text):
+        return _number_text(key, text, 'a number')
+
+
+class RayAddress(Kind):
+    _PATTERN = re.compile(r'^(ray://)?[\w.\-\[\]:]+:\d+$')
+
+    def validate(self, key, value):
+        if not isinstance(value, str) or value != value.strip() or (
+                value not in ('', 'auto') and not self._PATTERN.match(value)):
+            raise ConfigError('ray_address must be "" (a private Ray), '
+                              f'"auto", host:port or ray://host:port, '
+                              f'got {value!r}')
+        return value
+
+
+class AutoOr(Kind):
+    """``"auto"`` or what ``inner`` takes."""
+
+    def __init__(self, inner: Kind, what: str):
+        self.inner, self.what = inner, what
+        self.type = Union[inner.type, str]
+
+    def validate(self, key, value):
+        if value == 'auto':
+            return value
+        try:
+            return self.inner.validate(key, value)
+        except ConfigError:
+            raise ConfigError(f'{key} must be {self.what} or "auto", got '
+                              f'{value!r}') from None
+
+    def parse(self, key, text):
+        if text == 'auto':
+            return text
+        try:
+            return self.inner.parse(key, text)
+        except ConfigError:
+            raise ConfigError(f'{flag_name(key)} must be {self.what} or '
+                              f'auto, got {text!r}') from None
+
+
+def _number_text(key: str, text: str, what: str):
+    try:
+        return int(text) if re.fullmatch(r'[+-]?\d+', text.strip()) \
+            else float(text)
+    except ValueError:
+        raise ConfigError(f'{flag_name(key)} must be {what}, got {text!r}') \
+            from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    name: str
+    default: Any
+    help: str
+    kind: Kind
+
+
+DET_CONFIG = 'config_files/rtmdet_m_640-8xb32_coco-person.py'
+DET_CHECKPOINT = ('config_files/'
+                  'rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth')
+POSE_CONFIG = ('config_files/'
+               'td-hm_hrnet-w48_dark-8xb32-210e_coco-wholebody-384x288.py')
+POSE_CHECKPOINT = ('config_files/'
+                   'hrnet_w48_coco_wholebody_384x288_dark-f5726563_20200918.pth')
+
+#: Every key of config.json, in the order they are written.
+KEYS: Tuple[Key, ...] = (
+    Key('det_config', DET_CONFIG,
+        'MMDetection config of the person detector (.py).', PathKind()),
+    Key('det_checkpoint', DET_CHECKPOINT, 'Detector weights (.pth).',
+        PathKind()),
+    Key('pose_config', POSE_CONFIG,
+        'MMPose config of the whole-body pose model (.py).', PathKind()),
+    Key('pose_checkpoint', POSE_CHECKPOINT, 'Pose model weights (.pth).',
+        PathKind()),
+    Key('input', 'data/football_5frames_720p.mp4',
+        'Image or video; or a folder, a glob pattern, a list file (.txt, one '
+        'path a line), a camera index (0) or a stream URL.', InputKind()),
+    Key('recursive', False,
+        'true: a folder input is searched in its sub-folders too (the '
+        'results keep the sub-folder layout); a glob pattern recurses with '
+        '** either way.', Flag()),
+    Key('output', 'output/',
+        'JSON file to write (a path ending in .json); any other path is a '
+        'folder that gets <input file name>.json inside it (clip.mp4 -> '
+        'clip.mp4.json).', PathKind()),
+    Key('device', 'auto',
+        'cpu, cuda, cuda:N, or auto (cuda when available, else cpu).',
+        Device()),
+    Key('det_cat_id', 0,
+        'Class index of "person" in the detector (0 for COCO and for the '
+        'one-class person detector).', Whole(0)),
+    Key('bbox_thr', 0.3,
+        'Keep detections whose score is above this, in [0, 1].', Fraction()),
+    Key('nms_thr', 0.3,
+        'IoU above which overlapping person boxes are merged, in [0, 1].',
+        Fraction()),
+    Key('kpt_thr', 0.3,
+        'Keypoint score counted as visible when reporting and drawing, in '
+        '[0, 1]; all 133 keypoints are always written.', Fraction()),
+    Key('resume', False,
+        'true: continue an interrupted run of the same input and settings '
+        'from its last completed frame, and keep the results already '
+        'complete for the same input and settings ("up to date").', Flag()),
+    Key('precision', 'fp32',
+        'fp32 (exact, the default), bf16 (fast mode; CPUs with bf16 support '
+        'and GPUs) or fp16 (fast mode, CUDA only).',
+        Choice('fp32', 'bf16', 'fp16')),
+    Key('flip_test', 'auto',
+        'true: the pose model also runs on each mirrored crop and averages '
+        '(mmpose\'s flip test); false: half the pose model\'s work, slightly '
+        'less accurate; "auto": as the pose config says (on for the shipped '
+        'one).', AutoOr(Flag(), 'true or false')),
+    Key('det_interval', 1,
+        'Run the detector every N video frames and, in between, take each '
+        'person\'s box from their previous keypoints (1: detect on every '
+        'frame).', Whole(1)),
+    Key('export_formats', [],
+        'Also write the results as any of: mmpose (the JSON of mmpose\'s '
+        'demo), coco (COCO keypoint results), csv (one row per person and '
+        'frame).', Formats()),
+    Key('tracking', True,
+        'Give each person of a video a track_id that stays the same from '
+        'frame to frame.', Flag()),
+    Key('smoothing', False,
+        'One-Euro filter each tracked person\'s keypoints over time (needs '
+        'tracking); the measured ones stay in keypoints_raw.', Flag()),
+    Key('visualize_output', '',
+        'Also draw the results: an image path for an image, an .mp4 for a '
+        'video or stream, a folder (no suffix) for several inputs ("": '
+        'off).', OverlayKind()),
+    Key('quiet', False,
+        'true: no progress bar and no summary line (also --quiet).', Flag()),
+    Key('executor', 'local',
+        'local: one input after another in this process; ray: the inputs '
+        'shared among Ray workers on this machine or a cluster (see "Many '
+        'videos, many machines").', Choice('local', 'ray')),
+    Key('ray_address', '',
+        'executor ray: "" starts a private Ray on this machine, "auto" joins '
+        'the cluster this machine is part of, or host:port / '
+        'ray://host:10001.', RayAddress()),
+    Key('workers', 'auto',
+        'executor ray: model replicas, each analysing whole inputs; "auto": '
+        'as many as fit on the nodes (each node\'s CPUs divided by '
+        'threads_per_worker, or its GPUs by gpus_per_worker).',
+        AutoOr(Whole(1), 'a whole number >= 1')),
+    Key('threads_per_worker', 1,
+        'executor ray: CPU cores (and torch threads) given to each worker.',
+        Whole(1)),
+    Key('gpus_per_worker', 'auto',
+        'executor ray: GPUs per worker, fractional to share one (0.5 = two '
+        'workers a GPU); "auto": 1 on a cluster with GPUs (unless device is '
+        'cpu), else 0.',
+        AutoOr(Gpus(), '0, a fraction of one GPU or a whole number')),
+    Key('segment_s', 0.0,
+        'executor ray: cut videos longer than this many seconds (at least '
+        f'{MIN_SEGMENT_S:g}) into segments analysed in parallel and stitched '
+        'into one result (0: off).', SegmentSeconds()),
+)
+
+BY_NAME: Dict[str, Key] = {key.name: key for key in KEYS}
+#: Every key with its default, in the order they are written.
+DEFAULTS: Dict[str, Any] = {key.name: key.default for key in KEYS}
+#: One sentence per key, used by ``creating_config.py --help``.
+HELP: Dict[str, str] = {key.name: key.help for key in KEYS}
+#: Keys holding paths, resolved against the config file's folder.
+PATH_KEYS = tuple(key.name for key in KEYS
+                  if isinstance(key.kind, PathKind))
+
+
+def validate_value(key: str, value: Any) -> Any:
+    """Check one key's value and return it normalised.
+
+    Raises:
+        ConfigError: naming the key, the value and what is allowed.
+    """
+    if key not in BY_NAME:
+        from pose_suite.config import suggest
+        raise ConfigError(f'unknown config key {key!r}{suggest(key)}')
+    return BY_NAME[key].kind.validate(key, value)
+
+
+def parse_flag(key: str, text: str) -> Any:
+    """A ``creating_config.py`` flag's text as the key's JSON value (not
+    yet validated: :func:`validate_value` does that)."""
+    return BY_NAME[key].kind.parse(key, text)

@@ -1,0 +1,410 @@
+"""Whole-body pose analysis of an image or video, written to one JSON file.
+
+Command line::
+
+    python pose_analysis_service.py [--config config.json] [--input PATH]
+                                    [--recursive] [--output PATH]
+                                    [--device D] [--resume] [--quiet]
+                                    [--executor local|ray]
+
+In a notebook::
+
+    from pose_analysis_service import PoseAnalysisService
+    service = PoseAnalysisService('config.json')   # or a dict of keys
+    persons = service.analyse_frame(frame_bgr)     # one frame, in memory
+    service.run()                                  # config's input -> JSON
+"""
+import dataclasses
+import datetime
+import hashlib
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+import numpy as np
+
+from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
+                               load_config)
+from pose_suite.errors import InputError, OutputError, one_line
+from pose_suite.exports import export
+from pose_suite.inputs import Inputs
+from pose_suite.overlay import OverlayWriter, overlay_path
+from pose_suite.results import (ResultWriter, frame_record,
+                                persons_from_record)
+from pose_suite.sources import (DecodeReport, Frame, FrameSource, is_stream,
+                                open_source)
+from pose_suite.tracking import CarriedState, boxes_from_keypoints
+
+PathLike = Union[str, Path]
+
+
+class PoseAnalysisService:
+    """RTMDet person detection followed by HRNet whole-body pose, per frame.
+
+    Args:
+        config: path of a config.json, a dict of its keys (relative paths
+            taken from the current folder), or an :class:`AnalysisConfig`.
+        **overrides: config keys to change, e.g. ``device='cpu'``.
+    """
+
+    def __init__(self, config: Union[PathLike, dict, AnalysisConfig],
+                 **overrides):
+        # Imported here so that `--help` and config errors answer at once.
+        from detection_service import DetectionService
+        from pose_extraction_service import PoseExtractionService
+
+        if isinstance(config, AnalysisConfig):
+            self.config = apply_overrides(config, overrides)
+        elif isinstance(config, dict):
+            self.config = build_config({**config, **overrides})
+        else:
+            self.config = load_config(Path(config), overrides)
+        cfg = self.config
+        self.detector = DetectionService(
+            cfg.det_config, cfg.det_checkpoint, device=cfg.device,
+            bbox_thr=cfg.bbox_thr, nms_thr=cfg.nms_thr,
+            det_cat_id=cfg.det_cat_id, precision=cfg.precision)
+        on_gpu = self.detector.device.startswith('cuda')
+        self.pose = PoseExtractionService(
+            cfg.pose_config, cfg.pose_checkpoint, device=cfg.device,
+            precision=cfg.precision, batch_size=32 if on_gpu else 8,
+            flip_test=None if cfg.flip_test == 'auto' else cfg.flip_test)
+        # Frames per detector pass: batching pays on a GPU; a CPU already
+        # runs one frame's convolutions on all its cores.
+        self.frame_batch = 8 if on_gpu else 1
+        self.quiet = cfg.quiet  # True: no progress bar, no summary lines
+        self._in_many = False
+
+    def analyse_frame(self, frame_bgr: np.ndarray) -> List[Dict]:
+        """Detect and estimate every person in one (H, W, 3) BGR frame.
+
+        Returns:
+            The list of ``PoseExtractionService.extract`` (bbox, bbox_score,
+            keypoints (133, 2) in pixels, keypoint_scores (133,)).
+        """
+        return self.pose.extract(frame_bgr, self.detector.detect(frame_bgr))
+
+    def run(self, input_path: Optional[PathLike] = None,
+            output_path: Optional[PathLike] = None,
+            resume: Optional[bool] = None, *,
+            frame_range: Optional[Tuple[int, Optional[int]]] = None,
+            run_info: Optional[dict] = None,
+            on_frame: Optional[Callable[[int], None]] = None,
+            source: Optional[FrameSource] = None) -> Path:
+        """Analyse every frame of an image or video and write the JSON.
+
+        Args:
+            input_path: defaults to the config's ``input``.
+            output_path: a .json file, or a folder for <input file
+                name>.json; defaults to the config's ``output``.
+            resume: continue an interrupted run of the same input and
+                settings; defaults to the config's ``resume``.
+            frame_range: ``(first, stop)`` frame indices: analyse only
+                these frames of a video (stop None: to the end), as one
+                segment of a longer run (:mod:`pose_suite.segments`); no
+                exports. A finished segment is kept when resumed.
+            run_info: entries added to ``meta.run`` (the executor, node and
+                worker that wrote the result).
+            on_frame: called with each frame index once it is written.
+            source: ``input_path`` already opened (``open_source``), so
+                that it is not opened and probed again.
+
+        Returns:
+            The path of the JSON file written.
+        Raises:
+            InputError, OutputError, ResumeError: nothing is written at the
+            output path. An interruption (KeyboardInterrupt) keeps the frames
+            done so far for ``resume``.
+        """
+        cfg = self.config
+        if input_path is not None:
+            cfg = dataclasses.replace(cfg, input=input_path if is_stream(
+                input_path) else Path(input_path))
+        if output_path is not None:
+            cfg = dataclasses.replace(cfg, output=Path(output_path))
+        resume = cfg.resume if resume is None else resume
+        if source is None or str(source.path) != str(cfg.input):
+            source = open_source(cfg.input)
+        output_file = cfg.output_file()
+        resume_key = self._resume_key(cfg, source, frame_range)
+        if frame_range and resume and _finished_segment(output_file,
+                                                        resume_key):
+            return output_file
+        # In the results' layout below the configured output folder.
+        overlay_file = overlay_path(cfg.visualize_output, source.kind,
+                                    output_file, self.config.output) \
+            if cfg.visualize_output else None
+        started = time.perf_counter()
+        carried = CarriedState.for_source(cfg, source.kind)
+        overlay, output, report = None, None, DecodeReport()
+        first, stop = frame_range or (0, None)
+        try:
+            with ResultWriter(output_file, resume_key, resume,
+                              carried.replay) as writer, self._progress_bar(
+                                  source, writer.next_frame_index) as bar:
+                self.writer = writer  # progress, for an interrupted caller
+                if overlay_file:
+                    overlay = OverlayWriter(
+                        overlay_file, source.kind, source.width,
+                        source.height, source.fps,
+                        self.pose.model.dataset_meta, cfg.kpt_thr)
+                self._write_frames(cfg, source, writer, overlay, carried, bar,
+                                   report, first, stop, on_frame)
+                if writer.frame_count == 0 and first == 0:
+                    raise InputError(
+                        f'no frame could be read from {cfg.input}')
+                meta = self._meta(cfg, source, writer, report,
+                                  time.perf_counter() - started)
+                meta['run'].update(run_info or {})
+                if frame_range:  # what a resumed run checks it against
+                    meta['segment'] = {'frames': [first, stop],
+                                       'resume_key': resume_key}
+                self.last_summary = dict(frames=writer.frame_count,
+                                         persons=writer.person_count,
+                                         seconds=meta['run']['seconds'])
+                output = writer.commit(meta)
+        finally:
+            if overlay:
+                overlay.close(keep=output is not None)
+        if not frame_range:
+            self.export(output, meta)
+        return output
+
+    def export(self, output: Path, meta: dict) -> None:
+        """Write the config's ``export_formats`` beside a result JSON.
+
+        Raises:
+            OutputError: the JSON stays; the export named failed.
+        """
+        for fmt in self.config.export_formats:
+            try:
+                export(output, fmt, meta, self.pose.model.dataset_meta)
+            except Exception as exc:  # noqa: BLE001
+                raise OutputError(
+                    f'{output} was written, but its {fmt} export failed: '
+                    f'{one_line(exc)}') from None
+
+    def _write_frames(self, cfg: AnalysisConfig, source: FrameSource,
+                      writer: ResultWriter, overlay: Optional[OverlayWriter],
+                      carried: CarriedState, bar, report: DecodeReport,
+                      first: int = 0, stop: Optional[int] = None,
+                      on_frame: Optional[Callable[[int], None]] = None
+                      ) -> None:
+        """Analyse the frames not yet written (from ``first``, before
+        ``stop``) and write them, in order."""
+        frames = source.frames(start=max(writer.next_frame_index, first),
+                               report=report)
+        if stop is not None:
+            frames = itertools.takewhile(lambda item: item[0] < stop, frames)
+        try:
+            for frame_index, timestamp_s, frame, persons in self._analysed(
+                    frames, cfg, source, carried.persons):
+                if persons is None:
+                    writer.write_failed(frame_index)
+                else:
+                    # Tracked and smoothed as written (0.001 px, 1 µs),
+                    # which is all a resumed or stitched run has: all three
+                    # then give the same.
+                    written = frame_record(frame_index, timestamp_s, persons)
+                    persons = carried.follow(persons_from_record(written),
+                                             written['timestamp_s'])
+                    writer.write_frame(frame_index, timestamp_s, persons)
+                    if overlay:
+                        overlay.write(frame, persons)
+                bar.update(1)
+                if on_frame:
+                    on_frame(frame_index)
+        except KeyboardInterrupt:
+            if source.kind != 'stream':
+                raise  # a file: keep the partial result to resume
+            # A live source has no end: Ctrl-C ends it, and what was seen is
+            # written as a complete result.
+
+    def run_many(self, inputs: Union[Inputs, List[Union[Path, str]]]
+                 ) -> Tuple[List[Path], List[Tuple[str, str]],
+                            List[Tuple[str, str]]]:
+        """``run`` each input into the config's ``output`` folder (names:
+        see :mod:`pose_suite.inputs`), one after another in this process; a
+        failing input does not stop the others, and one that turns out not
+        to be media is skipped. (``executor: ray`` spreads them over
+        workers: :func:`pose_suite.batch.run_batch`.)
+
+        Returns:
+            The JSON files written, ``(input, reason)`` per failure, and
+            ``(input, reason)`` per file skipped as not media (those the
+            search skipped first).
+        Raises:
+            OutputError: before any work, when two inputs would write the
+            same file or ``output`` is one ``.json`` file.
+        """
+        from pose_suite.batch import run_local
+        result = run_local(self, inputs)
+        return result.outputs, result.failures, result.skipped
+
+    def iter_frames(self, input_path: Optional[PathLike] = None
+                    ) -> Iterator[Dict]:
+        """Analyse an image or video frame by frame, writing nothing.
+
+        Yields, as each frame is done: ``{'frame_index': int,
+        'timestamp_s': float, 'persons': [...]}`` with persons as
+        ``analyse_frame`` returns them (numpy arrays). Frames that cannot be
+        decoded are skipped with a warning.
+        """
+        source = open_source(self.config.input if input_path is None
+                             else input_path)  # a file, camera or stream
+        for frame_index, timestamp_s, _, persons in self._analysed(
+                source.frames(), self.config, source):
+            if persons is not None:
+                yield {'frame_index': frame_index, 'timestamp_s': timestamp_s,
+                       'persons': persons}
+
+    def _progress_bar(self, source: FrameSource, done: int):
+        """A tqdm bar on stderr for videos and streams, when it is a
+        terminal and the service is not ``quiet``; a no-op bar otherwise.
+        (``run_many`` adds a bar over the inputs.)"""
+        from tqdm import tqdm
+        return tqdm(total=source.frame_count or None, initial=done,
+                    unit='frame', desc=Path(str(source.path)).name,
+                    dynamic_ncols=True, leave=not self._in_many,
+                    disable=(self.quiet or source.kind == 'image'
+                             or not sys.stderr.isatty()))
+
+    def _analysed(self, frames: Iterator[Frame], cfg: AnalysisConfig,
+                  source: FrameSource, persons: Optional[List[Dict]] = None
+                  ) -> Iterator[Tuple]:
+        """Yield ``(frame_index, timestamp_s, frame, persons)`` in frame
+        order; frame and persons are None for a frame that could not be
+        decoded. ``persons``: those of the frame before the first (video
+        mode follows them)."""
+        if cfg.det_interval == 1 and self.frame_batch > 1:
+            for chunk in _chunks(frames, self.frame_batch):
+                decoded = [frame for _, _, frame in chunk if frame is not None]
+                boxes = iter(self.detector.detect_batch(decoded)
+                             if decoded else [])
+                for frame_index, timestamp_s, frame in chunk:
+                    yield frame_index, timestamp_s, frame, \
+                        None if frame is None \
+                        else self.pose.extract(frame, next(boxes))
+            return
+        persons = persons or []
+        for frame_index, timestamp_s, frame in frames:
+            if frame is None:
+                yield frame_index, timestamp_s, None, None
+                continue
+            if persons and frame_index % cfg.det_interval:
+                # Video mode: follow the people found before, by their
+                # keypoints as written (0.001 px), which is all a resumed
+                # run has: both then compute the same boxes.
+                boxes = boxes_from_keypoints(
+                    persons_from_record(frame_record(0, 0.0, persons)),
+                    cfg.kpt_thr, source.width, source.height)
+                persons = self.pose.extract(frame, boxes)
+            else:
+                persons = self.analyse_frame(frame)
+            yield frame_index, timestamp_s, frame, persons
+
+    def _resume_key(self, cfg: AnalysisConfig, source: FrameSource,
+                    frame_range: Optional[Tuple] = None) -> str:
+        """What a partial result must match to be resumed: the same input
+        file (path, size, modification time) and everything that decides
+        the results, the model configs by their resolved content (an edit
+        to them, or to a file they inherit from, is another run)."""
+        if source.kind == 'stream':
+            file_identity = [str(source.path)]
+        else:
+            stat = Path(source.path).stat()
+            file_identity = [str(Path(source.path).resolve()), stat.st_size,
+                             stat.st_mtime_ns]
+        identity = [*file_identity, self.detector.loaded.checkpoint_sha256,
+                    self.pose.loaded.checkpoint_sha256,
+                    self.detector.loaded.config_sha256,
+                    self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
+                    cfg.det_cat_id, self.detector.device, cfg.precision,
+                    cfg.det_interval, cfg.kpt_thr, cfg.tracking,
+                    cfg.smoothing, self.pose.flip_test,
+                    # visualize_output changes no result
+                    *([list(frame_range)] if frame_range else [])]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+
+    def _meta(self, cfg: AnalysisConfig, source: FrameSource,
+              writer: ResultWriter, report: DecodeReport,
+              seconds: float) -> dict:
+        from pose_suite.runtime import package_versions  # imports torch
+
+        def model_meta(loaded):
+            return {'config': str(loaded.config_path),
+                    'config_sha256': loaded.config_sha256,
+                    'checkpoint': loaded.checkpoint_path.name,
+                    'checkpoint_sha256': loaded.checkpoint_sha256}
+
+        return {
+            'source': str(source.path),
+            'kind': source.kind,
+            'width': source.width,
+            'height': source.height,
+            'fps': source.fps,
+            'rotation': source.rotation,
+            'mirrored': source.mirrored,
+            'frame_count': writer.frame_count,
+            'frame_count_reported': source.frame_count,
+            'frames_failed': writer.frames_failed,
+            'frames_unread_at_end': report.frames_unread_at_end,
+            'keypoint_names': self.pose.keypoint_names,
+            'skeleton_links': self.pose.skeleton_links,
+            'detector': model_meta(self.detector.loaded),
+            'pose_model': model_meta(self.pose.loaded),
+            'thresholds': {'bbox_thr': cfg.bbox_thr, 'nms_thr': cfg.nms_thr,
+                           'kpt_thr': cfg.kpt_thr},
+            'det_cat_id': cfg.det_cat_id,
+            'det_interval': cfg.det_interval,
+            'precision': cfg.precision,
+            'flip_test': self.pose.flip_test,
+            'tracking': cfg.tracking and source.kind != 'image',
+            'smoothing': cfg.smoothing and source.kind != 'image',
+            'device': self.detector.device,
+            'versions': package_versions(),
+            'run': {
+                'finished_at': datetime.datetime.now(
+                    datetime.timezone.utc).isoformat(timespec='seconds'),
+                'seconds': round(seconds, 3),
+                'resumed_from_frame': writer.resumed_from,
+                'executor': 'local',
+            },
+        }
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point (see :mod:`pose_suite.cli`); returns the
+    exit code."""
+    from pose_suite.cli import run_command
+    return run_command(argv, PoseAnalysisService)
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _finished_segment(output_file: Path, resume_key: str) -> bool:
+    """Whether ``output_file`` is a segment already finished with the same
+    input and settings (a resumed segmented run keeps it)."""
+    try:
+        with open(output_file, encoding='utf-8') as handle:
+            meta = json.load(handle)['meta']
+        return meta['segment']['resume_key'] == resume_key
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+if __name__ == '__main__':
+    sys.exit(main())
