@@ -21,6 +21,8 @@ class BatchResult:
     """What a batch wrote and what it could not."""
 
     outputs: List[Path] = dataclasses.field(default_factory=list)
+    up_to_date: List[Path] = dataclasses.field(
+        default_factory=list)  # results kept by resume (not in outputs)
     failures: List[Tuple[str, str]] = dataclasses.field(
         default_factory=list)  # (input, one-line reason)
     skipped: List[Tuple[str, str]] = dataclasses.field(
@@ -36,11 +38,23 @@ class BatchResult:
         (self.skipped if kind == 'skipped' else self.failures).append(
             (str(source), reason))
 
+    def add(self, source, done) -> None:
+        """Record an input's :class:`~pose_suite.service.InputResult`."""
+        if done.status == 'up to date':
+            self.up_to_date.append(done.output)
+            return
+        self.outputs.append(done.output)
+        self.frames += done.frames
+        self.persons += done.persons
+
     def summary(self) -> str:
-        """One line: inputs, frames, persons, failures, time, frames/s."""
+        """One line: inputs, frames, persons, failures, time, frames/s
+        (frames and persons: those analysed by this run)."""
         rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        kept = f', {len(self.up_to_date)} up to date' \
+            if self.up_to_date else ''
         failed = f', {len(self.failures)} failed' if self.failures else ''
-        return (f'{len(self.outputs)} input(s) done{failed}: '
+        return (f'{len(self.outputs)} input(s) done{kept}{failed}: '
                 f'{self.frames} frame(s), {self.persons} person(s) in '
                 f'{self.seconds:.1f} s ({rate:.2f} frames/s)')
 
@@ -57,12 +71,14 @@ def problem_of(exc: BaseException) -> Tuple[str, str]:
     return 'failed', one_line(exc)
 
 
-def finished_line(number: int, total: int, source, summary: dict,
-                  output: Path, where: str = '') -> str:
-    """The line printed as each input of a batch is written."""
-    return (f'[{number}/{total}] {Path(str(source)).name}: '
-            f'{summary["frames"]} frame(s), {summary["persons"]} person(s) '
-            f'-> {output}{where}')
+def finished_line(number: int, total: int, source, done,
+                  where: str = '') -> str:
+    """The line printed as each input of a batch is written or kept
+    (``done``: an :class:`~pose_suite.service.InputResult`)."""
+    what = 'up to date' if done.status == 'up to date' else \
+        f'{done.frames} frame(s), {done.persons} person(s)'
+    return (f'[{number}/{total}] {Path(str(source)).name}: {what} '
+            f'-> {done.output}{where}')
 
 
 def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
@@ -82,25 +98,23 @@ def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
     files_bar = tqdm(total=total, unit='file', desc='inputs',
                      dynamic_ncols=True,
                      disable=service.quiet or not sys.stderr.isatty())
-    service._in_many = True  # each video's own bar is then cleared
+    service.in_batch = True  # each video's own bar is then cleared
     try:
         for number, (path, output_file) in enumerate(
                 zip(inputs.sources, output_files), 1):
             try:
-                result.outputs.append(service.run(path, output_file))
+                done = service.analyse_input(path, output_file)
             except Exception as exc:  # noqa: BLE001  (see problem_of)
                 result.add_problem(path, exc)
                 continue
             finally:
                 files_bar.update(1)
-            result.frames += service.last_summary['frames']
-            result.persons += service.last_summary['persons']
+            result.add(path, done)
             if not service.quiet:
-                files_bar.write(finished_line(
-                    number, total, path, service.last_summary,
-                    result.outputs[-1]), file=sys.stdout)
+                files_bar.write(finished_line(number, total, path, done),
+                                file=sys.stdout)
     finally:
-        service._in_many = False
+        service.in_batch = False
         files_bar.close()
     result.seconds = time.perf_counter() - started
     return result

@@ -80,8 +80,8 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         if len(inputs.sources) > 1:
             return _report_many(run_local(service, inputs), config.quiet)
         _report_skipped(inputs.skipped)
-        output = service.run(inputs.sources[0], output_files[0],
-                             source=source)
+        done = service.analyse_input(inputs.sources[0], output_files[0],
+                                     source=source)
     except SuiteError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
@@ -99,10 +99,14 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         else:
             print('error: interrupted; no output written', file=sys.stderr)
         return 128 + received.get('signal', signal.SIGINT)
-    summary = service.last_summary
-    if not config.quiet:
-        print(f'{summary["frames"]} frame(s), {summary["persons"]} person(s) '
-              f'in {summary["seconds"]:.1f} s -> {output}')
+    if config.quiet:
+        return 0
+    if done.status == 'up to date':
+        print(f'up to date: {done.output} (made from the same input and '
+              'settings; run without --resume to analyse it again)')
+    else:
+        print(f'{done.frames} frame(s), {done.persons} person(s) in '
+              f'{done.seconds:.1f} s -> {done.output}')
     return 0
 
 
@@ -113,9 +117,10 @@ def _report_many(result: BatchResult, quiet: bool) -> int:
     for path, reason in result.failures:
         print(f'warning: {path} failed: {reason}', file=sys.stderr)
     if result.failures:
-        print(f'error: {len(result.failures)} of '
-              f'{len(result.outputs) + len(result.failures)} input(s) '
-              f'failed (listed above); the others were written '
+        total = len(result.outputs) + len(result.up_to_date) + \
+            len(result.failures)
+        print(f'error: {len(result.failures)} of {total} input(s) failed '
+              '(listed above); the others were written '
               f'({result.summary()})', file=sys.stderr)
         return 1
     if not quiet:

@@ -38,6 +38,12 @@ def iter_native_frames(path: Path) -> Iterator[dict]:
                 yield json.loads(line.rstrip().rstrip(','))
 
 
+def export_path(native_path: Path, fmt: str) -> Path:
+    """Where the ``fmt`` export of a native results file goes."""
+    native_path = Path(native_path)
+    return native_path.with_name(native_path.stem + SUFFIXES[fmt])
+
+
 def export(native_path: Path, fmt: str, meta: dict,
            dataset_meta: Dict) -> Path:
     """Write ``native_path`` in ``fmt`` beside it; returns the new path.
@@ -47,8 +53,7 @@ def export(native_path: Path, fmt: str, meta: dict,
         dataset_meta: the pose model's ``dataset_meta`` (mmpose's
             ``meta_info``).
     """
-    native_path = Path(native_path)
-    target = native_path.with_name(native_path.stem + SUFFIXES[fmt])
+    target = export_path(native_path, fmt)
     with atomic_write(target, encoding='utf-8', newline='') as handle:
         frames = iter_native_frames(native_path)
         if fmt == 'mmpose':

@@ -19,13 +19,12 @@ import json
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 
-from pose_suite.errors import OutputError, ResumeError, SuiteWarning
+from pose_suite.errors import OutputError, ResumeError
 from pose_suite.publish import atomic_write
 
 #: Decimals kept in the JSON: 0.001 px for positions, 1e-5 for scores.
@@ -96,6 +95,29 @@ def record_line(record: dict) -> str:
     return json.dumps(record, separators=(',', ':'), allow_nan=False)
 
 
+def read_meta(path: Path) -> Optional[dict]:
+    """The ``meta`` block of a result file written by :func:`write_result`,
+    read without its frames (a long video's result can be hundreds of MB);
+    None when the file is missing or not such a result."""
+    lines = []
+    try:
+        with open(path, encoding='utf-8') as handle:
+            for line in handle:
+                if line.startswith('"frames": ['):
+                    break
+                lines.append(line)
+            else:
+                return None
+    except (OSError, UnicodeDecodeError):
+        return None
+    text = ''.join(lines).rstrip().rstrip(',')
+    try:
+        meta = json.loads(text + '\n}')['meta']
+    except (ValueError, KeyError, TypeError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def write_result(handle, meta: dict, frame_lines: Iterable[str]) -> None:
     """Write a result JSON, ``{"meta": ..., "frames": [...]}``, with one
     frame record a line (``record_line``), to an open text file."""
@@ -158,11 +180,7 @@ class ResultWriter:
         try:
             if resume and self.partial_path.exists():
                 self._partial = self._reopen(resume_key, replay)
-            else:
-                if resume:
-                    warnings.warn(f'nothing to resume for {self.output_path};'
-                                  ' starting from the first frame',
-                                  SuiteWarning)
+            else:  # resumed_from stays None: the caller may say so
                 self._partial = open(self.partial_path, 'w', encoding='utf-8')
                 self._write_line({'resume_key': resume_key})
         except BaseException:

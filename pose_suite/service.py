@@ -1,18 +1,10 @@
-"""Whole-body pose analysis of an image or video, written to one JSON file.
+"""``PoseAnalysisService``: RTMDet person detection followed by HRNet
+whole-body pose on every frame of an input, written as one JSON file.
 
-Command line::
-
-    python pose_analysis_service.py [--config config.json] [--input PATH]
-                                    [--recursive] [--output PATH]
-                                    [--device D] [--resume] [--quiet]
-                                    [--executor local|ray]
-
-In a notebook::
-
-    from pose_analysis_service import PoseAnalysisService
-    service = PoseAnalysisService('config.json')   # or a dict of keys
-    persons = service.analyse_frame(frame_bgr)     # one frame, in memory
-    service.run()                                  # config's input -> JSON
+Both executors run inputs through :meth:`PoseAnalysisService.analyse_input`
+(``executor: local`` in :mod:`pose_suite.batch`, ``executor: ray`` in
+:mod:`pose_suite.ray_worker`); ``pose_analysis_service.py`` is the script and
+the name users import it by.
 """
 import dataclasses
 import datetime
@@ -21,6 +13,7 @@ import itertools
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -28,17 +21,34 @@ import numpy as np
 
 from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
                                load_config)
-from pose_suite.errors import InputError, OutputError, one_line
-from pose_suite.exports import export
+from pose_suite.errors import InputError, OutputError, SuiteWarning, one_line
+from pose_suite.exports import export, export_path
 from pose_suite.inputs import Inputs
 from pose_suite.overlay import OverlayWriter, overlay_path
 from pose_suite.results import (ResultWriter, frame_record,
-                                persons_from_record)
+                                persons_from_record, read_meta)
 from pose_suite.sources import (DecodeReport, Frame, FrameSource, is_stream,
                                 open_source)
 from pose_suite.tracking import CarriedState, boxes_from_keypoints
 
 PathLike = Union[str, Path]
+
+
+@dataclasses.dataclass(frozen=True)
+class InputResult:
+    """What :meth:`PoseAnalysisService.analyse_input` did with one input.
+
+    ``status``: ``'done'`` (analysed now, wholly or resumed) or
+    ``'up to date'`` (``resume`` found a complete result of the same input
+    and settings and kept it; ``frames`` and ``persons`` are then 0, since
+    nothing was analysed). ``seconds``: this call's analysis time.
+    """
+
+    output: Path
+    status: str
+    frames: int = 0
+    persons: int = 0
+    seconds: float = 0.0
 
 
 class PoseAnalysisService:
@@ -76,7 +86,9 @@ class PoseAnalysisService:
         # runs one frame's convolutions on all its cores.
         self.frame_batch = 8 if on_gpu else 1
         self.quiet = cfg.quiet  # True: no progress bar, no summary lines
-        self._in_many = False
+        #: True while a batch runs it: per-input notes (nothing to resume)
+        #: and each video's own progress bar are left out.
+        self.in_batch = False
 
     def analyse_frame(self, frame_bgr: np.ndarray) -> List[Dict]:
         """Detect and estimate every person in one (H, W, 3) BGR frame.
@@ -89,11 +101,24 @@ class PoseAnalysisService:
 
     def run(self, input_path: Optional[PathLike] = None,
             output_path: Optional[PathLike] = None,
-            resume: Optional[bool] = None, *,
-            frame_range: Optional[Tuple[int, Optional[int]]] = None,
-            run_info: Optional[dict] = None,
-            on_frame: Optional[Callable[[int], None]] = None,
-            source: Optional[FrameSource] = None) -> Path:
+            resume: Optional[bool] = None, **options) -> Path:
+        """Analyse every frame of an image or video and write the JSON
+        (:meth:`analyse_input`, which says more).
+
+        Returns:
+            The path of the JSON file written (or kept, up to date).
+        """
+        return self.analyse_input(input_path, output_path, resume,
+                                  **options).output
+
+    def analyse_input(self, input_path: Optional[PathLike] = None,
+                      output_path: Optional[PathLike] = None,
+                      resume: Optional[bool] = None, *,
+                      frame_range: Optional[Tuple[int, Optional[int]]] = None,
+                      run_info: Optional[dict] = None,
+                      on_frame: Optional[Callable[[int], None]] = None,
+                      source: Optional[FrameSource] = None,
+                      keep_up_to_date: Optional[bool] = None) -> InputResult:
         """Analyse every frame of an image or video and write the JSON.
 
         Args:
@@ -101,7 +126,8 @@ class PoseAnalysisService:
             output_path: a .json file, or a folder for <input file
                 name>.json; defaults to the config's ``output``.
             resume: continue an interrupted run of the same input and
-                settings; defaults to the config's ``resume``.
+                settings, and keep a complete result of them (``'up to
+                date'``); defaults to the config's ``resume``.
             frame_range: ``(first, stop)`` frame indices: analyse only
                 these frames of a video (stop None: to the end), as one
                 segment of a longer run (:mod:`pose_suite.segments`); no
@@ -111,9 +137,12 @@ class PoseAnalysisService:
             on_frame: called with each frame index once it is written.
             source: ``input_path`` already opened (``open_source``), so
                 that it is not opened and probed again.
+            keep_up_to_date: whether a complete result of the same input
+                and settings is kept (default: ``resume``); a Ray worker
+                resumes a dead attempt's partial file without it.
 
         Returns:
-            The path of the JSON file written.
+            What was done (:class:`InputResult`).
         Raises:
             InputError, OutputError, ResumeError: nothing is written at the
             output path. An interruption (KeyboardInterrupt) keeps the frames
@@ -126,13 +155,27 @@ class PoseAnalysisService:
         if output_path is not None:
             cfg = dataclasses.replace(cfg, output=Path(output_path))
         resume = cfg.resume if resume is None else resume
-        if source is None or str(source.path) != str(cfg.input):
-            source = open_source(cfg.input)
+        keep = resume if keep_up_to_date is None else keep_up_to_date
         output_file = cfg.output_file()
-        resume_key = self._resume_key(cfg, source, frame_range)
-        if frame_range and resume and _finished_segment(output_file,
-                                                        resume_key):
-            return output_file
+        # Checked before the input is opened, so that a finished batch
+        # resumes in seconds.
+        if frame_range and resume and _is_file(cfg.input) and \
+                _finished_segment(output_file, self._segment_key(
+                    self.resume_keys(cfg.input)[0], frame_range)):
+            return InputResult(output_file, 'up to date')
+        if keep and not frame_range:
+            meta, why = self.up_to_date(cfg.input, output_file)
+            if meta is not None:  # formats asked for since: written now
+                self.export(output_file, meta, only_missing=True)
+                return InputResult(output_file, 'up to date')
+            if why:
+                warnings.warn(f're-analysing {cfg.input}: {why}',
+                              SuiteWarning)
+        if source is None or str(source.path) != str(cfg.input):
+            source = open_source(cfg.input)  # the input's own errors
+        resume_key, settings_key = self.resume_keys(cfg.input)
+        segment_key = self._segment_key(resume_key, frame_range) \
+            if frame_range else None
         # In the results' layout below the configured output folder.
         overlay_file = overlay_path(cfg.visualize_output, source.kind,
                                     output_file, self.config.output) \
@@ -142,10 +185,16 @@ class PoseAnalysisService:
         overlay, output, report = None, None, DecodeReport()
         first, stop = frame_range or (0, None)
         try:
-            with ResultWriter(output_file, resume_key, resume,
+            with ResultWriter(output_file, segment_key if frame_range
+                              else resume_key, resume,
                               carried.replay) as writer, self._progress_bar(
                                   source, writer.next_frame_index) as bar:
                 self.writer = writer  # progress, for an interrupted caller
+                if resume and writer.resumed_from is None and \
+                        not self.in_batch and not frame_range:
+                    warnings.warn(f'nothing to resume for {output_file}; '
+                                  'starting from the first frame',
+                                  SuiteWarning)
                 if overlay_file:
                     overlay = OverlayWriter(
                         overlay_file, source.kind, source.width,
@@ -158,28 +207,33 @@ class PoseAnalysisService:
                         f'no frame could be read from {cfg.input}')
                 meta = self._meta(cfg, source, writer, report,
                                   time.perf_counter() - started)
+                # What a resumed run checks a result against.
+                meta.update(resume_key=resume_key,
+                            settings_sha256=settings_key)
                 meta['run'].update(run_info or {})
-                if frame_range:  # what a resumed run checks it against
+                if frame_range:
                     meta['segment'] = {'frames': [first, stop],
-                                       'resume_key': resume_key}
-                self.last_summary = dict(frames=writer.frame_count,
-                                         persons=writer.person_count,
-                                         seconds=meta['run']['seconds'])
+                                       'resume_key': segment_key}
                 output = writer.commit(meta)
         finally:
             if overlay:
                 overlay.close(keep=output is not None)
         if not frame_range:
             self.export(output, meta)
-        return output
+        return InputResult(output, 'done', writer.frame_count,
+                           writer.person_count, meta['run']['seconds'])
 
-    def export(self, output: Path, meta: dict) -> None:
-        """Write the config's ``export_formats`` beside a result JSON.
+    def export(self, output: Path, meta: dict,
+               only_missing: bool = False) -> None:
+        """Write the config's ``export_formats`` beside a result JSON
+        (``only_missing``: those not there yet).
 
         Raises:
             OutputError: the JSON stays; the export named failed.
         """
         for fmt in self.config.export_formats:
+            if only_missing and export_path(output, fmt).exists():
+                continue
             try:
                 export(output, fmt, meta, self.pose.model.dataset_meta)
             except Exception as exc:  # noqa: BLE001
@@ -233,7 +287,8 @@ class PoseAnalysisService:
         workers: :func:`pose_suite.batch.run_batch`.)
 
         Returns:
-            The JSON files written, ``(input, reason)`` per failure, and
+            The JSON files written (or kept up to date, with ``resume``),
+            ``(input, reason)`` per failure, and
             ``(input, reason)`` per file skipped as not media (those the
             search skipped first).
         Raises:
@@ -242,7 +297,8 @@ class PoseAnalysisService:
         """
         from pose_suite.batch import run_local
         result = run_local(self, inputs)
-        return result.outputs, result.failures, result.skipped
+        return (result.outputs + result.up_to_date, result.failures,
+                result.skipped)
 
     def iter_frames(self, input_path: Optional[PathLike] = None
                     ) -> Iterator[Dict]:
@@ -268,7 +324,7 @@ class PoseAnalysisService:
         from tqdm import tqdm
         return tqdm(total=source.frame_count or None, initial=done,
                     unit='frame', desc=Path(str(source.path)).name,
-                    dynamic_ncols=True, leave=not self._in_many,
+                    dynamic_ncols=True, leave=not self.in_batch,
                     disable=(self.quiet or source.kind == 'image'
                              or not sys.stderr.isatty()))
 
@@ -306,28 +362,50 @@ class PoseAnalysisService:
                 persons = self.analyse_frame(frame)
             yield frame_index, timestamp_s, frame, persons
 
-    def _resume_key(self, cfg: AnalysisConfig, source: FrameSource,
-                    frame_range: Optional[Tuple] = None) -> str:
-        """What a partial result must match to be resumed: the same input
-        file (path, size, modification time) and everything that decides
-        the results, the model configs by their resolved content (an edit
-        to them, or to a file they inherit from, is another run)."""
-        if source.kind == 'stream':
-            file_identity = [str(source.path)]
+    def resume_keys(self, input_path: PathLike) -> Tuple[str, str]:
+        """``(resume_key, settings_sha256)`` of a run of ``input_path`` with
+        this service's settings.
+
+        The resume key is what a partial or complete result must match to
+        be resumed or kept: the same input file (path, size, modification
+        time; a stream's URL) and everything that decides the results, the
+        model configs by their resolved content (an edit to them, or to a
+        file they inherit from, is another run). ``settings_sha256`` is the
+        settings part alone, so that a refusal can say which changed.
+        """
+        cfg = self.config
+        if is_stream(input_path):
+            file_identity = [str(input_path)]
         else:
-            stat = Path(source.path).stat()
-            file_identity = [str(Path(source.path).resolve()), stat.st_size,
+            stat = Path(input_path).stat()
+            file_identity = [str(Path(input_path).resolve()), stat.st_size,
                              stat.st_mtime_ns]
-        identity = [*file_identity, self.detector.loaded.checkpoint_sha256,
+        settings = [self.detector.loaded.checkpoint_sha256,
                     self.pose.loaded.checkpoint_sha256,
                     self.detector.loaded.config_sha256,
                     self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
                     cfg.det_cat_id, self.detector.device, cfg.precision,
                     cfg.det_interval, cfg.kpt_thr, cfg.tracking,
-                    cfg.smoothing, self.pose.flip_test,
-                    # visualize_output changes no result
-                    *([list(frame_range)] if frame_range else [])]
-        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+                    cfg.smoothing, self.pose.flip_test]
+        # visualize_output changes no result
+        return _sha256_of([*file_identity, *settings]), _sha256_of(settings)
+
+    def up_to_date(self, input_path: PathLike, output_file: Path
+                   ) -> Tuple[Optional[dict], str]:
+        """``(meta, '')`` when ``output_file`` is a complete result of
+        ``input_path`` made with these settings (its ``meta``), else
+        ``(None, why)`` (``why`` is "" when there is no result at all)."""
+        if not Path(output_file).exists() or not _is_file(input_path):
+            return None, ''
+        meta = read_meta(output_file)
+        why = _why_not_up_to_date(meta, Path(output_file),
+                                  *self.resume_keys(input_path))
+        return (meta, '') if why is None else (None, why)
+
+    @staticmethod
+    def _segment_key(resume_key: str, frame_range: Tuple) -> str:
+        """The resume key of one segment of an input."""
+        return _sha256_of([resume_key, list(frame_range)])
 
     def _meta(self, cfg: AnalysisConfig, source: FrameSource,
               writer: ResultWriter, report: DecodeReport,
@@ -376,13 +454,6 @@ class PoseAnalysisService:
         }
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry point (see :mod:`pose_suite.cli`); returns the
-    exit code."""
-    from pose_suite.cli import run_command
-    return run_command(argv, PoseAnalysisService)
-
-
 def _chunks(items: Iterator, size: int) -> Iterator[list]:
     """Consecutive lists of ``size`` items (the last may be shorter)."""
     chunk = []
@@ -395,16 +466,39 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
         yield chunk
 
 
-def _finished_segment(output_file: Path, resume_key: str) -> bool:
+def _sha256_of(values: list) -> str:
+    return hashlib.sha256(json.dumps(values).encode()).hexdigest()
+
+
+def _finished_segment(output_file: Path, segment_key: str) -> bool:
     """Whether ``output_file`` is a segment already finished with the same
     input and settings (a resumed segmented run keeps it)."""
+    meta = read_meta(output_file)
     try:
-        with open(output_file, encoding='utf-8') as handle:
-            meta = json.load(handle)['meta']
-        return meta['segment']['resume_key'] == resume_key
-    except (OSError, ValueError, KeyError, TypeError):
+        return meta['segment']['resume_key'] == segment_key
+    except (KeyError, TypeError):
         return False
 
 
-if __name__ == '__main__':
-    sys.exit(main())
+def _is_file(spec) -> bool:
+    """A file that is there (a camera or stream is never up to date)."""
+    return not is_stream(spec) and Path(spec).is_file()
+
+
+def _why_not_up_to_date(meta: Optional[dict], output_file: Path,
+                        resume_key: str, settings_key: str) -> Optional[str]:
+    """None when ``meta`` (``read_meta`` of ``output_file``, which exists)
+    is that of a complete result made from the same input and settings;
+    else why not, in words."""
+    if meta is None:
+        return f'{output_file} is not a result the suite can read'
+    if meta.get('resume_key') == resume_key:
+        return None
+    if 'resume_key' not in meta:
+        return (f'{output_file.name} was made by an earlier version of the '
+                'suite, which recorded no resume key')
+    if meta.get('settings_sha256') != settings_key:
+        return (f'{output_file.name} was made with other settings or '
+                'models')
+    return f'the input changed since {output_file.name} was made'
+
