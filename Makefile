@@ -35,7 +35,7 @@ run: install weights config.json
 	$(PY) pose_analysis_service.py --config config.json
 
 test: install
-	$(PY) -m pytest tests
+	$(PY) -m pytest -rs tests
 
 # Side-by-side speed: this suite, mmpose's demo, a plain mmdet+mmpose loop
 # (about 25 minutes on 2 cores); writes benchmarks/RESULTS.md.

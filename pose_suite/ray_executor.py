@@ -4,69 +4,60 @@ Each worker is an actor that loads the two models once and analyses whole
 inputs (or segments of long videos, :mod:`pose_suite.segments`) with the
 same ``PoseAnalysisService.run`` as a local run, so results are the same
 file for file; only ``meta.run`` says where and how they were made. The
-driver (this process) feeds free workers from a queue, longest input first,
-with ``ray.wait``.
+driver (this process) feeds free workers with ``ray.wait``; what to send
+and what each answer means is :class:`pose_suite.scheduler.Scheduler`'s,
+which has no Ray in it. This module connects, sizes the workers to what
+fits on each node, submits by unit kind and translates Ray's exceptions.
 
-Failures: a worker process or node that dies is Ray's to handle: the actor
-is restarted (``max_restarts``) and its call retried (``max_task_retries``);
-the retried call resumes from the partial file the dead one left. A user
-error in an input (corrupt, not media) is a result, not an exception, so Ray
-never retries it. Ctrl-C kills the workers; partial files stay for
+Failures: a worker process or node that dies is restarted by Ray for as
+long as the batch runs (``max_restarts=-1``), and the scheduler sends the
+unit it was running again, resuming the partial file the dead attempt left;
+attempts are counted per unit. A worker that cannot be (re)started within
+:data:`WORKER_START_TIMEOUT_S` is given up. A user error in an input
+(corrupt, not media) is an answer, not an exception, so it is never
+retried. Ctrl-C or SIGTERM kills the workers; partial files stay for
 ``--resume``.
 
 Ray is imported only here, and only when ``executor: ray`` is used; the
 actors are in :mod:`pose_suite.ray_worker`.
 """
-import dataclasses
 import os
 import secrets
+import signal
 import socket
 import sys
 import time
 import warnings
-from collections import deque
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from pose_suite.batch import BatchResult, finished_line
-from pose_suite.errors import (ClusterError, ConfigError, OutputError,
-                               SuiteWarning, one_line)
+from pose_suite.errors import (ClusterError, ConfigError, DeviceError,
+                               OutputError, SuiteWarning, one_line)
 from pose_suite.inputs import Inputs
 from pose_suite.ray_worker import PROGRESS_INTERVAL_S, Progress, Worker
-from pose_suite.segments import Segment, plan_segments, segment_file
+from pose_suite.scheduler import Scheduler, Unit
+from pose_suite.segments import plan_segments, segment_file
+from pose_suite.service import InputResult
 from pose_suite.sources import open_source
 
-#: Restarts of a dead worker, and retries of the call it was running.
-MAX_RESTARTS = 2
-MAX_TASK_RETRIES = 2
-#: Seconds between calls to a worker whose node stopped answering.
+#: Seconds a worker may take to load its models (first start or restart)
+#: before the batch gives it up.
+WORKER_START_TIMEOUT_S = 300.0
+#: Seconds between calls to a worker whose node stopped answering, and how
+#: many such calls a unit gets (5 minutes in all).
 UNAVAILABLE_WAIT_S = 2.0
+UNAVAILABLE_LIMIT = 150
 #: Ray namespace prefix; the run's progress actor is named ``progress``.
 NAMESPACE_PREFIX = 'pose-suite-'
-
-
-@dataclasses.dataclass
-class _Unit:
-    """One call to a worker: a whole input, one segment of it, or the
-    stitching of its segments."""
-
-    unit_id: str
-    number: int            # the input's position in the batch, from 1
-    source: str
-    output: Path           # the file this unit writes
-    result: Path           # the input's result (a segment's: once stitched)
-    frames: int            # frames expected, for ordering and progress
-    segment: Optional[Segment] = None
-    stitch_of: Optional[list] = None  # [(Segment, segment file)]
-    unavailable: int = 0   # calls Ray answered "actor unavailable"
 
 
 def run_on_ray(config, inputs: Inputs) -> BatchResult:
     """Analyse ``inputs`` on Ray workers (see the module's docstring).
 
     Raises:
-        ClusterError, OutputError: before any input is analysed, with
-        nothing written.
+        ClusterError, DeviceError, OutputError: before any input is
+        analysed, with nothing written.
         KeyboardInterrupt: after the workers were stopped; partial files
         are kept.
     """
@@ -80,12 +71,13 @@ def run_on_ray(config, inputs: Inputs) -> BatchResult:
     output_files = inputs.output_files(config.output)
     result = BatchResult(skipped=[(str(path), reason)
                                   for path, reason in inputs.skipped])
-    queue = deque(_plan(config, inputs, output_files, result))
+    scheduler = Scheduler(_plan(config, inputs, output_files, result),
+                          result)
     namespace = NAMESPACE_PREFIX + secrets.token_hex(4)
     _connect(ray, config, namespace)
     try:
-        if queue:
-            _Driver(ray, config, queue, len(inputs.sources), result).run()
+        if not scheduler.finished:
+            _Driver(ray, config, scheduler, len(inputs.sources)).run()
     finally:
         ray.shutdown()
     result.seconds = time.perf_counter() - started
@@ -103,10 +95,9 @@ def _import_ray():
 
 
 def _plan(config, inputs: Inputs, output_files: List[Path],
-          result: BatchResult) -> List[_Unit]:
-    """The units of work, longest first. An input that cannot be opened is
-    that input's failure (or skip) now, as in a local run, and goes to no
-    worker."""
+          result: BatchResult) -> List[Unit]:
+    """The units of work. An input that cannot be opened is that input's
+    failure (or skip) now, as in a local run, and goes to no worker."""
     units = []
     for number, (path, output) in enumerate(
             zip(inputs.sources, output_files), 1):
@@ -121,16 +112,16 @@ def _plan(config, inputs: Inputs, output_files: List[Path],
             config.det_interval) \
             if source.kind == 'video' and config.segment_s else []
         if len(segments) < 2:
-            units.append(_Unit(f'{number}', number, str(path), output,
-                               output, frames))
+            units.append(Unit(f'{number}', 'input', number, str(path),
+                              output, output, frames))
             continue
         for index, segment in enumerate(segments):
             stop = segment.stop if segment.stop is not None else frames
-            units.append(_Unit(
-                f'{number}.{index + 1}', number, str(path),
+            units.append(Unit(
+                f'{number}.{index + 1}', 'segment', number, str(path),
                 segment_file(output, index, len(segments)), output,
                 max(stop - segment.start, 1), segment))
-    return sorted(units, key=lambda unit: -unit.frames)
+    return units
 
 
 def _connect(ray, config, namespace: str) -> None:
@@ -138,12 +129,18 @@ def _connect(ray, config, namespace: str) -> None:
     options = dict(namespace=namespace, log_to_driver=False,
                    logging_level='ERROR', configure_logging=True)
     if config.ray_address == '':
+        # Ray counts the CPUs itself, within a container's or a Slurm
+        # job's limits (os.cpu_count() sees the whole host).
         target = 'a private Ray on this machine'
-        options.update(include_dashboard=False, num_cpus=os.cpu_count())
+        options.update(include_dashboard=False)
     else:
         target = f'the Ray cluster at {config.ray_address}'
         options.update(address=config.ray_address)
         _check_reachable(config.ray_address)
+    # ray.init installs its own SIGTERM handler (which aborts the driver
+    # with a stack dump); ours stops the run as Ctrl-C does.
+    handlers = {number: signal.getsignal(number)
+                for number in (signal.SIGINT, signal.SIGTERM)}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
@@ -151,6 +148,10 @@ def _connect(ray, config, namespace: str) -> None:
     except Exception as exc:  # noqa: BLE001
         raise ClusterError(f'cannot start or join {target}: '
                            f'{one_line(exc)}') from None
+    finally:
+        for number, handler in handlers.items():
+            if handler is not None:
+                signal.signal(number, handler)
 
 
 def _check_reachable(address: str) -> None:
@@ -174,19 +175,31 @@ def _check_reachable(address: str) -> None:
             'or check ray_address)') from None
 
 
-def _worker_shape(ray, config, wanted: int) -> dict:
-    """How many workers, and what each needs, checked against the
-    cluster's resources.
+def worker_shape(nodes: List[Dict[str, float]], config,
+                 wanted: int) -> dict:
+    """How many workers, and what each needs, fitted node by node: a
+    worker's CPUs and GPUs must all be on one node.
 
+    Args:
+        nodes: each alive node's resources (``{'CPU': 3, 'GPU': 1, ...}``).
+        config: the run's :class:`AnalysisConfig` (``workers``,
+            ``threads_per_worker``, ``gpus_per_worker``, ``device``).
+        wanted: units to run; no more workers than that are started.
+    Returns:
+        ``{'count', 'num_cpus', 'num_gpus'}``.
     Raises:
-        ClusterError: the cluster cannot hold what the config asks.
+        ClusterError, DeviceError: the cluster cannot hold what the config
+        asks, naming the shape that does not fit.
     """
-    total = ray.cluster_resources()
-    cpus, gpus = total.get('CPU', 0), total.get('GPU', 0)
+    threads = config.threads_per_worker
+    gpus = sum(node.get('GPU', 0) for node in nodes)
     gpus_per_worker = config.gpus_per_worker
     if gpus_per_worker == 'auto':
         gpus_per_worker = 1.0 if gpus >= 1 and config.device != 'cpu' \
             else 0.0
+    if config.device.startswith('cuda') and gpus == 0:
+        raise DeviceError(f'device is {config.device} but the Ray cluster '
+                          'has no GPU: set "device": "cpu" (or "auto")')
     if gpus_per_worker > 0 and gpus == 0:
         raise ClusterError(
             f'gpus_per_worker is {gpus_per_worker:g} but the Ray cluster has '
@@ -194,65 +207,73 @@ def _worker_shape(ray, config, wanted: int) -> dict:
     if gpus_per_worker > 0 and config.device == 'cpu':
         raise ClusterError(f'gpus_per_worker is {gpus_per_worker:g} but '
                            'device is cpu: set one of them otherwise')
-    threads = config.threads_per_worker
-    largest = max((node['Resources'].get('CPU', 0) for node in ray.nodes()
-                   if node.get('Alive')), default=0)
-    if threads > largest:
+    fits = [int(node.get('CPU', 0) // threads) if not gpus_per_worker else
+            min(int(node.get('CPU', 0) // threads),
+                int(node.get('GPU', 0) // gpus_per_worker + 1e-9))
+            for node in nodes]
+    shape = f'{threads} CPU(s)' + (f' and {gpus_per_worker:g} GPU(s)'
+                                   if gpus_per_worker else '')
+    nodes_said = ', '.join(f'{node.get("CPU", 0):g} CPUs'
+                           + (f' {node.get("GPU", 0):g} GPUs' if gpus else '')
+                           for node in nodes) or 'none'
+    if sum(fits) == 0:
+        raise ClusterError(f'no Ray node can hold a worker of {shape} '
+                           f'(nodes: {nodes_said}); lower '
+                           'threads_per_worker or gpus_per_worker')
+    count = sum(fits) if config.workers == 'auto' else config.workers
+    if count > sum(fits):
         raise ClusterError(
-            f'threads_per_worker is {threads} but no Ray node has more than '
-            f'{largest:g} CPUs')
-    if config.workers == 'auto':
-        count = int(gpus // gpus_per_worker) if gpus_per_worker \
-            else max(1, int(cpus // threads))
-    else:
-        count = config.workers
-        if count * threads > cpus or count * gpus_per_worker > gpus:
-            raise ClusterError(
-                f'{count} workers need {count * threads} CPUs and '
-                f'{count * gpus_per_worker:g} GPUs; the Ray cluster has '
-                f'{cpus:g} and {gpus:g}')
+            f'{count} workers of {shape} each do not fit on the Ray '
+            f'cluster, which holds {sum(fits)} (nodes: {nodes_said})')
     return dict(count=max(1, min(count, wanted)), num_cpus=threads,
                 num_gpus=gpus_per_worker)
 
 
 class _Driver:
-    """Feeds the queue of units to free workers and collects results."""
+    """Sends the scheduler's units to free workers and tells it the
+    answers, translated from Ray's exceptions."""
 
-    def __init__(self, ray, config, queue: deque, total_inputs: int,
-                 result: BatchResult):
-        self.ray, self.config, self.queue = ray, config, queue
-        self.total_inputs, self.result = total_inputs, result
-        self.segments_left: Dict[int, list] = {}
-        for unit in queue:
-            if unit.segment is not None:
-                self.segments_left.setdefault(unit.number, []).append(unit)
-        self.segments_done: Dict[int, list] = {}
+    def __init__(self, ray, config, scheduler: Scheduler,
+                 total_inputs: int):
+        self.ray, self.config, self.scheduler = ray, config, scheduler
+        self.total_inputs = total_inputs
 
     def run(self) -> None:
         ray = self.ray
-        shape = _worker_shape(ray, self.config, len(self.queue))
+        nodes = [node['Resources'] for node in ray.nodes()
+                 if node.get('Alive')]
+        shape = worker_shape(nodes, self.config,
+                             len(self.scheduler.queue))
         # On the head node, which lives as long as the cluster (as Ray
         # Train places its state actor); worker nodes may die.
-        progress = ray.remote(num_cpus=0)(Progress).options(
+        self.progress = ray.remote(num_cpus=0)(Progress).options(
             name='progress',
             resources={'node:__internal_head__': 0.001}).remote()
+        # Restarted for as long as the batch runs: attempts are counted per
+        # unit by the scheduler, so that workers on preemptible machines
+        # do not die out one by one. Ray retries nothing itself.
         worker_class = ray.remote(Worker).options(
             num_cpus=shape['num_cpus'], num_gpus=shape['num_gpus'],
-            max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES,
+            max_restarts=-1, max_task_retries=0,
             scheduling_strategy='SPREAD')
-        workers = [worker_class.remote(self.config, index,
-                                       shape['num_cpus'])
-                   for index in range(shape['count'])]
+        self.workers = [worker_class.remote(self.config, index,
+                                            shape['num_cpus'])
+                        for index in range(shape['count'])]
+        self.shape = shape
         try:
-            self._check_workers(workers)
-            self._feed(workers, progress)
+            self._check_workers()
+            self._feed()
         except KeyboardInterrupt:
-            for worker in workers:  # partial files stay for --resume
-                ray.kill(worker, no_restart=True)
+            self._stop_workers()  # partial files stay for --resume
             raise
 
-    def _check_workers(self, workers: list) -> None:
-        """Every worker loaded its models and sees the output folder."""
+    def _stop_workers(self) -> None:
+        for worker in self.workers:
+            self.ray.kill(worker, no_restart=True)
+
+    def _check_workers(self) -> None:
+        """Every worker loaded its models and sees the output folder, within
+        :data:`WORKER_START_TIMEOUT_S`."""
         folder = Path(self.config.output)
         if folder.suffix.lower() == '.json':
             folder = folder.parent
@@ -263,9 +284,19 @@ class _Driver:
                               f'{exc.strerror or exc}') from None
         probe = folder / f'.pose-suite-probe-{secrets.token_hex(8)}'
         probe.write_text('the suite checks that its workers see this\n')
+        calls = [worker.ready.remote(str(probe)) for worker in self.workers]
         try:
-            answers = self.ray.get([worker.ready.remote(str(probe))
-                                    for worker in workers])
+            ready, _ = self.ray.wait(calls, num_returns=len(calls),
+                                     timeout=WORKER_START_TIMEOUT_S)
+            if len(ready) < len(calls):
+                self._stop_workers()
+                raise ClusterError(
+                    f'{len(calls) - len(ready)} of {len(calls)} Ray workers '
+                    f'({self.shape["num_cpus"]} CPU(s) '
+                    f'{self.shape["num_gpus"]:g} GPU(s) each) did not start '
+                    f'within {WORKER_START_TIMEOUT_S:.0f} s: the cluster has '
+                    'no room for them, or loading the models hangs')
+            answers = [self._get(call) for call in calls]
         finally:
             probe.unlink(missing_ok=True)
         for answer in answers:
@@ -278,112 +309,117 @@ class _Driver:
                     f'output folder {folder}: put it on a filesystem that '
                     'every Ray node mounts at the same path')
 
-    def _feed(self, workers: list, progress) -> None:
-        ray = self.ray
+    def _get(self, ref):
+        """``ray.get``, with a worker that died while starting reported as
+        one line."""
+        try:
+            return self.ray.get(ref)
+        except self.ray.exceptions.RayError as exc:
+            raise ClusterError(f'a Ray worker died while it started: '
+                               f'{_first_words(exc)}') from None
+
+    def _feed(self) -> None:
+        ray, scheduler = self.ray, self.scheduler
         from tqdm import tqdm
-        bar = tqdm(total=sum(unit.frames for unit in self.queue
-                             if unit.stitch_of is None),
+        bar = tqdm(total=sum(unit.frames for unit in scheduler.queue),
                    unit='frame', desc='frames', dynamic_ncols=True,
                    disable=self.config.quiet or not sys.stderr.isatty())
-        free, pending = list(workers), {}
+        free, pending = list(self.workers), {}
+        sent_at: Dict = {}
         try:
-            while self.queue or pending:
-                while free and self.queue:
-                    unit, worker = self.queue.popleft(), free.pop()
-                    call = worker.stitch if unit.stitch_of else \
-                        worker.analyse
-                    pending[call.remote(dataclasses.asdict(unit))] = \
-                        (unit, worker)
+            while pending or not scheduler.finished:
+                while free and scheduler.has_waiting():
+                    unit, worker = scheduler.take(), free.pop()
+                    call = worker.stitch if unit.kind == 'stitch' \
+                        else worker.analyse
+                    ref = call.remote(unit.message())
+                    pending[ref], sent_at[ref] = (unit, worker), \
+                        time.monotonic()
                 if not pending:
-                    self._fail_all('no Ray worker is left (each died '
-                                   f'{MAX_RESTARTS + 1} times)')
+                    scheduler.fail_all('no Ray worker is left (each died or '
+                                       'could not be started again)')
                     break
                 done, _ = ray.wait(list(pending), num_returns=1,
                                    timeout=PROGRESS_INTERVAL_S)
-                try:
-                    bar.n = ray.get(progress.frames_done.remote())
-                    bar.refresh()
-                except ray.exceptions.RayError:
-                    pass  # the bar only; results do not depend on it
+                status = self._progress_status(bar)
                 for ref in done:
                     unit, worker = pending.pop(ref)
-                    try:
-                        answer = ray.get(ref)
-                    except ray.exceptions.ActorUnavailableError:
-                        # Its node died and Ray has not yet declared the
-                        # actor dead (about 14 s): the call goes again, to
-                        # the actor Ray restarts elsewhere.
-                        unit.unavailable += 1
-                        if unit.unavailable * UNAVAILABLE_WAIT_S <= 300:
-                            time.sleep(UNAVAILABLE_WAIT_S)
-                            pending[worker.analyse.remote(
-                                dataclasses.asdict(unit))] = (unit, worker)
-                            continue
-                        self._failed(unit, 'its Ray worker was unreachable '
-                                     'for 5 minutes')
-                        continue
-                    except ray.exceptions.RayActorError as exc:
-                        self._failed(unit, 'its Ray worker died '
-                                     f'{MAX_TASK_RETRIES + 1} times while '
-                                     f'analysing it ({one_line(exc)})')
-                        continue  # that worker is gone for good
-                    free.append(worker)
-                    self._finished(unit, answer, bar)
+                    sent_at.pop(ref)
+                    if self._answer(ref, unit, worker, status, bar):
+                        free.append(worker)
+                for ref in [ref for ref, at in sent_at.items()
+                            if time.monotonic() - at > WORKER_START_TIMEOUT_S
+                            and not _started(status, pending[ref][0])]:
+                    # Sent to a worker that never came back to life.
+                    unit, worker = pending.pop(ref)
+                    sent_at.pop(ref)
+                    ray.kill(worker, no_restart=True)
+                    scheduler.not_started(unit)
         finally:
             bar.close()
 
-    def _finished(self, unit: _Unit, answer: dict, bar) -> None:
+    def _progress_status(self, bar) -> dict:
+        try:
+            status = self.ray.get(self.progress.status.remote())
+        except self.ray.exceptions.RayError:
+            return {}  # the bar only; results do not depend on it
+        bar.n = sum(entry['frames'] for entry in status.values())
+        bar.refresh()
+        return status
+
+    def _answer(self, ref, unit: Unit, worker, status: dict, bar) -> bool:
+        """Give the scheduler what ``ref`` brought; returns whether the
+        worker can take more."""
+        ray, scheduler = self.ray, self.scheduler
+        try:
+            answer = ray.get(ref)
+        except ray.exceptions.ActorUnavailableError:
+            # Its node stopped answering and Ray has not yet declared the
+            # actor dead (about 14 s): the unit goes again, to the actor Ray
+            # restarts elsewhere.
+            if scheduler.unreachable(unit, UNAVAILABLE_LIMIT):
+                time.sleep(UNAVAILABLE_WAIT_S)
+            return True
+        except ray.exceptions.RayActorError as exc:
+            if _started(status, unit):
+                scheduler.worker_died(unit, _first_words(exc))
+                return True  # Ray restarts it
+            scheduler.not_started(unit)
+            return False  # dead for good: never reached
+        except ray.exceptions.RayError as exc:  # a bug of ours, say
+            scheduler.answered(unit, dict(status='failed', reason=(
+                f'its Ray worker failed: {_first_words(exc)}')))
+            return True
+        if answer['status'] == 'worker broken':
+            # A restarted worker could not load its models again.
+            warnings.warn(f'a Ray worker on node {answer["node"]} is given '
+                          f'up: {answer["reason"]}', SuiteWarning)
+            ray.kill(worker, no_restart=True)
+            scheduler.not_started(unit)
+            return False
         for message in answer.get('warnings', []):
             warnings.warn(message, SuiteWarning)
-        if answer['status'] == 'skipped':
-            self.result.skipped.append((unit.source, answer['reason']))
-            return
-        if answer['status'] == 'failed':
-            self._failed(unit, answer['reason'])
-            return
-        if unit.segment is not None:
-            self._segment_done(unit)
-            return
-        self.result.outputs.append(Path(answer['output']))
-        self.result.frames += answer['frames']
-        self.result.persons += answer['persons']
-        if not self.config.quiet:
+        ended = scheduler.answered(unit, answer)
+        if ended and not self.config.quiet:
             retried = f', attempt {answer["attempts"]}' \
-                if answer['attempts'] > 1 else ''
+                if answer.get('attempts', 1) > 1 else ''
+            done = InputResult(unit.result, 'up to date' if ended == 'kept'
+                               else 'done', answer.get('frames', 0),
+                               answer.get('persons', 0))
             bar.write(finished_line(
-                unit.number, self.total_inputs, unit.source, answer,
-                answer['output'],
+                unit.number, self.total_inputs, unit.source, done,
                 f' (node {answer["node"]}, worker {answer["worker"]}'
                 f'{retried})'), file=sys.stdout)
+        return True
 
-    def _segment_done(self, unit: _Unit) -> None:
-        """When the last segment of an input is in, stitching comes next,
-        before any other input."""
-        left = self.segments_left.get(unit.number)
-        if left is None:
-            return  # the input already failed
-        left.remove(unit)
-        self.segments_done.setdefault(unit.number, []).append(unit)
-        if not left:
-            done = sorted(self.segments_done.pop(unit.number),
-                          key=lambda u: u.segment.start)
-            del self.segments_left[unit.number]
-            self.queue.appendleft(_Unit(
-                f'{unit.number}.stitch', unit.number, unit.source,
-                unit.result, unit.result, 0,
-                stitch_of=[(u.segment, u.output) for u in done]))
 
-    def _failed(self, unit: _Unit, reason: str) -> None:
-        if unit.segment is not None:
-            if self.segments_left.pop(unit.number, None) is None:
-                return  # reported at its first failed segment
-            self.segments_done.pop(unit.number, None)
-            self.queue = deque(u for u in self.queue
-                               if u.number != unit.number)
-        self.result.failures.append((unit.source, reason))
+def _started(status: dict, unit: Unit) -> bool:
+    """Whether a worker began ``unit``'s current attempt (the progress
+    actor's record)."""
+    return status.get(unit.unit_id, {}).get('attempts', 0) >= unit.attempts
 
-    def _fail_all(self, reason: str) -> None:
-        for number in sorted({unit.number for unit in self.queue}):
-            unit = next(u for u in self.queue if u.number == number)
-            self.result.failures.append((unit.source, reason))
-        self.queue.clear()
+
+def _first_words(exc: BaseException) -> str:
+    """Ray's exception texts run to pages: their first line."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__

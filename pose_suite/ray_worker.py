@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Dict
 
 from pose_suite.batch import problem_of
-from pose_suite.errors import SuiteError, SuiteWarning
+from pose_suite.errors import (ClusterError, SuiteError, SuiteWarning,
+                               one_line)
 from pose_suite.segments import Segment, stitch
 
 #: Seconds between a worker's progress reports.
@@ -22,28 +23,25 @@ PROGRESS_INTERVAL_S = 0.5
 
 
 class Progress:
-    """Frames done per unit, and each unit's attempts (a retried call
-    starts again). Named ``progress`` in the run's namespace."""
+    """Frames done per unit, and the attempt of each that a worker began
+    (the scheduler numbers them). Named ``progress`` in the run's
+    namespace."""
 
     def __init__(self):
         self.frames: Dict[str, int] = {}
         self.attempts: Dict[str, int] = {}
         self.where: Dict[str, dict] = {}
 
-    def started(self, unit_id: str, where: dict) -> int:
-        self.attempts[unit_id] = self.attempts.get(unit_id, 0) + 1
+    def started(self, unit_id: str, attempt: int, where: dict) -> None:
+        self.attempts[unit_id] = attempt
         self.where[unit_id] = where
-        return self.attempts[unit_id]
 
     def update(self, unit_id: str, frames: int) -> None:
         self.frames[unit_id] = frames
 
-    def frames_done(self) -> int:
-        return sum(self.frames.values())
-
     def status(self) -> dict:
-        """Per unit: frames done, attempts, and the node, worker and
-        process analysing it."""
+        """Per unit begun: frames done, its attempt, and the node, worker
+        and process analysing it."""
         return {unit_id: dict(where, frames=self.frames.get(unit_id, 0),
                               attempts=self.attempts[unit_id])
                 for unit_id, where in self.where.items()}
@@ -51,7 +49,9 @@ class Progress:
 
 class Worker:
     """One model replica (a Ray actor): ``PoseAnalysisService`` loaded once,
-    run on one unit at a time."""
+    run on one unit at a time. Every answer is a dict, never an exception:
+    a user error is that unit's, and a worker whose models could not be
+    loaded says so (``'worker broken'``)."""
 
     def __init__(self, config, index: int, threads: int):
         import ray
@@ -64,15 +64,21 @@ class Worker:
         self.progress = ray.get_actor('progress')
         self.node_id = context.get_node_id()
         self.node = socket.gethostname()
-        if not ray.get_gpu_ids() and config.device in ('auto', 'cuda'):
+        if not ray.get_gpu_ids() and config.device == 'auto':
+            # "auto" means a GPU if this worker was given one; "cuda"
+            # without one is refused below, as in a local run.
             config = dataclasses.replace(config, device='cpu')
-        self.error = None
+        self.error, self.service = None, None
         try:
-            from pose_analysis_service import PoseAnalysisService
+            from pose_suite.service import PoseAnalysisService
             self.service = PoseAnalysisService(
                 dataclasses.replace(config, quiet=True))
+            self.service.in_batch = True
         except SuiteError as exc:  # sent back: the driver says it once
             self.error = exc
+        except Exception as exc:  # noqa: BLE001  (a traceback helps no one)
+            self.error = ClusterError(f'cannot load the models: '
+                                      f'{one_line(exc)}')
 
     def ready(self, probe: str) -> dict:
         return dict(error=self.error, node=self.node,
@@ -82,14 +88,20 @@ class Worker:
         return dict(node=self.node, node_id=self.node_id[:12],
                     worker=self.index, pid=os.getpid())
 
-    def analyse(self, unit: dict) -> dict:
-        """Run one input or segment; a user error is an answer."""
-        import ray
+    def _begin(self, unit: dict) -> dict:
         where = self._where()
-        attempt = ray.get(self.progress.started.remote(unit['unit_id'],
-                                                       where))
-        # A retried call resumes the partial file its dead attempt left.
-        resume = self.service.config.resume or attempt > 1
+        import ray
+        ray.get(self.progress.started.remote(unit['unit_id'],
+                                             unit['attempts'], where))
+        return where
+
+    def analyse(self, unit: dict) -> dict:
+        """Run one input or segment."""
+        if self.service is None:
+            return dict(status='worker broken', reason=str(self.error),
+                        **self._where())
+        where = self._begin(unit)
+        user_resume = self.service.config.resume
         start = unit['segment']['start'] if unit['segment'] else 0
         last_sent = [0.0]
 
@@ -103,29 +115,45 @@ class Worker:
             warnings.simplefilter('ignore')
             warnings.simplefilter('always', SuiteWarning)
             try:
-                output = self.service.run(
-                    unit['source'], unit['output'], resume=resume,
-                    frame_range=(unit['segment']['start'],
-                                 unit['segment']['stop'])
-                    if unit['segment'] else None,
-                    run_info=dict(executor='ray', **where, attempts=attempt),
-                    on_frame=on_frame)
-                answer = dict(status='done', output=str(output),
-                              **self.service.last_summary)
+                answer = self._analyse(unit, user_resume, where, on_frame)
             except Exception as exc:  # noqa: BLE001  (see problem_of)
                 status, reason = problem_of(exc)
                 answer = dict(status=status, reason=reason)
-        if answer['status'] == 'done':
+        if answer['status'] != 'failed':
             self.progress.update.remote(unit['unit_id'], unit['frames'])
         messages = [str(w.message) for w in caught
                     if issubclass(w.category, SuiteWarning)]
-        if attempt > 1:  # the resumed partial is expected
-            messages = [m for m in messages if 'nothing to resume' not in m]
-        return dict(answer, warnings=messages, attempts=attempt, **where)
+        return dict(answer, warnings=messages, attempts=unit['attempts'],
+                    **where)
+
+    def _analyse(self, unit: dict, user_resume: bool, where: dict,
+                 on_frame) -> dict:
+        segment = unit['segment']
+        if segment and user_resume and \
+                self.service.up_to_date(unit['source'],
+                                        Path(unit['result']))[0]:
+            # The whole input was finished and stitched before.
+            return dict(status='input up to date')
+        done = self.service.analyse_input(
+            unit['source'], unit['output'],
+            # A cut-off attempt's partial file is resumed whatever the
+            # user said; a complete result is kept only if they asked.
+            resume=user_resume or unit['resume_partial'],
+            keep_up_to_date=user_resume,
+            frame_range=(segment['start'], segment['stop'])
+            if segment else None,
+            run_info=dict(executor='ray', **where,
+                          attempts=unit['attempts']),
+            on_frame=on_frame)
+        return dict(status=done.status, output=str(done.output),
+                    frames=done.frames, persons=done.persons)
 
     def stitch(self, unit: dict) -> dict:
         """Join an input's segment files into its result, and export."""
-        where = self._where()
+        if self.service is None:
+            return dict(status='worker broken', reason=str(self.error),
+                        **self._where())
+        where = self._begin(unit)
         try:
             segments = [(Segment(**segment), Path(path))
                         for segment, path in unit['stitch_of']]
@@ -135,7 +163,7 @@ class Worker:
                 run_info=dict(executor='ray', **where))
             self.service.export(Path(unit['output']), meta)
         except Exception as exc:  # noqa: BLE001  (see problem_of)
-            return dict(status='failed', reason=problem_of(exc)[1])
+            return dict(status='failed', reason=problem_of(exc)[1], **where)
         return dict(status='done', output=unit['output'],
                     frames=meta['frame_count'], persons=persons,
                     attempts=meta['run']['attempts'], **where)

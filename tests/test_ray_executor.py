@@ -30,6 +30,29 @@ PORT = 6379  # the namespace's own port space
 TESTS = Path(__file__).resolve().parent
 
 
+def why_no_network_namespace():
+    """Why a loopback-only network namespace cannot be made here (None when
+    it can): Ray must never reach past loopback, so without one these tests
+    do not run."""
+    if os.geteuid() != 0:
+        return 'Ray tests need root, for a loopback-only network namespace'
+    if shutil.which('ip') is None:
+        return 'Ray tests need `ip` (iproute2) for a network namespace'
+    name = f'pose-suite-check-{os.getpid()}'
+    made = subprocess.run(['ip', 'netns', 'add', name], capture_output=True,
+                          text=True)
+    if made.returncode != 0:
+        return ('Ray tests need a network namespace, and `ip netns add` '
+                f'failed: {made.stderr.strip()[:200]}')
+    subprocess.run(['ip', 'netns', 'delete', name], capture_output=True)
+    return None
+
+
+_NO_NAMESPACE = why_no_network_namespace()
+pytestmark = pytest.mark.skipif(_NO_NAMESPACE is not None,
+                                reason=_NO_NAMESPACE or '')
+
+
 def _sh(*args, check=True):
     return subprocess.run(args, capture_output=True, text=True, check=check)
 
