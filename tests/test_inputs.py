@@ -250,10 +250,10 @@ def test_unexpected_failure_of_one_input_does_not_stop_a_batch(
 
     import cv2
 
-    import pose_analysis_service
+    import pose_suite.service as service_module
     import pose_suite.exports as exports
     names = sorted(p.name for p in photos.iterdir())
-    real_open = pose_analysis_service.open_source
+    real_open = service_module.open_source
 
     def open_source_failing_on_first(path):
         if str(path).endswith(names[0]):
@@ -263,7 +263,7 @@ def test_unexpected_failure_of_one_input_does_not_stop_a_batch(
     def csv_failing(*args):
         raise OSError(28, 'No space left on device')
 
-    monkeypatch.setattr(pose_analysis_service, 'open_source',
+    monkeypatch.setattr(service_module, 'open_source',
                         open_source_failing_on_first)
     monkeypatch.setattr(exports, '_write_csv', csv_failing)
     monkeypatch.setattr(analysis_service, 'config', dataclasses.replace(
