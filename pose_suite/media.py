@@ -112,6 +112,33 @@ def audio_only_reason(path: Path) -> Optional[str]:
     return None
 
 
+def cut_short(path: Path) -> bool:
+    """Whether a video file ends before its own structure says it does:
+    an MP4/MOV whose last top-level box runs past the end of the file (a
+    copy or recording stopped half-way), or a RIFF (AVI) file shorter than
+    its header's size."""
+    with open(path, 'rb') as handle:
+        head = handle.read(12)
+        size = handle.seek(0, 2)
+        if head[:4] == b'RIFF':
+            return struct.unpack('<I', head[4:8])[0] + 8 > size
+        if head[4:8] not in _ISO_BMFF_TOP_BOXES:
+            return False
+        position = 0
+        while position + 8 <= size:
+            handle.seek(position)
+            header = handle.read(16)
+            box_size = struct.unpack('>I', header[:4])[0]
+            if box_size == 1 and len(header) == 16:
+                box_size = struct.unpack('>Q', header[8:])[0]
+            elif box_size == 0:
+                return False  # "to the end of the file"
+            if box_size < 8:
+                return False  # not a box structure after all
+            position += box_size
+        return position > size
+
+
 def _audio_kind(head: bytes) -> Optional[str]:
     """The audio format of a file that can only hold sound, else None."""
     if head[4:8] == b'ftyp' and head[8:12] in (b'M4A ', b'M4B ', b'M4P ',

@@ -30,8 +30,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pose_suite.errors import InputError, NotMediaError, SuiteWarning
-from pose_suite.media import (audio_only_reason, looks_like_media,
-                              not_media_reason)
+from pose_suite.media import (audio_only_reason, cut_short,
+                              looks_like_media, not_media_reason)
+from pose_suite.positions import (FrameIndexer, seek, seek_table,
+                                  stream_holds_more)
 
 Frame = Tuple[int, Optional[float], Optional[np.ndarray]]
 #: Failed reads in a row after which a video is taken to have ended, when
@@ -72,6 +74,8 @@ class DecodeReport:
     wrong); 0 when the video ended as reported."""
 
     frames_unread_at_end: int = 0
+    #: Frames decoded, those before a segment's first included.
+    frames_decoded: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,8 +118,11 @@ class FrameSource:
         decodable one are warned about once and counted in ``report``.
 
         Args:
-            start: first frame index to yield; earlier frames are decoded
-                and dropped (seeking is not frame-exact in every codec).
+            start: first frame index to yield. Decoding starts at the key
+                frame before it (see :mod:`pose_suite.positions`), with the
+                indices and times of a read from the first frame; where
+                the packets do not allow that, earlier frames are decoded
+                and dropped.
             report: filled in when the video has been read to its end.
         """
         if self.kind == 'image':
@@ -124,29 +131,70 @@ class FrameSource:
             return
         capture = _capture(self.path)
         clock = _PresentationClock(self)
-        last_index, last_time = -1, 0.0
+        table = seek_table(self.path, self.frame_count, start) \
+            if self.kind == 'video' else None
+        indexer = FrameIndexer(self.fps, table)
+        seeks = 0
+        if table is not None:
+            seek(capture, table, start, seeks)
+        last_index, last_time, decoded = -1, 0.0, 0
         try:
-            frame_index, pending_failures = 0, []
-            while len(pending_failures) < MAX_CONSECUTIVE_FAILURES or (
-                    frame_index < self.frame_count and
-                    len(pending_failures) < MAX_FAILURES_IN_REPORTED):
+            failures = 0  # failed reads since the last good frame
+            while True:
+                position = indexer.next_position(failures)
+                if failures >= MAX_CONSECUTIVE_FAILURES and not (
+                        position < self.frame_count and
+                        failures < MAX_FAILURES_IN_REPORTED):
+                    if table is None or decoded or seeks < 0:
+                        break
+                    seeks = -1 if not seek(capture, table, start,
+                                           seeks + 1) else seeks + 1
+                    if seeks < 0:  # no back-off left: from the first frame
+                        capture.release()
+                        capture = _capture(self.path)
+                    indexer = FrameIndexer(self.fps, table)
+                    clock = _PresentationClock(self)
+                    failures = 0
+                    continue
                 ok, frame = capture.read()
                 if not ok or frame is None:
                     # A bad frame, or the end: only a later good frame tells.
-                    pending_failures.append(frame_index)
-                    frame_index += 1
+                    failures += 1
                     continue
-                timestamp_s = clock.time_of(frame_index, capture)
+                decoded += 1
+                timestamp_s = clock.time_of(position, capture)
+                frame_index = indexer.index(timestamp_s, failures,
+                                            clock.real)
+                if table is not None and not indexer.placed:
+                    # A time the packets do not have: no seeking after all.
+                    capture.release()
+                    capture, table = _capture(self.path), None
+                    indexer = FrameIndexer(self.fps)
+                    clock = _PresentationClock(self)
+                    decoded, failures = 0, 0
+                    continue
+                if table is not None and decoded == 1 and \
+                        frame_index > start:
+                    # OpenCV's seek (by estimated frame number) landed
+                    # after the frame wanted: back off further, or decode
+                    # from the first frame.
+                    seeks = -1 if seeks < 0 or not seek(
+                        capture, table, start, seeks + 1) else seeks + 1
+                    if seeks < 0:  # no back-off left: from the first frame
+                        capture.release()
+                        capture = _capture(self.path)
+                    indexer = FrameIndexer(self.fps, table)
+                    clock = _PresentationClock(self)
+                    decoded, failures = 0, 0
+                    continue
+                for index in range(max(last_index + 1, start), frame_index):
+                    warnings.warn(f'frame {index} of {self.path} could '
+                                  'not be decoded; skipped', SuiteWarning)
+                    yield index, None, None
+                failures = 0
                 last_index, last_time = frame_index, timestamp_s
-                for index in pending_failures:
-                    if index >= start:
-                        warnings.warn(f'frame {index} of {self.path} could '
-                                      'not be decoded; skipped', SuiteWarning)
-                        yield index, None, None
-                pending_failures = []
                 if frame_index >= start:
                     yield frame_index, timestamp_s, frame
-                frame_index += 1
         finally:
             capture.release()
         unread = self._unread_at_end(last_index, last_time)
@@ -154,21 +202,23 @@ class FrameSource:
             warnings.warn(
                 f'{self.path}: the container reports {self.frame_count} '
                 f'frames, but none after frame {last_index} could be decoded '
-                f'({unread} frame(s) damaged, cut off, or miscounted by the '
-                'container); the result ends there', SuiteWarning)
+                f'({unread} frame(s) damaged or cut off); the result ends '
+                'there', SuiteWarning)
         if report is not None:
             report.frames_unread_at_end = unread
+            report.frames_decoded = decoded
 
     def _unread_at_end(self, last_index: int, last_time: float) -> int:
-        """Frames the container reports after the last decoded one, when
-        its duration (frames / average rate) says so too: Matroska and WebM
-        report an estimate from the duration, which the time check
-        tolerates."""
+        """Frames the container reports after the last decoded one that the
+        stream really holds (packets that did not decode) or that a file
+        cut short lost; 0 when the video ended as its stream does, whatever
+        its header or duration estimate counted."""
         missing = self.frame_count - (last_index + 1)
-        if self.kind != 'video' or missing <= 0 or self.fps <= 0:
+        if self.kind != 'video' or missing <= 0:
             return 0
-        duration = self.frame_count / self.fps
-        return missing if last_time + 1.5 / self.fps < duration else 0
+        if stream_holds_more(self.path, last_index) or cut_short(self.path):
+            return missing
+        return 0
 
 
 class _PresentationClock:
@@ -183,6 +233,7 @@ class _PresentationClock:
         self.origin_ms = None if source.kind == 'stream' else 0.0
         self.last_ms = None
         self.warned = False
+        self.real = False  # whether the last time was the container's
 
     def time_of(self, frame_index: int, capture: cv2.VideoCapture) -> float:
         position_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
@@ -190,6 +241,7 @@ class _PresentationClock:
             self.origin_ms = position_ms
         usable = np.isfinite(position_ms) and (
             self.last_ms is None or position_ms > self.last_ms)
+        self.real = bool(usable)
         if usable:
             self.last_ms = position_ms
             return max(position_ms - self.origin_ms, 0.0) / 1000.0
@@ -293,7 +345,7 @@ def _read_image(path: Path) -> Tuple[np.ndarray, int, bool]:
     orientation itself for some formats only (JPEG, PNG, not WebP), so it
     is told not to, and the suite applies it for all.
     """
-    with _native_stderr_captured() as printed:
+    with native_stderr_captured() as printed:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR |
                            cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
@@ -327,7 +379,7 @@ def _exif_orientation(path: Path) -> int:
 
 
 @contextlib.contextmanager
-def _native_stderr_captured() -> Iterator[List[str]]:
+def native_stderr_captured() -> Iterator[List[str]]:
     """Collect what C libraries print on file descriptor 2 (libpng,
     libjpeg) while the block runs; yields the list, filled on exit."""
     printed: List[str] = []
