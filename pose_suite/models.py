@@ -90,7 +90,7 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
         # weights come next); mmdet resets the filters itself, so ignoring
         # is not enough.
         with warnings.catch_warnings(record=True), _weights_left_empty():
-            model = init_fn(config, None, device='cpu')
+            model = _built(init_fn, config, config_path)
         sha256 = hashing.result()
     meta = load_weights(model, checkpoint_path)
     model.to(device)
@@ -99,6 +99,24 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
         use_fast_mode(model, PRECISIONS[precision])
     return LoadedModel(model, Path(config_path), Path(checkpoint_path),
                        sha256, meta, device, precision, config_sha256)
+
+
+def _built(init_fn: Callable, config: Config, config_path: Path):
+    """``init_fn(config)`` on the CPU, without weights.
+
+    Raises:
+        ModelConfigError: the config parses but names a model, layer or
+            argument the libraries cannot build (mmengine's registries
+            raise KeyError, TypeError and others for that).
+    """
+    try:
+        return init_fn(config, None, device='cpu')
+    except Exception as exc:  # noqa: BLE001
+        message = str(exc).strip().splitlines()
+        raise ModelConfigError(
+            f'cannot build the model of {config_path}: '
+            f'{message[0][:300] if message else type(exc).__name__}') \
+            from None
 
 
 @contextlib.contextmanager

@@ -177,3 +177,41 @@ def serve_folder(folder: Path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope='session')
+def tiny_models(model_files, tmp_path_factory):
+    """Config keys for big batches: the test detector at a 64x64 input
+    (the same weights, about 100 times less work than at 640) keeping no
+    box (bbox_thr 1), so no pose model runs. For tests of which inputs a
+    batch analyses, not of what it finds."""
+    folder = tmp_path_factory.mktemp('tiny')
+    det_config = folder / 'det_64.py'
+    det_config.write_text(
+        f"_base_ = '{model_files['det_config']}'\n"
+        "test_pipeline = [dict(type='LoadImageFromFile', backend_args=None),"
+        " dict(type='Resize', scale=(64, 64), keep_ratio=True),"
+        " dict(type='Pad', size=(64, 64), pad_val=dict(img=(114, 114, 114))),"
+        " dict(type='PackDetInputs', meta_keys=('img_id', 'img_path',"
+        " 'ori_shape', 'img_shape', 'scale_factor'))]\n"
+        "test_dataloader = dict(dataset=dict(pipeline=test_pipeline))\n")
+    return {'det_config': str(det_config),
+            'det_checkpoint': str(model_files['det_checkpoint']),
+            'pose_config': str(model_files['pose_config']),
+            'pose_checkpoint': str(model_files['pose_checkpoint']),
+            'device': 'cpu', 'bbox_thr': 1.0}
+
+
+@pytest.fixture(scope='session')
+def tiny_photos(tmp_path_factory):
+    """A folder of 200 small photos (48x32 crops of a real one), each
+    different, and a README."""
+    import cv2
+    folder = tmp_path_factory.mktemp('tiny_photos')
+    image = cv2.imread(str(data_file(COCO_IMAGES[3])))
+    for number in range(200):
+        y, x = divmod(number, 20)
+        crop = image[y * 30:y * 30 + 32, x * 28:x * 28 + 48]
+        cv2.imwrite(str(folder / f'photo_{number:03d}.jpg'), crop)
+    (folder / 'README.md').write_text('# 200 photos\n')
+    return folder

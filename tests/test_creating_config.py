@@ -233,3 +233,33 @@ def test_auto_flags_take_auto_back(tmp_path):
     assert result.returncode == 0, result.stderr
     values = json.loads(path.read_text())
     assert values['flip_test'] == 'auto' and values['workers'] == 'auto'
+
+
+@pytest.mark.parametrize('text', ['{"workers": Infinity}',
+                                  '{"threads_per_worker": NaN}',
+                                  '{"gpus_per_worker": -Infinity}',
+                                  '{"segment_s": Infinity}'])
+def test_infinity_and_nan_are_one_line(tmp_path, text):
+    """JSON readers take Infinity and NaN; they are never a count."""
+    config = tmp_path / 'config.json'
+    config.write_text(text)
+    result = run_cli('pose_analysis_service.py', '--config', config)
+    key = text.split('"')[1]
+    assert_one_line_error(result, key)
+    flag = run_cli('creating_config.py', '--config', tmp_path / 'c.json',
+                   '--' + key.replace('_', '-'), '1.0e400')
+    assert_one_line_error(flag, key, 'inf')
+    assert not (tmp_path / 'c.json').exists()
+
+
+@pytest.mark.parametrize('values, words', [
+    ({'segment_s': 0.5, 'executor': 'ray'}, ['segment_s', '>= 1', '0.5']),
+    ({'segment_s': 10}, ['segment_s needs', 'executor']),
+    ({'segment_s': 10, 'executor': 'ray', 'visualize_output': 'o.mp4'},
+     ['segment_s cannot be combined with visualize_output']),
+])
+def test_segment_s_refusals(tmp_path, values, words):
+    config = tmp_path / 'config.json'
+    config.write_text(json.dumps(values))
+    assert_one_line_error(run_cli('pose_analysis_service.py', '--config',
+                                  config), *words)
