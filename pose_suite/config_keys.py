@@ -76,8 +76,17 @@ class OverlayKind(Kind):
         return value
 
 
-class Fraction(Kind):
+class Number(Kind):
+    """A number; a flag's text is read as an int or a float."""
+
     type = float
+    what = 'a number'
+
+    def parse(self, key, text):
+        return _number_text(key, text, self.what)
+
+
+class Fraction(Number):
 
     def validate(self, key, value):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -86,9 +95,6 @@ class Fraction(Kind):
         if not 0.0 <= float(value) <= 1.0:  # NaN too
             raise ConfigError(f'{key} must be in [0, 1], got {value!r}')
         return float(value)
-
-    def parse(self, key, text):
-        return _number_text(key, text, 'a number')
 
 
 class Flag(Kind):
@@ -108,8 +114,9 @@ class Flag(Kind):
                           f'{text!r}')
 
 
-class Whole(Kind):
+class Whole(Number):
     type = int
+    what = 'a whole number'
 
     def __init__(self, low: int):
         self.low = low
@@ -119,9 +126,6 @@ class Whole(Kind):
             raise ConfigError(f'{key} must be a whole number >= {self.low}, '
                               f'got {value!r}')
         return int(value)
-
-    def parse(self, key, text):
-        return _number_text(key, text, 'a whole number')
 
 
 class Choice(Kind):
@@ -159,8 +163,7 @@ class Formats(Kind):
         return [item.strip() for item in text.split(',') if item.strip()]
 
 
-class Gpus(Kind):
-    type = float
+class Gpus(Number):
 
     def validate(self, key, value):
         if not _is_number(value) or not 0 <= value <= 64 or (
@@ -169,12 +172,8 @@ class Gpus(Kind):
                               f'GPU or a whole number, got {value!r}')
         return float(value)
 
-    def parse(self, key, text):
-        return _number_text(key, text, 'auto or a number')
 
-
-class SegmentSeconds(Kind):
-    type = float
+class SegmentSeconds(Number):
 
     def validate(self, key, value):
         if not _is_number(value) or not (
@@ -182,9 +181,6 @@ class SegmentSeconds(Kind):
             raise ConfigError(f'{key} must be 0 (off) or a number of seconds'
                               f' >= {MIN_SEGMENT_S:g}, got {value!r}')
         return float(value)
-
-    def parse(self, key, text):
-        return _number_text(key, text, 'a number')
 
 
 class RayAddress(Kind):
