@@ -21,6 +21,7 @@ retried. Ctrl-C or SIGTERM kills the workers; partial files stay for
 Ray is imported only here, and only when ``executor: ray`` is used; the
 actors are in :mod:`pose_suite.ray_worker`.
 """
+import contextlib
 import os
 import secrets
 import signal
@@ -29,7 +30,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from pose_suite.batch import BatchResult, finished_line
 from pose_suite.errors import (ClusterError, ConfigError, DeviceError,
@@ -39,7 +40,7 @@ from pose_suite.ray_worker import PROGRESS_INTERVAL_S, Progress, Worker
 from pose_suite.scheduler import Scheduler, Unit
 from pose_suite.segments import plan_segments, segment_file
 from pose_suite.service import InputResult
-from pose_suite.sources import open_source
+from pose_suite.sources import native_stderr_captured, open_source
 
 #: Seconds a worker may take to load its models (first start or restart)
 #: before the batch gives it up.
@@ -131,8 +132,10 @@ def _connect(ray, config, namespace: str) -> None:
     if config.ray_address == '':
         # Ray counts the CPUs itself, within a container's or a Slurm
         # job's limits (os.cpu_count() sees the whole host).
+        # "local": a new Ray of our own, never the cluster a `ray start`
+        # on this machine or RAY_ADDRESS points to (ray.init's default).
         target = 'a private Ray on this machine'
-        options.update(include_dashboard=False)
+        options.update(address='local', include_dashboard=False)
     else:
         target = f'the Ray cluster at {config.ray_address}'
         options.update(address=config.ray_address)
@@ -141,11 +144,23 @@ def _connect(ray, config, namespace: str) -> None:
     # with a stack dump); ours stops the run as Ctrl-C does.
     handlers = {number: signal.getsignal(number)
                 for number in (signal.SIGINT, signal.SIGTERM)}
+    # Joining a cluster, Ray's core logs each refused try on descriptor 2
+    # (twenty lines for a wrong token): kept from the terminal, read for
+    # the cause. (A private Ray starts processes that would inherit it.)
+    capture = native_stderr_captured() if config.ray_address \
+        else contextlib.nullcontext([])
+    printed: List[str] = []
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), capture as printed:
             warnings.simplefilter('ignore')
             ray.init(**options)
     except Exception as exc:  # noqa: BLE001
+        if any('InvalidAuthToken' in line or 'Unauthenticated' in line
+               for line in printed) or 'token' in str(exc).lower():
+            raise ClusterError(
+                f'{target} refused this run\'s authentication token: set '
+                'RAY_AUTH_TOKEN to the cluster\'s token (or run where '
+                '`ray get-auth-token` shows it)') from None
         raise ClusterError(f'cannot start or join {target}: '
                            f'{one_line(exc)}') from None
     finally:
@@ -348,7 +363,8 @@ class _Driver:
                     if self._answer(ref, unit, worker, status, bar):
                         free.append(worker)
                 for ref in [ref for ref, at in sent_at.items()
-                            if time.monotonic() - at > WORKER_START_TIMEOUT_S
+                            if status is not None and
+                            time.monotonic() - at > WORKER_START_TIMEOUT_S
                             and not _started(status, pending[ref][0])]:
                     # Sent to a worker that never came back to life.
                     unit, worker = pending.pop(ref)
@@ -358,11 +374,13 @@ class _Driver:
         finally:
             bar.close()
 
-    def _progress_status(self, bar) -> dict:
+    def _progress_status(self, bar) -> Optional[dict]:
+        """The progress actor's status (None when it cannot be read just
+        now); moves the bar."""
         try:
             status = self.ray.get(self.progress.status.remote())
         except self.ray.exceptions.RayError:
-            return {}  # the bar only; results do not depend on it
+            return None
         bar.n = sum(entry['frames'] for entry in status.values())
         bar.refresh()
         return status
@@ -373,11 +391,15 @@ class _Driver:
         ray, scheduler = self.ray, self.scheduler
         try:
             answer = ray.get(ref)
-        except ray.exceptions.ActorUnavailableError:
-            # Its node stopped answering and Ray has not yet declared the
-            # actor dead (about 14 s): the unit goes again, to the actor Ray
-            # restarts elsewhere.
-            if scheduler.unreachable(unit, UNAVAILABLE_LIMIT):
+        except ray.exceptions.ActorUnavailableError as exc:
+            # The worker is restarting (its process died), or its node
+            # stopped answering and Ray has not yet declared it dead (about
+            # 14 s): the unit goes again, to the actor Ray restarts. An
+            # attempt that had begun counts; a call that never reached it
+            # does not.
+            if _started(status, unit):
+                scheduler.worker_died(unit, _first_words(exc))
+            elif scheduler.unreachable(unit, UNAVAILABLE_LIMIT):
                 time.sleep(UNAVAILABLE_WAIT_S)
             return True
         except ray.exceptions.RayActorError as exc:
@@ -413,9 +435,12 @@ class _Driver:
         return True
 
 
-def _started(status: dict, unit: Unit) -> bool:
+def _started(status: Optional[dict], unit: Unit) -> bool:
     """Whether a worker began ``unit``'s current attempt (the progress
-    actor's record)."""
+    actor's record; when it could not be read, taken as begun, so that an
+    attempt is never given for free twice)."""
+    if status is None:
+        return True
     return status.get(unit.unit_id, {}).get('attempts', 0) >= unit.attempts
 
 
