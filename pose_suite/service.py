@@ -8,9 +8,7 @@ the name users import it by.
 """
 import dataclasses
 import datetime
-import hashlib
 import itertools
-import json
 import sys
 import time
 import warnings
@@ -27,6 +25,8 @@ from pose_suite.inputs import Inputs
 from pose_suite.overlay import OverlayWriter, overlay_path
 from pose_suite.results import (ResultWriter, frame_record,
                                 persons_from_record, read_meta)
+from pose_suite.resume import (finished_segment, is_file, resume_keys,
+                               segment_key, why_not_up_to_date)
 from pose_suite.sources import (DecodeReport, Frame, FrameSource, is_stream,
                                 open_source)
 from pose_suite.tracking import CarriedState, boxes_from_keypoints
@@ -159,8 +159,8 @@ class PoseAnalysisService:
         output_file = cfg.output_file()
         # Checked before the input is opened, so that a finished batch
         # resumes in seconds.
-        if frame_range and resume and _is_file(cfg.input) and \
-                _finished_segment(output_file, self._segment_key(
+        if frame_range and resume and is_file(cfg.input) and \
+                finished_segment(output_file, segment_key(
                     self.resume_keys(cfg.input)[0], frame_range)):
             return InputResult(output_file, 'up to date')
         if keep and not frame_range:
@@ -174,7 +174,7 @@ class PoseAnalysisService:
         if source is None or str(source.path) != str(cfg.input):
             source = open_source(cfg.input)  # the input's own errors
         resume_key, settings_key = self.resume_keys(cfg.input)
-        segment_key = self._segment_key(resume_key, frame_range) \
+        key_of_segment = segment_key(resume_key, frame_range) \
             if frame_range else None
         # In the results' layout below the configured output folder.
         overlay_file = overlay_path(cfg.visualize_output, source.kind,
@@ -185,8 +185,8 @@ class PoseAnalysisService:
         overlay, output, report = None, None, DecodeReport()
         first, stop = frame_range or (0, None)
         try:
-            with ResultWriter(output_file, segment_key if frame_range
-                              else resume_key, resume,
+            with ResultWriter(output_file, key_of_segment or resume_key,
+                              resume,
                               carried.replay) as writer, self._progress_bar(
                                   source, writer.next_frame_index) as bar:
                 self.writer = writer  # progress, for an interrupted caller
@@ -213,7 +213,7 @@ class PoseAnalysisService:
                 meta['run'].update(run_info or {})
                 if frame_range:
                     meta['segment'] = {'frames': [first, stop],
-                                       'resume_key': segment_key}
+                                       'resume_key': key_of_segment}
                 output = writer.commit(meta)
         finally:
             if overlay:
@@ -364,48 +364,32 @@ class PoseAnalysisService:
 
     def resume_keys(self, input_path: PathLike) -> Tuple[str, str]:
         """``(resume_key, settings_sha256)`` of a run of ``input_path`` with
-        this service's settings.
-
-        The resume key is what a partial or complete result must match to
-        be resumed or kept: the same input file (path, size, modification
-        time; a stream's URL) and everything that decides the results, the
-        model configs by their resolved content (an edit to them, or to a
-        file they inherit from, is another run). ``settings_sha256`` is the
-        settings part alone, so that a refusal can say which changed.
-        """
+        this service (:func:`pose_suite.resume.resume_keys`): the settings
+        are the checkpoints, the model configs by their resolved content
+        (an edit to them, or to a file they inherit from, is another run),
+        thresholds, device, precision and every option that changes a
+        result (not ``visualize_output``)."""
         cfg = self.config
-        if is_stream(input_path):
-            file_identity = [str(input_path)]
-        else:
-            stat = Path(input_path).stat()
-            file_identity = [str(Path(input_path).resolve()), stat.st_size,
-                             stat.st_mtime_ns]
-        settings = [self.detector.loaded.checkpoint_sha256,
-                    self.pose.loaded.checkpoint_sha256,
-                    self.detector.loaded.config_sha256,
-                    self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
-                    cfg.det_cat_id, self.detector.device, cfg.precision,
-                    cfg.det_interval, cfg.kpt_thr, cfg.tracking,
-                    cfg.smoothing, self.pose.flip_test]
-        # visualize_output changes no result
-        return _sha256_of([*file_identity, *settings]), _sha256_of(settings)
+        return resume_keys(input_path, [
+            self.detector.loaded.checkpoint_sha256,
+            self.pose.loaded.checkpoint_sha256,
+            self.detector.loaded.config_sha256,
+            self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
+            cfg.det_cat_id, self.detector.device, cfg.precision,
+            cfg.det_interval, cfg.kpt_thr, cfg.tracking, cfg.smoothing,
+            self.pose.flip_test])
 
     def up_to_date(self, input_path: PathLike, output_file: Path
                    ) -> Tuple[Optional[dict], str]:
         """``(meta, '')`` when ``output_file`` is a complete result of
         ``input_path`` made with these settings (its ``meta``), else
         ``(None, why)`` (``why`` is "" when there is no result at all)."""
-        if not Path(output_file).exists() or not _is_file(input_path):
+        if not Path(output_file).exists() or not is_file(input_path):
             return None, ''
         meta = read_meta(output_file)
-        why = _why_not_up_to_date(meta, Path(output_file),
-                                  *self.resume_keys(input_path))
+        why = why_not_up_to_date(meta, Path(output_file),
+                                 *self.resume_keys(input_path))
         return (meta, '') if why is None else (None, why)
-
-    @staticmethod
-    def _segment_key(resume_key: str, frame_range: Tuple) -> str:
-        """The resume key of one segment of an input."""
-        return _sha256_of([resume_key, list(frame_range)])
 
     def _meta(self, cfg: AnalysisConfig, source: FrameSource,
               writer: ResultWriter, report: DecodeReport,
@@ -464,41 +448,3 @@ def _chunks(items: Iterator, size: int) -> Iterator[list]:
             chunk = []
     if chunk:
         yield chunk
-
-
-def _sha256_of(values: list) -> str:
-    return hashlib.sha256(json.dumps(values).encode()).hexdigest()
-
-
-def _finished_segment(output_file: Path, segment_key: str) -> bool:
-    """Whether ``output_file`` is a segment already finished with the same
-    input and settings (a resumed segmented run keeps it)."""
-    meta = read_meta(output_file)
-    try:
-        return meta['segment']['resume_key'] == segment_key
-    except (KeyError, TypeError):
-        return False
-
-
-def _is_file(spec) -> bool:
-    """A file that is there (a camera or stream is never up to date)."""
-    return not is_stream(spec) and Path(spec).is_file()
-
-
-def _why_not_up_to_date(meta: Optional[dict], output_file: Path,
-                        resume_key: str, settings_key: str) -> Optional[str]:
-    """None when ``meta`` (``read_meta`` of ``output_file``, which exists)
-    is that of a complete result made from the same input and settings;
-    else why not, in words."""
-    if meta is None:
-        return f'{output_file} is not a result the suite can read'
-    if meta.get('resume_key') == resume_key:
-        return None
-    if 'resume_key' not in meta:
-        return (f'{output_file.name} was made by an earlier version of the '
-                'suite, which recorded no resume key')
-    if meta.get('settings_sha256') != settings_key:
-        return (f'{output_file.name} was made with other settings or '
-                'models')
-    return f'the input changed since {output_file.name} was made'
-
