@@ -139,6 +139,85 @@ def cut_short(path: Path) -> bool:
         return position > size
 
 
+def presented_seconds(path: Path) -> Optional[float]:
+    """How long the video track of an MP4/MOV is shown, by its edit list
+    (``elst``: the durations of its edits that show media, in the movie's
+    timescale), or None when it has none (or is not such a file). Packets
+    past it are in the file but marked to be skipped: a decoder drops them
+    (ffprobe flags them ``D``), OpenCV's raw mode still lists them."""
+    with open(path, 'rb') as handle:
+        if handle.read(8)[4:8] not in _ISO_BMFF_TOP_BOXES:
+            return None
+        moov = _top_box(handle, b'moov')
+    if moov is None:
+        return None
+    mvhd = _child(moov, b'mvhd')
+    if mvhd is None or len(mvhd) < 24:
+        return None
+    timescale = struct.unpack('>I', mvhd[12:16] if mvhd[0] == 0
+                              else mvhd[20:24])[0]
+    for trak in _children(moov, b'trak'):
+        mdia = _child(trak, b'mdia')
+        hdlr = _child(mdia, b'hdlr') if mdia is not None else None
+        elst = _child(_child(trak, b'edts') or b'', b'elst')
+        if hdlr is None or hdlr[8:12] != b'vide' or elst is None or \
+                not timescale:
+            continue
+        version, count = elst[0], struct.unpack('>I', elst[4:8])[0]
+        size = 20 if version == 1 else 12
+        shown = 0
+        for number in range(count):
+            entry = elst[8 + number * size:8 + (number + 1) * size]
+            if len(entry) < size:
+                return None
+            duration, media_time = struct.unpack(
+                '>Qq' if version == 1 else '>Ii', entry[:size - 4])
+            if media_time >= 0:  # -1: an empty edit, a pause
+                shown += duration
+        return shown / timescale if shown else None
+    return None
+
+
+def _top_box(handle, kind: bytes) -> Optional[bytes]:
+    """The body of the first top-level box ``kind`` (at most 64 MB)."""
+    size = handle.seek(0, 2)
+    position = 0
+    while position + 8 <= size:
+        handle.seek(position)
+        header = handle.read(16)
+        box_size, box_type = struct.unpack('>I4s', header[:8])
+        body = 8
+        if box_size == 1 and len(header) == 16:
+            box_size, body = struct.unpack('>Q', header[8:])[0], 16
+        elif box_size == 0:
+            box_size = size - position
+        if box_size < body:
+            return None
+        if box_type == kind:
+            if box_size > 64 << 20:
+                return None
+            handle.seek(position + body)
+            return handle.read(box_size - body)
+        position += box_size
+    return None
+
+
+def _children(body: bytes, kind: bytes):
+    """The bodies of the boxes ``kind`` directly inside ``body``."""
+    position = 0
+    while position + 8 <= len(body):
+        box_size, box_type = struct.unpack('>I4s', body[position:position + 8])
+        if box_size < 8:
+            return
+        if box_type == kind:
+            yield body[position + 8:position + box_size]
+        position += box_size
+
+
+def _child(body: bytes, kind: bytes) -> Optional[bytes]:
+    return next(_children(body, kind), None)
+
+
 def _audio_kind(head: bytes) -> Optional[str]:
     """The audio format of a file that can only hold sound, else None."""
     if head[4:8] == b'ftyp' and head[8:12] in (b'M4A ', b'M4B ', b'M4P ',

@@ -136,9 +136,15 @@ def seek(capture: cv2.VideoCapture, table: List[float], start: int,
 
 
 def stream_holds_more(path: Union[Path, str], last_index: int) -> bool:
-    """Whether ``path`` has video packets after frame ``last_index`` (the
-    last one decoded): frames that are there but could not be decoded,
-    rather than frames a container's header or duration estimate counts
-    but the stream never held (Matroska counts the audio's lead, an AVI
-    header can say anything)."""
-    return len(packet_times(path)) > last_index + 1
+    """Whether ``path`` has video packets to show after frame
+    ``last_index`` (the last one decoded): frames that are there but could
+    not be decoded, rather than frames a container's header or duration
+    estimate counts but the stream never held (Matroska counts the audio's
+    lead, an AVI header can say anything) or that an MP4's edit list marks
+    to be skipped."""
+    from pose_suite.media import presented_seconds
+    times = packet_times(path)
+    shown = presented_seconds(Path(path))
+    if shown is not None:
+        times = [time for time in times if time < shown - 1e-6]
+    return len(times) > last_index + 1

@@ -49,11 +49,13 @@ def test_cut_off_file_indices_are_positions_in_the_stream():
 
 @pytest.mark.parametrize('name, frames', [('audio_early_0.056s.mkv', 12),
                                           ('vfr_30_then_5fps.mkv', 15),
-                                          ('vfr_30_then_5fps.mp4', 15)])
+                                          ('vfr_30_then_5fps.mp4', 15),
+                                          ('vfr_edit_list_ends_at_1s.mp4', 14)])
 def test_intact_files_are_not_called_damaged(name, frames):
     """Matroska estimates its frame count from the duration, which counts
-    the sound's lead (14 for these 12 frames): the packets say the stream
-    ended where decoding did."""
+    the sound's lead (14 for these 12 frames), and an MP4 whose edit list
+    ends before its last packet counts that packet (15 for 14 shown): the
+    packets that are shown say the stream ended where decoding did."""
     source, read, report, said = _read(name)
     assert len(read) == frames
     assert all(frame is not None for _, _, frame in read)
