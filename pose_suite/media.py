@@ -124,19 +124,7 @@ def cut_short(path: Path) -> bool:
             return struct.unpack('<I', head[4:8])[0] + 8 > size
         if head[4:8] not in _ISO_BMFF_TOP_BOXES:
             return False
-        position = 0
-        while position + 8 <= size:
-            handle.seek(position)
-            header = handle.read(16)
-            box_size = struct.unpack('>I', header[:4])[0]
-            if box_size == 1 and len(header) == 16:
-                box_size = struct.unpack('>Q', header[8:])[0]
-            elif box_size == 0:
-                return False  # "to the end of the file"
-            if box_size < 8:
-                return False  # not a box structure after all
-            position += box_size
-        return position > size
+        return any(end > size for _, _, end in _top_boxes(handle))
 
 
 def presented_seconds(path: Path) -> Optional[float]:
@@ -178,8 +166,12 @@ def presented_seconds(path: Path) -> Optional[float]:
     return None
 
 
-def _top_box(handle, kind: bytes) -> Optional[bytes]:
-    """The body of the first top-level box ``kind`` (at most 64 MB)."""
+def _top_boxes(handle):
+    """``(type, body start, end)`` of each top-level box of an ISO BMFF
+    file, in order, seeking from box to box (so ``moov`` at the end of a
+    large file costs a few reads); stops at one that is not a box after
+    all. A box of size 0 runs to the end of the file; the last one's end
+    is past it when the file was cut short."""
     size = handle.seek(0, 2)
     position = 0
     while position + 8 <= size:
@@ -192,13 +184,19 @@ def _top_box(handle, kind: bytes) -> Optional[bytes]:
         elif box_size == 0:
             box_size = size - position
         if box_size < body:
-            return None
-        if box_type == kind:
-            if box_size > 64 << 20:
-                return None
-            handle.seek(position + body)
-            return handle.read(box_size - body)
+            return
+        yield box_type, position + body, position + box_size
         position += box_size
+
+
+def _top_box(handle, kind: bytes) -> Optional[bytes]:
+    """The body of the first top-level box ``kind`` (at most 64 MB)."""
+    for box_type, start, end in _top_boxes(handle):
+        if box_type == kind:
+            if end - start > 64 << 20:
+                return None
+            handle.seek(start)
+            return handle.read(end - start)
     return None
 
 
@@ -240,34 +238,16 @@ def _iso_bmff_audio_only(handle) -> bool:
     """For an MP4/MOV/M4A/3GP file: whether its ``moov`` box has sound
     tracks and no video track.
 
-    Walks the top-level boxes to ``moov`` (seeking, so ``moov`` at the end
-    of a large file costs a few reads) and reads the handler type of each
-    track (``hdlr`` box: ``vide``, ``soun``...).
+    Reads the handler type of each track (``hdlr`` box: ``vide``,
+    ``soun``...) in its ``moov``.
     """
-    size = handle.seek(0, 2)
-    position = 0
-    while position + 8 <= size:
-        handle.seek(position)
-        header = handle.read(16)
-        box_size, box_type = struct.unpack('>I4s', header[:8])
-        body = 8
-        if box_size == 1 and len(header) == 16:
-            box_size, body = struct.unpack('>Q', header[8:])[0], 16
-        elif box_size == 0:
-            box_size = size - position
-        if box_size < body:
-            return False  # not a box structure after all
-        if box_type == b'moov':
-            if box_size > 64 << 20:
-                return False
-            handle.seek(position + body)
-            moov = handle.read(box_size - body)
-            handlers = set()
-            start = moov.find(b'hdlr')
-            while start != -1:
-                # size, 'hdlr', version+flags, pre_defined, handler type
-                handlers.add(moov[start + 12:start + 16])
-                start = moov.find(b'hdlr', start + 4)
-            return b'soun' in handlers and b'vide' not in handlers
-        position += box_size
-    return False
+    moov = _top_box(handle, b'moov')
+    if moov is None:
+        return False
+    handlers = set()
+    start = moov.find(b'hdlr')
+    while start != -1:
+        # size, 'hdlr', version+flags, pre_defined, handler type
+        handlers.add(moov[start + 12:start + 16])
+        start = moov.find(b'hdlr', start + 4)
+    return b'soun' in handlers and b'vide' not in handlers
