@@ -147,11 +147,9 @@ class FrameSource:
                         failures < MAX_FAILURES_IN_REPORTED):
                     if table is None or decoded or seeks < 0:
                         break
-                    seeks = -1 if not seek(capture, table, start,
-                                           seeks + 1) else seeks + 1
-                    if seeks < 0:  # no back-off left: from the first frame
-                        capture.release()
-                        capture = _capture(self.path)
+                    # The seek landed past the end: back off further.
+                    capture, seeks = self._back_off(capture, table, start,
+                                                    seeks)
                     indexer = FrameIndexer(self.fps, table)
                     clock = _PresentationClock(self)
                     failures = 0
@@ -176,13 +174,9 @@ class FrameSource:
                 if table is not None and decoded == 1 and \
                         frame_index > start:
                     # OpenCV's seek (by estimated frame number) landed
-                    # after the frame wanted: back off further, or decode
-                    # from the first frame.
-                    seeks = -1 if seeks < 0 or not seek(
-                        capture, table, start, seeks + 1) else seeks + 1
-                    if seeks < 0:  # no back-off left: from the first frame
-                        capture.release()
-                        capture = _capture(self.path)
+                    # after the frame wanted: back off further.
+                    capture, seeks = self._back_off(capture, table, start,
+                                                    seeks)
                     indexer = FrameIndexer(self.fps, table)
                     clock = _PresentationClock(self)
                     decoded, failures = 0, 0
@@ -207,6 +201,16 @@ class FrameSource:
         if report is not None:
             report.frames_unread_at_end = unread
             report.frames_decoded = decoded
+
+    def _back_off(self, capture: cv2.VideoCapture, table: List[float],
+                  start: int, seeks: int) -> Tuple[cv2.VideoCapture, int]:
+        """Seek further back before frame ``start`` than the ``seeks``-th
+        try did; with no back-off left (or ``seeks`` -1, from the first
+        frame already), a capture reopened at the first frame and -1."""
+        if seeks >= 0 and seek(capture, table, start, seeks + 1):
+            return capture, seeks + 1
+        capture.release()
+        return _capture(self.path), -1
 
     def _unread_at_end(self, last_index: int, last_time: float) -> int:
         """Frames the container reports after the last decoded one that the
