@@ -7,7 +7,6 @@ from that table and whose paths are already resolved against the folder of
 the config file. The rest of the suite never reads config.json.
 """
 import dataclasses
-import difflib
 import json
 import warnings
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any, Dict, Optional
 
 from pose_suite.config_keys import (DEFAULTS, DET_CHECKPOINT,  # noqa: F401
                                     DET_CONFIG, HELP, KEYS, PATH_KEYS,
-                                    POSE_CHECKPOINT, POSE_CONFIG,
+                                    POSE_CHECKPOINT, POSE_CONFIG, suggest,
                                     validate_value)
 from pose_suite.errors import ConfigError, SuiteWarning
 
@@ -153,9 +152,3 @@ def _resolve(key: str, value: str, base: Path):
     path = Path(value).expanduser()
     path = path if path.is_absolute() else base / path
     return str(path) if key == 'input' and has_glob(value) else path
-
-
-def suggest(key: str) -> str:
-    """" (did you mean 'kpt_thr'?)" for a mistyped key, else ""."""
-    close = difflib.get_close_matches(key, DEFAULTS, n=1)
-    return f' (did you mean {close[0]!r}?)' if close else ''

@@ -9,6 +9,7 @@ is added in one place. A *kind* says what values a key takes, how a flag's
 text becomes one, and its type in ``AnalysisConfig``.
 """
 import dataclasses
+import difflib
 import math
 import re
 from pathlib import Path
@@ -358,9 +359,14 @@ def validate_value(key: str, value: Any) -> Any:
         ConfigError: naming the key, the value and what is allowed.
     """
     if key not in BY_NAME:
-        from pose_suite.config import suggest
         raise ConfigError(f'unknown config key {key!r}{suggest(key)}')
     return BY_NAME[key].kind.validate(key, value)
+
+
+def suggest(key: str) -> str:
+    """" (did you mean 'kpt_thr'?)" for a mistyped key, else ""."""
+    close = difflib.get_close_matches(key, BY_NAME, n=1)
+    return f' (did you mean {close[0]!r}?)' if close else ''
 
 
 def parse_flag(key: str, text: str) -> Any:
