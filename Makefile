@@ -1,25 +1,39 @@
 # Two commands for users: `make run` and `make test`. Both set up what they
 # need first; re-running is fast when nothing changed.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 INSTALLED := $(VENV)/.installed
 DET_WEIGHTS := config_files/rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth
 POSE_WEIGHTS := config_files/hrnet_w48_coco_wholebody_384x288_dark-f5726563_20200918.pth
+# TORCH=system: keep the torch already installed for $(PYTHON) (e.g. a CUDA
+# build of your own) instead of installing torch 2.13.0; see README "GPU".
+TORCH ?= pinned
+DEVICE ?= cuda
 
-.PHONY: install weights run test bench bench-scale clean
+.PHONY: install weights run test bench bench-scale gpu-check clean
 
 install: $(INSTALLED)
 
-# torch first (the local CPU build), then mmcv compiled with its ops against
-# it (about 15 minutes the first time; pip caches the wheel), then the rest.
+# torch first (the local CPU build, or the CUDA build PyPI serves on a GPU
+# machine), then mmcv compiled with its ops against it (CPU or CUDA ops:
+# pose_suite/install_mmcv.py decides and says which; about 15 minutes the
+# first time, pip caches the wheel), then the rest.
 $(INSTALLED): requirements.txt constraints.txt
+ifeq ($(TORCH),system)
+	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
+	$(PY) -c "import torch" || { echo "error: TORCH=system, but $(PYTHON) has no torch"; exit 1; }
+	sed "s/^torch==.*/torch==$$($(PY) -c 'import torch; print(torch.__version__)')/" constraints.txt > $(VENV)/constraints.txt
+	$(PIP) install -q -c $(VENV)/constraints.txt "setuptools<81" "numpy<2" wheel ninja
+else
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -c constraints.txt torch==2.13.0 "setuptools<81" "numpy<2" wheel ninja
-	MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=2 $(PIP) install -q -c constraints.txt --no-build-isolation mmcv==2.1.0
-	$(PIP) install -q -c constraints.txt -r requirements.txt
-	$(PIP) install -q -c constraints.txt --no-deps mmpose==1.3.2
+	cp constraints.txt $(VENV)/constraints.txt
+	$(PIP) install -q -c $(VENV)/constraints.txt torch==2.13.0 "setuptools<81" "numpy<2" wheel ninja
+endif
+	$(PY) -m pose_suite.install_mmcv -- -q -c $(VENV)/constraints.txt
+	$(PIP) install -q -c $(VENV)/constraints.txt -r requirements.txt
+	$(PIP) install -q -c $(VENV)/constraints.txt --no-deps mmpose==1.3.2
 	$(PY) -c "import mmcv.ops, mmdet, detection_service, pose_extraction_service"
 	touch $@
 
@@ -47,6 +61,12 @@ bench: install
 # section of benchmarks/RESULTS.md.
 bench-scale: install
 	$(PY) benchmarks/bench_scale.py
+
+# For the day a CUDA machine is at hand (README "GPU"): the tests marked gpu,
+# a CUDA run against a CPU run, and this suite against mmpose's demo on that
+# GPU, as one table; under 8 minutes, no network. DEVICE=cpu: its dry run.
+gpu-check: install
+	$(PY) benchmarks/gpu_check.py --device $(DEVICE)
 
 clean:
 	rm -rf $(VENV) .pytest_cache output/*.json
