@@ -24,6 +24,7 @@ from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmpose.evaluation.functional import nms  # noqa: E402
 from mmpose.utils import adapt_mmdet_pipeline  # noqa: E402
 
+from pose_suite.device_ops import choose_nms, to_device_once  # noqa: E402
 from pose_suite.models import build_model  # noqa: E402
 
 PathLike = Union[str, Path]
@@ -74,6 +75,9 @@ class DetectionService:
         pipeline = get_test_pipeline_cfg(self.model.cfg.copy())
         pipeline[0].type = 'mmdet.LoadImageFromNDArray'  # frames are arrays
         self._pipeline = Compose(pipeline)
+        #: Where the head's NMS runs: mmcv's on the device, or on the CPU
+        #: where mmcv was built without ops for it (pose_suite.device_ops).
+        self.nms = choose_nms(self.model, self.device)
 
     def detect(self, frame_bgr: np.ndarray) -> np.ndarray:
         """Find the persons in one frame.
@@ -100,8 +104,9 @@ class DetectionService:
         Returns:
             One (N_i, 5) array per frame, as ``detect`` returns.
         """
-        batch = pseudo_collate([self._pipeline(dict(img=frame, img_id=0))
-                                for frame in frames_bgr])
+        batch = to_device_once(pseudo_collate(
+            [self._pipeline(dict(img=frame, img_id=0))
+             for frame in frames_bgr]), self.device)
         with torch.inference_mode():
             results = self.model.test_step(batch)
         return [self._person_boxes(result) for result in results]

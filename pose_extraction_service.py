@@ -23,6 +23,7 @@ from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpose.apis import init_model  # noqa: E402
 
+from pose_suite.device_ops import to_device_once  # noqa: E402
 from pose_suite.models import build_model  # noqa: E402
 
 PathLike = Union[str, Path]
@@ -141,7 +142,8 @@ class PoseExtractionService:
                                  bbox_score=np.array([score], np.float32))
                 data_info.update(self.model.dataset_meta)
                 data_list.append(self._pipeline(data_info))
-            yield chunk, pseudo_collate(data_list)
+            yield chunk, to_device_once(pseudo_collate(data_list),
+                                        self.device)
 
 
 def _flip_test_in_one_pass(model) -> None:

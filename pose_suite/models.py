@@ -95,6 +95,10 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
     meta = load_weights(model, checkpoint_path)
     model.to(device)
     model.eval()
+    if device.startswith('cuda'):
+        # Person crops are always 384x288 and RTMDet pads frames to 640x640:
+        # cuDNN's tuned kernels are found once per batch size and reused.
+        torch.backends.cudnn.benchmark = True
     if PRECISIONS[precision] is not None:
         use_fast_mode(model, PRECISIONS[precision])
     return LoadedModel(model, Path(config_path), Path(checkpoint_path),

@@ -434,6 +434,7 @@ class PoseAnalysisService:
                 'seconds': round(seconds, 3),
                 'resumed_from_frame': writer.resumed_from,
                 'executor': 'local',
+                'detector_nms': self.detector.nms,
             },
         }
 
