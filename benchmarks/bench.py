@@ -89,16 +89,21 @@ def run(command) -> tuple:
     return seconds, usage.ru_maxrss / 1024
 
 
-def command(system: str, files: dict, video: Path, output: Path) -> list:
-    if system in SUITE_MODES:
+def command(system: str, files: dict, video: Path, output: Path,
+            device: str = 'cpu', modes: dict = SUITE_MODES,
+            thresholds: tuple = (0.0, 1.0)) -> list:
+    """The command line of one system; ``modes``: suite system name ->
+    config keys; ``thresholds``: (bbox_thr, nms_thr) for every system."""
+    bbox_thr, nms_thr = thresholds
+    if system in modes:
         config = output.with_suffix('.config.json')
         config.write_text(json.dumps({
             'det_config': str(files['det_config']),
             'det_checkpoint': str(files['det_checkpoint']),
             'pose_config': str(files['pose_config']),
             'pose_checkpoint': str(files['pose_checkpoint']),
-            'input': str(video), 'output': str(output), 'device': 'cpu',
-            'bbox_thr': 0.0, 'nms_thr': 1.0, **SUITE_MODES[system]}))
+            'input': str(video), 'output': str(output), 'device': device,
+            'bbox_thr': bbox_thr, 'nms_thr': nms_thr, **modes[system]}))
         return [PYTHON, str(ROOT / 'pose_analysis_service.py'), '--config',
                 str(config)]
     models = [str(files[k]) for k in ('det_config', 'det_checkpoint',
@@ -106,10 +111,11 @@ def command(system: str, files: dict, video: Path, output: Path) -> list:
     if system == DEMO:
         return [PYTHON, str(ROOT / 'benchmarks' / 'mmpose_demo.py'), *models,
                 '--input', str(video), '--output-root', str(output.parent),
-                '--save-predictions', '--device', 'cpu', '--bbox-thr', '0',
-                '--nms-thr', '1.0']
+                '--save-predictions', '--device', device, '--bbox-thr',
+                str(bbox_thr), '--nms-thr', str(nms_thr)]
     return [PYTHON, str(ROOT / 'benchmarks' / 'plain_loop.py'), *models,
-            str(video), str(output), '--bbox-thr', '0', '--nms-thr', '1.0']
+            str(video), str(output), '--bbox-thr', str(bbox_thr),
+            '--nms-thr', str(nms_thr)]
 
 
 def read_keypoints(system: str, video: Path, output: Path) -> list:

@@ -31,6 +31,12 @@ def data_file(relative: str) -> Path:
     return path
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'gpu: runs on a CUDA device (POSE_SUITE_GPU_DEVICE; '
+        '`make gpu-check`); skipped where there is none')
+
+
 COCO_IMAGES = ['images/000000000785.jpg', 'images/000000040083.jpg',
                'images/000000196141.jpg', 'images/000000197388.jpg']
 
