@@ -23,7 +23,7 @@ install: $(INSTALLED)
 $(INSTALLED): requirements.txt constraints.txt
 ifeq ($(TORCH),system)
 	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
-	$(PY) -c "import torch" || { echo "error: TORCH=system, but $(PYTHON) has no torch"; exit 1; }
+	$(PY) -m pose_suite.install_mmcv --check-torch
 	sed "s/^torch==.*/torch==$$($(PY) -c 'import torch; print(torch.__version__)')/" constraints.txt > $(VENV)/constraints.txt
 	$(PIP) install -q -c $(VENV)/constraints.txt "setuptools<81" "numpy<2" wheel ninja
 else

@@ -58,7 +58,8 @@ def environment(device: str) -> list:
     """Lines naming the machine; raises SystemExit on a stack that cannot
     run the suite."""
     from pose_suite.device_ops import mmcv_nms_fails_on
-    problems = []
+    from pose_suite.install_mmcv import torch_problem
+    problems = [torch_problem()] if torch_problem() else []
     for name, version in REQUIRED.items():
         try:
             found = importlib.metadata.version(name)

@@ -38,6 +38,9 @@ MMCV = 'mmcv==2.1.0'
 BROKEN_CUDA_MAJORS = (13,)
 #: nvcc needs about this much memory per parallel compile job.
 GIB_PER_JOB = 2
+#: The oldest torch the suite runs on (``torch.serialization.safe_globals``,
+#: with which checkpoints are unpickled, came in 2.5).
+MIN_TORCH = (2, 5)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +174,20 @@ def probe() -> Machine:
                    os.cpu_count() or 1, memory)
 
 
+def torch_problem() -> Optional[str]:
+    """Why the installed torch cannot run the suite, or None."""
+    try:
+        import torch
+    except ImportError:
+        return 'no torch is installed for this Python'
+    found = tuple(int(part) for part in re.findall(
+        r'\d+', torch.__version__.split('+')[0])[:2])
+    if found < MIN_TORCH:
+        return (f'torch {torch.__version__} is too old: the suite needs '
+                f'torch >= {MIN_TORCH[0]}.{MIN_TORCH[1]}')
+    return None
+
+
 def pip_command(build: Build, pip_args: List[str]) -> List[str]:
     """The pip call that builds and installs mmcv with ``build``."""
     cache = []
@@ -196,9 +213,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--dry-run', action='store_true',
                         help='print the decision and the pip command only')
+    parser.add_argument('--check-torch', action='store_true',
+                        help='only check that the installed torch can run '
+                             'the suite (make install TORCH=system)')
     parser.add_argument('pip_args', nargs='*',
                         help='more pip arguments (after --)')
     args = parser.parse_args(argv)
+    problem = torch_problem()
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
+        return 1
+    if args.check_torch:
+        return 0
     build = decide(probe())
     print(build.note, flush=True)
     command = pip_command(build, args.pip_args)

@@ -152,3 +152,24 @@ def test_dry_run_on_this_machine(fake_nvcc):
         assert '-u FORCE_CUDA' in command
     assert command.endswith(
         '--no-build-isolation -q -c constraints.txt mmcv==2.1.0')
+
+
+@pytest.mark.parametrize('version, refused', [
+    ('2.13.0+cpu', False), ('2.5.1+cu124', False), ('2.4.1', True),
+    ('1.13.1+cu117', True), ('2.10.0a0+git1234', False)])
+def test_torch_version_check(monkeypatch, version, refused):
+    import torch
+
+    from pose_suite.install_mmcv import torch_problem
+    monkeypatch.setattr(torch, '__version__', version)
+    problem = torch_problem()
+    assert (problem is not None) == refused
+    if refused:
+        assert version in problem and '>= 2.5' in problem
+
+
+def test_check_torch_command_passes_here():
+    done = subprocess.run([sys.executable, '-m', 'pose_suite.install_mmcv',
+                           '--check-torch'], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout == '', done.stderr
