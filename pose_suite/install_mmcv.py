@@ -16,9 +16,11 @@ environment:
   (``CUDA_VISIBLE_DEVICES=``), with one line saying why. The detector then
   runs its NMS on the CPU (:mod:`pose_suite.device_ops`).
 
-A CUDA build has a pip cache of its own for each CUDA version and GPU
-architecture, so the CPU-ops wheel in pip's usual cache is never reused
-when a toolkit appears later, nor a wheel built for another GPU.
+pip caches the wheel it builds by mmcv's name and version only, so each
+kind of build gets a pip cache of its own, named by torch's version, the
+ops, and for CUDA the CUDA version and GPU architectures: a CPU-ops wheel
+is never reused when a toolkit appears later, nor a wheel compiled against
+another torch (``make install TORCH=system``), which would not load.
 
     python -m pose_suite.install_mmcv [--dry-run] [-- extra pip arguments]
 """
@@ -52,7 +54,7 @@ class Machine:
     (``torch.version.cuda``, None for a CPU build); ``nvcc``: path of the
     toolkit's compiler or None; ``nvcc_cuda``: its release ("12.4");
     ``nvcc_archs``: the ``compute_XY`` it can build (``--list-gpu-arch``;
-    empty when it cannot say).
+    empty when it cannot say); ``torch_version``: ``torch.__version__``.
     """
 
     gpu_capabilities: Tuple[Tuple[int, int], ...] = ()
@@ -62,6 +64,7 @@ class Machine:
     nvcc_archs: Tuple[str, ...] = ()
     cpu_count: int = 2
     memory_gib: float = 8.0
+    torch_version: str = '2.13.0+cpu'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,12 +72,12 @@ class Build:
     """The decision: ``ops`` is ``'cuda'`` or ``'cpu'``; ``env`` the
     variables to set for pip (a value of None: remove the variable);
     ``note``: the one line that tells the user; ``cache``: the name of this
-    kind of build's own pip cache folder (None: pip's usual cache)."""
+    kind of build's own pip cache folder."""
 
     ops: str
     env: Dict[str, Optional[str]]
     note: str
-    cache: Optional[str] = None
+    cache: str
 
 
 def _major(version: Optional[str]) -> Optional[int]:
@@ -93,7 +96,8 @@ def decide(machine: Machine) -> Build:
                'CUDA_VISIBLE_DEVICES': '', 'MAX_JOBS': str(jobs)}
 
     def cpu(why: str) -> Build:
-        return Build('cpu', cpu_env, f'mmcv: building its CPU ops ({why})')
+        return Build('cpu', cpu_env, f'mmcv: building its CPU ops ({why})',
+                     f'cpu-torch{machine.torch_version}')
 
     if not machine.gpu_capabilities:
         return cpu('no CUDA device visible')
@@ -129,7 +133,8 @@ def decide(machine: Machine) -> Build:
                  f'mmcv: building its CUDA ops for compute capability '
                  f'{arch_list} with nvcc {machine.nvcc_cuda} ({toolkit}), '
                  f'{jobs} job(s): about 10-20 minutes',
-                 f'cuda{machine.torch_cuda}-sm{arch_list.replace(";", "_")}')
+                 f'cuda{machine.torch_cuda}-sm{arch_list.replace(";", "_")}'
+                 f'-torch{machine.torch_version}')
 
 
 def _find_nvcc() -> Optional[str]:
@@ -171,7 +176,7 @@ def probe() -> Machine:
     nvcc_cuda, archs = _nvcc_facts(nvcc) if nvcc else (None, ())
     memory = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30
     return Machine(capabilities, torch.version.cuda, nvcc, nvcc_cuda, archs,
-                   os.cpu_count() or 1, memory)
+                   os.cpu_count() or 1, memory, torch.__version__)
 
 
 def torch_problem() -> Optional[str]:
@@ -190,13 +195,11 @@ def torch_problem() -> Optional[str]:
 
 def pip_command(build: Build, pip_args: List[str]) -> List[str]:
     """The pip call that builds and installs mmcv with ``build``."""
-    cache = []
-    if build.cache:
-        cache = ['--cache-dir', str(Path(
-            os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache'),
-            'pose-suite', f'pip-mmcv-{build.cache}'))]
+    cache = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache'),
+                 'pose-suite', f'pip-mmcv-{build.cache}')
     return [sys.executable, '-m', 'pip', '--disable-pip-version-check',
-            'install', '--no-build-isolation', *cache, *pip_args, MMCV]
+            'install', '--no-build-isolation', '--cache-dir', str(cache),
+            *pip_args, MMCV]
 
 
 def build_environment(build: Build) -> Dict[str, str]:

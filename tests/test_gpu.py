@@ -207,3 +207,45 @@ def test_whole_run_on_the_device_with_overlay(model_files, tmp_path, device,
     assert int(overlay.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
     assert (overlay.get(cv2.CAP_PROP_FRAME_WIDTH),
             overlay.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (1280, 720)
+
+
+def test_ray_workers_share_the_device(model_files, tmp_path, device):
+    """executor ray, a private Ray (in a loopback-only network namespace):
+    two workers of half a GPU each (none in the dry run) analyse a photo
+    and a video on the device."""
+    import shutil
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from ray_cluster import NO_NAMESPACE, network_namespace
+    if NO_NAMESPACE is not None:
+        pytest.skip(NO_NAMESPACE)
+    folder = tmp_path / 'clips'
+    folder.mkdir()
+    shutil.copy(data_file(COCO_IMAGES[0]), folder)
+    shutil.copy(data_file('videos/football_5frames_720p.mp4'), folder)
+    config = tmp_path / 'config.json'
+    config.write_text(json.dumps({
+        **{k: str(v) for k, v in model_files.items()
+           if k != 'pose_checkpoint_legacy'},
+        'input': str(folder), 'output': str(tmp_path / 'out'),
+        'bbox_thr': 0.0, 'device': device, 'executor': 'ray', 'workers': 2,
+        'gpus_per_worker': 0.5 if device.startswith('cuda') else 0,
+        'quiet': True}))
+    with network_namespace('pose-suite-gpu') as ns:
+        done = subprocess.run(
+            ['ip', 'netns', 'exec', ns, sys.executable,
+             str(ROOT / 'pose_analysis_service.py'), '--config', str(config)],
+            capture_output=True, text=True, timeout=900,
+            env={k: v for k, v in os.environ.items()
+                 if not k.startswith('RAY_')})
+    assert done.returncode == 0, done.stderr
+    results = sorted((tmp_path / 'out').glob('*.json'))
+    assert [p.name for p in results] == [
+        '000000000785.jpg.json', 'football_5frames_720p.mp4.json']
+    for path in results:
+        meta = json.loads(path.read_text())['meta']
+        assert meta['device'].split(':')[0] == device.split(':')[0]
+        assert meta['run']['executor'] == 'ray'
+        assert meta['run']['detector_nms']

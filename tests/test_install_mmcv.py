@@ -19,6 +19,7 @@ def gpu_machine(**changes) -> Machine:
     """A workstation with one RTX 3090 (8.6), torch for CUDA 12.1 and the
     CUDA 12.4 toolkit in /usr/local/cuda-12.4."""
     facts = dict(gpu_capabilities=((8, 6),), torch_cuda='12.1',
+                 torch_version='2.13.0+cpu',
                  nvcc='/usr/local/cuda-12.4/bin/nvcc', nvcc_cuda='12.4',
                  nvcc_archs=ARCHS, cpu_count=16, memory_gib=64.0)
     facts.update(changes)
@@ -47,8 +48,9 @@ def test_cuda_ops_for_the_local_gpu_only():
     assert 'CUDA_VISIBLE_DEVICES' not in build.env
     assert '8.6' in build.note and 'nvcc 12.4' in build.note
     # Its own pip cache: a CPU-ops wheel is never taken for it.
-    assert build.cache and '8.6' in build.cache
-    assert '--cache-dir' in pip_command(build, [])
+    assert build.cache == 'cuda12.1-sm8.6-torch2.13.0+cpu'
+    assert pip_command(build, [])[-2].endswith(
+        'pose-suite/pip-mmcv-cuda12.1-sm8.6-torch2.13.0+cpu')
 
 
 def test_several_gpus_give_each_architecture_once():
@@ -77,8 +79,16 @@ def test_jobs_bounded_by_memory_and_cores():
 def test_cpu_ops_when_cuda_ops_cannot_be_built(changes, why):
     build = decide(gpu_machine(**changes))
     assert_cpu_ops(build, why)
-    assert build.cache is None
-    assert '--cache-dir' not in pip_command(build, [])
+    assert build.cache == 'cpu-torch2.13.0+cpu'
+
+
+def test_each_torch_has_its_own_wheel_cache():
+    """A wheel compiled against one torch does not load with another:
+    pip, which caches by mmcv's version only, must not hand it over."""
+    caches = {decide(gpu_machine(torch_version=v, **changes)).cache
+              for v in ('2.13.0+cpu', '2.5.1+cu121')
+              for changes in ({}, {'nvcc': None})}
+    assert len(caches) == 4
 
 
 def test_a_gpu_without_toolkit_says_the_detector_still_runs_there():
@@ -129,6 +139,7 @@ def test_probe_finds_nvcc_through_cuda_home(fake_nvcc, monkeypatch):
     assert machine.nvcc_cuda == '12.4'
     import torch
     assert machine.torch_cuda == torch.version.cuda
+    assert machine.torch_version == torch.__version__
     assert len(machine.gpu_capabilities) == (
         torch.cuda.device_count() if torch.cuda.is_available() else 0)
 
@@ -150,8 +161,8 @@ def test_dry_run_on_this_machine(fake_nvcc):
         assert note == 'mmcv: building its CPU ops (no CUDA device visible)'
         assert 'CUDA_VISIBLE_DEVICES=' in command
         assert '-u FORCE_CUDA' in command
-    assert command.endswith(
-        '--no-build-isolation -q -c constraints.txt mmcv==2.1.0')
+    assert command.endswith(f'pip-mmcv-cpu-torch{torch.__version__} -q -c '
+                            'constraints.txt mmcv==2.1.0')
 
 
 @pytest.mark.parametrize('version, refused', [
