@@ -9,7 +9,7 @@ Example::
     boxes = det.detect(cv2.imread('data/000000000785.jpg'))  # (N, 5)
 """
 from pathlib import Path
-from typing import List, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import torch
@@ -45,16 +45,20 @@ class DetectionService:
         bbox_thr: keep boxes whose score is above this.
         nms_thr: IoU above which the lower-scored of two boxes is dropped.
         det_cat_id: class index of "person" in the detector's classes.
-        precision: ``fp32`` (exact), ``bf16`` or ``fp16`` (CUDA only): see
-            ``pose_suite.models.use_fast_mode``.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (CUDA only): the
+            arithmetic, as given (``pose_suite.precision`` decides it for a
+            run from what the machine does).
+        fast: fold BatchNorm, channels-last (``pose_suite.models.
+            use_fast_mode``); default: a precision other than fp32. fp32
+            without it is the exact mode.
     """
 
     def __init__(self, det_config: PathLike, det_checkpoint: PathLike,
                  device: str = 'cpu', bbox_thr: float = 0.3,
                  nms_thr: float = 0.3, det_cat_id: int = 0,
-                 precision: str = 'fp32'):
+                 precision: str = 'fp32', fast: Optional[bool] = None):
         self.loaded = build_model(init_detector, det_config, det_checkpoint,
-                                  device, precision)
+                                  device, precision, fast)
         self.model = self.loaded.model
         self.device = self.loaded.device
         self.bbox_thr = bbox_thr

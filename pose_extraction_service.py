@@ -24,7 +24,7 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmpose.apis import init_model  # noqa: E402
 
 from pose_suite.device_ops import to_device_once  # noqa: E402
-from pose_suite.models import build_model  # noqa: E402
+from pose_suite.models import build_model, fast_mode_of  # noqa: E402
 
 PathLike = Union[str, Path]
 
@@ -42,17 +42,22 @@ class PoseExtractionService:
         pose_checkpoint: weights (.pth); mmpose 0.x and 1.x layouts load.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         batch_size: persons per forward pass (bounds memory on crowds).
-        precision: ``fp32`` (exact), ``bf16`` or ``fp16`` (CUDA only): see
-            ``pose_suite.models.use_fast_mode``.
+        precision: ``fp32``, ``bf16`` or ``fp16`` (CUDA only): the
+            arithmetic, as given (``pose_suite.precision`` decides it for a
+            run from what the machine does).
+        fast: fold BatchNorm, channels-last (``pose_suite.models.
+            use_fast_mode``); default: a precision other than fp32. fp32
+            without it is the exact mode.
         flip_test: also run each mirrored crop and average the heatmaps
             (twice the model's work); None: as the config's ``test_cfg``.
     """
 
     def __init__(self, pose_config: PathLike, pose_checkpoint: PathLike,
                  device: str = 'cpu', batch_size: int = 8,
-                 precision: str = 'fp32', flip_test: Optional[bool] = None):
+                 precision: str = 'fp32', flip_test: Optional[bool] = None,
+                 fast: Optional[bool] = None):
         self.loaded = build_model(init_model, pose_config, pose_checkpoint,
-                                  device, precision)
+                                  device, precision, fast)
         self.model = self.loaded.model
         self.device = self.loaded.device
         self.batch_size = batch_size
@@ -61,7 +66,7 @@ class PoseExtractionService:
             self.model.dataset_meta = meta['dataset_meta']
         if flip_test is not None:  # the model's predict() reads test_cfg
             self.model.test_cfg['flip_test'] = flip_test
-        if precision != 'fp32':
+        if fast_mode_of(precision, fast):
             _flip_test_in_one_pass(self.model)
         self.flip_test = bool(self.model.test_cfg.get('flip_test', False))
         self._scope = self.model.cfg.get('default_scope', 'mmpose')

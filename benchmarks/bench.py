@@ -44,6 +44,7 @@ PYTHON = sys.executable
 SUITE_MODES = {  # system name -> config.json keys
     '(a) suite, exact (fp32)': {'precision': 'fp32'},
     '(a) suite, fast (bf16)': {'precision': 'bf16'},
+    '(a) suite, auto': {'precision': 'auto'},
     '(a) suite, video mode (detect every 3rd frame, fp32)': {
         'precision': 'fp32', 'det_interval': 3},
     '(a) suite, flip_test off (fp32)': {
@@ -51,6 +52,20 @@ SUITE_MODES = {  # system name -> config.json keys
 }
 DEMO = '(b) mmpose demo'
 PLAIN = '(c) plain mmdet + mmpose loop'
+#: oneDNN held to a CPU without bf16 instructions (as Intel before Cooper
+#: Lake, AMD before Zen 4): the systems run again so, marked CAPPED.
+CAPPED_ISA = 'AVX512_CORE_VNNI'
+CAPPED = ', ISA capped'
+CAPPED_SYSTEMS = ['(a) suite, exact (fp32)', '(a) suite, fast (bf16)',
+                  '(a) suite, auto', PLAIN]
+
+
+def capped(name: str) -> str:
+    return name + CAPPED
+
+
+def uncapped(name: str) -> str:
+    return name[:-len(CAPPED)] if name.endswith(CAPPED) else name
 
 
 def write_clip(source: Path, frames: int, target: Path,
@@ -74,11 +89,13 @@ def write_clip(source: Path, frames: int, target: Path,
     return target
 
 
-def run(command) -> tuple:
-    """Run a command; returns (wall seconds, peak RSS in MB)."""
+def run(command, env: dict = None) -> tuple:
+    """Run a command (``env``: variables added); returns (wall seconds,
+    peak RSS in MB)."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, cwd=ROOT)
+                               stderr=subprocess.PIPE, cwd=ROOT,
+                               env={**os.environ, **(env or {})})
     _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -95,6 +112,7 @@ def command(system: str, files: dict, video: Path, output: Path,
     """The command line of one system; ``modes``: suite system name ->
     config keys; ``thresholds``: (bbox_thr, nms_thr) for every system."""
     bbox_thr, nms_thr = thresholds
+    system = uncapped(system)
     if system in modes:
         config = output.with_suffix('.config.json')
         config.write_text(json.dumps({
@@ -120,7 +138,7 @@ def command(system: str, files: dict, video: Path, output: Path,
 
 def read_keypoints(system: str, video: Path, output: Path) -> list:
     """[frame][person] -> (133, 2) array, from each system's own output."""
-    if system == DEMO:
+    if uncapped(system) == DEMO:
         data = json.loads((output.parent / f'results_{video.stem}.json')
                           .read_text())
         return [[np.array(p['keypoints']) for p in frame['instances']]
@@ -142,7 +160,8 @@ def max_difference(ours: list, reference: list) -> float:
 
 def measure_systems(files, long_clip, short_clip, frames, repeats, work):
     """Alternate the systems; returns name -> measurements."""
-    systems = [*SUITE_MODES, DEMO, PLAIN]
+    systems = [*SUITE_MODES, DEMO, PLAIN,
+               *[capped(name) for name in CAPPED_SYSTEMS]]
     results = {name: {'fps': [], 'rss': [], 'long_s': [], 'short_s': []}
                for name in systems}
     outputs = {}
@@ -151,14 +170,18 @@ def measure_systems(files, long_clip, short_clip, frames, repeats, work):
             folder = work / f'{index}'
             folder.mkdir(parents=True, exist_ok=True)
             output = folder / 'long.json'
-            long_s, rss = run(command(name, files, long_clip, output))
+            env = {'ONEDNN_MAX_CPU_ISA': CAPPED_ISA} \
+                if name.endswith(CAPPED) else {}
+            long_s, rss = run(command(name, files, long_clip, output), env)
             short_s, _ = run(command(name, files, short_clip,
-                                     folder / 'short.json'))
+                                     folder / 'short.json'), env)
             results[name]['fps'].append((frames - 1) / (long_s - short_s))
             results[name]['rss'].append(rss)
             results[name]['long_s'].append(long_s)
             results[name]['short_s'].append(short_s)
             outputs[name] = read_keypoints(name, long_clip, output)
+            results[name]['ran'] = json.loads(output.read_text())['meta'][
+                'precision'] if uncapped(name) in SUITE_MODES else 'fp32'
             print(f'  repeat {repeat + 1}/{repeats} {name}: '
                   f'{results[name]["fps"][-1]:.3f} frames/s, {rss:.0f} MB',
                   flush=True)
@@ -272,11 +295,11 @@ def machine() -> str:
         pass
     extras = ', '.join(f for f in ('avx512f', 'avx512_bf16', 'amx_bf16')
                        if f in flags) or 'no AVX-512'
+    gpu = 'with CUDA' if torch.cuda.is_available() else 'no GPU'
     return (f'{model}, {os.cpu_count()} cores ({extras}), '
             f'{os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30:.0f} GiB; '
             f'Python {platform.python_version()}, torch {torch.__version__} '
-            f'({torch.get_num_threads()} threads), no GPU'
-            if not torch.cuda.is_available() else 'with CUDA')
+            f'({torch.get_num_threads()} threads), {gpu}')
 
 
 def main() -> None:
@@ -287,6 +310,10 @@ def main() -> None:
     parser.add_argument('--persons', type=int, nargs='+', default=[2])
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
+    probe = probe_ratios()
+    print(f'{machine()}\nprecision probe, bf16 against fp32: ' + ', '.join(
+        f'{ratio:.2f}× {label}' for label, ratio in probe.items()),
+        flush=True)
     source = TESTDATA / 'videos' / 'two_people_72frames_1080p.mp4'
     long_clip = write_clip(source, args.frames, WORK / 'clip_long.mp4')
     short_clip = write_clip(source, 1, WORK / 'clip_short.mp4')
@@ -303,7 +330,7 @@ def main() -> None:
     accuracy = keypoint_shift_percentiles(files, long_clip)
     floor = compute_floor(files)
     memory = memory_growth(files_by_k[min(args.persons)], WORK)
-    report = render(tables, accuracy, floor, memory, args)
+    report = render(tables, accuracy, floor, memory, args, probe)
     results = ROOT / 'benchmarks' / 'RESULTS.md'
     results.write_text(report + _kept_sections(results))
     print(report)
@@ -340,7 +367,24 @@ def _ceiling(floor, persons, precision, plain_fps) -> float:
     return floor['throughput'][precision] / macs / plain_fps
 
 
-def render(tables, accuracy, floor, memory, args) -> str:
+def probe_ratios() -> dict:
+    """The precision probe's bf16/fp32 ratio, uncapped and capped (oneDNN
+    reads the cap at start: each in its own process)."""
+    ratios = {}
+    for label, env in (('uncapped', {}),
+                       (f'capped to {CAPPED_ISA}',
+                        {'ONEDNN_MAX_CPU_ISA': CAPPED_ISA})):
+        done = subprocess.run(
+            [PYTHON, '-c', 'from pose_suite.precision import '
+             'measure_bf16_speedup as m; print(m())'], cwd=ROOT, check=True,
+            capture_output=True, text=True, env={**os.environ, **env})
+        ratios[label] = float(done.stdout)
+    return ratios
+
+
+def render(tables, accuracy, floor, memory, args, probe) -> str:
+    probes = ', '.join(f'{ratio:.2f}× {label}'
+                       for label, ratio in probe.items())
     lines = [
         '# Benchmark results', '',
         f'Written by `make bench` on {datetime.date.today()}: '
@@ -358,37 +402,59 @@ def render(tables, accuracy, floor, memory, args) -> str:
         'multiply-accumulate ran at the measured convolution throughput of '
         'this CPU in the same precision.',
         '',
-        '| system | K | frames/s | s/person | whole ×(c) | start-up s '
+        f'Rows marked "ISA capped" ran with `ONEDNN_MAX_CPU_ISA={CAPPED_ISA}`'
+        ' (oneDNN as on a CPU without bf16 instructions); their whole ×(c) '
+        'is against (c) capped too. "ran": the precision the run used '
+        '(`meta.precision`). Precision probe (`pose_suite.precision`, bf16 '
+        f'against fp32 convolution speed): {probes}.',
+        '',
+        '| system | K | ran | frames/s | s/person | whole ×(c) | start-up s '
         '| peak RSS MB | Δkp vs (c) px | % of floor |',
-        '|---|---|---|---|---|---|---|---|---|']
+        '|---|---|---|---|---|---|---|---|---|---|']
     ceilings = []
     for persons, results in tables.items():
         plain_fps = statistics.median(results[PLAIN]['fps'])
         demo_fps = statistics.median(results[DEMO]['fps'])
-        plain_long = statistics.median(results[PLAIN]['long_s'])
         for name, result in results.items():
             fps = statistics.median(result['fps'])
-            precision = 'bf16' if 'bf16' in name else 'fp32'
+            # Whole ×(c) against the plain loop under the same ISA cap.
+            plain = PLAIN + (CAPPED if name.endswith(CAPPED) else '')
+            plain_long = statistics.median(results[plain]['long_s'])
             passes = 1 if 'flip_test off' in name else 2  # flip test: 2
             detections = 1 / 3 if 'video mode' in name else 1
-            floor_fps = floor['throughput'][precision] / (
+            floor_fps = floor['throughput'][result['ran']] / (
                 floor['det_macs'] * detections +
                 persons * passes * floor['pose_macs'])
             start_up = statistics.median(result['short_s']) - 1 / fps
             lines.append(
-                f'| {name} | {persons} | {fps:.3f} '
+                f'| {name} | {persons} | {result["ran"]} | {fps:.3f} '
                 f'({min(result["fps"]):.3f}–{max(result["fps"]):.3f}) | '
                 f'{1 / (fps * persons):.3f} | '
                 f'{plain_long / statistics.median(result["long_s"]):.2f} | '
                 f'{start_up:.1f} | '
                 f'{statistics.median(result["rss"]):.0f} | '
-                f'{result["max_diff"]:.4f} | {100 * fps / floor_fps:.0f} % |')
-        exact = statistics.median(
-            results['(a) suite, exact (fp32)']['fps'])
-        fast = statistics.median(results['(a) suite, fast (bf16)']['fps'])
-        lines.append(f'| *speed-ups, K={persons}* | | exact: '
-                     f'{exact / plain_fps:.2f}× (c), {exact / demo_fps:.2f}× '
-                     f'(b); fast: {fast / plain_fps:.2f}× (c) | | | | | | |')
+                f'{result["max_diff"]:.4f} | ' +
+                ('— |' if name.endswith(CAPPED)
+                 else f'{100 * fps / floor_fps:.0f} % |'))
+
+        def ratio(name, over):
+            return statistics.median(results[name]['fps']) / \
+                statistics.median(results[over]['fps'])
+
+        exact = '(a) suite, exact (fp32)'
+        lines.append(
+            f'| *speed-ups, K={persons}* | | | exact: '
+            f'{ratio(exact, PLAIN):.2f}× (c), {ratio(exact, DEMO):.2f}× (b);'
+            f' fast: {ratio("(a) suite, fast (bf16)", PLAIN):.2f}× (c); '
+            f'auto: {ratio("(a) suite, auto", PLAIN):.2f}× (c) | | | | | | |')
+        lines.append(
+            f'| *ISA capped, K={persons}* | | | exact: '
+            f'{ratio(capped(exact), capped(PLAIN)):.2f}× (c); fast: '
+            f'{ratio(capped("(a) suite, fast (bf16)"), capped(PLAIN)):.2f}× '
+            f'(c), {ratio(capped("(a) suite, fast (bf16)"), capped(exact)):.2f}'
+            f'× exact; auto: '
+            f'{ratio(capped("(a) suite, auto"), capped(exact)):.2f}× exact '
+            '| | | | | | |')
         ceilings.append(
             f'- K={persons}: the floor is {_ceiling(floor, persons, "fp32", plain_fps):.2f}× '
             f'(c) in fp32 and {_ceiling(floor, persons, "bf16", plain_fps):.2f}× (c) '

@@ -287,9 +287,11 @@ KEYS: Tuple[Key, ...] = (
         'from its last completed frame, and keep the results already '
         'complete for the same input and settings ("up to date").', Flag()),
     Key('precision', 'fp32',
-        'fp32 (exact, the default), bf16 (fast mode; CPUs with bf16 support '
-        'and GPUs) or fp16 (fast mode, CUDA only).',
-        Choice('fp32', 'bf16', 'fp16')),
+        'fp32 (exact, the default), bf16 (fast mode where this machine runs '
+        'bf16 faster, measured; else fp32, said in one line), fp16 (fast '
+        'mode, CUDA only) or auto (the fastest of these the device really '
+        'runs: fp16 on CUDA, bf16 where measured faster, else fp32).',
+        Choice('fp32', 'bf16', 'fp16', 'auto')),
     Key('flip_test', 'auto',
         'true: the pose model also runs on each mirrored crop and averages '
         '(mmpose\'s flip test); false: half the pose model\'s work, slightly '

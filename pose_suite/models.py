@@ -13,7 +13,7 @@ import json
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from mmcv.cnn import fuse_conv_bn
@@ -63,14 +63,16 @@ def load_model_config(path: Path) -> Config:
 
 
 def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
-                device: str, precision: str = 'fp32') -> LoadedModel:
+                device: str, precision: str = 'fp32',
+                fast: Optional[bool] = None) -> LoadedModel:
     """Build a model with ``init_fn`` (``init_detector`` or ``init_model``)
     and load ``checkpoint_path`` into it.
 
     The library init functions are called without a checkpoint so that the
     weights go through :func:`~pose_suite.checkpoints.load_weights`
-    (``weights_only`` unpickling, every weight required). For a precision
-    other than fp32 the model is also made fast (:func:`use_fast_mode`).
+    (``weights_only`` unpickling, every weight required). With ``fast``
+    (default: a precision other than fp32) the model is also made fast
+    (:func:`use_fast_mode`).
     The checkpoint's SHA-256 is computed in a thread while the model is
     built, and checked before the file is unpickled.
     """
@@ -99,10 +101,16 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
         # Person crops are always 384x288 and RTMDet pads frames to 640x640:
         # cuDNN's tuned kernels are found once per batch size and reused.
         torch.backends.cudnn.benchmark = True
-    if PRECISIONS[precision] is not None:
+    if fast_mode_of(precision, fast):
         use_fast_mode(model, PRECISIONS[precision])
     return LoadedModel(model, Path(config_path), Path(checkpoint_path),
                        sha256, meta, device, precision, config_sha256)
+
+
+def fast_mode_of(precision: str, fast: Optional[bool]) -> bool:
+    """Whether a model is made fast: as asked, else for any precision but
+    fp32 (fp32 without fast mode is the exact mode)."""
+    return precision != 'fp32' if fast is None else fast
 
 
 def _built(init_fn: Callable, config: Config, config_path: Path):
@@ -146,9 +154,11 @@ def _weights_left_empty():
             setattr(torch.nn.init, name, function)
 
 
-def use_fast_mode(model: torch.nn.Module, dtype: torch.dtype) -> None:
+def use_fast_mode(model: torch.nn.Module,
+                  dtype: Optional[torch.dtype]) -> None:
     """Fast mode: fold BatchNorm into the convolutions, keep activations
-    channels-last, and run the backbone and neck in ``dtype``: on the CPU
+    channels-last, and (``dtype`` not None) run the backbone and neck in
+    ``dtype``: on the CPU
     with their weights converted once (autocast converts every weight again
     on every call: 10 % of the pose model's time, measured), on CUDA under
     autocast. Their features go back to float32, so the heads stay in
@@ -163,7 +173,10 @@ def use_fast_mode(model: torch.nn.Module, dtype: torch.dtype) -> None:
     fuse_conv_bn(model)
     model.to(memory_format=torch.channels_last)
     device_type = next(model.parameters()).device.type
-    if device_type == 'cpu':
+    if dtype is None:
+        model.extract_feat = _in_dtype_to_float(model.extract_feat,
+                                                torch.float32)
+    elif device_type == 'cpu':
         for part in (model.backbone, getattr(model, 'neck', None)):
             if part is not None:
                 part.to(dtype)

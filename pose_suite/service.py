@@ -65,6 +65,8 @@ class PoseAnalysisService:
         # Imported here so that `--help` and config errors answer at once.
         from detection_service import DetectionService
         from pose_extraction_service import PoseExtractionService
+        from pose_suite.precision import choose_precision, say
+        from pose_suite.runtime import resolve_device
 
         if isinstance(config, AnalysisConfig):
             self.config = apply_overrides(config, overrides)
@@ -73,15 +75,22 @@ class PoseAnalysisService:
         else:
             self.config = load_config(Path(config), overrides)
         cfg = self.config
+        #: What runs for the precision asked (pose_suite.precision).
+        self.precision = choose_precision(cfg.precision,
+                                          resolve_device(cfg.device))
+        say(self.precision)
+        run = dict(precision=self.precision.precision,
+                   fast=self.precision.fast)
         self.detector = DetectionService(
             cfg.det_config, cfg.det_checkpoint, device=cfg.device,
             bbox_thr=cfg.bbox_thr, nms_thr=cfg.nms_thr,
-            det_cat_id=cfg.det_cat_id, precision=cfg.precision)
+            det_cat_id=cfg.det_cat_id, **run)
         on_gpu = self.detector.device.startswith('cuda')
         self.pose = PoseExtractionService(
             cfg.pose_config, cfg.pose_checkpoint, device=cfg.device,
-            precision=cfg.precision, batch_size=32 if on_gpu else 8,
-            flip_test=None if cfg.flip_test == 'auto' else cfg.flip_test)
+            batch_size=32 if on_gpu else 8,
+            flip_test=None if cfg.flip_test == 'auto' else cfg.flip_test,
+            **run)
         # Frames per detector pass: batching pays on a GPU; a CPU already
         # runs one frame's convolutions on all its cores.
         self.frame_batch = 8 if on_gpu else 1
@@ -375,7 +384,8 @@ class PoseAnalysisService:
             self.pose.loaded.checkpoint_sha256,
             self.detector.loaded.config_sha256,
             self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
-            cfg.det_cat_id, self.detector.device, cfg.precision,
+            cfg.det_cat_id, self.detector.device, self.precision.precision,
+            self.precision.fast,
             cfg.det_interval, cfg.kpt_thr, cfg.tracking, cfg.smoothing,
             self.pose.flip_test])
 
@@ -422,7 +432,8 @@ class PoseAnalysisService:
                            'kpt_thr': cfg.kpt_thr},
             'det_cat_id': cfg.det_cat_id,
             'det_interval': cfg.det_interval,
-            'precision': cfg.precision,
+            'precision': self.precision.precision,
+            'precision_asked': cfg.precision,
             'flip_test': self.pose.flip_test,
             'tracking': cfg.tracking and source.kind != 'image',
             'smoothing': cfg.smoothing and source.kind != 'image',
@@ -435,6 +446,7 @@ class PoseAnalysisService:
                 'resumed_from_frame': writer.resumed_from,
                 'executor': 'local',
                 'detector_nms': self.detector.nms,
+                'bf16_speedup_measured': self.precision.bf16_speedup,
             },
         }
 

@@ -372,4 +372,7 @@ def test_precision_from_config(config_values, write_config, tmp_path):
         {**config_values, 'precision': 'bf16'}), '--quiet')
     assert result.returncode == 0, result.stderr
     meta = json.loads((tmp_path / 'out' / 'result.json').read_text())['meta']
-    assert meta['precision'] == 'bf16'
+    assert meta['precision_asked'] == 'bf16'
+    # What ran: bf16 where this CPU measured it faster (test_precision.py).
+    assert meta['precision'] == ('bf16' if meta['run'][
+        'bf16_speedup_measured'] >= 1.3 else 'fp32')
