@@ -414,7 +414,6 @@ def render(tables, accuracy, floor, memory, args, probe) -> str:
     ceilings = []
     for persons, results in tables.items():
         plain_fps = statistics.median(results[PLAIN]['fps'])
-        demo_fps = statistics.median(results[DEMO]['fps'])
         for name, result in results.items():
             fps = statistics.median(result['fps'])
             # Whole ×(c) against the plain loop under the same ISA cap.

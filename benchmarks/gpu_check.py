@@ -237,7 +237,7 @@ def render(lines, tests, label, persons, compared, timed, frames, fast,
     exact_ok = exact['box'] <= BOX_PX and exact['keypoint'] <= KEYPOINT_PX \
         and exact['unmatched'] == 0
     ok = ok and exact_ok
-    rows = [f'# make gpu-check', '', *[f'- {line}' for line in lines],
+    rows = ['# make gpu-check', '', *[f'- {line}' for line in lines],
             f'- models: {label}; clip: the real street clip '
             f'(`videos/street_5frames.mp4`, 960×540) played back and forth '
             f'to {frames} frames, at least {persons} persons a frame',
