@@ -112,16 +112,37 @@ def test_cuda_without_gpu_is_a_clear_error(model_files):
 
 
 def test_fast_mode_boxes_close_to_fp32(model_files, detector):
-    """bf16 runs the backbone and neck only; boxes stay within 0.5 px."""
+    """bf16 runs the backbone and neck only: the head's box regression of
+    every candidate stays within 0.5 px of fp32, and its scores within
+    0.01. Compared candidate by candidate, before the ranking: the random
+    weights score all candidates about 0.5, so bf16's rounding may change
+    which are the top two (it does on this CPU with AMX: a box 200 px
+    away), which says nothing about the boxes."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+
     from detection_service import DetectionService
     fast = DetectionService(model_files['det_config'],
                             model_files['det_checkpoint'], bbox_thr=0.0,
                             precision='bf16')
     for name in COCO_IMAGES[:2]:
         image = cv2.imread(str(data_file(name)))
-        exact, approximate = detector.detect(image), fast.detect(image)
-        assert exact.shape == approximate.shape
-        np.testing.assert_allclose(approximate, exact, atol=0.5)
+        heads = []
+        for service in (detector, fast):
+            batch = pseudo_collate([service._pipeline(dict(img=image,
+                                                           img_id=0))])
+            with torch.inference_mode():
+                inputs = service.model.data_preprocessor(batch)['inputs']
+                heads.append(service.model.bbox_head(
+                    service.model.extract_feat(inputs)))
+        (exact_scores, exact_boxes), (fast_scores, fast_boxes) = heads
+        for exact, approximate in zip(exact_boxes, fast_boxes):
+            assert approximate.dtype == torch.float32  # heads stay fp32
+            assert 0 < (approximate - exact).abs().max() <= 0.5
+        for exact, approximate in zip(exact_scores, fast_scores):
+            assert (approximate.sigmoid() - exact.sigmoid()).abs().max() \
+                <= 0.01
+        assert fast.detect(image).shape == detector.detect(image).shape
 
 
 def test_detect_batch_matches_detect(detector):
