@@ -45,12 +45,8 @@ class DetectionService:
         bbox_thr: keep boxes whose score is above this.
         nms_thr: IoU above which the lower-scored of two boxes is dropped.
         det_cat_id: class index of "person" in the detector's classes.
-        precision: ``fp32``, ``bf16`` or ``fp16`` (CUDA only): the
-            arithmetic, as given (``pose_suite.precision`` decides it for a
-            run from what the machine does).
-        fast: fold BatchNorm, channels-last (``pose_suite.models.
-            use_fast_mode``); default: a precision other than fp32. fp32
-            without it is the exact mode.
+        precision, fast: the arithmetic and fast mode, as given (see
+            ``pose_suite.models.build_model``).
     """
 
     def __init__(self, det_config: PathLike, det_checkpoint: PathLike,

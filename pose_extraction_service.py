@@ -42,12 +42,8 @@ class PoseExtractionService:
         pose_checkpoint: weights (.pth); mmpose 0.x and 1.x layouts load.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         batch_size: persons per forward pass (bounds memory on crowds).
-        precision: ``fp32``, ``bf16`` or ``fp16`` (CUDA only): the
-            arithmetic, as given (``pose_suite.precision`` decides it for a
-            run from what the machine does).
-        fast: fold BatchNorm, channels-last (``pose_suite.models.
-            use_fast_mode``); default: a precision other than fp32. fp32
-            without it is the exact mode.
+        precision, fast: the arithmetic and fast mode, as given (see
+            ``pose_suite.models.build_model``).
         flip_test: also run each mirrored crop and average the heatmaps
             (twice the model's work); None: as the config's ``test_cfg``.
     """

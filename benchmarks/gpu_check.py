@@ -38,7 +38,7 @@ BENCHMARKS = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS))
 
 from bench import (DEMO, PYTHON, ROOT, TESTDATA, command,  # noqa: E402
-                   make_model_files, run)
+                   machine, make_model_files, run)
 
 from pose_suite.runtime import ensure_torchvision  # noqa: E402
 
@@ -79,19 +79,12 @@ def environment(device: str) -> list:
                 f'compute capability {props.major}.{props.minor}, CUDA '
                 f'{torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}')
     else:
-        what = f'dry run on the CPU: {cpu_name()}, {os.cpu_count()} cores'
+        what = f'dry run on the CPU: {machine()}'
     why = mmcv_nms_fails_on(device)
     return [f'device: {device} ({what})',
             f'torch {torch.__version__}, mmcv {REQUIRED["mmcv"]}: its NMS on '
             f'{device}: ' + ('yes' if why is None else
                              f'no ({why}); the suite runs NMS on the CPU')]
-
-
-def cpu_name() -> str:
-    for line in Path('/proc/cpuinfo').read_text().splitlines():
-        if line.startswith('model name'):
-            return line.split(':', 1)[1].strip()
-    return 'unknown CPU'
 
 
 def run_gpu_tests(device: str) -> tuple:

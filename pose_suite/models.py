@@ -21,7 +21,8 @@ from mmengine.config import Config
 
 from pose_suite.checkpoints import (load_weights, require_file,
                                     verify_checkpoint_file)
-from pose_suite.errors import DeviceError, ModelConfigError
+from pose_suite.errors import ModelConfigError
+from pose_suite.precision import refuse_fp16_on_cpu
 from pose_suite.runtime import resolve_device
 
 #: precision -> autocast dtype (None: plain fp32, the exact mode).
@@ -70,16 +71,17 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
 
     The library init functions are called without a checkpoint so that the
     weights go through :func:`~pose_suite.checkpoints.load_weights`
-    (``weights_only`` unpickling, every weight required). With ``fast``
-    (default: a precision other than fp32) the model is also made fast
-    (:func:`use_fast_mode`).
+    (``weights_only`` unpickling, every weight required). ``precision``:
+    ``fp32``, ``bf16`` or ``fp16`` (CUDA only), used as given
+    (:mod:`pose_suite.precision` decides it for a run from what the machine
+    does). With ``fast`` (default: a precision other than fp32) the model
+    is also made fast (:func:`use_fast_mode`); fp32 without it is the exact
+    mode.
     The checkpoint's SHA-256 is computed in a thread while the model is
     built, and checked before the file is unpickled.
     """
     device = resolve_device(device)
-    if precision == 'fp16' and not device.startswith('cuda'):
-        raise DeviceError('precision "fp16" needs a CUDA device; on the CPU '
-                          'use "bf16" (or "fp32")')
+    refuse_fp16_on_cpu(precision, device)
     config = load_model_config(config_path)
     require_file(checkpoint_path)
     with ThreadPoolExecutor(1, thread_name_prefix='sha256') as pool:

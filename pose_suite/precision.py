@@ -138,6 +138,17 @@ def bf16_speedup() -> float:
     return ratio
 
 
+def refuse_fp16_on_cpu(precision: str, device: str) -> None:
+    """The one check, for a run's choice and for a model built directly.
+
+    Raises:
+        DeviceError: ``fp16`` on a device that is not CUDA.
+    """
+    if precision == 'fp16' and not device.startswith('cuda'):
+        raise DeviceError('precision "fp16" needs a CUDA device; on the CPU '
+                          'use "bf16", "auto" (or "fp32")')
+
+
 def choose_precision(asked: str, device: str) -> PrecisionChoice:
     """What runs for ``asked`` on ``device`` (a torch device string).
 
@@ -149,9 +160,7 @@ def choose_precision(asked: str, device: str) -> PrecisionChoice:
     if device.startswith('cuda'):
         return PrecisionChoice('bf16' if asked == 'bf16' else 'fp16', True,
                                asked)
-    if asked == 'fp16':
-        raise DeviceError('precision "fp16" needs a CUDA device; on the CPU '
-                          'use "bf16", "auto" (or "fp32")')
+    refuse_fp16_on_cpu(asked, device)
     ratio = bf16_speedup()
     if ratio >= BF16_MIN_SPEEDUP:
         return PrecisionChoice('bf16', True, asked, ratio)
