@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 INSTALLED := $(VENV)/.installed
+TEST_INSTALLED := $(VENV)/.test-installed
+# Pose2Sim's own code reads our pose2sim export back in tests/test_pose2sim.py.
+POSE2SIM := pose2sim==0.10.49
 DET_WEIGHTS := config_files/rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth
 POSE_WEIGHTS := config_files/hrnet_w48_coco_wholebody_384x288_dark-f5726563_20200918.pth
 # TORCH=system: keep the torch already installed for $(PYTHON) (e.g. a CUDA
@@ -48,7 +51,15 @@ config.json: | $(INSTALLED)
 run: install weights config.json
 	$(PY) pose_analysis_service.py --config config.json
 
-test: install
+# Test-only packages: Pose2Sim without its heavy declared dependencies (none
+# of them pulls torch, so the repository's constraints do for TORCH=system).
+$(TEST_INSTALLED): $(INSTALLED) tests/requirements-pose2sim.txt
+	$(PIP) install -q -c constraints.txt -r tests/requirements-pose2sim.txt
+	$(PIP) install -q -c constraints.txt --no-deps $(POSE2SIM)
+	$(PY) -c "import Pose2Sim.triangulation"
+	touch $@
+
+test: $(TEST_INSTALLED)
 	$(PY) -m pytest -rs tests
 
 # Side-by-side speed: this suite, mmpose's demo, a plain mmdet+mmpose loop

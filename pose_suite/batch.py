@@ -86,7 +86,8 @@ def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
     ``PoseAnalysisService.run_many``)."""
     if not isinstance(inputs, Inputs):
         inputs = Inputs(list(inputs))
-    output_files = inputs.output_files(service.config.output)
+    output_files = inputs.output_files(service.config.output,
+                                       service.config.export_formats)
     if service.config.visualize_output:
         check_overlay_name(service.config.visualize_output,
                            len(inputs.sources))

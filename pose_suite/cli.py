@@ -12,6 +12,7 @@ from typing import List, Optional, Tuple
 
 from pose_suite.batch import BatchResult, run_local
 from pose_suite.config import load_config
+from pose_suite.config_keys import EXPORT_FORMATS
 from pose_suite.errors import SuiteError, show_warnings_as_one_line
 from pose_suite.inputs import expand_inputs
 from pose_suite.overlay import check_overlay_name, overlay_path
@@ -39,7 +40,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                         help='continue an interrupted run from its last '
                              'completed frame')
     parser.add_argument('--format', dest='export_formats', action='append',
-                        choices=('mmpose', 'coco', 'csv'),
+                        choices=EXPORT_FORMATS,
                         help='also write this format beside the JSON '
                              '(repeatable; overrides config)')
     parser.add_argument('--quiet', action='store_true', default=None,

@@ -20,7 +20,7 @@ from pose_suite.errors import ConfigError
 #: Shortest segment_s: each segment costs a seek, the decoding from the key
 #: frame before it, and a call to a worker.
 MIN_SEGMENT_S = 1.0
-EXPORT_FORMATS = ('mmpose', 'coco', 'csv')
+EXPORT_FORMATS = ('mmpose', 'coco', 'csv', 'openpose', 'pose2sim')
 _TRUE, _FALSE = ('true', 'yes', '1', 'on'), ('false', 'no', '0', 'off')
 
 
@@ -304,7 +304,9 @@ KEYS: Tuple[Key, ...] = (
     Key('export_formats', [],
         'Also write the results as any of: mmpose (the JSON of mmpose\'s '
         'demo), coco (COCO keypoint results), csv (one row per person and '
-        'frame).', Formats()),
+        'frame), openpose (OpenPose\'s files, one per frame, BODY_25, face '
+        'and hands), pose2sim (the same with all 133 points, in the pose/ '
+        'folder Pose2Sim reads).', Formats()),
     Key('tracking', True,
         'Give each person of a video a track_id that stays the same from '
         'frame to frame.', Flag()),

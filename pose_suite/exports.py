@@ -13,6 +13,8 @@
 * ``csv``: one row per person and frame: frame_index, timestamp_s,
   person_index, track_id (tracked videos only), bbox, bbox_score, then x,
   y, score of each keypoint by name.
+* ``openpose`` and ``pose2sim``: a folder of OpenPose files, one per frame
+  (:mod:`pose_suite.openpose`).
 
 The native JSON holds one frame per line, so each export streams through it
 without loading the whole file.
@@ -24,9 +26,9 @@ from typing import Dict, Iterator, List
 
 import numpy as np
 
+from pose_suite.openpose import FOLDER_FORMATS, folder_path, write_folder
 from pose_suite.publish import atomic_write
 
-FORMATS = ('mmpose', 'coco', 'csv')
 SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv'}
 
 
@@ -38,9 +40,12 @@ def iter_native_frames(path: Path) -> Iterator[dict]:
                 yield json.loads(line.rstrip().rstrip(','))
 
 
-def export_path(native_path: Path, fmt: str) -> Path:
-    """Where the ``fmt`` export of a native results file goes."""
+def export_path(native_path: Path, fmt: str, source: str) -> Path:
+    """Where the ``fmt`` export of a native results file (of the input
+    ``source``) goes: a file, or a folder for OpenPose's layout."""
     native_path = Path(native_path)
+    if fmt in FOLDER_FORMATS:
+        return folder_path(native_path, fmt, source)
     return native_path.with_name(native_path.stem + SUFFIXES[fmt])
 
 
@@ -53,7 +58,10 @@ def export(native_path: Path, fmt: str, meta: dict,
         dataset_meta: the pose model's ``dataset_meta`` (mmpose's
             ``meta_info``).
     """
-    target = export_path(native_path, fmt)
+    if fmt in FOLDER_FORMATS:
+        return write_folder(native_path, fmt, meta,
+                            iter_native_frames(native_path))
+    target = export_path(native_path, fmt, meta['source'])
     with atomic_write(target, encoding='utf-8', newline='') as handle:
         frames = iter_native_frames(native_path)
         if fmt == 'mmpose':

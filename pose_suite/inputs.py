@@ -11,8 +11,8 @@ the output folder as the inputs have below the searched folder (the
 folder, the fixed part of a glob pattern, or the folder the list's files
 have in common). A camera gets ``camera<N>.json``, a URL
 ``stream-<host and path>.json``. Names that would still meet (files
-differing only in case, on a filesystem that ignores it) are refused
-before any work.
+differing only in case, on a filesystem that ignores it, or OpenPose
+folders named without the file's suffix) are refused before any work.
 """
 import dataclasses
 import glob
@@ -20,10 +20,11 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 from pose_suite.errors import InputError, OutputError, SuiteWarning
 from pose_suite.media import not_media_reason
+from pose_suite.openpose import FOLDER_FORMATS, folder_path
 from pose_suite.sources import has_glob, is_stream
 
 Source = Union[Path, str]  # str: a camera index or stream URL
@@ -42,14 +43,18 @@ class Inputs:
     base: Optional[Path] = None
     skipped: List[Tuple[Path, str]] = dataclasses.field(default_factory=list)
 
-    def output_files(self, output: Path) -> List[Path]:
+    def output_files(self, output: Path,
+                     export_formats: Sequence[str] = ()) -> List[Path]:
         """The result file of each source, in order.
 
         Args:
             output: a ``.json`` file (for one source) or a folder.
+            export_formats: also checked: no two sources may write the
+                same OpenPose folder (``cam01.mp4`` and ``cam01.mov`` both
+                make ``cam01_json``).
         Raises:
             OutputError: several sources and a ``.json`` file, or two
-            sources whose results would be the same file.
+            sources whose results (or OpenPose folders) would be the same.
         """
         if output.suffix.lower() == '.json' and not output.is_dir():
             if len(self.sources) > 1:
@@ -58,14 +63,23 @@ class Inputs:
             return [output]
         files = [output / output_name(source, self.base)
                  for source in self.sources]
-        first_of = {}
-        for source, file in zip(self.sources, files):
-            other = first_of.setdefault(str(file).casefold(), source)
-            if other is not source:
-                raise OutputError(
-                    f'inputs {other} and {source} would both be written to '
-                    f'{file} (names differing only in case); rename one')
+        _check_distinct(self.sources, files, 'results')
+        for fmt in set(export_formats) & set(FOLDER_FORMATS):
+            _check_distinct(self.sources, [
+                folder_path(file, fmt, source)
+                for source, file in zip(self.sources, files)],
+                f'{fmt} files')
         return files
+
+
+def _check_distinct(sources: Sequence[Source], paths: Sequence[Path],
+                    what: str) -> None:
+    first_of = {}
+    for source, path in zip(sources, paths):
+        other = first_of.setdefault(str(path).casefold(), source)
+        if other is not source:
+            raise OutputError(f'inputs {other} and {source} would both '
+                              f'write their {what} to {path}; rename one')
 
 
 def output_name(source: Source, base: Optional[Path] = None) -> Path:

@@ -69,7 +69,8 @@ def run_on_ray(config, inputs: Inputs) -> BatchResult:
         os.environ['RAY_AUTH_TOKEN'] = secrets.token_hex(32)
     ray = _import_ray()
     started = time.perf_counter()
-    output_files = inputs.output_files(config.output)
+    output_files = inputs.output_files(config.output,
+                                       config.export_formats)
     result = BatchResult(skipped=[(str(path), reason)
                                   for path, reason in inputs.skipped])
     scheduler = Scheduler(_plan(config, inputs, output_files, result),

@@ -241,7 +241,8 @@ class PoseAnalysisService:
             OutputError: the JSON stays; the export named failed.
         """
         for fmt in self.config.export_formats:
-            if only_missing and export_path(output, fmt).exists():
+            if only_missing and export_path(output, fmt,
+                                           meta['source']).exists():
                 continue
             try:
                 export(output, fmt, meta, self.pose.model.dataset_meta)

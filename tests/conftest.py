@@ -155,6 +155,19 @@ def write_avi(path: Path, frames, fps: float = 10.0) -> Path:
     return path
 
 
+def damaged_avi(path: Path, count: int, damaged) -> Path:
+    """A real MJPEG clip of ``count`` frames at 10 fps whose ``damaged``
+    frames lose their JPEG header."""
+    video = write_avi(path, real_frames(count))
+    data = bytearray(video.read_bytes())
+    jpeg_starts = [i for i in range(len(data) - 2)
+                   if data[i:i + 3] == b'\xff\xd8\xff']
+    for index in damaged:
+        data[jpeg_starts[index]:jpeg_starts[index] + 600] = bytes(600)
+    video.write_bytes(bytes(data))
+    return video
+
+
 @pytest.fixture(scope='session')
 def analysis_service(model_files):
     """PoseAnalysisService on the test checkpoints (bbox_thr 0)."""

@@ -10,8 +10,9 @@ import tracemalloc
 import cv2
 import pytest
 
-from conftest import (COCO_IMAGES, ROOT, assert_one_line_error, data_file,
-                      fail_on_call, real_frames, run_cli, write_avi)
+from conftest import (COCO_IMAGES, ROOT, assert_one_line_error, damaged_avi,
+                      data_file, fail_on_call, real_frames, run_cli,
+                      write_avi)
 from pose_suite.errors import OutputError, ResumeError
 from pose_suite.results import ResultWriter
 
@@ -119,21 +120,8 @@ def test_crash_mid_run_keeps_previous_result_and_progress(
     assert partial.read_text().count('"frame_index"') == 2
 
 
-def _damaged_avi(path, count, damaged):
-    """A real MJPEG clip of ``count`` frames at 10 fps whose ``damaged``
-    frames lose their JPEG header."""
-    video = write_avi(path, real_frames(count))
-    data = bytearray(video.read_bytes())
-    jpeg_starts = [i for i in range(len(data) - 2)
-                   if data[i:i + 3] == b'\xff\xd8\xff']
-    for index in damaged:
-        data[jpeg_starts[index]:jpeg_starts[index] + 600] = bytes(600)
-    video.write_bytes(bytes(data))
-    return video
-
-
 def test_undecodable_frame_is_skipped_and_listed(analysis_service, tmp_path):
-    video = _damaged_avi(tmp_path / 'bad_frame.avi', 4, [2])
+    video = damaged_avi(tmp_path / 'bad_frame.avi', 4, [2])
     with pytest.warns(UserWarning, match='frame 2 of .* could not be decoded'):
         output = analysis_service.run(video, tmp_path / 'r.json')
     result = json.loads(output.read_text())
@@ -252,7 +240,7 @@ def test_good_frames_after_a_long_damaged_stretch_are_kept(nobody_detected,
                                                            tmp_path):
     """18 damaged frames in a row (more than the 16 that once ended a
     video silently), then 4 good ones: all 4 are analysed."""
-    video = _damaged_avi(tmp_path / 'gap.avi', 24, range(2, 20))
+    video = damaged_avi(tmp_path / 'gap.avi', 24, range(2, 20))
     result = json.loads(nobody_detected.run(video, tmp_path / 'r.json')
                         .read_text())
     assert [f['frame_index'] for f in result['frames']] == \
@@ -262,7 +250,7 @@ def test_good_frames_after_a_long_damaged_stretch_are_kept(nobody_detected,
 
 
 def test_damaged_end_is_reported_not_dropped(nobody_detected, tmp_path):
-    video = _damaged_avi(tmp_path / 'end.avi', 8, [5, 6, 7])
+    video = damaged_avi(tmp_path / 'end.avi', 8, [5, 6, 7])
     with pytest.warns(UserWarning, match='reports 8 frames, but none after '
                       r'frame 4 could be decoded \(3 frame'):
         output = nobody_detected.run(video, tmp_path / 'r.json')

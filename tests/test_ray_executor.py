@@ -174,18 +174,19 @@ SEGMENTED = TESTS / 'data' / 'two_people_24frames_4fps_gop5.mp4'
 
 @pytest.fixture(scope='module')
 def whole_segmented_run(light_models, tmp_path_factory):
-    """(config values, result) of the 24-frame 4 fps clip analysed whole,
-    locally, with video mode and smoothing."""
+    """(config values, result, its folder) of the 24-frame 4 fps clip
+    analysed whole, locally, with video mode, smoothing and the OpenPose
+    export."""
     folder = tmp_path_factory.mktemp('whole')
     values = dict(light_models, input=str(SEGMENTED), det_interval=2,
-                  smoothing=True)
+                  smoothing=True, export_formats=['openpose'])
     whole = folder / 'whole.json'
     local = subprocess.run(
         _cli('--config', _config(folder, values, output=str(whole)),
              '--quiet'), env=dict(os.environ, OMP_NUM_THREADS='1'),
         capture_output=True, text=True, timeout=900)
     assert local.returncode == 0, local.stderr
-    return values, json.loads(whole.read_text())
+    return values, json.loads(whole.read_text()), folder
 
 
 def _same_as_whole(stitched: dict, whole: dict) -> list:
@@ -204,12 +205,19 @@ def _same_as_whole(stitched: dict, whole: dict) -> list:
     return segments
 
 
+def _openpose_frames(folder: Path, name: str) -> list:
+    """The OpenPose files of a result, in frame order."""
+    files = sorted(folder.glob(f'{name}_*_keypoints.json'))
+    assert len(files) == 24
+    return [json.loads(file.read_text()) for file in files]
+
+
 def test_segments_equal_a_whole_run(cluster, whole_segmented_run, tmp_path):
     """Three segments on two workers, stitched: the same frames, keypoints,
     track ids and smoothed keypoints as one whole local run (video mode
-    too: cuts fall on detection frames). Each segment starts decoding near
-    its first frame."""
-    values, whole = whole_segmented_run
+    too: cuts fall on detection frames), and the same OpenPose files. Each
+    segment starts decoding near its first frame."""
+    values, whole, whole_folder = whole_segmented_run
     stitched = tmp_path / 'stitched.json'
     config = _config(tmp_path, values, output=str(stitched),
                      executor='ray', ray_address=cluster.address,
@@ -220,6 +228,8 @@ def test_segments_equal_a_whole_run(cluster, whole_segmented_run, tmp_path):
     assert [s['frames'] for s in segments] == [[0, 8], [8, 16], [16, None]]
     assert len({s['worker'] for s in segments}) == 2
     assert not list(tmp_path.glob('.stitched.json.*'))  # segments removed
+    assert _openpose_frames(tmp_path / 'stitched_json', 'stitched') == \
+        _openpose_frames(whole_folder / 'whole_json', 'whole')
 
 
 def test_interrupted_segmented_run_resumes(cluster, whole_segmented_run,
@@ -227,7 +237,7 @@ def test_interrupted_segmented_run_resumes(cluster, whole_segmented_run,
     """One worker, interrupted once the first segment is finished (its
     file kept): --resume keeps it, analyses the rest and stitches a result
     equal to a whole run; --resume again finds the result up to date."""
-    values, whole = whole_segmented_run
+    values, whole, _ = whole_segmented_run
     stitched = tmp_path / 'stitched.json'
     config = _config(tmp_path, values, output=str(stitched),
                      executor='ray', ray_address=cluster.address,

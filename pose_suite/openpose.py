@@ -1,0 +1,184 @@
+"""OpenPose's ``--write_json`` layout, for OpenPose readers and Pose2Sim.
+
+OpenPose writes one file per frame, ``<name>_<frame>_keypoints.json`` with
+the frame number in 12 digits from 0 (``<name>_keypoints.json`` for an
+image), holding ``{"version": 1.3, "people": [...]}``; each person has flat
+``x, y, confidence`` lists (its ``output.md`` and ``faceParameters.hpp``):
+
+* ``openpose``: ``pose_keypoints_2d`` in BODY_25 order (25 points; Neck and
+  MidHip, which COCO-WholeBody lacks, are the midpoints of the shoulders and
+  of the hips with the lower of the two scores), ``face_keypoints_2d`` 70
+  points (COCO-WholeBody's 68 face points are OpenPose's first 68, in the
+  same iBUG order; OpenPose's two pupils, 68 and 69, are not in
+  COCO-WholeBody and are written ``0, 0, 0`` as OpenPose writes a point it
+  did not find), ``hand_left_keypoints_2d`` and ``hand_right_keypoints_2d``
+  21 points each (the same order in both layouts), the ``_3d`` lists empty.
+  In folder ``<name>_json/`` beside the result JSON.
+* ``pose2sim``: the same files with all 133 points in mmpose's order in
+  ``pose_keypoints_2d`` (Pose2Sim's ``COCO_133`` skeleton, its
+  ``pose_model = 'Whole_body'``) and the other lists empty, in
+  ``pose/<name>_json/`` of the trial folder, where Pose2Sim looks for one
+  folder per camera: the result JSON's folder, or its parent when that
+  folder is named ``videos`` (Pose2Sim's ``Trial/videos/cam01.mp4`` gives
+  ``Trial/pose/cam01_json/``).
+
+``person_id`` is ``[track_id]`` in a tracked video, else ``[-1]``. Every
+frame gets a file, an undecodable one (``meta.frames_failed``) and one with
+nobody ``"people": []``, so that Pose2Sim's frame count per camera is the
+video's. ``<name>`` is the result JSON's name without ``.json`` and without
+the input's suffix (``cam01.mp4.json`` gives ``cam01``).
+"""
+import json
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence, Union
+
+import numpy as np
+
+from pose_suite.publish import fsync_folder
+
+FOLDER_FORMATS = ('openpose', 'pose2sim')
+#: BODY_25's points as COCO-WholeBody indices; a pair is a midpoint.
+BODY_25_FROM_WHOLEBODY = (
+    0, (5, 6), 6, 8, 10, 5, 7, 9, (11, 12), 12, 14, 16, 11, 13, 15, 2, 1, 4,
+    3, 17, 18, 19, 20, 21, 22)
+FACE, LEFT_HAND, RIGHT_HAND = range(23, 91), range(91, 112), range(112, 133)
+OPENPOSE_FACE_POINTS = 70
+
+
+def result_name(native_path: Path, source: Union[str, Path]) -> str:
+    """The name OpenPose would give the input's files (``cam01``)."""
+    stem = Path(native_path).stem
+    suffix = Path(str(source)).suffix
+    if suffix and stem.endswith(suffix) and len(stem) > len(suffix):
+        stem = stem[:-len(suffix)]
+    return stem
+
+
+def folder_path(native_path: Path, fmt: str,
+                source: Union[str, Path]) -> Path:
+    """Where the ``openpose`` or ``pose2sim`` files of a result go."""
+    native_path = Path(native_path)
+    folder = f'{result_name(native_path, source)}_json'
+    if fmt == 'openpose':
+        return native_path.parent / folder
+    trial = native_path.parent
+    if trial.name == 'videos':
+        trial = trial.parent
+    return trial / 'pose' / folder
+
+
+def frame_file_name(name: str, frame_index: int, image: bool = False) -> str:
+    """OpenPose's file name of one frame (of an image: without number)."""
+    if image:
+        return f'{name}_keypoints.json'
+    return f'{name}_{frame_index:012d}_keypoints.json'
+
+
+def _triplets(keypoints, scores) -> np.ndarray:
+    """(K, 3) x, y, score from (K, 2) keypoints and (K,) scores."""
+    return np.concatenate([np.asarray(keypoints, np.float64),
+                           np.asarray(scores, np.float64)[:, None]], axis=1)
+
+
+def body_25(triplets: np.ndarray) -> np.ndarray:
+    """(25, 3) BODY_25 x, y, score from (133, 3) COCO-WholeBody ones."""
+    rows = []
+    for index in BODY_25_FROM_WHOLEBODY:
+        if isinstance(index, tuple):
+            first, second = triplets[list(index)]
+            rows.append([round((first[0] + second[0]) / 2, 3),
+                         round((first[1] + second[1]) / 2, 3),
+                         min(first[2], second[2])])
+        else:
+            rows.append(triplets[index])
+    return np.asarray(rows)
+
+
+def _flat(rows: np.ndarray) -> List[float]:
+    return [float(value) for value in np.asarray(rows).ravel()]
+
+
+def person_record(person: dict, fmt: str) -> dict:
+    """One entry of ``people`` for a native person record."""
+    triplets = _triplets(person['keypoints'], person['keypoint_scores'])
+    record = {'person_id': [person.get('track_id', -1)]}
+    if fmt == 'pose2sim':
+        record.update(pose_keypoints_2d=_flat(triplets),
+                      face_keypoints_2d=[], hand_left_keypoints_2d=[],
+                      hand_right_keypoints_2d=[])
+    else:
+        pupils = np.zeros((OPENPOSE_FACE_POINTS - len(FACE), 3))
+        record.update(
+            pose_keypoints_2d=_flat(body_25(triplets)),
+            face_keypoints_2d=_flat(triplets[list(FACE)]) + _flat(pupils),
+            hand_left_keypoints_2d=_flat(triplets[list(LEFT_HAND)]),
+            hand_right_keypoints_2d=_flat(triplets[list(RIGHT_HAND)]))
+    record.update(pose_keypoints_3d=[], face_keypoints_3d=[],
+                  hand_left_keypoints_3d=[], hand_right_keypoints_3d=[])
+    return record
+
+
+def _with_failed_frames(frames: Iterable[dict],
+                        failed: Sequence[int]) -> Iterable[dict]:
+    """The frame records in order, with an empty one for each undecodable
+    frame index."""
+    failed = sorted(failed)
+    position = 0
+    for frame in frames:
+        while position < len(failed) and \
+                failed[position] < frame['frame_index']:
+            yield {'frame_index': failed[position], 'persons': []}
+            position += 1
+        yield frame
+    for index in failed[position:]:
+        yield {'frame_index': index, 'persons': []}
+
+
+def write_folder(native_path: Path, fmt: str, meta: dict,
+                 frames: Iterable[dict]) -> Path:
+    """Write a result's frames as OpenPose files; returns the folder.
+
+    The files are written and fsynced into a new hidden folder beside the
+    result JSON (not in ``pose/``, where Pose2Sim takes every folder named
+    with "json" for a camera), which then replaces the previous folder by
+    two renames: a reader never finds a folder half written.
+    """
+    native_path = Path(native_path)
+    target = folder_path(native_path, fmt, meta['source'])
+    name = result_name(native_path, meta['source'])
+    image = meta['kind'] == 'image'
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = native_path.with_name(
+        f'.{native_path.name}.{fmt}.{secrets.token_hex(4)}.partial')
+    temporary.mkdir()
+    try:
+        for frame in _with_failed_frames(frames,
+                                         meta.get('frames_failed', [])):
+            people = [person_record(person, fmt)
+                      for person in frame['persons']]
+            file = temporary / frame_file_name(name, frame['frame_index'],
+                                               image and fmt == 'openpose')
+            with open(file, 'w', encoding='utf-8') as handle:
+                json.dump({'version': 1.3, 'people': people}, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        fsync_folder(temporary)
+        _replace_folder(temporary, target)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return target
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    old: Optional[Path] = None
+    if target.exists():
+        old = new.with_name(new.name + '.old')
+        os.replace(target, old)
+    os.replace(new, target)
+    fsync_folder(target.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
