@@ -65,7 +65,8 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         inputs = expand_inputs(config.input, config.recursive,
                                exclude=config.output)
         # Before any work: two inputs never write the same file.
-        output_files = inputs.output_files(config.output)
+        output_files = inputs.output_files(config.output,
+                                           config.export_formats)
         if len(inputs.sources) == 1:
             source = open_source(inputs.sources[0])  # before the models
             if config.visualize_output:

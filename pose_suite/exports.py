@@ -22,22 +22,15 @@ without loading the whole file.
 import csv
 import json
 from pathlib import Path
-from typing import Dict, Iterator, List
+from typing import Dict, List
 
 import numpy as np
 
 from pose_suite.openpose import FOLDER_FORMATS, folder_path, write_folder
 from pose_suite.publish import atomic_write
+from pose_suite.results import iter_frame_records
 
 SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv'}
-
-
-def iter_native_frames(path: Path) -> Iterator[dict]:
-    """The frame records of a native results file, one at a time."""
-    with open(path, encoding='utf-8') as handle:
-        for line in handle:
-            if line.startswith('{"frame_index"'):
-                yield json.loads(line.rstrip().rstrip(','))
 
 
 def export_path(native_path: Path, fmt: str, source: str) -> Path:
@@ -60,10 +53,10 @@ def export(native_path: Path, fmt: str, meta: dict,
     """
     if fmt in FOLDER_FORMATS:
         return write_folder(native_path, fmt, meta,
-                            iter_native_frames(native_path))
+                            iter_frame_records(native_path))
     target = export_path(native_path, fmt, meta['source'])
     with atomic_write(target, encoding='utf-8', newline='') as handle:
-        frames = iter_native_frames(native_path)
+        frames = iter_frame_records(native_path)
         if fmt == 'mmpose':
             _write_mmpose(handle, frames, meta, dataset_meta)
         elif fmt == 'coco':

@@ -20,7 +20,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
 import numpy as np
 
@@ -116,6 +116,16 @@ def read_meta(path: Path) -> Optional[dict]:
     except (ValueError, KeyError, TypeError):
         return None
     return meta if isinstance(meta, dict) else None
+
+
+def iter_frame_records(path: Path) -> Iterator[dict]:
+    """The frame records of a result file, one at a time (one a line
+    after the meta block, as every version of the suite wrote them), so
+    that a long video's result is never loaded whole."""
+    with open(path, encoding='utf-8') as handle:
+        for line in handle:
+            if line.startswith('{"frame_index"'):
+                yield json.loads(line.rstrip().rstrip(','))
 
 
 def write_result(handle, meta: dict, frame_lines: Iterable[str]) -> None:

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
 from pose_suite.publish import atomic_write
-from pose_suite.results import (frame_record, persons_from_record,
-                                record_line, write_result)
+from pose_suite.results import (frame_record, iter_frame_records,
+                                persons_from_record, record_line,
+                                write_result)
 from pose_suite.tracking import CarriedState
 
 
@@ -94,7 +95,7 @@ def stitch(segments: List[Segment], files: List[Path], output_file: Path,
 
     def frame_lines() -> Iterator[str]:
         for path in files:
-            for record in _frames_of(path):
+            for record in iter_frame_records(path):
                 persons = persons_from_record(record)
                 for person in persons:
                     person.pop('track_id', None)
@@ -113,15 +114,6 @@ def stitch(segments: List[Segment], files: List[Path], output_file: Path,
 def _read_meta(path: Path) -> dict:
     with open(path, encoding='utf-8') as handle:
         return json.load(handle)['meta']
-
-
-def _frames_of(path: Path) -> Iterator[dict]:
-    """The frame records of a result file, one at a time (one per line
-    after the meta block, as ``write_result`` writes them)."""
-    with open(path, encoding='utf-8') as handle:
-        for line in handle:
-            if line.startswith('{"frame_index"'):
-                yield json.loads(line.rstrip().rstrip(','))
 
 
 def _round_up(value: int, multiple: int) -> int:

@@ -17,7 +17,7 @@ import shutil
 import numpy as np
 import pytest
 
-from conftest import (COCO_IMAGES, ROOT, assert_one_line_error, damaged_avi,
+from conftest import (COCO_IMAGES, assert_one_line_error, damaged_avi,
                       data_file, real_frames, run_cli, write_avi)
 from pose_suite.errors import OutputError
 
