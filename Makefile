@@ -52,11 +52,17 @@ run: install weights config.json
 	$(PY) pose_analysis_service.py --config config.json
 
 # Test-only packages: Pose2Sim without its heavy declared dependencies (none
-# of them pulls torch, so the repository's constraints do for TORCH=system).
-$(TEST_INSTALLED): $(INSTALLED) tests/requirements-pose2sim.txt
-	$(PIP) install -q -c constraints.txt -r tests/requirements-pose2sim.txt
+# of them pulls torch, so the repository's constraints do for TORCH=system),
+# Playwright, and Debian's chromium for the report's browser tests (as root;
+# otherwise those tests are skipped and say why).
+$(TEST_INSTALLED): $(INSTALLED) tests/requirements.txt
+	$(PIP) install -q -c constraints.txt -r tests/requirements.txt
 	$(PIP) install -q -c constraints.txt --no-deps $(POSE2SIM)
 	$(PY) -c "import Pose2Sim.triangulation"
+	command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
+	  echo "chromium could not be installed: the report's browser tests will be skipped"
 	touch $@
 
 test: $(TEST_INSTALLED)

@@ -81,6 +81,18 @@ def finished_line(number: int, total: int, source, done,
             f'-> {done.output}{where}')
 
 
+def publish_summary(config, result: BatchResult) -> None:
+    """Write ``summary.csv``/``.json`` (and, with ``config.report``,
+    ``report.html``) in the batch's output folder. Never raises: what
+    cannot be written is one warning, the results stay."""
+    from pose_suite.report import publish
+    from pose_suite.summary import batch_rows
+    folder = Path(config.output)
+    if folder.suffix.lower() == '.json' and not folder.is_dir():
+        folder = folder.parent
+    publish(folder, lambda: batch_rows(result, folder), config.report)
+
+
 def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
     """``service.run`` on each input in turn (see
     ``PoseAnalysisService.run_many``)."""

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from pose_suite.batch import BatchResult, run_local
+from pose_suite.batch import BatchResult, publish_summary, run_local
 from pose_suite.config import load_config
 from pose_suite.config_keys import EXPORT_FORMATS
 from pose_suite.errors import SuiteError, show_warnings_as_one_line
@@ -51,7 +51,13 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     parser.add_argument('--recursive', '-r', action='store_true',
                         default=None, help='search a folder input\'s '
                         'sub-folders too (overrides config)')
+    parser.add_argument('--report', metavar='OUTPUT_FOLDER',
+                        help='only rebuild summary.csv and report.html '
+                             'from the results in this folder (nothing is '
+                             'analysed; --config is not read)')
     args = parser.parse_args(argv)
+    if args.report is not None:
+        return _rebuild_report(Path(args.report))
     overrides = {key: getattr(args, key)
                  for key in ('input', 'output', 'device', 'resume',
                              'export_formats', 'quiet', 'recursive',
@@ -67,7 +73,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         # Before any work: two inputs never write the same file.
         output_files = inputs.output_files(config.output,
                                            config.export_formats)
-        if len(inputs.sources) == 1:
+        if len(inputs.sources) == 1 and not inputs.many:
             source = open_source(inputs.sources[0])  # before the models
             if config.visualize_output:
                 overlay_path(config.visualize_output, source.kind,
@@ -77,10 +83,10 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         _quiet_library_logs()
         if config.executor == 'ray':
             from pose_suite.ray_executor import run_on_ray
-            return _report_many(run_on_ray(config, inputs), config.quiet)
+            return _report_many(run_on_ray(config, inputs), config)
         service = service_class(config)
-        if len(inputs.sources) > 1:
-            return _report_many(run_local(service, inputs), config.quiet)
+        if len(inputs.sources) > 1 or inputs.many:
+            return _report_many(run_local(service, inputs), config)
         _report_skipped(inputs.skipped)
         done = service.analyse_input(inputs.sources[0], output_files[0],
                                      source=source)
@@ -112,9 +118,11 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     return 0
 
 
-def _report_many(result: BatchResult, quiet: bool) -> int:
-    """The summary of a batch: exit status 1 if any input failed (the
-    others' results are kept); non-media files are no failure."""
+def _report_many(result: BatchResult, config) -> int:
+    """The summary of a batch, as files (summary.csv, report.html) and
+    lines: exit status 1 if any input failed (the others' results are
+    kept); non-media files are no failure."""
+    publish_summary(config, result)
     _report_skipped(result.skipped)
     for path, reason in result.failures:
         print(f'warning: {path} failed: {reason}', file=sys.stderr)
@@ -125,8 +133,28 @@ def _report_many(result: BatchResult, quiet: bool) -> int:
               '(listed above); the others were written '
               f'({result.summary()})', file=sys.stderr)
         return 1
-    if not quiet:
+    if not config.quiet:
         print(result.summary())
+    return 0
+
+
+def _rebuild_report(folder: Path) -> int:
+    """``--report FOLDER``: summary.csv/.json and report.html again, from
+    the results there and the failures an earlier summary listed."""
+    from pose_suite.report import publish
+    from pose_suite.summary import rows_from_folder
+    if not folder.is_dir():
+        print(f'error: not a folder: {folder}', file=sys.stderr)
+        return 1
+    rows = rows_from_folder(folder)
+    if not rows:
+        print(f'error: no results of this suite in {folder}',
+              file=sys.stderr)
+        return 1
+    written = publish(folder, lambda: rows)
+    if len(written) < 3:
+        return 1  # the warning said why
+    print(f'{len(rows)} input(s): ' + ', '.join(map(str, written)))
     return 0
 
 

@@ -313,6 +313,10 @@ KEYS: Tuple[Key, ...] = (
     Key('smoothing', False,
         'One-Euro filter each tracked person\'s keypoints over time (needs '
         'tracking); the measured ones stay in keypoints_raw.', Flag()),
+    Key('report', True,
+        'After a folder, pattern or list run: also write report.html (the '
+        'table, a thumbnail and a plot per input) beside summary.csv, '
+        'which is always written.', Flag()),
     Key('visualize_output', '',
         'Also draw the results: an image path for an image, an .mp4 for a '
         'video or stream, a folder (no suffix) for several inputs ("": '

@@ -36,12 +36,14 @@ class Inputs:
 
     ``base``: the folder whose layout the results mirror (None: file names
     only). ``skipped``: files a folder or pattern search found that are not
-    media, with the reason.
+    media, with the reason. ``many``: named by a folder, pattern or list
+    (a batch, with a summary, even when it holds one input).
     """
 
     sources: List[Source]
     base: Optional[Path] = None
     skipped: List[Tuple[Path, str]] = dataclasses.field(default_factory=list)
+    many: bool = False
 
     def output_files(self, output: Path,
                      export_formats: Sequence[str] = ()) -> List[Path]:
@@ -188,7 +190,7 @@ def _searched(found: List[Path], base: Path, exclude: Optional[Path],
     if not sources:
         raise InputError(f'{what} no image or video ({len(skipped)} '
                          f'non-media file(s) skipped){hint}')
-    return Inputs(sources, base, skipped)
+    return Inputs(sources, base, skipped, many=True)
 
 
 def _listed(list_file: Path) -> Inputs:
@@ -216,4 +218,4 @@ def _listed(list_file: Path) -> Inputs:
     base = Path(os.path.commonpath([f.parent for f in files])) \
         if files else None
     return Inputs([Path(os.path.abspath(s)) if isinstance(s, Path) else s
-                   for s in sources], base)
+                   for s in sources], base, many=True)

@@ -293,7 +293,8 @@ class PoseAnalysisService:
         """``run`` each input into the config's ``output`` folder (names:
         see :mod:`pose_suite.inputs`), one after another in this process; a
         failing input does not stop the others, and one that turns out not
-        to be media is skipped. (``executor: ray`` spreads them over
+        to be media is skipped. Then ``summary.csv``, ``summary.json`` and
+        (``report``) ``report.html`` are written there. (``executor: ray`` spreads them over
         workers: :func:`pose_suite.batch.run_batch`.)
 
         Returns:
@@ -305,8 +306,9 @@ class PoseAnalysisService:
             OutputError: before any work, when two inputs would write the
             same file or ``output`` is one ``.json`` file.
         """
-        from pose_suite.batch import run_local
+        from pose_suite.batch import publish_summary, run_local
         result = run_local(self, inputs)
+        publish_summary(self.config, result)
         return (result.outputs + result.up_to_date, result.failures,
                 result.skipped)
 

@@ -21,6 +21,8 @@ TESTDATA = Path(os.environ.get('POSE_SUITE_TESTDATA',
                                ROOT.parent / 'shared' / 'testdata'))
 #: Person boxes the test detector returns per frame: few, so tests stay fast.
 BOXES_PER_FRAME = 2
+#: What a batch writes in its output folder beside the results.
+BATCH_FILES = ('report.html', 'summary.csv', 'summary.json')
 
 
 def data_file(relative: str) -> Path:

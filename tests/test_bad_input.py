@@ -384,7 +384,8 @@ def test_list_file_through_the_cli(config_values, write_config, tmp_path):
     assert 'missing.jpg failed: input not found' in result.stderr
     written = sorted(p.relative_to(tmp_path / 'res').as_posix()
                      for p in (tmp_path / 'res').rglob('*.json'))
-    assert written == ['a/photo.jpg.json', 'b/photo.jpg.json']
+    assert written == ['a/photo.jpg.json', 'b/photo.jpg.json',
+                       'summary.json']
 
 
 def test_unreadable_input_cli(config_values, write_config, tmp_path):

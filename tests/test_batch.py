@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import assert_one_line_error, fail_on_call, run_cli
+from conftest import BATCH_FILES, assert_one_line_error, fail_on_call, run_cli
 
 
 @pytest.fixture
@@ -17,7 +17,8 @@ def tiny_service(tiny_models):
 
 
 def _results(folder):
-    return sorted(folder.glob('*.json'))
+    return sorted(path for path in folder.glob('*.json')
+                  if path.name not in BATCH_FILES)
 
 
 def _mtimes(folder) -> dict:

@@ -7,7 +7,7 @@ OpenPose cannot be installed here: its layout is checked against its
 ``faceParameters.hpp``/``poseParameters.hpp`` (70 face points, BODY_25's
 names), with BODY_25 mapped from the whole-body points by *name* in this
 file. Pose2Sim is the real package (``make test`` installs it with
-``--no-deps``; ``tests/requirements-pose2sim.txt``).
+``--no-deps``; ``tests/requirements.txt``).
 """
 import dataclasses
 import json

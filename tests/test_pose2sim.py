@@ -4,7 +4,7 @@ triangulation run end to end on two views, as a user runs it.
 
 Pose2Sim is the real package from the registry (``make test`` installs it
 with ``--no-deps`` and what its triangulation imports:
-``tests/requirements-pose2sim.txt``). The two views are the same real clip
+``tests/requirements.txt``). The two views are the same real clip
 seen by two cameras whose calibration this file writes so that both see a
 plane 4 m away identically (camera 2 is 0.5 m to the right, its principal
 point shifted by f × 0.5 / 4 px): every 2D point then has one exact 3D

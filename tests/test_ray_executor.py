@@ -85,6 +85,12 @@ def local_results(light_models, inputs, tmp_path_factory):
     return out
 
 
+def _results(folder: Path) -> list:
+    """The result JSONs of a batch's output folder (not its summary)."""
+    return sorted(path for path in folder.glob('*.json')
+                  if path.name != 'summary.json')
+
+
 def _same_as_local(path: Path, local_results: Path) -> dict:
     """Assert the result equals the local one but for ``meta.run``;
     return that."""
@@ -106,9 +112,20 @@ def test_folder_on_two_workers_equals_local(cluster, light_models, inputs,
     assert result.returncode == 0, result.stderr
     assert 'skipped 1 non-media file(s): README.md' in result.stderr
     assert '3 input(s) done: 11 frame(s)' in result.stdout
-    written = sorted(p.name for p in out.iterdir())
-    assert written == sorted(p.name for p in local_results.glob('*.json'))
+    written = [path.name for path in _results(out)]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in local_results.iterdir()) == sorted(
+        written + ['summary.csv', 'summary.json', 'report.html'])
     runs = [_same_as_local(out / name, local_results) for name in written]
+    # The same summary but for the seconds each input took.
+    summaries = [json.loads((folder / 'summary.json').read_text())['inputs']
+                 for folder in (out, local_results)]
+    for summary in summaries:
+        for row in summary:
+            row.pop('seconds')
+    assert summaries[0] == summaries[1]
+    assert [row['status'] for row in summaries[0]] == [
+        'not media', 'done', 'done', 'done']
     assert {run['executor'] for run in runs} == {'ray'}
     assert {run['worker'] for run in runs} == {0, 1}
     assert {run['attempts'] for run in runs} == {1}
@@ -165,8 +182,12 @@ def test_corrupt_input_reported_once_the_others_written(
               if 'broken.mp4' in line]
     assert len(failed) == 1 and 'failed' in failed[0], result.stderr
     assert 'died' not in result.stderr
-    assert [p.name for p in out.iterdir()] == [
+    assert [p.name for p in _results(out)] == [
         Path(COCO_IMAGES[1]).name + '.json']
+    rows = json.loads((out / 'summary.json').read_text())['inputs']
+    assert [(Path(row['input']).name, row['status']) for row in rows] == [
+        ('broken.mp4', 'failed'), (Path(COCO_IMAGES[1]).name, 'done')]
+    assert rows[0]['reason'] in failed[0]
 
 
 SEGMENTED = TESTS / 'data' / 'two_people_24frames_4fps_gop5.mp4'
@@ -336,7 +357,7 @@ def test_dead_node_its_input_resumes_on_the_other(
     stdout, stderr = batch.communicate(timeout=600)
     assert batch.returncode == 0, stderr
     runs = {path.name: _same_as_local(path, local_results)
-            for path in out.glob('*.json')}
+            for path in _results(out)}
     assert len(runs) == 3
     moved = [run for run in runs.values() if run['attempts'] == 2]
     assert len(moved) == 1, runs
@@ -356,26 +377,26 @@ def test_interrupted_folder_resumes_only_what_was_left(
     batch = cluster.popen(*_cli('--config', config), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 600
-    while len(list(out.glob('*.json'))) < 100 and \
+    while len(_results(out)) < 100 and \
             time.monotonic() < deadline:
         time.sleep(0.1)
     batch.send_signal(signal.SIGINT)
     _, stderr = batch.communicate(timeout=120)
     assert batch.returncode == 130, stderr
-    kept = {p.name: p.stat().st_mtime_ns for p in out.glob('*.json')}
+    kept = {p.name: p.stat().st_mtime_ns for p in _results(out)}
     assert 100 <= len(kept) < 200, len(kept)
     result = cluster.run(*_cli('--config', config, '--resume'))
     assert result.returncode == 0, result.stderr
     assert f'{200 - len(kept)} input(s) done, {len(kept)} up to date' \
         in result.stdout, result.stdout
     assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept
-    assert len(list(out.glob('*.json'))) == 200
+    assert len(_results(out)) == 200
     started = time.monotonic()
     again = cluster.run(*_cli('--config', config, '--resume', '--quiet'))
     print(f'--resume of 200 finished inputs on Ray: '
           f'{time.monotonic() - started:.1f} s')
     assert again.returncode == 0, again.stderr
-    assert len(list(out.glob('*.json'))) == 200
+    assert len(_results(out)) == 200
 
 
 def test_private_ray_of_its_own(light_models, inputs, local_results,

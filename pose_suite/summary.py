@@ -1,0 +1,199 @@
+"""A batch at a glance: one row per input of a folder, glob or list run,
+written as ``summary.csv`` and ``summary.json`` in the output folder.
+
+A row is made from the input's result JSON alone (its ``meta`` and frame
+records, read a frame at a time), so results of every version of the suite
+give one: the fields read (``meta.source``, ``kind``, ``fps``,
+``run.seconds``; each frame's ``timestamp_s`` and persons' ``keypoints``,
+``keypoint_scores`` and, where tracked, ``track_id``) are all in the
+results of its first version (commit c8e1fd9) on. Inputs without a result
+(failed, not media) get their one-line reason.
+"""
+import csv
+import datetime
+import json
+import math
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional
+
+import numpy as np
+
+from pose_suite.publish import atomic_write
+from pose_suite.results import iter_frame_records, read_meta
+
+CSV_NAME, JSON_NAME = 'summary.csv', 'summary.json'
+COLUMNS = ('input', 'status', 'reason', 'kind', 'frames', 'fps',
+           'duration_s', 'persons', 'persons_per_frame_mean',
+           'persons_per_frame_max', 'frames_with_nobody', 'body_score_mean',
+           'face_score_mean', 'hands_score_mean', 'tracks', 'seconds',
+           'result')
+#: Statuses in the order a reader wants them: what went wrong first.
+STATUSES = ('failed', 'not media', 'done', 'up to date')
+#: COCO-WholeBody's parts: body with feet (17 + 6), face (68), hands (2×21).
+PARTS = {'body': slice(0, 23), 'face': slice(23, 91), 'hands': slice(91, 133)}
+
+
+def result_row(path: Path, status: str, folder: Path) -> dict:
+    """The row of one result JSON (``status``: ``done`` or ``up to date``;
+    ``result`` relative to ``folder``).
+
+    Raises:
+        ValueError: ``path`` is not a result of this suite.
+        OSError: it cannot be read.
+    """
+    meta = read_meta(path)
+    if meta is None:
+        raise ValueError(f'{path} is not a result of this suite')
+    counts, times, tracks = [], [], set()
+    sums = {part: [0.0, 0] for part in PARTS}
+    for frame in iter_frame_records(path):
+        counts.append(len(frame['persons']))
+        times.append(frame.get('timestamp_s'))
+        for person in frame['persons']:
+            scores = np.array(person['keypoint_scores'], np.float64)
+            for part, where in PARTS.items():
+                part_scores = scores[where]
+                part_scores = part_scores[np.isfinite(part_scores)]
+                sums[part][0] += float(part_scores.sum())
+                sums[part][1] += part_scores.size
+            if 'track_id' in person:
+                tracks.add(person['track_id'])
+    fps = meta.get('fps') or 0.0
+    row = dict.fromkeys(COLUMNS, '')
+    row.update(
+        input=str(meta.get('source', '')), status=status,
+        kind=meta.get('kind', ''), frames=len(counts),
+        fps=round(fps, 3) if fps else '',
+        duration_s=_duration(times, fps, meta.get('kind')),
+        persons=sum(counts),
+        persons_per_frame_mean=round(sum(counts) / len(counts), 3)
+        if counts else '',
+        persons_per_frame_max=max(counts, default=''),
+        frames_with_nobody=counts.count(0),
+        tracks=len(tracks) if meta.get('tracking') else '',
+        seconds=(meta.get('run') or {}).get('seconds', ''),
+        result=_relative(path, folder))
+    for part, (total, number) in sums.items():
+        row[f'{part}_score_mean'] = round(total / number, 4) if number else ''
+    return row
+
+
+def batch_rows(result, folder: Path) -> List[dict]:
+    """The rows of a :class:`~pose_suite.batch.BatchResult`."""
+    return ordered(
+        [result_row(path, 'done', folder) for path in result.outputs]
+        + [result_row(path, 'up to date', folder)
+           for path in result.up_to_date]
+        + [problem_row(source, 'failed', reason)
+           for source, reason in result.failures]
+        + [problem_row(source, 'not media', reason)
+           for source, reason in result.skipped])
+
+
+def problem_row(source, status: str, reason: str) -> dict:
+    """The row of an input without a result (``failed``, ``not media``)."""
+    row = dict.fromkeys(COLUMNS, '')
+    row.update(input=str(source), status=status, reason=reason)
+    return row
+
+
+def ordered(rows: Iterable[dict]) -> List[dict]:
+    """Failures first, then non-media files, then results; by input."""
+    return sorted(rows, key=lambda row: (
+        STATUSES.index(row['status']) if row['status'] in STATUSES
+        else len(STATUSES), row['input']))
+
+
+def totals(rows: List[dict]) -> dict:
+    """Inputs by status, and the frames, persons and seconds of all."""
+    counted = {status: sum(row['status'] == status for row in rows)
+               for status in STATUSES}
+    return {'inputs': len(rows), **counted,
+            **{key: round(sum(row[key] or 0 for row in rows), 3)
+               for key in ('frames', 'persons', 'seconds')}}
+
+
+def write_summary(folder: Path, rows: List[dict]) -> List[Path]:
+    """Publish ``summary.csv`` and ``summary.json`` in ``folder`` (each
+    whole or not at all); returns both paths."""
+    folder = Path(folder)
+    rows = ordered(rows)
+    with atomic_write(folder / CSV_NAME, encoding='utf-8',
+                      newline='') as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    document = {'made_at': datetime.datetime.now(
+        datetime.timezone.utc).isoformat(timespec='seconds'),
+        'folder': str(folder.resolve()), 'totals': totals(rows),
+        'inputs': rows}
+    with atomic_write(folder / JSON_NAME, encoding='utf-8') as handle:
+        json.dump(document, handle, indent=1, allow_nan=False)
+    return [folder / CSV_NAME, folder / JSON_NAME]
+
+
+def read_summary(folder: Path) -> List[dict]:
+    """The rows of an earlier ``summary.json`` in ``folder`` ([] if none
+    or unreadable)."""
+    try:
+        rows = json.loads((Path(folder) / JSON_NAME).read_text(
+            encoding='utf-8'))['inputs']
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [row for row in rows if isinstance(row, dict)
+            and {'input', 'status'} <= set(row)]
+
+
+def find_results(folder: Path) -> List[Path]:
+    """The result JSONs below ``folder``: files whose ``meta`` block reads,
+    leaving out hidden files, exports and OpenPose folders."""
+    found = []
+    for path in sorted(Path(folder).rglob('*.json')):
+        relative = path.relative_to(folder)
+        if any(part.startswith('.') or part.endswith('_json')
+               for part in relative.parts) or path.name == JSON_NAME or \
+                path.name.endswith(('.coco.json', '.mmpose.json')):
+            continue
+        if read_meta(path) is not None:
+            found.append(path)
+    return found
+
+
+def rows_from_folder(folder: Path,
+                     statuses: Optional[Dict[str, str]] = None) -> List[dict]:
+    """Rows for every result below ``folder``, plus the failed and
+    non-media inputs an earlier summary there listed that still have no
+    result. A result's status is the earlier summary's, else ``done``."""
+    folder = Path(folder)
+    earlier = read_summary(folder)
+    status_of = {row.get('result'): row['status'] for row in earlier}
+    status_of.update(statuses or {})
+    rows = [result_row(path, status_of.get(_relative(path, folder), 'done'),
+                       folder) for path in find_results(folder)]
+    with_result = {row['input'] for row in rows}
+    rows += [problem_row(row['input'], row['status'], row.get('reason', ''))
+             for row in earlier if row['status'] in ('failed', 'not media')
+             and row['input'] not in with_result]
+    return ordered(rows)
+
+
+def _duration(times: List, fps: float, kind: Optional[str]):
+    """Seconds from the first frame's start to the last frame's end."""
+    times = [t for t in times if isinstance(t, (int, float))]
+    if kind == 'image' or not times or not fps:
+        return ''
+    return round(max(times) - min(times) + 1.0 / fps, 3)
+
+
+def _relative(path: Path, folder: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(
+            Path(folder).resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def is_number(value) -> bool:
+    """A cell holding a finite number (not '' or None)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and math.isfinite(value)
