@@ -184,10 +184,15 @@ def _plot(times, counts, means) -> str:
             axis.tick_params(labelsize=5, length=2, pad=1)
         persons_axis.set_xlabel('s', fontsize=6, labelpad=0)
         figure.tight_layout(pad=0.2)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format='png')
+        figure.canvas.draw()
+        rgb = np.asarray(figure.canvas.buffer_rgba())[..., :3]
     finally:
         pyplot.close(figure)
+    # A few colours are enough for two lines: a third of the bytes.
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).quantize(16).save(buffer, format='png',
+                                           optimize=True)
     return 'data:image/png;base64,' + base64.b64encode(
         buffer.getvalue()).decode()
 

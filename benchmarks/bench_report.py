@@ -1,0 +1,72 @@
+"""How report.html scales: N copies of one result (and its input) in a
+folder, ``pose_analysis_service.py --report`` on it, and the page opened in
+headless Chromium. Prints seconds, megabytes and the CPU they come from.
+
+    .venv/bin/python benchmarks/bench_report.py RESULT.json [--copies 1000]
+
+RESULT.json is any result of this suite whose input still exists (its
+thumbnail is made from it); the copies keep its ``meta.source``.
+"""
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / 'benchmarks'))
+
+from bench import machine  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('result', type=Path)
+    parser.add_argument('--copies', type=int, default=1000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / 'results'
+        folder.mkdir()
+        for number in range(args.copies):
+            shutil.copy(args.result, folder / f'input_{number:05d}.json')
+        started = time.perf_counter()
+        subprocess.run([sys.executable, str(ROOT / 'pose_analysis_service.py'),
+                        '--report', str(folder)], check=True,
+                       capture_output=True)
+        build_s = time.perf_counter() - started
+        page = folder / 'report.html'
+        load_s, all_pictures_s = _open(page)
+        print(f'{args.copies} inputs on {machine()}: --report {build_s:.1f} s '
+              f'({1000 * build_s / args.copies:.0f} ms an input); '
+              f'report.html {page.stat().st_size / 1e6:.1f} MB; '
+              f'Chromium: page loaded in {load_s:.2f} s, every picture '
+              f'decoded after scrolling to the end in {all_pictures_s:.2f} s')
+
+
+def _open(page: Path):
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path='/usr/bin/chromium',
+            args=['--no-sandbox', '--disable-gpu',
+                  '--disable-background-networking', '--disable-sync',
+                  '--disable-component-update', '--no-first-run'])
+        tab = browser.new_page(viewport={'width': 1300, 'height': 800})
+        started = time.perf_counter()
+        tab.goto(page.as_uri(), wait_until='load')
+        load_s = time.perf_counter() - started
+        started = time.perf_counter()
+        tab.evaluate('window.scrollTo(0, document.body.scrollHeight)')
+        tab.evaluate("""() => new Promise(done => {
+            const images = Array.from(document.images);
+            images.forEach(i => { i.src = i.src || i.dataset.src; });
+            Promise.all(images.map(i => i.decode())).then(done); })""")
+        all_pictures_s = time.perf_counter() - started
+        browser.close()
+    return load_s, all_pictures_s
+
+
+if __name__ == '__main__':
+    main()
