@@ -18,6 +18,7 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
+from pose_suite.errors import one_line
 from pose_suite.publish import atomic_write
 from pose_suite.results import iter_frame_records, read_meta
 
@@ -78,11 +79,23 @@ def result_row(path: Path, status: str, folder: Path) -> dict:
     return row
 
 
+def readable_row(path: Path, status: str, folder: Path) -> dict:
+    """:func:`result_row`, or for a result that cannot be read (removed,
+    damaged, not this suite's) a ``failed`` row saying why."""
+    try:
+        return result_row(path, status, folder)
+    except Exception as exc:  # noqa: BLE001 - one row, not the summary
+        row = problem_row(path, 'failed',
+                          f'its result cannot be read: {one_line(exc)}')
+        row['result'] = _relative(path, folder)
+        return row
+
+
 def batch_rows(result, folder: Path) -> List[dict]:
     """The rows of a :class:`~pose_suite.batch.BatchResult`."""
     return ordered(
-        [result_row(path, 'done', folder) for path in result.outputs]
-        + [result_row(path, 'up to date', folder)
+        [readable_row(path, 'done', folder) for path in result.outputs]
+        + [readable_row(path, 'up to date', folder)
            for path in result.up_to_date]
         + [problem_row(source, 'failed', reason)
            for source, reason in result.failures]
@@ -168,8 +181,9 @@ def rows_from_folder(folder: Path,
     earlier = read_summary(folder)
     status_of = {row.get('result'): row['status'] for row in earlier}
     status_of.update(statuses or {})
-    rows = [result_row(path, status_of.get(_relative(path, folder), 'done'),
-                       folder) for path in find_results(folder)]
+    rows = [readable_row(path, status_of.get(_relative(path, folder),
+                                             'done'), folder)
+            for path in find_results(folder)]
     with_result = {row['input'] for row in rows}
     rows += [problem_row(row['input'], row['status'], row.get('reason', ''))
              for row in earlier if row['status'] in ('failed', 'not media')

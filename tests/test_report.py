@@ -125,20 +125,28 @@ def test_resume_updates_the_summary(analysis_service, batch, monkeypatch):
 def test_report_rebuilt_from_results_of_the_first_version(tmp_path):
     """``--report`` on results written by the suite's first version
     (commit c8e1fd9; tests/data/README.md says how they were made), beside
-    an earlier summary's failure: rows and numbers from the JSONs, the
-    failure kept, nothing analysed (no config is read)."""
+    an earlier summary's failure and a damaged result: rows and numbers
+    from the JSONs, the failure kept, the damage said, nothing analysed
+    (no config is read)."""
     folder = tmp_path / 'old'
     shutil.copytree(OLD_RESULTS, folder)
     (folder / 'summary.json').write_text(json.dumps({'inputs': [
         {'input': '/clips/lost.mp4', 'status': 'failed',
          'reason': 'input not found: /clips/lost.mp4'}]}))
+    # A result damaged after its meta block: a row that says so.
+    text = (OLD_RESULTS / 'vfr_30_then_5fps.mp4.json').read_text()
+    (folder / 'damaged.mp4.json').write_text(text[:text.index(
+        '{"frame_index"') + 40])
     result = run_cli('pose_analysis_service.py', '--report', folder,
                      '--config', tmp_path / 'no_such_config.json')
     assert result.returncode == 0, result.stderr
-    assert '3 input(s)' in result.stdout
+    assert '4 input(s)' in result.stdout
     rows = _csv_rows(folder)
-    assert [r['status'] for r in rows] == ['failed', 'done', 'done']
+    assert [r['status'] for r in rows] == ['failed', 'failed', 'done', 'done']
     assert rows[0]['reason'] == 'input not found: /clips/lost.mp4'
+    assert rows[1]['reason'].startswith(
+        'its result cannot be read: json.decoder.JSONDecodeError')
+    rows = rows[1:]
     for row in rows[1:]:
         _assert_row_matches(row, folder / row['result'])
     nobody = next(r for r in rows if r['persons'] == '0')
