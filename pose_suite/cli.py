@@ -73,7 +73,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         # Before any work: two inputs never write the same file.
         output_files = inputs.output_files(config.output,
                                            config.export_formats)
-        if len(inputs.sources) == 1 and not inputs.many:
+        if not inputs.batch:
             source = open_source(inputs.sources[0])  # before the models
             if config.visualize_output:
                 overlay_path(config.visualize_output, source.kind,
@@ -85,7 +85,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
             from pose_suite.ray_executor import run_on_ray
             return _report_many(run_on_ray(config, inputs), config)
         service = service_class(config)
-        if len(inputs.sources) > 1 or inputs.many:
+        if inputs.batch:
             return _report_many(run_local(service, inputs), config)
         _report_skipped(inputs.skipped)
         done = service.analyse_input(inputs.sources[0], output_files[0],

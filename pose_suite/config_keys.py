@@ -29,7 +29,7 @@ def flag_name(key: str) -> str:
     return '--' + key.replace('_', '-')
 
 
-def _is_number(value) -> bool:
+def is_number(value) -> bool:
     """An int or float that is finite (JSON and "1e400" give Infinity and
     NaN, which are never a count or a threshold)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) \
@@ -123,7 +123,7 @@ class Whole(Number):
         self.low = low
 
     def validate(self, key, value):
-        if not _is_number(value) or int(value) != value or value < self.low:
+        if not is_number(value) or int(value) != value or value < self.low:
             raise ConfigError(f'{key} must be a whole number >= {self.low}, '
                               f'got {value!r}')
         return int(value)
@@ -167,7 +167,7 @@ class Formats(Kind):
 class Gpus(Number):
 
     def validate(self, key, value):
-        if not _is_number(value) or not 0 <= value <= 64 or (
+        if not is_number(value) or not 0 <= value <= 64 or (
                 value > 1 and int(value) != value):
             raise ConfigError(f'{key} must be "auto", 0, a fraction of one '
                               f'GPU or a whole number, got {value!r}')
@@ -177,7 +177,7 @@ class Gpus(Number):
 class SegmentSeconds(Number):
 
     def validate(self, key, value):
-        if not _is_number(value) or not (
+        if not is_number(value) or not (
                 value == 0 or MIN_SEGMENT_S <= value < 1e7):
             raise ConfigError(f'{key} must be 0 (off) or a number of seconds'
                               f' >= {MIN_SEGMENT_S:g}, got {value!r}')

@@ -28,7 +28,7 @@ import numpy as np
 
 from pose_suite.openpose import FOLDER_FORMATS, folder_path, write_folder
 from pose_suite.publish import atomic_write
-from pose_suite.results import iter_frame_records
+from pose_suite.results import iter_frame_records, triplets
 
 SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv'}
 
@@ -96,14 +96,12 @@ def _write_coco(handle, frames) -> None:
     first = True
     for frame in frames:
         for person in frame['persons']:
-            scores = np.asarray(person['keypoint_scores'], np.float64)
-            triplets = np.concatenate(
-                [np.asarray(person['keypoints'], np.float64),
-                 scores[:, None]], axis=1)
+            points = triplets(person)
             x1, y1, x2, y2 = person['bbox']
             entry = {'image_id': frame['frame_index'], 'category_id': 1,
-                     'keypoints': np.round(triplets, 5).ravel().tolist(),
-                     'score': round(person['bbox_score'] * scores.mean(), 5),
+                     'keypoints': np.round(points, 5).ravel().tolist(),
+                     'score': round(person['bbox_score'] * points[:, 2].mean(),
+                                    5),
                      'bbox': [x1, y1, round(x2 - x1, 3), round(y2 - y1, 3)]}
             if 'track_id' in person:
                 entry['idx'] = person['track_id']  # AlphaPose's name

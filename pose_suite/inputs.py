@@ -45,6 +45,12 @@ class Inputs:
     skipped: List[Tuple[Path, str]] = dataclasses.field(default_factory=list)
     many: bool = False
 
+    @property
+    def batch(self) -> bool:
+        """Analysed as a batch (summary, per-input lines): several inputs,
+        or any named by a folder, pattern or list."""
+        return self.many or len(self.sources) > 1
+
     def output_files(self, output: Path,
                      export_formats: Sequence[str] = ()) -> List[Path]:
         """The result file of each source, in order.

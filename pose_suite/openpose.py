@@ -38,6 +38,7 @@ from typing import Iterable, List, Optional, Sequence, Union
 import numpy as np
 
 from pose_suite.publish import fsync_folder
+from pose_suite.results import triplets
 
 FOLDER_FORMATS = ('openpose', 'pose2sim')
 #: BODY_25's points as COCO-WholeBody indices; a pair is a midpoint.
@@ -77,23 +78,17 @@ def frame_file_name(name: str, frame_index: int, image: bool = False) -> str:
     return f'{name}_{frame_index:012d}_keypoints.json'
 
 
-def _triplets(keypoints, scores) -> np.ndarray:
-    """(K, 3) x, y, score from (K, 2) keypoints and (K,) scores."""
-    return np.concatenate([np.asarray(keypoints, np.float64),
-                           np.asarray(scores, np.float64)[:, None]], axis=1)
-
-
-def body_25(triplets: np.ndarray) -> np.ndarray:
+def body_25(points: np.ndarray) -> np.ndarray:
     """(25, 3) BODY_25 x, y, score from (133, 3) COCO-WholeBody ones."""
     rows = []
     for index in BODY_25_FROM_WHOLEBODY:
         if isinstance(index, tuple):
-            first, second = triplets[list(index)]
+            first, second = points[list(index)]
             rows.append([round((first[0] + second[0]) / 2, 3),
                          round((first[1] + second[1]) / 2, 3),
                          min(first[2], second[2])])
         else:
-            rows.append(triplets[index])
+            rows.append(points[index])
     return np.asarray(rows)
 
 
@@ -103,19 +98,19 @@ def _flat(rows: np.ndarray) -> List[float]:
 
 def person_record(person: dict, fmt: str) -> dict:
     """One entry of ``people`` for a native person record."""
-    triplets = _triplets(person['keypoints'], person['keypoint_scores'])
+    points = triplets(person)
     record = {'person_id': [person.get('track_id', -1)]}
     if fmt == 'pose2sim':
-        record.update(pose_keypoints_2d=_flat(triplets),
+        record.update(pose_keypoints_2d=_flat(points),
                       face_keypoints_2d=[], hand_left_keypoints_2d=[],
                       hand_right_keypoints_2d=[])
     else:
         pupils = np.zeros((OPENPOSE_FACE_POINTS - len(FACE), 3))
         record.update(
-            pose_keypoints_2d=_flat(body_25(triplets)),
-            face_keypoints_2d=_flat(triplets[list(FACE)]) + _flat(pupils),
-            hand_left_keypoints_2d=_flat(triplets[list(LEFT_HAND)]),
-            hand_right_keypoints_2d=_flat(triplets[list(RIGHT_HAND)]))
+            pose_keypoints_2d=_flat(body_25(points)),
+            face_keypoints_2d=_flat(points[list(FACE)]) + _flat(pupils),
+            hand_left_keypoints_2d=_flat(points[list(LEFT_HAND)]),
+            hand_right_keypoints_2d=_flat(points[list(RIGHT_HAND)]))
     record.update(pose_keypoints_3d=[], face_keypoints_3d=[],
                   hand_left_keypoints_3d=[], hand_right_keypoints_3d=[])
     return record

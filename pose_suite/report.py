@@ -26,7 +26,8 @@ import numpy as np
 from pose_suite.errors import SuiteWarning, one_line
 from pose_suite.publish import atomic_write
 from pose_suite.results import iter_frame_records, read_meta
-from pose_suite.summary import COLUMNS, is_number, totals, write_summary
+from pose_suite.config_keys import is_number
+from pose_suite.summary import COLUMNS, totals, write_summary
 
 REPORT_NAME = 'report.html'
 THUMBNAIL_SIZE = (200, 150)  # px, at most; shown at most 160x120 CSS px

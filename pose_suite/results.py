@@ -118,6 +118,13 @@ def read_meta(path: Path) -> Optional[dict]:
     return meta if isinstance(meta, dict) else None
 
 
+def triplets(person: dict) -> np.ndarray:
+    """(K, 3) x, y, score of a person record (null values as NaN)."""
+    return np.concatenate(
+        [np.array(person['keypoints'], np.float64),
+         np.array(person['keypoint_scores'], np.float64)[:, None]], axis=1)
+
+
 def iter_frame_records(path: Path) -> Iterator[dict]:
     """The frame records of a result file, one at a time (one a line
     after the meta block, as every version of the suite wrote them), so

@@ -12,7 +12,6 @@ results of its first version (commit c8e1fd9) on. Inputs without a result
 import csv
 import datetime
 import json
-import math
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
@@ -205,9 +204,3 @@ def _relative(path: Path, folder: Path) -> str:
             Path(folder).resolve()).as_posix()
     except ValueError:
         return str(path)
-
-
-def is_number(value) -> bool:
-    """A cell holding a finite number (not '' or None)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and math.isfinite(value)
