@@ -21,12 +21,12 @@ install: $(INSTALLED)
 
 # torch first (the local CPU build, or the CUDA build PyPI serves on a GPU
 # machine), then mmcv compiled with its ops against it (CPU or CUDA ops:
-# pose_suite/install_mmcv.py decides and says which; about 15 minutes the
+# pose_suite/models/install_mmcv.py decides and says which; about 15 minutes the
 # first time, pip caches the wheel), then the rest.
 $(INSTALLED): requirements.txt constraints.txt
 ifeq ($(TORCH),system)
 	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
-	$(PY) -m pose_suite.install_mmcv --check-torch
+	$(PY) -m pose_suite.models.install_mmcv --check-torch
 	sed "s/^torch==.*/torch==$$($(PY) -c 'import torch; print(torch.__version__)')/" constraints.txt > $(VENV)/constraints.txt
 	$(PIP) install -q -c $(VENV)/constraints.txt "setuptools<81" "numpy<2" wheel ninja
 else
@@ -34,7 +34,7 @@ else
 	cp constraints.txt $(VENV)/constraints.txt
 	$(PIP) install -q -c $(VENV)/constraints.txt torch==2.13.0 "setuptools<81" "numpy<2" wheel ninja
 endif
-	$(PY) -m pose_suite.install_mmcv -- -q -c $(VENV)/constraints.txt
+	$(PY) -m pose_suite.models.install_mmcv -- -q -c $(VENV)/constraints.txt
 	$(PIP) install -q -c $(VENV)/constraints.txt -r requirements.txt
 	$(PIP) install -q -c $(VENV)/constraints.txt --no-deps mmpose==1.3.2
 	$(PY) -c "import mmcv.ops, mmdet, detection_service, pose_extraction_service"
@@ -43,7 +43,7 @@ endif
 weights: $(DET_WEIGHTS) $(POSE_WEIGHTS)
 
 $(DET_WEIGHTS) $(POSE_WEIGHTS): | $(INSTALLED)
-	$(PY) -m pose_suite.weights --dest config_files
+	$(PY) -m pose_suite.models.weights --dest config_files
 
 config.json: | $(INSTALLED)
 	$(PY) creating_config.py --config $@

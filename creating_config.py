@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import List, Optional
 
 from pose_suite.config import read_config_file, validate_dict
-from pose_suite.config_keys import (DEFAULTS, HELP, flag_name, parse_flag,
+from pose_suite.config.keys import (DEFAULTS, HELP, flag_name, parse_flag,
                                     validate_value)
 from pose_suite.errors import ConfigError, show_warnings_as_one_line
-from pose_suite.publish import atomic_write
+from pose_suite.outputs.publish import atomic_write
 
 
 def write_config(path: Path, values: dict) -> None:

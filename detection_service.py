@@ -14,7 +14,7 @@ from typing import List, Optional, Union
 import numpy as np
 import torch
 
-from pose_suite.runtime import ensure_torchvision
+from pose_suite.models.runtime import ensure_torchvision
 
 ensure_torchvision()  # before mmpose (its nms is used below)
 
@@ -24,8 +24,8 @@ from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmpose.evaluation.functional import nms  # noqa: E402
 from mmpose.utils import adapt_mmdet_pipeline  # noqa: E402
 
-from pose_suite.device_ops import choose_nms, to_device_once  # noqa: E402
-from pose_suite.models import build_model  # noqa: E402
+from pose_suite.models.device_ops import choose_nms, to_device_once  # noqa: E402
+from pose_suite.models.build import build_model  # noqa: E402
 
 PathLike = Union[str, Path]
 
@@ -46,7 +46,7 @@ class DetectionService:
         nms_thr: IoU above which the lower-scored of two boxes is dropped.
         det_cat_id: class index of "person" in the detector's classes.
         precision, fast: the arithmetic and fast mode, as given (see
-            ``pose_suite.models.build_model``).
+            ``pose_suite.models.build.build_model``).
     """
 
     def __init__(self, det_config: PathLike, det_checkpoint: PathLike,
@@ -76,7 +76,7 @@ class DetectionService:
         pipeline[0].type = 'mmdet.LoadImageFromNDArray'  # frames are arrays
         self._pipeline = Compose(pipeline)
         #: Where the head's NMS runs: mmcv's on the device, or on the CPU
-        #: where mmcv was built without ops for it (pose_suite.device_ops).
+        #: where mmcv was built without ops for it (pose_suite.models.device_ops).
         self.nms = choose_nms(self.model, self.device)
 
     def detect(self, frame_bgr: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Union
 
 import numpy as np
 
-from pose_suite.runtime import ensure_torchvision
+from pose_suite.models.runtime import ensure_torchvision
 
 ensure_torchvision()  # mmpose imports torchvision at import time
 
@@ -23,8 +23,8 @@ from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpose.apis import init_model  # noqa: E402
 
-from pose_suite.device_ops import to_device_once  # noqa: E402
-from pose_suite.models import build_model, fast_mode_of  # noqa: E402
+from pose_suite.models.device_ops import to_device_once  # noqa: E402
+from pose_suite.models.build import build_model, fast_mode_of  # noqa: E402
 
 PathLike = Union[str, Path]
 
@@ -43,7 +43,7 @@ class PoseExtractionService:
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         batch_size: persons per forward pass (bounds memory on crowds).
         precision, fast: the arithmetic and fast mode, as given (see
-            ``pose_suite.models.build_model``).
+            ``pose_suite.models.build.build_model``).
         flip_test: also run each mirrored crop and average the heatmaps
             (twice the model's work); None: as the config's ``test_cfg``.
     """

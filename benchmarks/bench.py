@@ -375,7 +375,7 @@ def probe_ratios() -> dict:
                        (f'capped to {CAPPED_ISA}',
                         {'ONEDNN_MAX_CPU_ISA': CAPPED_ISA})):
         done = subprocess.run(
-            [PYTHON, '-c', 'from pose_suite.precision import '
+            [PYTHON, '-c', 'from pose_suite.models.precision import '
              'measure_bf16_speedup as m; print(m())'], cwd=ROOT, check=True,
             capture_output=True, text=True, env={**os.environ, **env})
         ratios[label] = float(done.stdout)
@@ -405,7 +405,7 @@ def render(tables, accuracy, floor, memory, args, probe) -> str:
         f'Rows marked "ISA capped" ran with `ONEDNN_MAX_CPU_ISA={CAPPED_ISA}`'
         ' (oneDNN as on a CPU without bf16 instructions); their whole ×(c) '
         'is against (c) capped too. "ran": the precision the run used '
-        '(`meta.precision`). Precision probe (`pose_suite.precision`, bf16 '
+        '(`meta.precision`). Precision probe (`pose_suite.models.precision`, bf16 '
         f'against fp32 convolution speed): {probes}.',
         '',
         '| system | K | ran | frames/s | s/person | whole ×(c) | start-up s '

@@ -29,8 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'tests'))
 sys.path.insert(0, str(ROOT / 'benchmarks'))
 
-from bench import (TESTDATA, machine, replace_section,  # noqa: E402
-                   write_clip)
+from bench import TESTDATA, machine, replace_section, write_clip  # noqa: E402
 from model_factory import make_model_files  # noqa: E402
 
 WORK = ROOT / 'benchmarks' / 'work' / 'scale'

@@ -40,7 +40,7 @@ sys.path.insert(0, str(BENCHMARKS))
 from bench import (DEMO, PYTHON, ROOT, TESTDATA, command,  # noqa: E402
                    machine, make_model_files, run)
 
-from pose_suite.runtime import ensure_torchvision  # noqa: E402
+from pose_suite.models.runtime import ensure_torchvision  # noqa: E402
 
 ensure_torchvision()
 import torch  # noqa: E402
@@ -57,8 +57,8 @@ BOX_PX, KEYPOINT_PX = 0.5, 1.0
 def environment(device: str) -> list:
     """Lines naming the machine; raises SystemExit on a stack that cannot
     run the suite."""
-    from pose_suite.device_ops import mmcv_nms_fails_on
-    from pose_suite.install_mmcv import torch_problem
+    from pose_suite.models.device_ops import mmcv_nms_fails_on
+    from pose_suite.models.install_mmcv import torch_problem
     problems = [torch_problem()] if torch_problem() else []
     for name, version in REQUIRED.items():
         try:
@@ -107,9 +107,9 @@ def run_gpu_tests(device: str) -> tuple:
 def model_files(persons: int) -> tuple:
     """(files, label, thresholds): the published weights if they are in
     config_files/, else random weights with ``persons`` boxes forced."""
-    from pose_suite.checkpoints import expected_sha256_prefix, sha256_of
-    from pose_suite.config_keys import (DET_CHECKPOINT, DET_CONFIG,
+    from pose_suite.config.keys import (DET_CHECKPOINT, DET_CONFIG,
                                         POSE_CHECKPOINT, POSE_CONFIG)
+    from pose_suite.models.checkpoints import expected_sha256_prefix, sha256_of
     published = {'det_config': ROOT / DET_CONFIG,
                  'det_checkpoint': ROOT / DET_CHECKPOINT,
                  'pose_config': ROOT / POSE_CONFIG,

@@ -21,8 +21,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pose_suite.checkpoints import allowed_globals  # noqa: E402
-from pose_suite.runtime import ensure_torchvision  # noqa: E402
+from pose_suite.models.checkpoints import allowed_globals  # noqa: E402
+from pose_suite.models.runtime import ensure_torchvision  # noqa: E402
 
 ensure_torchvision()
 torch.serialization.add_safe_globals(allowed_globals())

@@ -1,8 +1,21 @@
-"""Internals shared by the suite's four scripts.
+"""Internals shared by the suite's four scripts, in rooms by stage.
 
 The scripts at the project's root are the entry points users know
 (``detection_service.py``, ``pose_extraction_service.py``,
-``pose_analysis_service.py``, ``creating_config.py``); this package holds what
-they share: error types, configuration schema, checkpoint safety, weight
-download, input reading and result writing.
+``pose_analysis_service.py``, ``creating_config.py``). Data flows one way,
+and so do the imports (``tests/test_layout.py`` guards it)::
+
+    cli, evaluate          the command-line edges
+      -> batch             many inputs: local loop, scheduler, segments, Ray
+        -> service         one input: the per-frame loop, its bookkeeping
+          -> outputs       results, exports, overlay, summary, report
+            -> media       what an input is and how its frames are read
+          -> models        building the two models, weights, precision
+            -> config      config.json validated into a typed object
+              -> errors    one exception type per kind of user error
+
+A room imports only rooms below it (``outputs`` may read ``media``: the
+overlay and the report draw on an input's frames; ``media`` and ``models``
+never import each other), never one above it, and no module imports
+itself back through a circle.
 """

@@ -10,13 +10,15 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from pose_suite.batch import BatchResult, publish_summary, run_local
+from pose_suite.batch.local import BatchResult, publish_summary, run_local
 from pose_suite.config import load_config
-from pose_suite.config_keys import EXPORT_FORMATS
+from pose_suite.config.keys import EXPORT_FORMATS
+from pose_suite.config.specs import check_overlay_name
 from pose_suite.errors import SuiteError, show_warnings_as_one_line
-from pose_suite.inputs import expand_inputs
-from pose_suite.overlay import check_overlay_name, overlay_path
-from pose_suite.sources import open_source
+from pose_suite.media.inputs import expand_inputs
+from pose_suite.media.sources import open_source
+from pose_suite.outputs.exports import output_files as plan_output_files
+from pose_suite.outputs.overlay import overlay_path
 
 
 def run_command(argv: Optional[List[str]], service_class) -> int:
@@ -71,8 +73,8 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         inputs = expand_inputs(config.input, config.recursive,
                                exclude=config.output)
         # Before any work: two inputs never write the same file.
-        output_files = inputs.output_files(config.output,
-                                           config.export_formats)
+        output_files = plan_output_files(inputs, config.output,
+                                         config.export_formats)
         if not inputs.batch:
             source = open_source(inputs.sources[0])  # before the models
             if config.visualize_output:
@@ -82,7 +84,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
             check_overlay_name(config.visualize_output, len(inputs.sources))
         _quiet_library_logs()
         if config.executor == 'ray':
-            from pose_suite.ray_executor import run_on_ray
+            from pose_suite.batch.ray_executor import run_on_ray
             return _report_many(run_on_ray(config, inputs), config)
         service = service_class(config)
         if inputs.batch:
@@ -141,8 +143,8 @@ def _report_many(result: BatchResult, config) -> int:
 def _rebuild_report(folder: Path) -> int:
     """``--report FOLDER``: summary.csv/.json and report.html again, from
     the results there and the failures an earlier summary listed."""
-    from pose_suite.report import publish
-    from pose_suite.summary import rows_from_folder
+    from pose_suite.outputs.report import publish
+    from pose_suite.outputs.summary import rows_from_folder
     if not folder.is_dir():
         print(f'error: not a folder: {folder}', file=sys.stderr)
         return 1

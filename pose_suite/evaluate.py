@@ -25,8 +25,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from pose_suite.errors import (InputError, SuiteError,
-                               show_warnings_as_one_line)
+from pose_suite.errors import InputError, SuiteError, show_warnings_as_one_line
 
 #: (name used by COCOeval, key in a COCO-WholeBody annotation, keypoints)
 PARTS = (('body', 'keypoints', 17), ('foot', 'foot_kpts', 6),

@@ -14,7 +14,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pose_suite.checkpoints import sha256_of  # noqa: E402
+from pose_suite.models.checkpoints import sha256_of  # noqa: E402
 from pose_suite.config import DET_CONFIG, POSE_CONFIG  # noqa: E402
 
 

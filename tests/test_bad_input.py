@@ -11,9 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import (COCO_IMAGES, ROOT, assert_one_line_error, data_file,
                       real_frames, run_cli, write_avi)
+
 from pose_suite.errors import (CheckpointError, ConfigError, DeviceError,
                                InputError, OutputError)
 

@@ -1,4 +1,4 @@
-"""Batches on the local executor (:mod:`pose_suite.batch`): ``--resume``
+"""Batches on the local executor (:mod:`pose_suite.batch.local`): ``--resume``
 analyses only what an interrupted batch had not finished, keeps what is up
 to date, and re-analyses (saying why) what changed."""
 import json
@@ -6,7 +6,6 @@ import os
 import time
 
 import pytest
-
 from conftest import BATCH_FILES, assert_one_line_error, fail_on_call, run_cli
 
 
@@ -119,7 +118,7 @@ def test_resume_reanalyses_what_changed_and_says_why(
     edited = folder / 'photo_001.jpg'
     edited.write_bytes((tiny_photos / 'photo_050.jpg').read_bytes())
     os.utime(edited, ns=(time.time_ns(), time.time_ns() + 10 ** 9))
-    from pose_suite.results import record_line, write_result
+    from pose_suite.outputs.results import record_line, write_result
     old = out / 'photo_002.jpg.json'
     result = json.loads(old.read_text())
     del result['meta']['resume_key']
@@ -182,7 +181,7 @@ def test_frames_counted_in_the_summary_are_those_analysed(tiny_service,
                                                           tmp_path):
     import dataclasses
 
-    from pose_suite.batch import run_local
+    from pose_suite.batch.local import run_local
     tiny_service.config = dataclasses.replace(
         tiny_service.config, output=tmp_path, resume=True)
     photos = sorted(tiny_photos.glob('*.jpg'))[:3]

@@ -1,4 +1,4 @@
-"""Safe checkpoint loading (pose_suite.checkpoints)."""
+"""Safe checkpoint loading (pose_suite.models.checkpoints)."""
 import os
 import warnings
 
@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from pose_suite.checkpoints import (expected_sha256_prefix, load_weights,
-                                    safe_torch_load, verify_checkpoint_file)
 from pose_suite.errors import CheckpointError
+from pose_suite.models.checkpoints import (expected_sha256_prefix,
+                                           load_weights, safe_torch_load,
+                                           verify_checkpoint_file)
 
 
 class _Payload:

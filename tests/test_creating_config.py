@@ -3,8 +3,8 @@ import json
 import warnings
 
 import pytest
-
 from conftest import ROOT, assert_one_line_error, run_cli
+
 from pose_suite.config import DEFAULTS, load_config
 from pose_suite.errors import ConfigError
 

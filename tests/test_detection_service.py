@@ -2,8 +2,8 @@
 import cv2
 import numpy as np
 import pytest
-
 from conftest import BOXES_PER_FRAME, COCO_IMAGES, data_file
+
 from pose_suite.errors import CheckpointError, DeviceError, ModelConfigError
 
 
@@ -26,7 +26,7 @@ def reference_detector(model_files):
     from mmdet.apis import init_detector
     from mmpose.utils import adapt_mmdet_pipeline
 
-    from pose_suite.checkpoints import allowed_globals
+    from pose_suite.models.checkpoints import allowed_globals
     with torch.serialization.safe_globals(allowed_globals()):
         model = init_detector(str(model_files['det_config']),
                               str(model_files['det_checkpoint']),
@@ -162,14 +162,14 @@ def test_production_settings_end_to_end(model_files, tmp_path):
     import json
 
     import torch
+    from conftest import ROOT, run_cli
     from mmdet.apis import init_detector
     from mmengine.config import Config
     from mmpose.utils import adapt_mmdet_pipeline
 
-    from conftest import ROOT, run_cli
     from detection_service import DetectionService
-    from pose_suite.checkpoints import allowed_globals
     from pose_suite.config import DET_CONFIG
+    from pose_suite.models.checkpoints import allowed_globals
     config = ROOT / DET_CONFIG
     test_cfg = Config.fromfile(str(config)).model.test_cfg
     assert (test_cfg.score_thr, test_cfg.nms.iou_threshold,

@@ -1,4 +1,4 @@
-"""pose_suite/device_ops.py on the CPU: the NMS fallback against mmcv's own
+"""pose_suite/models/device_ops.py on the CPU: the NMS fallback against mmcv's own
 ``batched_nms`` on real detector outputs, the decision, and the batch move
 that must leave CPU runs as they were."""
 import json
@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import COCO_IMAGES, data_file
-from pose_suite.device_ops import (choose_nms, mmcv_nms_fails_on,
-                                   nms_on_cpu, to_device_once,
-                                   use_nms_on_cpu)
+
 from pose_suite.errors import SuiteWarning
+from pose_suite.models.device_ops import (choose_nms, mmcv_nms_fails_on,
+                                          nms_on_cpu, to_device_once,
+                                          use_nms_on_cpu)
 
 
 def candidates(detector, image):

@@ -3,8 +3,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import data_file, run_cli
+
 from pose_suite.evaluate import PARTS, evaluate
 
 ANNOTATIONS = 'annotations/test_coco_wholebody.json'

@@ -8,7 +8,6 @@ import sys
 import json_tricks
 import numpy as np
 import pytest
-
 from conftest import COCO_IMAGES, ROOT, data_file, real_frames, write_avi
 
 

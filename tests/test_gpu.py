@@ -13,7 +13,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import BATCH_FILES, COCO_IMAGES, data_file
 
 pytestmark = pytest.mark.gpu
@@ -85,7 +84,7 @@ def test_detector_batch_on_the_device_matches_one_by_one(device_detector):
 def test_detector_nms_runs_and_is_recorded(device_detector, device):
     """mmcv's NMS where it has the device, else the CPU fallback; either
     way named (meta.run.detector_nms)."""
-    from pose_suite.device_ops import mmcv_nms_fails_on
+    from pose_suite.models.device_ops import mmcv_nms_fails_on
     why = mmcv_nms_fails_on(device_detector.device)
     if why is None:
         assert device_detector.nms == f'mmcv on {device_detector.device}'
@@ -153,7 +152,7 @@ def test_batch_moved_once_to_the_device(device_pose, detector, device):
     them: a list of (3, 384, 288) uint8 tensors, equal to the CPU's."""
     from mmengine.dataset import pseudo_collate
 
-    from pose_suite.device_ops import to_device_once
+    from pose_suite.models.device_ops import to_device_once
     frame = cv2.imread(str(data_file(COCO_IMAGES[0])))
     boxes = detector.detect(frame)
     (_, batch), = list(device_pose._batches(frame, boxes))
@@ -198,7 +197,7 @@ def test_whole_run_on_the_device_with_overlay(model_files, tmp_path, device,
     fast_meta = results['fast']['meta']
     assert fast_meta['precision_asked'] == fast
     # On CUDA fp16 runs; in the dry run bf16 only where the CPU runs it
-    # faster (pose_suite.precision), else fp32.
+    # faster (pose_suite.models.precision), else fp32.
     assert fast_meta['precision'] == fast if device.startswith('cuda') \
         else fast_meta['precision'] in (fast, 'fp32')
     for cpu_frame, frame in zip(results['cpu']['frames'],

@@ -1,4 +1,4 @@
-"""More inputs: folders, globs, list files, streams (pose_suite.sources and
+"""More inputs: folders, globs, list files, streams (pose_suite.media.sources and
 the CLI)."""
 import json
 import shutil
@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import (BATCH_FILES, COCO_IMAGES, ROOT, assert_one_line_error,
-                      data_file, real_frames, run_cli, serve_folder,
-                      write_avi)
+                      data_file, real_frames, run_cli, serve_folder, write_avi)
+
+from pose_suite.config.specs import is_stream, output_name
 from pose_suite.errors import InputError, OutputError
-from pose_suite.inputs import Inputs, expand_inputs, output_name
-from pose_suite.sources import is_stream, open_source
+from pose_suite.media.inputs import Inputs, expand_inputs
+from pose_suite.media.sources import open_source
 
 
 @pytest.fixture
@@ -252,8 +252,8 @@ def test_unexpected_failure_of_one_input_does_not_stop_a_batch(
 
     import cv2
 
-    import pose_suite.service as service_module
-    import pose_suite.exports as exports
+    import pose_suite.outputs.exports as exports
+    import pose_suite.service.analyser as service_module
     names = sorted(p.name for p in photos.iterdir())
     real_open = service_module.open_source
 

@@ -1,4 +1,4 @@
-"""``make install``'s mmcv build decision (pose_suite/install_mmcv.py), on
+"""``make install``'s mmcv build decision (pose_suite/models/install_mmcv.py), on
 made-up machines and on this one with a made-up nvcc."""
 import os
 import subprocess
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pose_suite.install_mmcv import (Machine, _nvcc_facts, build_environment,
-                                     decide, pip_command, probe)
+from pose_suite.models.install_mmcv import (Machine, _nvcc_facts,
+                                            build_environment, decide,
+                                            pip_command, probe)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARCHS = ('compute_75', 'compute_80', 'compute_86', 'compute_89',
@@ -151,7 +152,7 @@ def test_dry_run_on_this_machine(fake_nvcc):
            if k not in ('CUDA_HOME', 'CUDA_PATH')}
     env['PATH'] = f'{fake_nvcc.parent}:{env["PATH"]}'
     done = subprocess.run(
-        [sys.executable, '-m', 'pose_suite.install_mmcv', '--dry-run', '--',
+        [sys.executable, '-m', 'pose_suite.models.install_mmcv', '--dry-run', '--',
          '-q', '-c', 'constraints.txt'], cwd=ROOT, env=env,
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -171,7 +172,7 @@ def test_dry_run_on_this_machine(fake_nvcc):
 def test_torch_version_check(monkeypatch, version, refused):
     import torch
 
-    from pose_suite.install_mmcv import torch_problem
+    from pose_suite.models.install_mmcv import torch_problem
     monkeypatch.setattr(torch, '__version__', version)
     problem = torch_problem()
     assert (problem is not None) == refused
@@ -180,7 +181,7 @@ def test_torch_version_check(monkeypatch, version, refused):
 
 
 def test_check_torch_command_passes_here():
-    done = subprocess.run([sys.executable, '-m', 'pose_suite.install_mmcv',
+    done = subprocess.run([sys.executable, '-m', 'pose_suite.models.install_mmcv',
                            '--check-torch'], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and done.stdout == '', done.stderr

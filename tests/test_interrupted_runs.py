@@ -9,12 +9,11 @@ import tracemalloc
 
 import cv2
 import pytest
-
 from conftest import (COCO_IMAGES, ROOT, assert_one_line_error, damaged_avi,
-                      data_file, fail_on_call, real_frames, run_cli,
-                      write_avi)
+                      data_file, fail_on_call, real_frames, run_cli, write_avi)
+
 from pose_suite.errors import OutputError, ResumeError
-from pose_suite.results import ResultWriter
+from pose_suite.outputs.results import ResultWriter
 
 FRAMES = 6
 

@@ -16,9 +16,9 @@ import shutil
 
 import numpy as np
 import pytest
-
 from conftest import (COCO_IMAGES, assert_one_line_error, damaged_avi,
                       data_file, real_frames, run_cli, write_avi)
+
 from pose_suite.errors import OutputError
 
 #: OpenPose's POSE_BODY_25_BODY_PARTS, in order.
@@ -155,7 +155,7 @@ def test_failed_export_keeps_the_previous_folder(exporting, tmp_path,
     folder = tmp_path / 'clip_json'
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert len(before) == 3
-    import pose_suite.openpose
+    import pose_suite.outputs.openpose
     real_dump, calls = json.dump, []
 
     def dump_then_fail(*args, **kwargs):
@@ -164,7 +164,7 @@ def test_failed_export_keeps_the_previous_folder(exporting, tmp_path,
             raise OSError(28, 'No space left on device')
         return real_dump(*args, **kwargs)
 
-    monkeypatch.setattr(pose_suite.openpose.json, 'dump', dump_then_fail)
+    monkeypatch.setattr(pose_suite.outputs.openpose.json, 'dump', dump_then_fail)
     with pytest.raises(OutputError, match='openpose export failed: .*No '
                        'space left'):
         exporting.run(video, native, resume=False)

@@ -1,16 +1,17 @@
-"""The overlay output (pose_suite.overlay)."""
+"""The overlay output (pose_suite.outputs.overlay)."""
 import dataclasses
 import json
 
 import cv2
 import numpy as np
 import pytest
-
 from conftest import (assert_one_line_error, data_file, fail_on_call,
                       real_frames, run_cli, write_avi)
+
+from pose_suite.config.specs import check_overlay_name
 from pose_suite.errors import ConfigError
-from pose_suite.overlay import (OverlayWriter, check_overlay_name,
-                                draw_persons, overlay_path)
+from pose_suite.outputs.overlay import (OverlayWriter, draw_persons,
+                                        overlay_path)
 
 
 def _ground_truth_persons():

@@ -23,11 +23,10 @@ import numpy as np
 import pytest
 import rtoml
 from anytree import RenderTree
+from conftest import real_frames, run_cli, write_avi
 from Pose2Sim.common import sort_stringlist_by_last_number
 from Pose2Sim.skeletons import COCO_133
 from Pose2Sim.triangulation import extract_files_frame_f
-
-from conftest import real_frames, run_cli, write_avi
 
 FRAMES = 4
 CAMERAS = ('cam01', 'cam02')

@@ -8,9 +8,9 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-
 from conftest import (BOXES_PER_FRAME, COCO_IMAGES, ROOT, data_file,
                       fail_on_call, run_cli)
+
 from pose_suite.errors import InputError, OutputError
 
 
@@ -91,7 +91,7 @@ def test_kind_comes_from_content_not_extension(service, tmp_path):
     shutil.copy(data_file(COCO_IMAGES[0]), as_video)
     as_image = tmp_path / 'clip.jpg'
     shutil.copy(data_file('videos/football_5frames_720p.mp4'), as_image)
-    from pose_suite.sources import open_source
+    from pose_suite.media.sources import open_source
     assert open_source(as_video).kind == 'image'
     assert open_source(as_image).kind == 'video'
     assert open_source(as_image).frame_count == 5
@@ -145,7 +145,7 @@ def test_readme_documents_every_config_key_and_field():
 
 
 def test_boxes_from_keypoints():
-    from pose_suite.tracking import boxes_from_keypoints
+    from pose_suite.service.tracking import boxes_from_keypoints
     keypoints = np.zeros((133, 2), np.float32)
     keypoints[:3] = [[100, 50], [140, 90], [120, 250]]
     scores = np.zeros(133, np.float32)
@@ -163,7 +163,8 @@ def test_boxes_from_keypoints():
 
 def test_video_mode_detects_every_nth_frame(service, tmp_path, monkeypatch):
     from conftest import real_frames, write_avi
-    from pose_suite.tracking import boxes_from_keypoints
+
+    from pose_suite.service.tracking import boxes_from_keypoints
     video = write_avi(tmp_path / 'clip.avi', real_frames(5))
     calls = []
     detect = service.detector.detect
@@ -344,7 +345,7 @@ def test_tracking_and_smoothing_end_to_end(service, tmp_path, monkeypatch):
         service.config, tracking=True, smoothing=True))
     frames = json.loads(service.run(video, tmp_path / 's.json').read_text())[
         'frames']
-    from pose_suite.tracking import box_iou
+    from pose_suite.service.tracking import box_iou
     first = {p['track_id']: p for p in frames[0]['persons']}
     assert sorted(first) == list(range(BOXES_PER_FRAME))
     for frame in frames[1:]:

@@ -5,8 +5,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import COCO_IMAGES, data_file
+
 from pose_suite.errors import CheckpointError
 
 
@@ -24,7 +24,7 @@ def reference_pose_model(model_files):
     """The same checkpoint through mmpose's plain init_model."""
     from mmpose.apis import init_model
 
-    from pose_suite.checkpoints import allowed_globals
+    from pose_suite.models.checkpoints import allowed_globals
     with torch.serialization.safe_globals(allowed_globals()):
         return init_model(str(model_files['pose_config']),
                           str(model_files['pose_checkpoint']), device='cpu')
@@ -99,7 +99,7 @@ def test_mmpose_0x_checkpoint_loads_exactly(model_files, pose_service):
     keys, legacy (non-zip) serialization, numpy scalars in meta."""
     from mmpose.apis import init_model
 
-    from pose_suite.checkpoints import load_weights, safe_torch_load
+    from pose_suite.models.checkpoints import load_weights, safe_torch_load
     raw = safe_torch_load(model_files['pose_checkpoint_legacy'])
     assert any(k.startswith('keypoint_head.') for k in raw['state_dict'])
     assert isinstance(raw['meta']['seed'], np.integer)
@@ -126,7 +126,7 @@ def test_torchvision_status_is_reported():
     else a fallback whose only class refuses to be used."""
     import sys
 
-    from pose_suite.runtime import TORCHVISION_STATUS, package_versions
+    from pose_suite.models.runtime import TORCHVISION_STATUS, package_versions
     assert package_versions()['torchvision'] == TORCHVISION_STATUS
     try:
         import torchvision  # noqa: F401

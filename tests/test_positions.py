@@ -1,4 +1,4 @@
-"""Frame positions (:mod:`pose_suite.positions`): a frame's index is its
+"""Frame positions (:mod:`pose_suite.media.positions`): a frame's index is its
 place in the stream, gaps and all; frames a container counts but the
 stream never held are not called missing; a read from frame N (a segment)
 starts near N with the indices, times and pixels of a read from the first.
@@ -11,9 +11,9 @@ import warnings
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
-from pose_suite.sources import DecodeReport, open_source
+
+from pose_suite.media.sources import DecodeReport, open_source
 
 DATA = ROOT / 'tests' / 'data'
 

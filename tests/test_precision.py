@@ -1,4 +1,4 @@
-"""pose_suite/precision.py: the precision a run really uses, decided by a
+"""pose_suite/models/precision.py: the precision a run really uses, decided by a
 measurement, with oneDNN capped (``ONEDNN_MAX_CPU_ISA``, in a subprocess:
 oneDNN reads it once, at start) and uncapped."""
 import json
@@ -11,14 +11,14 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import COCO_IMAGES, ROOT, data_file, run_cli
+
 from pose_suite import precision
 from pose_suite.errors import DeviceError
-from pose_suite.precision import BF16_MIN_SPEEDUP, choose_precision
+from pose_suite.models.precision import BF16_MIN_SPEEDUP, choose_precision
 
 CAPPED = 'AVX512_CORE_VNNI'  # oneDNN as on a CPU without bf16 instructions
-_DECIDE = ('from pose_suite.precision import choose_precision; '
+_DECIDE = ('from pose_suite.models.precision import choose_precision; '
            'c = choose_precision({asked!r}, "cpu"); '
            'print(c.precision, c.fast, c.bf16_speedup)')
 

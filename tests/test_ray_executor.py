@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import COCO_IMAGES, ROOT, assert_one_line_error, data_file
 from ray_cluster import (NO_NAMESPACE, TESTS, alive, network_namespace,
                          start_cluster)

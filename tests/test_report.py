@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import (COCO_IMAGES, ROOT, data_file, real_frames, run_cli,
                       write_avi)
 
@@ -30,7 +29,7 @@ def batch(analysis_service, tmp_path_factory):
     (folder / 'broken.mp4').write_bytes(
         (TESTS_DATA / 'two_people_24frames_270p.mp4').read_bytes()[:2000])
     out = tmp_path_factory.mktemp('out')
-    from pose_suite.inputs import expand_inputs
+    from pose_suite.media.inputs import expand_inputs
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(analysis_service, 'config', dataclasses.replace(
             analysis_service.config, output=out, recursive=True))
@@ -110,7 +109,7 @@ def test_resume_updates_the_summary(analysis_service, batch, monkeypatch):
     broken file fails again, and the files are written anew."""
     folder, out = batch
     before = json.loads((out / 'summary.json').read_text())
-    from pose_suite.inputs import expand_inputs
+    from pose_suite.media.inputs import expand_inputs
     monkeypatch.setattr(analysis_service, 'config', dataclasses.replace(
         analysis_service.config, output=out, recursive=True, resume=True))
     analysis_service.run_many(expand_inputs(folder, recursive=True,

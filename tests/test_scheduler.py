@@ -1,16 +1,16 @@
-"""The batch scheduler (:mod:`pose_suite.scheduler`) and the worker sizing
-of :mod:`pose_suite.ray_executor`, without Ray or models: the bookkeeping a
+"""The batch scheduler (:mod:`pose_suite.batch.scheduler`) and the worker sizing
+of :mod:`pose_suite.batch.ray_executor`, without Ray or models: the bookkeeping a
 Ray run relies on, tested by playing the answers a cluster gives."""
 import types
 from pathlib import Path
 
 import pytest
 
-from pose_suite.batch import BatchResult
+from pose_suite.batch.local import BatchResult
+from pose_suite.batch.ray_cluster import worker_shape
+from pose_suite.batch.scheduler import MAX_ATTEMPTS, Scheduler, Unit
+from pose_suite.batch.segments import Segment
 from pose_suite.errors import ClusterError, DeviceError
-from pose_suite.ray_executor import worker_shape
-from pose_suite.scheduler import MAX_ATTEMPTS, Scheduler, Unit
-from pose_suite.segments import Segment
 
 
 def _input(number: int, frames: int) -> Unit:

@@ -1,4 +1,4 @@
-"""Real-world media (pose_suite.sources, pose_suite.media): phone videos
+"""Real-world media (pose_suite.media.sources, pose_suite.media.sniff): phone videos
 with a rotation, EXIF-rotated photos, variable frame rates, files that are
 not media, and decoder noise. The media are in tests/data (README there
 says how each was made); reference values come from ffmpeg/ffprobe and
@@ -11,12 +11,12 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import (ROOT, assert_one_line_error, data_file, fail_on_call,
                       real_frames, run_cli, write_avi)
+from PIL import Image
+
 from pose_suite.errors import InputError, NotMediaError, SuiteWarning
-from pose_suite.sources import open_source
+from pose_suite.media.sources import open_source
 
 MEDIA = ROOT / 'tests' / 'data'
 FFPROBE = json.loads((MEDIA / 'ffprobe_timestamps.json').read_text())

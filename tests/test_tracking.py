@@ -1,13 +1,13 @@
-"""Tracking ids and One-Euro smoothing (pose_suite.tracking), on the real
+"""Tracking ids and One-Euro smoothing (pose_suite.service.tracking), on the real
 COCO-WholeBody poses of the test annotations, moved as in a video."""
 import dataclasses
 import json
 
 import numpy as np
 import pytest
-
 from conftest import data_file, real_frames, write_avi
-from pose_suite.tracking import OneEuroSmoother, PoseTracker
+
+from pose_suite.service.tracking import OneEuroSmoother, PoseTracker
 
 
 @pytest.fixture(scope='module')

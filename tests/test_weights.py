@@ -1,13 +1,13 @@
-"""Weight download (pose_suite.weights) against a local HTTP server."""
+"""Weight download (pose_suite.models.weights) against a local HTTP server."""
 import hashlib
 import socket
 
 import pytest
-
 from conftest import assert_one_line_error, run_cli, serve_folder
-from pose_suite.checkpoints import expected_sha256_prefix
+
 from pose_suite.errors import DownloadError
-from pose_suite.weights import WEIGHT_URLS, download
+from pose_suite.models.checkpoints import expected_sha256_prefix
+from pose_suite.models.weights import WEIGHT_URLS, download
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def _closed_port():
 
 def test_offline_cli_gives_one_clear_line(tmp_path):
     base = f'http://127.0.0.1:{_closed_port()}'
-    result = run_cli('pose_suite.weights', '--dest', tmp_path,
+    result = run_cli('pose_suite.models.weights', '--dest', tmp_path,
                      '--base-url', base, '--timeout', '5')
     first = WEIGHT_URLS[0].rsplit('/', 1)[1]
     assert_one_line_error(result, f'{base}/{first}', 'by hand',
@@ -92,7 +92,7 @@ def test_cli_downloads_both_files_from_a_mirror(http_folder, tmp_path):
     for url in WEIGHT_URLS:
         (served / url.rsplit('/', 1)[1]).write_bytes(b'fake')
     dest = tmp_path / 'dest'
-    result = run_cli('pose_suite.weights', '--dest', dest, '--base-url', base)
+    result = run_cli('pose_suite.models.weights', '--dest', dest, '--base-url', base)
     assert_one_line_error(result, '235e8209', 'refusing')
     assert list(dest.iterdir()) == []
 
@@ -101,7 +101,7 @@ def test_cli_completes_a_two_file_download(http_folder, tmp_path,
                                            monkeypatch, capsys):
     """The command's loop over both files, to the end: two published-style
     names whose prefixes match their content, both verified and placed."""
-    import pose_suite.weights as weights
+    import pose_suite.models.weights as weights
     served, base = http_folder
     names = [_published(served, b'detector weights', 'rtmdet_m'),
              _published(served, b'pose weights', 'hrnet_w48', '_20200918')]

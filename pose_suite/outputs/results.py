@@ -8,7 +8,7 @@ what it is a result of (input file, models, thresholds); ``resume`` picks it
 up only when that matches.
 
 :meth:`ResultWriter.commit` writes ``{"meta": ..., "frames": [...]}`` with
-``pose_suite.publish.atomic_write`` (a temporary file, fsynced and renamed
+``pose_suite.outputs.publish.atomic_write`` (a temporary file, fsynced and renamed
 over the output path, with the user's usual permissions): a failed or
 interrupted run never leaves a half-written file there and never replaces an
 earlier good result. A lock file (``.<name>.lock``) keeps two runs from
@@ -25,7 +25,7 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional
 import numpy as np
 
 from pose_suite.errors import OutputError, ResumeError
-from pose_suite.publish import atomic_write
+from pose_suite.outputs.publish import atomic_write
 
 #: Decimals kept in the JSON: 0.001 px for positions, 1e-5 for scores.
 PIXEL_DECIMALS = 3

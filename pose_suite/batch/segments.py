@@ -5,7 +5,7 @@ frame of a segment is measured exactly as in a whole run: the keypoints are
 the same. Tracking and smoothing are what one frame hands to the next, so
 the segments' own track ids and filtered keypoints stop at the cut; the
 stitching redoes both over the whole video from the measured keypoints as
-written, as a whole run computes them (``PoseAnalysisService`` tracks and
+written, as a whole run computes them (``PoseAnalyser`` tracks and
 smooths the written values too). A stitched result therefore equals a whole
 run, track ids and smoothed keypoints included; no overlap is needed.
 """
@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
-from pose_suite.publish import atomic_write
-from pose_suite.results import (frame_record, iter_frame_records,
-                                persons_from_record, record_line,
-                                write_result)
-from pose_suite.tracking import CarriedState
+from pose_suite.outputs.publish import atomic_write
+from pose_suite.outputs.results import (frame_record, iter_frame_records,
+                                        persons_from_record, record_line,
+                                        write_result)
+from pose_suite.service.tracking import CarriedState
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,30 +14,8 @@ from typing import Dict, List
 import cv2
 import numpy as np
 
+from pose_suite.config.specs import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from pose_suite.errors import ConfigError, OutputError
-
-#: Overlay names: an image overlay for an image input, an mp4 for a video
-#: or a live source. A name without a suffix is a folder of overlays.
-IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
-VIDEO_SUFFIXES = ('.mp4',)
-
-
-def check_overlay_name(path, inputs: int = 1) -> None:
-    """Refuse an overlay name OpenCV cannot write (at the config edge), or
-    one file name for several inputs.
-
-    Raises:
-        ConfigError: naming ``visualize_output`` and what is allowed.
-    """
-    suffix = Path(path).suffix.lower()
-    if suffix and inputs > 1:
-        raise ConfigError(f'visualize_output {path} is one file for {inputs} '
-                          'inputs: give a folder instead')
-    if suffix and suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:
-        raise ConfigError(
-            f'visualize_output {path}: use an image name '
-            f'({", ".join(IMAGE_SUFFIXES)}) for an image, an .mp4 for a '
-            'video or stream, or a folder (no suffix) for several inputs')
 
 
 def overlay_path(visualize_output: Path, kind: str, output_file: Path,

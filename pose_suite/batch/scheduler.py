@@ -3,7 +3,7 @@
 :class:`Scheduler` holds the queue of units (whole inputs, segments of long
 videos, the stitching of an input's segments), what is running, what each
 answer means, when an input's segments are all in and its stitching is due,
-and how many attempts each unit has had. :mod:`pose_suite.ray_executor`
+and how many attempts each unit has had. :mod:`pose_suite.batch.ray_executor`
 only connects, submits what the scheduler hands out and tells it what came
 back, translated from Ray's exceptions into the calls below.
 
@@ -18,8 +18,8 @@ from collections import deque
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from pose_suite.batch import BatchResult
-from pose_suite.segments import Segment
+from pose_suite.batch.local import BatchResult
+from pose_suite.batch.segments import Segment
 
 #: Attempts of a unit whose worker died while it ran (the first included).
 MAX_ATTEMPTS = 3

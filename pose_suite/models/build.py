@@ -3,7 +3,7 @@
 Both services go through :func:`build_model`: resolve the device, read the
 config, verify the checkpoint file, build the model with the library's own
 ``init_detector``/``init_model`` (no weights), then load the weights safely
-(:mod:`pose_suite.checkpoints`).
+(:mod:`pose_suite.models.checkpoints`).
 """
 import contextlib
 import dataclasses
@@ -19,11 +19,11 @@ import torch
 from mmcv.cnn import fuse_conv_bn
 from mmengine.config import Config
 
-from pose_suite.checkpoints import (load_weights, require_file,
-                                    verify_checkpoint_file)
 from pose_suite.errors import ModelConfigError
-from pose_suite.precision import refuse_fp16_on_cpu
-from pose_suite.runtime import resolve_device
+from pose_suite.models.checkpoints import (load_weights, require_file,
+                                           verify_checkpoint_file)
+from pose_suite.models.precision import refuse_fp16_on_cpu
+from pose_suite.models.runtime import resolve_device
 
 #: precision -> autocast dtype (None: plain fp32, the exact mode).
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -70,10 +70,10 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
     and load ``checkpoint_path`` into it.
 
     The library init functions are called without a checkpoint so that the
-    weights go through :func:`~pose_suite.checkpoints.load_weights`
+    weights go through :func:`~pose_suite.models.checkpoints.load_weights`
     (``weights_only`` unpickling, every weight required). ``precision``:
     ``fp32``, ``bf16`` or ``fp16`` (CUDA only), used as given
-    (:mod:`pose_suite.precision` decides it for a run from what the machine
+    (:mod:`pose_suite.models.precision` decides it for a run from what the machine
     does). With ``fast`` (default: a precision other than fp32) the model
     is also made fast (:func:`use_fast_mode`); fp32 without it is the exact
     mode.

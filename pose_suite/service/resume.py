@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
-from pose_suite.results import read_meta
-from pose_suite.sources import is_stream
+from pose_suite.config.specs import is_stream
+from pose_suite.outputs.results import read_meta
 
 
 def resume_keys(input_path, settings: Sequence) -> Tuple[str, str]:

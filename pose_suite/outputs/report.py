@@ -1,10 +1,10 @@
 """``report.html``: a batch's summary as one page that opens from disk.
 
 The page holds everything it shows: the totals, the table of
-:mod:`pose_suite.summary` (sortable by any column, failures first), and for
+:mod:`pose_suite.outputs.summary` (sortable by any column, failures first), and for
 each result a thumbnail of its representative frame (the one with the most
 persons, then the highest mean keypoint score) with the skeletons drawn by
-the overlay's own :func:`~pose_suite.overlay.draw_persons`, and a
+the overlay's own :func:`~pose_suite.outputs.overlay.draw_persons`, and a
 matplotlib plot of persons per frame and mean keypoint score over time.
 Images are JPEG/PNG ``data:`` URIs, decoded only when scrolled into view;
 its Content-Security-Policy forbids any request (``default-src 'none'``),
@@ -23,11 +23,12 @@ from typing import Callable, List, Optional, Tuple
 import cv2
 import numpy as np
 
+from pose_suite.config.keys import is_number
+from pose_suite.config.specs import is_stream
 from pose_suite.errors import SuiteWarning, one_line
-from pose_suite.publish import atomic_write
-from pose_suite.results import iter_frame_records, read_meta
-from pose_suite.config_keys import is_number
-from pose_suite.summary import COLUMNS, totals, write_summary
+from pose_suite.outputs.publish import atomic_write
+from pose_suite.outputs.results import iter_frame_records, read_meta
+from pose_suite.outputs.summary import COLUMNS, totals, write_summary
 
 REPORT_NAME = 'report.html'
 THUMBNAIL_SIZE = (200, 150)  # px, at most; shown at most 160x120 CSS px
@@ -61,7 +62,7 @@ def publish(folder: Path, make_rows: Callable[[], List[dict]],
 
 def write_report(folder: Path, rows: List[dict]) -> Path:
     """Publish ``report.html`` in ``folder`` for the summary ``rows``
-    (as :func:`pose_suite.summary.ordered` gives them)."""
+    (as :func:`pose_suite.outputs.summary.ordered` gives them)."""
     folder = Path(folder)
     dataset_meta = _wholebody_meta()
     body = [_row_html(row, folder, dataset_meta) for row in rows]
@@ -133,8 +134,8 @@ def _pictures(result: Path, dataset_meta: dict) -> Tuple[str, str]:
 
 def _thumbnail(meta: dict, frame: Optional[dict], dataset_meta: dict) -> str:
     """The frame as displayed, skeletons drawn, within THUMBNAIL_SIZE."""
-    from pose_suite.overlay import draw_persons
-    from pose_suite.sources import is_stream, open_source
+    from pose_suite.media.sources import open_source
+    from pose_suite.outputs.overlay import draw_persons
     if frame is None or is_stream(str(meta['source'])):
         return ''
     source = open_source(meta['source'])

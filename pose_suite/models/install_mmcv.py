@@ -14,7 +14,7 @@ environment:
   (``TORCH_CUDA_ARCH_LIST``), ``MAX_JOBS`` from the cores and memory;
 - anything else: the CPU ops, the GPU hidden from the build
   (``CUDA_VISIBLE_DEVICES=``), with one line saying why. The detector then
-  runs its NMS on the CPU (:mod:`pose_suite.device_ops`).
+  runs its NMS on the CPU (:mod:`pose_suite.models.device_ops`).
 
 pip caches the wheel it builds by mmcv's name and version only, so each
 kind of build gets a pip cache of its own, named by torch's version, the
@@ -22,7 +22,7 @@ ops, and for CUDA the CUDA version and GPU architectures: a CPU-ops wheel
 is never reused when a toolkit appears later, nor a wheel compiled against
 another torch (``make install TORCH=system``), which would not load.
 
-    python -m pose_suite.install_mmcv [--dry-run] [-- extra pip arguments]
+    python -m pose_suite.models.install_mmcv [--dry-run] [-- extra pip arguments]
 """
 import argparse
 import dataclasses

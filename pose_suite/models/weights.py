@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m pose_suite.weights [--dest config_files] [--base-url URL]
+    python -m pose_suite.models.weights [--dest config_files] [--base-url URL]
 
 Each file is streamed to ``<name>.part`` while its SHA-256 is computed, and
 renamed into place only when the hash matches the 8 hex digits in its name.
@@ -17,8 +17,8 @@ import urllib.request
 from pathlib import Path
 from typing import Optional
 
-from pose_suite.checkpoints import expected_sha256_prefix, sha256_of
 from pose_suite.errors import DownloadError
+from pose_suite.models.checkpoints import expected_sha256_prefix, sha256_of
 
 #: The two checkpoints named in the original project's README.
 WEIGHT_URLS = (

@@ -1,6 +1,6 @@
 """Many inputs: one after another in this process (``executor: local``,
 :func:`run_local`) or spread over Ray workers (``executor: ray``,
-:func:`pose_suite.ray_executor.run_on_ray`).
+:func:`pose_suite.batch.ray_executor.run_on_ray`).
 
 Both give a :class:`BatchResult`; a failing input never stops the others,
 and a file that turns out not to be media is skipped, not failed.
@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import List, Tuple, Union
 
+from pose_suite.config.specs import check_overlay_name
 from pose_suite.errors import NotMediaError, SuiteError, one_line
-from pose_suite.inputs import Inputs
-from pose_suite.overlay import check_overlay_name
+from pose_suite.media.inputs import Inputs
+from pose_suite.outputs.exports import output_files as plan_output_files
 
 
 @dataclasses.dataclass
@@ -39,7 +40,7 @@ class BatchResult:
             (str(source), reason))
 
     def add(self, source, done) -> None:
-        """Record an input's :class:`~pose_suite.service.InputResult`."""
+        """Record an input's :class:`~pose_suite.service.analyser.InputResult`."""
         if done.status == 'up to date':
             self.up_to_date.append(done.output)
             return
@@ -74,7 +75,7 @@ def problem_of(exc: BaseException) -> Tuple[str, str]:
 def finished_line(number: int, total: int, source, done,
                   where: str = '') -> str:
     """The line printed as each input of a batch is written or kept
-    (``done``: an :class:`~pose_suite.service.InputResult`)."""
+    (``done``: an :class:`~pose_suite.service.analyser.InputResult`)."""
     what = 'up to date' if done.status == 'up to date' else \
         f'{done.frames} frame(s), {done.persons} person(s)'
     return (f'[{number}/{total}] {Path(str(source)).name}: {what} '
@@ -85,8 +86,8 @@ def publish_summary(config, result: BatchResult) -> None:
     """Write ``summary.csv``/``.json`` (and, with ``config.report``,
     ``report.html``) in the batch's output folder. Never raises: what
     cannot be written is one warning, the results stay."""
-    from pose_suite.report import publish
-    from pose_suite.summary import batch_rows
+    from pose_suite.outputs.report import publish
+    from pose_suite.outputs.summary import batch_rows
     folder = Path(config.output)
     if folder.suffix.lower() == '.json' and not folder.is_dir():
         folder = folder.parent
@@ -98,8 +99,8 @@ def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
     ``PoseAnalysisService.run_many``)."""
     if not isinstance(inputs, Inputs):
         inputs = Inputs(list(inputs))
-    output_files = inputs.output_files(service.config.output,
-                                       service.config.export_formats)
+    output_files = plan_output_files(inputs, service.config.output,
+                                     service.config.export_formats)
     if service.config.visualize_output:
         check_overlay_name(service.config.visualize_output,
                            len(inputs.sources))

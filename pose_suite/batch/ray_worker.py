@@ -1,4 +1,4 @@
-"""The Ray actors of ``executor: ray`` (:mod:`pose_suite.ray_executor` is
+"""The Ray actors of ``executor: ray`` (:mod:`pose_suite.batch.ray_executor` is
 the driver): ``Progress``, the run's bookkeeping, and ``Worker``, one model
 replica.
 
@@ -13,10 +13,9 @@ import warnings
 from pathlib import Path
 from typing import Dict
 
-from pose_suite.batch import problem_of
-from pose_suite.errors import (ClusterError, SuiteError, SuiteWarning,
-                               one_line)
-from pose_suite.segments import Segment, stitch
+from pose_suite.batch.local import problem_of
+from pose_suite.batch.segments import Segment, stitch
+from pose_suite.errors import ClusterError, SuiteError, SuiteWarning, one_line
 
 #: Seconds between a worker's progress reports.
 PROGRESS_INTERVAL_S = 0.5
@@ -48,7 +47,7 @@ class Progress:
 
 
 class Worker:
-    """One model replica (a Ray actor): ``PoseAnalysisService`` loaded once,
+    """One model replica (a Ray actor): ``PoseAnalyser`` loaded once,
     run on one unit at a time. Every answer is a dict, never an exception:
     a user error is that unit's, and a worker whose models could not be
     loaded says so (``'worker broken'``)."""
@@ -70,8 +69,8 @@ class Worker:
             config = dataclasses.replace(config, device='cpu')
         self.error, self.service = None, None
         try:
-            from pose_suite.service import PoseAnalysisService
-            self.service = PoseAnalysisService(
+            from pose_suite.service.analyser import PoseAnalyser
+            self.service = PoseAnalyser(
                 dataclasses.replace(config, quiet=True))
             self.service.in_batch = True
         except SuiteError as exc:  # sent back: the driver says it once

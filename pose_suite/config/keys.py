@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
+from pose_suite.config.specs import check_overlay_name
 from pose_suite.errors import ConfigError
 
 #: Shortest segment_s: each segment costs a seek, the decoding from the key
@@ -72,7 +73,6 @@ class OverlayKind(Kind):
             raise ConfigError(f'{key} must be a path string ("" for none), '
                               f'got {value!r}')
         if value:
-            from pose_suite.overlay import check_overlay_name
             check_overlay_name(value)
         return value
 

@@ -10,24 +10,23 @@ Results are named so that no two inputs of a run can write the same file:
 the output folder as the inputs have below the searched folder (the
 folder, the fixed part of a glob pattern, or the folder the list's files
 have in common). A camera gets ``camera<N>.json``, a URL
-``stream-<host and path>.json``. Names that would still meet (files
-differing only in case, on a filesystem that ignores it, or OpenPose
-folders named without the file's suffix) are refused before any work.
+``stream-<host and path>.json`` (the naming rules:
+:mod:`pose_suite.config.specs`). Names that would still meet (files
+differing only in case, on a filesystem that ignores it) are refused before
+any work; so are OpenPose folders that would meet
+(:func:`pose_suite.outputs.exports.output_files`).
 """
 import dataclasses
 import glob
 import os
-import re
 import warnings
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Tuple
 
+from pose_suite.config.specs import (Source, check_distinct, has_glob,
+                                     is_json_file, is_stream, output_name)
 from pose_suite.errors import InputError, OutputError, SuiteWarning
-from pose_suite.media import not_media_reason
-from pose_suite.openpose import FOLDER_FORMATS, folder_path
-from pose_suite.sources import has_glob, is_stream
-
-Source = Union[Path, str]  # str: a camera index or stream URL
+from pose_suite.media.sniff import not_media_reason
 
 
 @dataclasses.dataclass
@@ -51,59 +50,25 @@ class Inputs:
         or any named by a folder, pattern or list."""
         return self.many or len(self.sources) > 1
 
-    def output_files(self, output: Path,
-                     export_formats: Sequence[str] = ()) -> List[Path]:
-        """The result file of each source, in order.
+    def output_files(self, output: Path) -> List[Path]:
+        """The result file of each source, in order
+        (:func:`pose_suite.config.specs.output_name`).
 
         Args:
             output: a ``.json`` file (for one source) or a folder.
-            export_formats: also checked: no two sources may write the
-                same OpenPose folder (``cam01.mp4`` and ``cam01.mov`` both
-                make ``cam01_json``).
         Raises:
             OutputError: several sources and a ``.json`` file, or two
-            sources whose results (or OpenPose folders) would be the same.
+            sources whose results would be the same file.
         """
-        if output.suffix.lower() == '.json' and not output.is_dir():
+        if is_json_file(output):
             if len(self.sources) > 1:
                 raise OutputError(f'{len(self.sources)} inputs need an '
                                   f'output folder, not the file {output}')
             return [output]
         files = [output / output_name(source, self.base)
                  for source in self.sources]
-        _check_distinct(self.sources, files, 'results')
-        for fmt in set(export_formats) & set(FOLDER_FORMATS):
-            _check_distinct(self.sources, [
-                folder_path(file, fmt, source)
-                for source, file in zip(self.sources, files)],
-                f'{fmt} files')
+        check_distinct(self.sources, files, 'results')
         return files
-
-
-def _check_distinct(sources: Sequence[Source], paths: Sequence[Path],
-                    what: str) -> None:
-    first_of = {}
-    for source, path in zip(sources, paths):
-        other = first_of.setdefault(str(path).casefold(), source)
-        if other is not source:
-            raise OutputError(f'inputs {other} and {source} would both '
-                              f'write their {what} to {path}; rename one')
-
-
-def output_name(source: Source, base: Optional[Path] = None) -> Path:
-    """The result file of ``source``, relative to the output folder."""
-    text = str(source)
-    if text.isdigit():
-        return Path(f'camera{text}.json')
-    if is_stream(text):
-        slug = re.sub(r'[^A-Za-z0-9._-]+', '_', text.split('://', 1)[1])
-        return Path(f'stream-{slug.strip("_.")[:150]}.json')
-    path = Path(source)
-    if base is not None and path.is_relative_to(base):
-        path = path.relative_to(base)
-    else:
-        path = Path(path.name)
-    return path.with_name(path.name + '.json')
 
 
 def expand_inputs(spec: Source, recursive: bool = False,
@@ -112,7 +77,7 @@ def expand_inputs(spec: Source, recursive: bool = False,
 
     Folders and patterns give their files in name order, hidden ones
     (``.name``) and those inside hidden folders left out, and files that
-    are not media by content (see :mod:`pose_suite.media`) moved to
+    are not media by content (see :mod:`pose_suite.media.sniff`) moved to
     ``skipped``. A list file's entries are relative to its folder; an entry
     named twice is analysed once.
 

@@ -3,7 +3,7 @@ each batch moved to the device in one copy.
 
 **NMS.** RTMDet's head calls ``mmcv.ops.batched_nms`` on the device its
 tensors are on. An mmcv built where no GPU was visible (a container build,
-or ``make install`` without a CUDA toolkit: :mod:`pose_suite.install_mmcv`)
+or ``make install`` without a CUDA toolkit: :mod:`pose_suite.models.install_mmcv`)
 has its ops for the CPU only, and the detector fails on CUDA with
 ``nms_impl: implementation for device cuda:0 not found`` (mmdetection
 #11757, #11531, #10357, #7788). :func:`choose_nms` tries mmcv's NMS on the

@@ -1,7 +1,7 @@
 """config.json: loading, defaults and validation, done once at the edge.
 
 The keys themselves (default, help, kind) are one table,
-:data:`pose_suite.config_keys.KEYS`; this module turns a file, a dict or
+:data:`pose_suite.config.keys.KEYS`; this module turns a file, a dict or
 command-line overrides into an :class:`AnalysisConfig`, whose fields come
 from that table and whose paths are already resolved against the folder of
 the config file. The rest of the suite never reads config.json.
@@ -12,20 +12,20 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from pose_suite.config_keys import (DEFAULTS, DET_CHECKPOINT,  # noqa: F401
-                                    DET_CONFIG, HELP, KEYS, PATH_KEYS,
-                                    POSE_CHECKPOINT, POSE_CONFIG, suggest,
+from pose_suite.config.keys import (DEFAULTS, KEYS, PATH_KEYS, suggest,
                                     validate_value)
+from pose_suite.config.specs import (has_glob, is_json_file, is_stream,
+                                     output_name)
 from pose_suite.errors import ConfigError, SuiteWarning
 
 
 def _output_file(self, input_path=None) -> Path:
     """The JSON file to write for ``input_path`` (default: ``input``)
     alone: ``output`` itself, or ``<output>/<input file name>.json`` when
-    ``output`` is a folder (see :mod:`pose_suite.inputs`)."""
-    from pose_suite.inputs import Inputs
+    ``output`` is a folder (see :mod:`pose_suite.config.specs`)."""
     source = self.input if input_path is None else input_path
-    return Inputs([source]).output_files(self.output)[0]
+    return self.output if is_json_file(self.output) \
+        else self.output / output_name(source)
 
 
 #: A validated config.json, one field per key of the table; paths are
@@ -144,7 +144,6 @@ def apply_overrides(config: AnalysisConfig,
 def _resolve(key: str, value: str, base: Path):
     """A path value made absolute against ``base``; a camera index or
     stream URL given as ``input`` stays as it is; "" (no overlay) is None."""
-    from pose_suite.sources import has_glob, is_stream
     if value == '':
         return None
     if key == 'input' and is_stream(value):

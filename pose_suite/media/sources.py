@@ -3,7 +3,7 @@
 A file's kind comes from its content, not its name: OpenCV's image decoders
 are asked first by signature (``cv2.haveImageReader``); files that are
 certainly not media (text, subtitles, documents, audio only: see
-:mod:`pose_suite.media`) are refused before FFmpeg can render them as a
+:mod:`pose_suite.media.sniff`) are refused before FFmpeg can render them as a
 pseudo-video; the rest go to OpenCV's video backend. A camera index or
 stream URL is read through the same backend.
 
@@ -29,11 +29,12 @@ os.environ.setdefault('OPENCV_FFMPEG_LOGLEVEL', '-8')
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from pose_suite.config.specs import is_stream
 from pose_suite.errors import InputError, NotMediaError, SuiteWarning
-from pose_suite.media import (audio_only_reason, cut_short,
-                              looks_like_media, not_media_reason)
-from pose_suite.positions import (FrameIndexer, seek, seek_table,
-                                  stream_holds_more)
+from pose_suite.media.positions import (FrameIndexer, seek, seek_table,
+                                        stream_holds_more)
+from pose_suite.media.sniff import (audio_only_reason, cut_short,
+                                    looks_like_media, not_media_reason)
 
 Frame = Tuple[int, Optional[float], Optional[np.ndarray]]
 #: Failed reads in a row after which a video is taken to have ended, when
@@ -41,8 +42,6 @@ Frame = Tuple[int, Optional[float], Optional[np.ndarray]]
 MAX_CONSECUTIVE_FAILURES = 16
 #: ... and at most, however many more it reports (a header can lie).
 MAX_FAILURES_IN_REPORTED = 10_000
-STREAM_SCHEMES = ('rtsp://', 'rtmp://', 'http://', 'https://', 'udp://',
-                  'tcp://')
 #: EXIF Orientation value -> (clockwise rotation in degrees, mirrored), and
 #: the OpenCV operations that turn the stored pixels upright.
 EXIF_ORIENTATIONS = {
@@ -55,15 +54,6 @@ EXIF_ORIENTATIONS = {
     7: (90, True, ((cv2.transpose, None), (cv2.rotate, cv2.ROTATE_180))),
     8: (270, False, ((cv2.rotate, cv2.ROTATE_90_COUNTERCLOCKWISE),)),
 }
-
-
-def is_stream(spec: str) -> bool:
-    """A camera index (``0``) or a stream URL."""
-    return str(spec).isdigit() or str(spec).startswith(STREAM_SCHEMES)
-
-
-def has_glob(spec: str) -> bool:
-    return any(character in str(spec) for character in '*?[')
 
 
 @dataclasses.dataclass
@@ -119,7 +109,7 @@ class FrameSource:
 
         Args:
             start: first frame index to yield. Decoding starts at the key
-                frame before it (see :mod:`pose_suite.positions`), with the
+                frame before it (see :mod:`pose_suite.media.positions`), with the
                 indices and times of a read from the first frame; where
                 the packets do not allow that, earlier frames are decoded
                 and dropped.
@@ -148,11 +138,9 @@ class FrameSource:
                     if table is None or decoded or seeks < 0:
                         break
                     # The seek landed past the end: back off further.
-                    capture, seeks = self._back_off(capture, table, start,
-                                                    seeks)
-                    indexer = FrameIndexer(self.fps, table)
-                    clock = _PresentationClock(self)
-                    failures = 0
+                    capture, seeks, indexer, clock = self._back_off(
+                        capture, table, start, seeks)
+                    decoded, failures = 0, 0
                     continue
                 ok, frame = capture.read()
                 if not ok or frame is None:
@@ -175,10 +163,8 @@ class FrameSource:
                         frame_index > start:
                     # OpenCV's seek (by estimated frame number) landed
                     # after the frame wanted: back off further.
-                    capture, seeks = self._back_off(capture, table, start,
-                                                    seeks)
-                    indexer = FrameIndexer(self.fps, table)
-                    clock = _PresentationClock(self)
+                    capture, seeks, indexer, clock = self._back_off(
+                        capture, table, start, seeks)
                     decoded, failures = 0, 0
                     continue
                 for index in range(max(last_index + 1, start), frame_index):
@@ -203,14 +189,22 @@ class FrameSource:
             report.frames_decoded = decoded
 
     def _back_off(self, capture: cv2.VideoCapture, table: List[float],
-                  start: int, seeks: int) -> Tuple[cv2.VideoCapture, int]:
+                  start: int, seeks: int) -> Tuple:
         """Seek further back before frame ``start`` than the ``seeks``-th
         try did; with no back-off left (or ``seeks`` -1, from the first
-        frame already), a capture reopened at the first frame and -1."""
+        frame already), a capture reopened at the first frame and -1.
+
+        Returns:
+            ``(capture, seeks, indexer, clock)``: the indexer and clock
+            start again with the new position.
+        """
         if seeks >= 0 and seek(capture, table, start, seeks + 1):
-            return capture, seeks + 1
-        capture.release()
-        return _capture(self.path), -1
+            seeks += 1
+        else:
+            capture.release()
+            capture, seeks = _capture(self.path), -1
+        return (capture, seeks, FrameIndexer(self.fps, table),
+                _PresentationClock(self))
 
     def _unread_at_end(self, last_index: int, last_time: float) -> int:
         """Frames the container reports after the last decoded one that the

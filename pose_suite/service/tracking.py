@@ -15,7 +15,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from pose_suite.results import persons_from_record
+from pose_suite.outputs.results import persons_from_record
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> float:

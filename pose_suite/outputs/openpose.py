@@ -37,8 +37,8 @@ from typing import Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from pose_suite.publish import fsync_folder
-from pose_suite.results import triplets
+from pose_suite.outputs.publish import fsync_folder
+from pose_suite.outputs.results import triplets
 
 FOLDER_FORMATS = ('openpose', 'pose2sim')
 #: BODY_25's points as COCO-WholeBody indices; a pair is a midpoint.

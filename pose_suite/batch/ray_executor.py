@@ -1,13 +1,14 @@
 """``executor: ray``: the inputs of a batch shared among Ray actors.
 
 Each worker is an actor that loads the two models once and analyses whole
-inputs (or segments of long videos, :mod:`pose_suite.segments`) with the
-same ``PoseAnalysisService.run`` as a local run, so results are the same
+inputs (or segments of long videos, :mod:`pose_suite.batch.segments`) with the
+same ``PoseAnalyser.analyse_input`` as a local run, so results are the same
 file for file; only ``meta.run`` says where and how they were made. The
 driver (this process) feeds free workers with ``ray.wait``; what to send
-and what each answer means is :class:`pose_suite.scheduler.Scheduler`'s,
-which has no Ray in it. This module connects, sizes the workers to what
-fits on each node, submits by unit kind and translates Ray's exceptions.
+and what each answer means is :class:`pose_suite.batch.scheduler.Scheduler`'s,
+which has no Ray in it. This module submits by unit kind and translates
+Ray's exceptions; connecting and sizing the workers to what fits on each
+node is :mod:`pose_suite.batch.ray_cluster`'s.
 
 Failures: a worker process or node that dies is restarted by Ray for as
 long as the batch runs (``max_restarts=-1``), and the scheduler sends the
@@ -18,29 +19,27 @@ attempts are counted per unit. A worker that cannot be (re)started within
 retried. Ctrl-C or SIGTERM kills the workers; partial files stay for
 ``--resume``.
 
-Ray is imported only here, and only when ``executor: ray`` is used; the
-actors are in :mod:`pose_suite.ray_worker`.
+Ray is imported only by this module and :mod:`.ray_cluster`, and only
+when ``executor: ray`` is used; the actors are in :mod:`.ray_worker`.
 """
-import contextlib
 import os
 import secrets
-import signal
-import socket
 import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from pose_suite.batch import BatchResult, finished_line
-from pose_suite.errors import (ClusterError, ConfigError, DeviceError,
-                               OutputError, SuiteWarning, one_line)
-from pose_suite.inputs import Inputs
-from pose_suite.ray_worker import PROGRESS_INTERVAL_S, Progress, Worker
-from pose_suite.scheduler import Scheduler, Unit
-from pose_suite.segments import plan_segments, segment_file
-from pose_suite.service import InputResult
-from pose_suite.sources import native_stderr_captured, open_source
+from pose_suite.batch.local import BatchResult, finished_line
+from pose_suite.batch.ray_cluster import connect, import_ray, worker_shape
+from pose_suite.batch.ray_worker import PROGRESS_INTERVAL_S, Progress, Worker
+from pose_suite.batch.scheduler import Scheduler, Unit
+from pose_suite.batch.segments import plan_segments, segment_file
+from pose_suite.errors import ClusterError, OutputError, SuiteWarning
+from pose_suite.media.inputs import Inputs
+from pose_suite.media.sources import open_source
+from pose_suite.outputs.exports import output_files as plan_output_files
+from pose_suite.service.analyser import InputResult
 
 #: Seconds a worker may take to load its models (first start or restart)
 #: before the batch gives it up.
@@ -67,16 +66,16 @@ def run_on_ray(config, inputs: Inputs) -> BatchResult:
         # Ray gets a token of its own (read as Ray is imported).
         os.environ['RAY_AUTH_MODE'] = 'token'
         os.environ['RAY_AUTH_TOKEN'] = secrets.token_hex(32)
-    ray = _import_ray()
+    ray = import_ray()
     started = time.perf_counter()
-    output_files = inputs.output_files(config.output,
-                                       config.export_formats)
+    output_files = plan_output_files(inputs, config.output,
+                                     config.export_formats)
     result = BatchResult(skipped=[(str(path), reason)
                                   for path, reason in inputs.skipped])
     scheduler = Scheduler(_plan(config, inputs, output_files, result),
                           result)
     namespace = NAMESPACE_PREFIX + secrets.token_hex(4)
-    _connect(ray, config, namespace)
+    connect(ray, config, namespace)
     try:
         if not scheduler.finished:
             _Driver(ray, config, scheduler, len(inputs.sources)).run()
@@ -84,16 +83,6 @@ def run_on_ray(config, inputs: Inputs) -> BatchResult:
         ray.shutdown()
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError('executor ray needs the ray package (make install '
-                          'installs it; or pip install "ray[default]")') \
-            from None
-    return ray
 
 
 def _plan(config, inputs: Inputs, output_files: List[Path],
@@ -124,125 +113,6 @@ def _plan(config, inputs: Inputs, output_files: List[Path],
                 segment_file(output, index, len(segments)), output,
                 max(stop - segment.start, 1), segment))
     return units
-
-
-def _connect(ray, config, namespace: str) -> None:
-    """Start a private Ray (``ray_address`` "") or join a cluster."""
-    options = dict(namespace=namespace, log_to_driver=False,
-                   logging_level='ERROR', configure_logging=True)
-    if config.ray_address == '':
-        # Ray counts the CPUs itself, within a container's or a Slurm
-        # job's limits (os.cpu_count() sees the whole host).
-        # "local": a new Ray of our own, never the cluster a `ray start`
-        # on this machine or RAY_ADDRESS points to (ray.init's default).
-        target = 'a private Ray on this machine'
-        options.update(address='local', include_dashboard=False)
-    else:
-        target = f'the Ray cluster at {config.ray_address}'
-        options.update(address=config.ray_address)
-        _check_reachable(config.ray_address)
-    # ray.init installs its own SIGTERM handler (which aborts the driver
-    # with a stack dump); ours stops the run as Ctrl-C does.
-    handlers = {number: signal.getsignal(number)
-                for number in (signal.SIGINT, signal.SIGTERM)}
-    # Joining a cluster, Ray's core logs each refused try on descriptor 2
-    # (twenty lines for a wrong token): kept from the terminal, read for
-    # the cause. (A private Ray starts processes that would inherit it.)
-    capture = native_stderr_captured() if config.ray_address \
-        else contextlib.nullcontext([])
-    printed: List[str] = []
-    try:
-        with warnings.catch_warnings(), capture as printed:
-            warnings.simplefilter('ignore')
-            ray.init(**options)
-    except Exception as exc:  # noqa: BLE001
-        if any('InvalidAuthToken' in line or 'Unauthenticated' in line
-               for line in printed) or 'token' in str(exc).lower():
-            raise ClusterError(
-                f'{target} refused this run\'s authentication token: set '
-                'RAY_AUTH_TOKEN to the cluster\'s token (or run where '
-                '`ray get-auth-token` shows it)') from None
-        raise ClusterError(f'cannot start or join {target}: '
-                           f'{one_line(exc)}') from None
-    finally:
-        for number, handler in handlers.items():
-            if handler is not None:
-                signal.signal(number, handler)
-
-
-def _check_reachable(address: str) -> None:
-    """Fail at once when nothing listens at a host:port address: Ray's own
-    connection retries take minutes (82 s measured with its timeouts cut
-    to 5 s) before they give up.
-
-    Raises:
-        ClusterError
-    """
-    if address == 'auto':
-        return  # Ray finds the local cluster's address, or fails at once
-    host, _, port = address.split('://')[-1].rpartition(':')
-    try:
-        socket.create_connection((host.strip('[]'), int(port)),
-                                 timeout=10).close()
-    except OSError as exc:
-        raise ClusterError(
-            f'cannot reach the Ray cluster at {address}: '
-            f'{exc.strerror or exc} (start one with `ray start --head`, '
-            'or check ray_address)') from None
-
-
-def worker_shape(nodes: List[Dict[str, float]], config,
-                 wanted: int) -> dict:
-    """How many workers, and what each needs, fitted node by node: a
-    worker's CPUs and GPUs must all be on one node.
-
-    Args:
-        nodes: each alive node's resources (``{'CPU': 3, 'GPU': 1, ...}``).
-        config: the run's :class:`AnalysisConfig` (``workers``,
-            ``threads_per_worker``, ``gpus_per_worker``, ``device``).
-        wanted: units to run; no more workers than that are started.
-    Returns:
-        ``{'count', 'num_cpus', 'num_gpus'}``.
-    Raises:
-        ClusterError, DeviceError: the cluster cannot hold what the config
-        asks, naming the shape that does not fit.
-    """
-    threads = config.threads_per_worker
-    gpus = sum(node.get('GPU', 0) for node in nodes)
-    gpus_per_worker = config.gpus_per_worker
-    if gpus_per_worker == 'auto':
-        gpus_per_worker = 1.0 if gpus >= 1 and config.device != 'cpu' \
-            else 0.0
-    if config.device.startswith('cuda') and gpus == 0:
-        raise DeviceError(f'device is {config.device} but the Ray cluster '
-                          'has no GPU: set "device": "cpu" (or "auto")')
-    if gpus_per_worker > 0 and gpus == 0:
-        raise ClusterError(
-            f'gpus_per_worker is {gpus_per_worker:g} but the Ray cluster has '
-            'no GPU: set "gpus_per_worker": 0 to use its CPUs')
-    if gpus_per_worker > 0 and config.device == 'cpu':
-        raise ClusterError(f'gpus_per_worker is {gpus_per_worker:g} but '
-                           'device is cpu: set one of them otherwise')
-    fits = [int(node.get('CPU', 0) // threads) if not gpus_per_worker else
-            min(int(node.get('CPU', 0) // threads),
-                int(node.get('GPU', 0) // gpus_per_worker + 1e-9))
-            for node in nodes]
-    shape = f'{threads} CPU(s)' + (f' and {gpus_per_worker:g} GPU(s)'
-                                   if gpus_per_worker else '')
-    nodes_said = ', '.join(f'{node.get("CPU", 0):g} CPUs'
-                           + (f' {node.get("GPU", 0):g} GPUs' if gpus else '')
-                           for node in nodes) or 'none'
-    if sum(fits) == 0:
-        raise ClusterError(f'no Ray node can hold a worker of {shape} '
-                           f'(nodes: {nodes_said}); lower '
-                           'threads_per_worker or gpus_per_worker')
-    count = sum(fits) if config.workers == 'auto' else config.workers
-    if count > sum(fits):
-        raise ClusterError(
-            f'{count} workers of {shape} each do not fit on the Ray '
-            f'cluster, which holds {sum(fits)} (nodes: {nodes_said})')
-    return dict(count=max(1, min(count, wanted)), num_cpus=threads,
-                num_gpus=gpus_per_worker)
 
 
 class _Driver:

@@ -14,7 +14,7 @@
   person_index, track_id (tracked videos only), bbox, bbox_score, then x,
   y, score of each keypoint by name.
 * ``openpose`` and ``pose2sim``: a folder of OpenPose files, one per frame
-  (:mod:`pose_suite.openpose`).
+  (:mod:`pose_suite.outputs.openpose`).
 
 The native JSON holds one frame per line, so each export streams through it
 without loading the whole file.
@@ -22,15 +22,38 @@ without loading the whole file.
 import csv
 import json
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 import numpy as np
 
-from pose_suite.openpose import FOLDER_FORMATS, folder_path, write_folder
-from pose_suite.publish import atomic_write
-from pose_suite.results import iter_frame_records, triplets
+from pose_suite.config.specs import check_distinct
+from pose_suite.media.inputs import Inputs
+from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
+                                         write_folder)
+from pose_suite.outputs.publish import atomic_write
+from pose_suite.outputs.results import iter_frame_records, triplets
 
 SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv'}
+
+
+def output_files(inputs: Inputs, output: Path,
+                 export_formats: Sequence[str] = ()) -> List[Path]:
+    """The result file of each input, in order
+    (:meth:`~pose_suite.media.inputs.Inputs.output_files`), with the
+    OpenPose folders of ``export_formats`` checked too: no two inputs may
+    write the same one (``cam01.mp4`` and ``cam01.mov`` both make
+    ``cam01_json``).
+
+    Raises:
+        OutputError: several inputs and a ``.json`` file, or two inputs
+        whose results or OpenPose folders would be the same.
+    """
+    files = inputs.output_files(output)
+    for fmt in set(export_formats) & set(FOLDER_FORMATS):
+        check_distinct(inputs.sources, [
+            folder_path(file, fmt, source)
+            for source, file in zip(inputs.sources, files)], f'{fmt} files')
+    return files
 
 
 def export_path(native_path: Path, fmt: str, source: str) -> Path:

@@ -51,7 +51,7 @@ _PROBE_CHANNELS = 96
 class PrecisionChoice:
     """What runs: ``precision`` (``fp32``, ``bf16`` or ``fp16``) and
     ``fast`` (BatchNorm folded, channels-last, flip test in one pass:
-    ``pose_suite.models.use_fast_mode``); ``asked``: the config's value;
+    ``pose_suite.models.build.use_fast_mode``); ``asked``: the config's value;
     ``bf16_speedup``: the measured bf16/fp32 convolution speed ratio where
     it was measured (CPU, bf16 or auto asked); ``note``: the line said
     when what runs differs from what was asked."""

@@ -18,8 +18,8 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 
 from pose_suite.errors import one_line
-from pose_suite.publish import atomic_write
-from pose_suite.results import iter_frame_records, read_meta
+from pose_suite.outputs.publish import atomic_write
+from pose_suite.outputs.results import iter_frame_records, read_meta
 
 CSV_NAME, JSON_NAME = 'summary.csv', 'summary.json'
 COLUMNS = ('input', 'status', 'reason', 'kind', 'frames', 'fps',
@@ -91,7 +91,7 @@ def readable_row(path: Path, status: str, folder: Path) -> dict:
 
 
 def batch_rows(result, folder: Path) -> List[dict]:
-    """The rows of a :class:`~pose_suite.batch.BatchResult`."""
+    """The rows of a :class:`~pose_suite.batch.local.BatchResult`."""
     return ordered(
         [readable_row(path, 'done', folder) for path in result.outputs]
         + [readable_row(path, 'up to date', folder)

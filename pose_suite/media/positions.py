@@ -142,7 +142,7 @@ def stream_holds_more(path: Union[Path, str], last_index: int) -> bool:
     estimate counts but the stream never held (Matroska counts the audio's
     lead, an AVI header can say anything) or that an MP4's edit list marks
     to be skipped."""
-    from pose_suite.media import presented_seconds
+    from pose_suite.media.sniff import presented_seconds
     times = packet_times(path)
     shown = presented_seconds(Path(path))
     if shown is not None:

@@ -1,0 +1,126 @@
+"""The per-frame loop: frames in, persons out, written in frame order.
+
+:class:`~pose_suite.service.analyser.PoseAnalyser` calls these with itself
+as ``analyser`` (its ``detector``, ``pose``, ``frame_batch`` and
+``analyse_frame``), so that a test or a caller that swaps one of those on
+the instance changes what the loop runs.
+"""
+import itertools
+import sys
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
+
+from pose_suite.config import AnalysisConfig
+from pose_suite.media.sources import DecodeReport, Frame, FrameSource
+from pose_suite.outputs.overlay import OverlayWriter
+from pose_suite.outputs.results import (ResultWriter, frame_record,
+                                        persons_from_record)
+from pose_suite.service.tracking import CarriedState, boxes_from_keypoints
+
+
+def write_frames(analyser, cfg: AnalysisConfig, source: FrameSource,
+                 writer: ResultWriter, overlay: Optional[OverlayWriter],
+                 carried: CarriedState, bar, report: DecodeReport,
+                 first: int = 0, stop: Optional[int] = None,
+                 on_frame: Optional[Callable[[int], None]] = None) -> None:
+    """Analyse the frames not yet written (from ``first``, before
+    ``stop``) and write them, in order.
+
+    Args:
+        bar: a tqdm bar, advanced once a frame (:func:`progress_bar`).
+        report: filled in by the source when the video ends.
+        on_frame: called with each frame index once it is written.
+    """
+    frames = source.frames(start=max(writer.next_frame_index, first),
+                           report=report)
+    if stop is not None:
+        frames = itertools.takewhile(lambda item: item[0] < stop, frames)
+    try:
+        for frame_index, timestamp_s, frame, persons in analysed(
+                analyser, frames, cfg, source, carried.persons):
+            if persons is None:
+                writer.write_failed(frame_index)
+            else:
+                # Tracked and smoothed as written (0.001 px, 1 µs), which
+                # is all a resumed or stitched run has: all three then give
+                # the same.
+                written = frame_record(frame_index, timestamp_s, persons)
+                persons = carried.follow(persons_from_record(written),
+                                         written['timestamp_s'])
+                writer.write_frame(frame_index, timestamp_s, persons)
+                if overlay:
+                    overlay.write(frame, persons)
+            bar.update(1)
+            if on_frame:
+                on_frame(frame_index)
+    except KeyboardInterrupt:
+        if source.kind != 'stream':
+            raise  # a file: keep the partial result to resume
+        # A live source has no end: Ctrl-C ends it, and what was seen is
+        # written as a complete result.
+
+
+def analysed(analyser, frames: Iterator[Frame], cfg: AnalysisConfig,
+             source: FrameSource, persons: Optional[List[Dict]] = None
+             ) -> Iterator[Tuple]:
+    """Yield ``(frame_index, timestamp_s, frame, persons)`` in frame order;
+    frame and persons are None for a frame that could not be decoded.
+
+    Args:
+        frames: ``(frame_index, timestamp_s, frame)`` from
+            :meth:`FrameSource.frames`; frame (H, W, 3) BGR or None.
+        persons: those of the frame before the first (video mode follows
+            them).
+    """
+    if cfg.det_interval == 1 and analyser.frame_batch > 1:
+        for chunk in _chunks(frames, analyser.frame_batch):
+            decoded = [frame for _, _, frame in chunk if frame is not None]
+            boxes = iter(analyser.detector.detect_batch(decoded)
+                         if decoded else [])
+            for frame_index, timestamp_s, frame in chunk:
+                yield frame_index, timestamp_s, frame, \
+                    None if frame is None \
+                    else analyser.pose.extract(frame, next(boxes))
+        return
+    persons = persons or []
+    for frame_index, timestamp_s, frame in frames:
+        if frame is None:
+            yield frame_index, timestamp_s, None, None
+            continue
+        if persons and frame_index % cfg.det_interval:
+            # Video mode: follow the people found before, by their
+            # keypoints as written (0.001 px), which is all a resumed run
+            # has: both then compute the same boxes.
+            boxes = boxes_from_keypoints(
+                persons_from_record(frame_record(0, 0.0, persons)),
+                cfg.kpt_thr, source.width, source.height)
+            persons = analyser.pose.extract(frame, boxes)
+        else:
+            persons = analyser.analyse_frame(frame)
+        yield frame_index, timestamp_s, frame, persons
+
+
+def progress_bar(source: FrameSource, done: int, quiet: bool,
+                 in_batch: bool):
+    """A tqdm bar on stderr for videos and streams, when it is a terminal
+    and not ``quiet``; a no-op bar otherwise. ``done``: frames already
+    written; ``in_batch``: the batch has its own bar over the inputs, so
+    this one is not left on screen."""
+    from tqdm import tqdm
+    return tqdm(total=source.frame_count or None, initial=done,
+                unit='frame', desc=Path(str(source.path)).name,
+                dynamic_ncols=True, leave=not in_batch,
+                disable=(quiet or source.kind == 'image'
+                         or not sys.stderr.isatty()))
+
+
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

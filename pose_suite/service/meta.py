@@ -1,0 +1,71 @@
+"""The ``meta`` block of a result: what was analysed, with what, and how.
+
+Everything a reader needs to trust or reproduce a result: the source and
+its frame counts, the models by file and SHA-256, thresholds, precision and
+device, package versions, and how this run went (``meta.run``). The resume
+keys (:mod:`pose_suite.service.resume`) are added by the caller.
+"""
+import datetime
+
+from pose_suite.config import AnalysisConfig
+from pose_suite.media.sources import DecodeReport, FrameSource
+from pose_suite.outputs.results import ResultWriter
+
+
+def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
+                writer: ResultWriter, report: DecodeReport,
+                seconds: float) -> dict:
+    """The ``meta`` of the result ``writer`` is about to commit.
+
+    Args:
+        analyser: the :class:`~pose_suite.service.analyser.PoseAnalyser`
+            that ran (its models, precision and detector NMS).
+        seconds: this call's analysis time, in seconds.
+    """
+    from pose_suite.models.runtime import package_versions  # imports torch
+
+    def model_meta(loaded):
+        return {'config': str(loaded.config_path),
+                'config_sha256': loaded.config_sha256,
+                'checkpoint': loaded.checkpoint_path.name,
+                'checkpoint_sha256': loaded.checkpoint_sha256}
+
+    detector, pose, precision = \
+        analyser.detector, analyser.pose, analyser.precision
+    return {
+        'source': str(source.path),
+        'kind': source.kind,
+        'width': source.width,
+        'height': source.height,
+        'fps': source.fps,
+        'rotation': source.rotation,
+        'mirrored': source.mirrored,
+        'frame_count': writer.frame_count,
+        'frame_count_reported': source.frame_count,
+        'frames_failed': writer.frames_failed,
+        'frames_unread_at_end': report.frames_unread_at_end,
+        'keypoint_names': pose.keypoint_names,
+        'skeleton_links': pose.skeleton_links,
+        'detector': model_meta(detector.loaded),
+        'pose_model': model_meta(pose.loaded),
+        'thresholds': {'bbox_thr': cfg.bbox_thr, 'nms_thr': cfg.nms_thr,
+                       'kpt_thr': cfg.kpt_thr},
+        'det_cat_id': cfg.det_cat_id,
+        'det_interval': cfg.det_interval,
+        'precision': precision.precision,
+        'precision_asked': cfg.precision,
+        'flip_test': pose.flip_test,
+        'tracking': cfg.tracking and source.kind != 'image',
+        'smoothing': cfg.smoothing and source.kind != 'image',
+        'device': detector.device,
+        'versions': package_versions(),
+        'run': {
+            'finished_at': datetime.datetime.now(
+                datetime.timezone.utc).isoformat(timespec='seconds'),
+            'seconds': round(seconds, 3),
+            'resumed_from_frame': writer.resumed_from,
+            'executor': 'local',
+            'detector_nms': detector.nms,
+            'bf16_speedup_measured': precision.bf16_speedup,
+        },
+    }
