@@ -23,8 +23,8 @@ from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmpose.apis import init_model  # noqa: E402
 
-from pose_suite.models.device_ops import to_device_once  # noqa: E402
 from pose_suite.models.build import build_model, fast_mode_of  # noqa: E402
+from pose_suite.models.device_ops import to_device_once  # noqa: E402
 
 PathLike = Union[str, Path]
 
@@ -68,6 +68,16 @@ class PoseExtractionService:
         self._scope = self.model.cfg.get('default_scope', 'mmpose')
         init_default_scope(self._scope)
         self._pipeline = Compose(self.model.cfg.test_dataloader.dataset.pipeline)
+        self.warm_up()
+
+    def warm_up(self) -> None:
+        """One forward pass (with the flip test, as configured) on one box
+        of a blank frame, when the model is built: the first pass of a
+        process is not bit-reproducible on CPUs with AMX (see
+        ``DetectionService.warm_up``). Every box is cropped to the model's
+        one input size."""
+        self.extract(np.zeros((64, 48, 3), np.uint8),
+                     np.array([[0, 0, 48, 64, 1]], np.float32))
 
     @property
     def keypoint_names(self) -> List[str]:

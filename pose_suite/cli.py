@@ -17,7 +17,8 @@ from pose_suite.config.specs import check_overlay_name
 from pose_suite.errors import SuiteError, show_warnings_as_one_line
 from pose_suite.media.inputs import expand_inputs
 from pose_suite.media.sources import open_source
-from pose_suite.outputs.exports import output_files as plan_output_files
+from pose_suite.outputs.naming import output_files as plan_output_files
+from pose_suite.outputs.naming import own_outputs_in
 from pose_suite.outputs.overlay import overlay_path
 
 
@@ -70,8 +71,9 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     service = config = None
     try:
         config = load_config(Path(args.config), overrides)
-        inputs = expand_inputs(config.input, config.recursive,
-                               exclude=config.output)
+        inputs = expand_inputs(
+            config.input, config.recursive, exclude=config.output,
+            own=own_outputs_in([config.output, config.visualize_output]))
         # Before any work: two inputs never write the same file.
         output_files = plan_output_files(inputs, config.output,
                                          config.export_formats)

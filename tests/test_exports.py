@@ -109,8 +109,11 @@ def test_format_flag_and_config_key(config_values, write_config, tmp_path):
                      '--format', 'coco', '--quiet')
     assert result.returncode == 0, result.stderr
     out = tmp_path / 'out'
-    assert sorted(p.name for p in out.iterdir()) == ['result.coco.json',
+    assert sorted(p.name for p in out.iterdir()
+                  if not p.name.startswith('.')) == ['result.coco.json',
                                                      'result.json']
+    # What each export was made from (hidden, as the lock and partial).
+    assert [p.name for p in out.glob('.*')] == ['.result.json.exports.json']
     bad = run_cli('pose_analysis_service.py', '--config', write_config(
         {**config_values, 'export_formats': ['xml']}))
     assert bad.returncode == 1 and 'export_formats' in bad.stderr

@@ -13,7 +13,7 @@ from conftest import (COCO_IMAGES, ROOT, assert_one_line_error, damaged_avi,
                       data_file, fail_on_call, real_frames, run_cli, write_avi)
 
 from pose_suite.errors import OutputError, ResumeError
-from pose_suite.outputs.results import ResultWriter
+from pose_suite.outputs.writer import ResultWriter
 
 FRAMES = 6
 

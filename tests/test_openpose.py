@@ -213,3 +213,86 @@ def test_two_inputs_one_folder_refused(tiny_models, write_config, tmp_path):
     result = run_cli('pose_analysis_service.py', '--config', config,
                      '--format', 'csv', '--quiet')
     assert result.returncode == 0, result.stderr
+
+
+def _strict_json(text: str):
+    """json.loads that refuses NaN and Infinity, as strict readers do."""
+    def refuse(constant):
+        raise ValueError(f'not JSON: {constant}')
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_points_held_as_null_are_written_as_openpose_and_coco_do(
+        exporting, tmp_path):
+    """A result holds a point it could not compute as null: the OpenPose,
+    Pose2Sim and COCO files write it as (0, 0, 0), as OpenPose writes a
+    point it did not find, a BODY_25 midpoint of it too, and every file is
+    strict JSON."""
+    from pose_suite.outputs.exports import export
+    from pose_suite.outputs.results import read_meta
+    image = data_file(COCO_IMAGES[0])
+    native = exporting.run(image, tmp_path / 'out' / 'photo.json')
+    data = json.loads(native.read_text())
+    names = data['meta']['keypoint_names']
+    person = data['frames'][0]['persons'][0]
+    for name in ('left_shoulder', 'face-3', 'left_hand_root'):
+        person['keypoints'][names.index(name)] = [None, None]
+        person['keypoint_scores'][names.index(name)] = None
+    text = native.read_text()
+    head, frames = text.split('\n"frames": [\n', 1)
+    lines = frames.split('\n')
+    lines[0] = json.dumps(data['frames'][0], separators=(',', ':')) + \
+        lines[0][len(lines[0].rstrip(',')):]
+    native.write_text(head + '\n"frames": [\n' + '\n'.join(lines))
+    meta = read_meta(native)
+    dataset_meta = exporting.pose.model.dataset_meta
+    for fmt in ('openpose', 'pose2sim', 'coco'):
+        export(native, fmt, meta, dataset_meta)
+    entry = _strict_json((tmp_path / 'out' / 'photo_json' /
+                          'photo_keypoints.json').read_text())['people'][0]
+    body = np.reshape(entry['pose_keypoints_2d'], (25, 3))
+    for name in ('LShoulder', 'Neck'):  # the point, and its midpoint
+        assert body[BODY_25.index(name)].tolist() == [0, 0, 0]
+    assert body[BODY_25.index('RShoulder')].tolist() != [0, 0, 0]
+    assert entry['face_keypoints_2d'][9:12] == [0, 0, 0]
+    assert entry['hand_left_keypoints_2d'][:3] == [0, 0, 0]
+    pose2sim = _strict_json((tmp_path / 'out' / 'pose' / 'photo_json' /
+                             'photo_000000000000_keypoints.json').read_text())
+    flat = pose2sim['people'][0]['pose_keypoints_2d']
+    index = names.index('left_shoulder')
+    assert flat[3 * index:3 * index + 3] == [0, 0, 0]
+    coco = _strict_json((tmp_path / 'out' / 'photo.coco.json').read_text())
+    assert coco[0]['keypoints'][3 * index:3 * index + 3] == [0, 0, 0]
+
+
+def test_a_folder_of_frame_files_is_synced_once(tmp_path, monkeypatch):
+    """300 frame files are made durable with one sync of the filesystem,
+    not one fsync each (10,000 files took 60 s that way), and a crash
+    before the rename still leaves the previous folder (see
+    test_failed_export_keeps_the_previous_folder)."""
+    import os
+    from pose_suite.outputs import openpose, publish
+    names = [f'kp{i}' for i in range(133)]
+    meta = {'source': str(tmp_path / 'clip.mp4'), 'kind': 'video',
+            'keypoint_names': names, 'frames_failed': []}
+    person = {'bbox': [0, 0, 10, 10], 'bbox_score': 0.9,
+              'keypoints': [[1.0, 2.0]] * 133, 'keypoint_scores': [0.5] * 133}
+    frames = [{'frame_index': i, 'timestamp_s': i / 30, 'persons': [person]}
+              for i in range(300)]
+    calls = {'fsync': 0, 'sync_filesystem': 0}
+    real_fsync, real_sync = os.fsync, publish.sync_filesystem
+
+    def fsync(descriptor):
+        calls['fsync'] += 1
+        return real_fsync(descriptor)
+
+    def sync_filesystem(path):
+        calls['sync_filesystem'] += 1
+        return real_sync(path)
+
+    monkeypatch.setattr(os, 'fsync', fsync)
+    monkeypatch.setattr(openpose, 'sync_filesystem', sync_filesystem)
+    folder = openpose.write_folder(tmp_path / 'clip.mp4.json', 'openpose',
+                                   meta, frames)
+    assert len(list(folder.iterdir())) == 300
+    assert calls['fsync'] <= 3 and calls['sync_filesystem'] == 1, calls

@@ -14,7 +14,7 @@ from typing import List, Tuple, Union
 from pose_suite.config.specs import check_overlay_name
 from pose_suite.errors import NotMediaError, SuiteError, one_line
 from pose_suite.media.inputs import Inputs
-from pose_suite.outputs.exports import output_files as plan_output_files
+from pose_suite.outputs.naming import output_files as plan_output_files
 
 
 @dataclasses.dataclass

@@ -38,7 +38,7 @@ from pose_suite.batch.segments import plan_segments, segment_file
 from pose_suite.errors import ClusterError, OutputError, SuiteWarning
 from pose_suite.media.inputs import Inputs
 from pose_suite.media.sources import open_source
-from pose_suite.outputs.exports import output_files as plan_output_files
+from pose_suite.outputs.naming import output_files as plan_output_files
 from pose_suite.service.analyser import InputResult
 
 #: Seconds a worker may take to load its models (first start or restart)

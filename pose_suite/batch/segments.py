@@ -19,6 +19,7 @@ from pose_suite.outputs.publish import atomic_write
 from pose_suite.outputs.results import (frame_record, iter_frame_records,
                                         persons_from_record, record_line,
                                         write_result)
+from pose_suite.service.meta import new_result_id
 from pose_suite.service.tracking import CarriedState
 
 
@@ -82,6 +83,7 @@ def stitch(segments: List[Segment], files: List[Path], output_file: Path,
         'seconds': round(sum(m['run']['seconds'] for m in metas)
                          + time.perf_counter() - started, 3),
         'resumed_from_frame': None,
+        'result_id': new_result_id(),
         **(run_info or {}),
         'attempts': max(m['run'].get('attempts', 1) for m in metas),
         'segments': [{'frames': [segment.start, segment.stop],

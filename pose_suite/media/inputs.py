@@ -21,7 +21,7 @@ import glob
 import os
 import warnings
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 from pose_suite.config.specs import (Source, check_distinct, has_glob,
                                      is_json_file, is_stream, output_name)
@@ -72,7 +72,8 @@ class Inputs:
 
 
 def expand_inputs(spec: Source, recursive: bool = False,
-                  exclude: Optional[Path] = None) -> Inputs:
+                  exclude: Optional[Path] = None,
+                  own: Optional[Callable[[Path], bool]] = None) -> Inputs:
     """The inputs named by ``spec``.
 
     Folders and patterns give their files in name order, hidden ones
@@ -85,6 +86,9 @@ def expand_inputs(spec: Source, recursive: bool = False,
         recursive: search a folder's sub-folders too.
         exclude: a folder whose files are never inputs (the output folder,
             when it lies inside the searched one).
+        own: tells the files the suite wrote itself, which a folder or
+            pattern search leaves out (the output folder can be the
+            searched one: :func:`pose_suite.outputs.naming.own_outputs_in`).
     Raises:
         InputError: a folder, pattern or list that names no input.
     """
@@ -96,14 +100,15 @@ def expand_inputs(spec: Source, recursive: bool = False,
                  if Path(p).is_file()]
         if not found:
             raise InputError(f'no file matches {text}')
-        return _searched(found, _fixed_part(text), exclude, f'{text} matches')
+        return _searched(found, _fixed_part(text), exclude, own,
+                         f'{text} matches')
     path = Path(spec)
     if path.is_dir():
         found = _folder_files(path, recursive)
         if not found:
             raise InputError(f'folder has no file to analyse: {path}'
                              + _recursive_hint(path, recursive))
-        return _searched(found, path, exclude, f'folder {path} holds',
+        return _searched(found, path, exclude, own, f'folder {path} holds',
                          _recursive_hint(path, recursive))
     if path.suffix.lower() == '.txt' and path.is_file():
         return _listed(path)
@@ -141,13 +146,16 @@ def _fixed_part(pattern: str) -> Path:
 
 
 def _searched(found: List[Path], base: Path, exclude: Optional[Path],
-              what: str, hint: str = '') -> Inputs:
+              own: Optional[Callable[[Path], bool]], what: str,
+              hint: str = '') -> Inputs:
     if exclude is not None:
         exclude = exclude.resolve()
         if exclude != base.resolve() and exclude.is_relative_to(
                 base.resolve()):
             found = [p for p in found
                      if not p.resolve().is_relative_to(exclude)]
+    if own is not None:
+        found = [path for path in found if not own(path)]
     sources, skipped = [], []
     for path in found:
         try:

@@ -17,43 +17,24 @@
   (:mod:`pose_suite.outputs.openpose`).
 
 The native JSON holds one frame per line, so each export streams through it
-without loading the whole file.
+without loading the whole file. Each export is tied to the result it was
+made from: a hidden file beside the result (``.<name>.exports.json``) maps
+each format to the result's ``meta.run.result_id``, so that an export of an
+earlier result is never kept beside a new one (:func:`is_current`).
 """
 import csv
 import json
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 import numpy as np
 
-from pose_suite.config.specs import check_distinct
-from pose_suite.media.inputs import Inputs
 from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
                                          write_folder)
 from pose_suite.outputs.publish import atomic_write
-from pose_suite.outputs.results import iter_frame_records, triplets
+from pose_suite.outputs.results import iter_frame_records, triplets_found
 
 SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv'}
-
-
-def output_files(inputs: Inputs, output: Path,
-                 export_formats: Sequence[str] = ()) -> List[Path]:
-    """The result file of each input, in order
-    (:meth:`~pose_suite.media.inputs.Inputs.output_files`), with the
-    OpenPose folders of ``export_formats`` checked too: no two inputs may
-    write the same one (``cam01.mp4`` and ``cam01.mov`` both make
-    ``cam01_json``).
-
-    Raises:
-        OutputError: several inputs and a ``.json`` file, or two inputs
-        whose results or OpenPose folders would be the same.
-    """
-    files = inputs.output_files(output)
-    for fmt in set(export_formats) & set(FOLDER_FORMATS):
-        check_distinct(inputs.sources, [
-            folder_path(file, fmt, source)
-            for source, file in zip(inputs.sources, files)], f'{fmt} files')
-    return files
 
 
 def export_path(native_path: Path, fmt: str, source: str) -> Path:
@@ -75,19 +56,59 @@ def export(native_path: Path, fmt: str, meta: dict,
             ``meta_info``).
     """
     if fmt in FOLDER_FORMATS:
-        return write_folder(native_path, fmt, meta,
-                            iter_frame_records(native_path))
-    target = export_path(native_path, fmt, meta['source'])
-    with atomic_write(target, encoding='utf-8', newline='') as handle:
-        frames = iter_frame_records(native_path)
-        if fmt == 'mmpose':
-            _write_mmpose(handle, frames, meta, dataset_meta)
-        elif fmt == 'coco':
-            _write_coco(handle, frames)
-        else:
-            _write_csv(handle, frames, meta['keypoint_names'],
-                       meta.get('tracking', False))
+        target = write_folder(native_path, fmt, meta,
+                              iter_frame_records(native_path))
+    else:
+        target = export_path(native_path, fmt, meta['source'])
+        with atomic_write(target, encoding='utf-8', newline='') as handle:
+            frames = iter_frame_records(native_path)
+            if fmt == 'mmpose':
+                _write_mmpose(handle, frames, meta, dataset_meta)
+            elif fmt == 'coco':
+                _write_coco(handle, frames)
+            else:
+                _write_csv(handle, frames, meta['keypoint_names'],
+                           meta.get('tracking', False))
+    _record_made_from(native_path, fmt, meta)
     return target
+
+
+def is_current(native_path: Path, fmt: str, meta: dict) -> bool:
+    """Whether the ``fmt`` export of the result ``native_path`` (whose
+    ``meta`` is given) is there and was made from this very result."""
+    native_path = Path(native_path)
+    return export_path(native_path, fmt, meta['source']).exists() and \
+        _made_from(native_path).get(fmt) == _identity(native_path, meta)
+
+
+def _made_from_path(native_path: Path) -> Path:
+    return native_path.with_name(f'.{native_path.name}.exports.json')
+
+
+def _made_from(native_path: Path) -> Dict[str, str]:
+    """Format -> identity of the result each export was made from."""
+    try:
+        made = json.loads(_made_from_path(native_path).read_text('utf-8'))
+    except (OSError, ValueError):
+        return {}
+    return made if isinstance(made, dict) else {}
+
+
+def _identity(native_path: Path, meta: dict) -> str:
+    """``meta.run.result_id``; for a result of a version before it, the
+    file's size and modification time."""
+    result_id = (meta.get('run') or {}).get('result_id')
+    if result_id:
+        return str(result_id)
+    stat = native_path.stat()
+    return f'{stat.st_size}-{stat.st_mtime_ns}'
+
+
+def _record_made_from(native_path: Path, fmt: str, meta: dict) -> None:
+    made = _made_from(native_path)
+    made[fmt] = _identity(native_path, meta)
+    with atomic_write(_made_from_path(native_path), encoding='utf-8') as out:
+        json.dump(made, out)
 
 
 def _mmpose_instances(frame: dict) -> List[dict]:
@@ -103,13 +124,15 @@ def _write_mmpose(handle, frames, meta: dict, dataset_meta: Dict) -> None:
     handle.write(json_tricks.dumps(dataset_meta))
     handle.write(', "instance_info": ')
     if meta['kind'] == 'image':
-        handle.write(json.dumps(_mmpose_instances(next(frames))))
+        handle.write(json.dumps(_mmpose_instances(next(frames)),
+                                allow_nan=False))
     else:
         handle.write('[')
         for number, frame in enumerate(frames):
             handle.write(', ' if number else '')
             handle.write(json.dumps({'frame_id': frame['frame_index'] + 1,
-                                     'instances': _mmpose_instances(frame)}))
+                                     'instances': _mmpose_instances(frame)},
+                                    allow_nan=False))
         handle.write(']')
     handle.write('}\n')
 
@@ -119,7 +142,7 @@ def _write_coco(handle, frames) -> None:
     first = True
     for frame in frames:
         for person in frame['persons']:
-            points = triplets(person)
+            points, _ = triplets_found(person)
             x1, y1, x2, y2 = person['bbox']
             entry = {'image_id': frame['frame_index'], 'category_id': 1,
                      'keypoints': np.round(points, 5).ravel().tolist(),
@@ -128,7 +151,8 @@ def _write_coco(handle, frames) -> None:
                      'bbox': [x1, y1, round(x2 - x1, 3), round(y2 - y1, 3)]}
             if 'track_id' in person:
                 entry['idx'] = person['track_id']  # AlphaPose's name
-            handle.write(('' if first else ',') + '\n' + json.dumps(entry))
+            handle.write(('' if first else ',') + '\n'
+                         + json.dumps(entry, allow_nan=False))
             first = False
     handle.write('\n]\n')
 

@@ -30,6 +30,7 @@ the input's suffix (``cam01.mp4.json`` gives ``cam01``).
 """
 import json
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -37,10 +38,12 @@ from typing import Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
-from pose_suite.outputs.publish import fsync_folder
-from pose_suite.outputs.results import triplets
+from pose_suite.outputs.publish import fsync_folder, sync_filesystem
+from pose_suite.outputs.results import triplets_found
 
 FOLDER_FORMATS = ('openpose', 'pose2sim')
+#: A frame file's name (see :func:`frame_file_name`).
+_FRAME_FILE = re.compile(r'^(?P<stem>.+?)_(\d{12}_)?keypoints\.json$')
 #: BODY_25's points as COCO-WholeBody indices; a pair is a midpoint.
 BODY_25_FROM_WHOLEBODY = (
     0, (5, 6), 6, 8, 10, 5, 7, 9, (11, 12), 12, 14, 16, 11, 13, 15, 2, 1, 4,
@@ -71,6 +74,14 @@ def folder_path(native_path: Path, fmt: str,
     return trial / 'pose' / folder
 
 
+def is_openpose_file(path: Path) -> bool:
+    """A frame file of an OpenPose or Pose2Sim export: ``<stem>_<frame>
+    _keypoints.json`` (or ``<stem>_keypoints.json``) in a folder
+    ``<stem>_json``."""
+    found = _FRAME_FILE.match(Path(path).name)
+    return bool(found) and Path(path).parent.name == found['stem'] + '_json'
+
+
 def frame_file_name(name: str, frame_index: int, image: bool = False) -> str:
     """OpenPose's file name of one frame (of an image: without number)."""
     if image:
@@ -78,12 +89,18 @@ def frame_file_name(name: str, frame_index: int, image: bool = False) -> str:
     return f'{name}_{frame_index:012d}_keypoints.json'
 
 
-def body_25(points: np.ndarray) -> np.ndarray:
-    """(25, 3) BODY_25 x, y, score from (133, 3) COCO-WholeBody ones."""
+def body_25(points: np.ndarray,
+            missing: Optional[np.ndarray] = None) -> np.ndarray:
+    """(25, 3) BODY_25 x, y, score from (133, 3) COCO-WholeBody ones; a
+    midpoint (Neck, MidHip) of a ``missing`` point is (0, 0, 0), as
+    OpenPose writes a point it did not find."""
     rows = []
     for index in BODY_25_FROM_WHOLEBODY:
         if isinstance(index, tuple):
             first, second = points[list(index)]
+            if missing is not None and missing[list(index)].any():
+                rows.append([0.0, 0.0, 0.0])
+                continue
             rows.append([round((first[0] + second[0]) / 2, 3),
                          round((first[1] + second[1]) / 2, 3),
                          min(first[2], second[2])])
@@ -98,7 +115,7 @@ def _flat(rows: np.ndarray) -> List[float]:
 
 def person_record(person: dict, fmt: str) -> dict:
     """One entry of ``people`` for a native person record."""
-    points = triplets(person)
+    points, missing = triplets_found(person)
     record = {'person_id': [person.get('track_id', -1)]}
     if fmt == 'pose2sim':
         record.update(pose_keypoints_2d=_flat(points),
@@ -107,7 +124,7 @@ def person_record(person: dict, fmt: str) -> dict:
     else:
         pupils = np.zeros((OPENPOSE_FACE_POINTS - len(FACE), 3))
         record.update(
-            pose_keypoints_2d=_flat(body_25(points)),
+            pose_keypoints_2d=_flat(body_25(points, missing)),
             face_keypoints_2d=_flat(points[list(FACE)]) + _flat(pupils),
             hand_left_keypoints_2d=_flat(points[list(LEFT_HAND)]),
             hand_right_keypoints_2d=_flat(points[list(RIGHT_HAND)]))
@@ -157,9 +174,12 @@ def write_folder(native_path: Path, fmt: str, meta: dict,
             file = temporary / frame_file_name(name, frame['frame_index'],
                                                image and fmt == 'openpose')
             with open(file, 'w', encoding='utf-8') as handle:
-                json.dump({'version': 1.3, 'people': people}, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
+                json.dump({'version': 1.3, 'people': people}, handle,
+                          allow_nan=False)
+        # One sync of the filesystem for all the files (one fsync a file
+        # took 60 s for 10,000 frames), before the folder is renamed into
+        # place: a crash still leaves the previous folder or this one.
+        sync_filesystem(temporary)
         fsync_folder(temporary)
         _replace_folder(temporary, target)
     except BaseException:

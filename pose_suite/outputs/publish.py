@@ -8,6 +8,7 @@ less the umask, as ``open()`` creates files: ``tempfile.mkstemp`` would
 make it 0600 and the published result readable by its creator only.
 """
 import contextlib
+import ctypes
 import os
 import secrets
 from pathlib import Path
@@ -46,6 +47,24 @@ def atomic_write(target: Path, mode: str = 'w', **open_kwargs
         temporary.unlink(missing_ok=True)
         raise
     fsync_folder(target.parent)
+
+
+def sync_filesystem(path: Path) -> None:
+    """Write every file of the filesystem that holds ``path`` to disk, in
+    one call (Linux's ``syncfs``; elsewhere ``sync``): many new files made
+    durable for the price of one fsync, not one each."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syncfs = libc.syncfs
+    except (OSError, AttributeError):
+        os.sync()
+        return
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        if syncfs(descriptor) != 0:
+            os.sync()
+    finally:
+        os.close(descriptor)
 
 
 def fsync_folder(folder: Path) -> None:

@@ -28,9 +28,9 @@ from pose_suite.config.specs import is_stream
 from pose_suite.errors import SuiteWarning, one_line
 from pose_suite.outputs.publish import atomic_write
 from pose_suite.outputs.results import iter_frame_records, read_meta
-from pose_suite.outputs.summary import COLUMNS, totals, write_summary
+from pose_suite.outputs.summary import (COLUMNS, REPORT_NAME, totals,
+                                        write_summary)
 
-REPORT_NAME = 'report.html'
 THUMBNAIL_SIZE = (200, 150)  # px, at most; shown at most 160x120 CSS px
 #: Columns shown in the table after the thumbnail, with their headings.
 HEADINGS = {'input': 'input', 'status': 'status', 'kind': 'kind',

@@ -1,37 +1,25 @@
-"""Writing the results JSON: streamed, resumable, visible only when complete.
+"""The results JSON: its records, how it is written whole, and how it is
+read back a frame at a time.
 
-While a run goes on, each frame's record is appended as one JSON line to a
-partial file beside the output (``.<name>.partial``), flushed at once, so
-memory does not grow with video length and a crash, Ctrl-C or kill loses at
-most the frame in progress. The partial file starts with a header naming
-what it is a result of (input file, models, thresholds); ``resume`` picks it
-up only when that matches.
-
-:meth:`ResultWriter.commit` writes ``{"meta": ..., "frames": [...]}`` with
-``pose_suite.outputs.publish.atomic_write`` (a temporary file, fsynced and renamed
-over the output path, with the user's usual permissions): a failed or
-interrupted run never leaves a half-written file there and never replaces an
-earlier good result. A lock file (``.<name>.lock``) keeps two runs from
-writing the same output at once.
+A result is ``{"meta": ..., "frames": [...], "end": {"frame_count": N}}``
+with one frame record a line (:func:`write_result`), so that a long video's
+result is never loaded whole (:func:`iter_frame_records`,
+:func:`read_meta`) and a cut copy is told from a whole one by its last
+bytes (:func:`why_incomplete`). It is streamed to disk and published by
+:class:`pose_suite.outputs.writer.ResultWriter`.
 """
-import fcntl
 import json
 import math
 import os
-import time
+import re
 from pathlib import Path
-from typing import Callable, Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
-
-from pose_suite.errors import OutputError, ResumeError
-from pose_suite.outputs.publish import atomic_write
 
 #: Decimals kept in the JSON: 0.001 px for positions, 1e-5 for scores.
 PIXEL_DECIMALS = 3
 SCORE_DECIMALS = 5
-#: Seconds between fsyncs of the partial file (flushes happen every frame).
-FSYNC_INTERVAL_S = 5.0
 
 
 def _number(value, decimals: int) -> Optional[float]:
@@ -125,6 +113,17 @@ def triplets(person: dict) -> np.ndarray:
          np.array(person['keypoint_scores'], np.float64)[:, None]], axis=1)
 
 
+def triplets_found(person: dict) -> Tuple[np.ndarray, np.ndarray]:
+    """``(points, missing)``: (K, 3) x, y, score of a person record with
+    each point the result holds as null written (0, 0, 0), as OpenPose and
+    COCO write a point that was not found, and the (K,) bool mask of those
+    points."""
+    points = triplets(person)
+    missing = ~np.isfinite(points).all(axis=1)
+    points[missing] = 0.0
+    return points, missing
+
+
 def iter_frame_records(path: Path) -> Iterator[dict]:
     """The frame records of a result file, one at a time (one a line
     after the meta block, as every version of the suite wrote them), so
@@ -136,179 +135,49 @@ def iter_frame_records(path: Path) -> Iterator[dict]:
 
 
 def write_result(handle, meta: dict, frame_lines: Iterable[str]) -> None:
-    """Write a result JSON, ``{"meta": ..., "frames": [...]}``, with one
-    frame record a line (``record_line``), to an open text file."""
+    """Write a result JSON, ``{"meta": ..., "frames": [...], "end":
+    {"frame_count": N}}``, with one frame record a line (``record_line``),
+    to an open text file. ``end`` comes last, so that a file that holds it
+    was written to its end (:func:`why_incomplete`)."""
     handle.write('{\n"meta": ')
     handle.write(json.dumps(meta, indent=2, ensure_ascii=False,
                             allow_nan=False))
     handle.write(',\n"frames": [')
-    separator = '\n'
+    separator, count = '\n', 0
     for line in frame_lines:
         handle.write(separator + line)
-        separator = ',\n'
-    handle.write('\n]\n}\n')
+        separator, count = ',\n', count + 1
+    handle.write('\n],\n"end": ' + json.dumps({'frame_count': count})
+                 + '\n}\n')
 
 
-class ResultWriter:
-    """Stream frame records to a partial file, then publish atomically.
-
-    Use as a context manager. Leaving it without :meth:`commit` keeps the
-    partial file when it holds at least one frame (so the run can be
-    resumed) and otherwise removes it; the output path is never touched.
-
-    Args:
-        output_path: the JSON file to produce.
-        resume_key: identifies the input and settings; a partial file is
-            resumed only when its key is the same.
-        resume: continue a partial file instead of starting over.
-        replay: called with each frame record already in a resumed partial
-            file, in order, so that state carried from frame to frame
-            (tracks, filters) is rebuilt.
-
-    Raises:
-        OutputError: the folder cannot be created or written, or another
-            run is writing the same output.
-        ResumeError: ``resume`` and the partial file is of another run.
-    """
-
-    def __init__(self, output_path: Path, resume_key: str,
-                 resume: bool = False,
-                 replay: Optional[Callable[[dict], None]] = None):
-        self.output_path = Path(output_path)
-        folder = self.output_path.parent
-        name = self.output_path.name
-        self.partial_path = folder / f'.{name}.partial'
-        self.frame_count = 0       # frames written, this session and before
-        self.person_count = 0
-        self.frames_failed: List[int] = []
-        self.next_frame_index = 0  # where decoding must continue
-        self.resumed_from = None
-        self._committed = False
-        self._last_fsync = time.monotonic()
-        if self.output_path.is_dir():
-            raise OutputError(f'output path is a folder: {self.output_path}')
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f'cannot write to output folder {folder}: '
-                              f'{exc.strerror or exc}') from None
-        self._lock_path = folder / f'.{name}.lock'
-        self._lock = _acquire_lock(self._lock_path, self.output_path)
-        try:
-            if resume and self.partial_path.exists():
-                self._partial = self._reopen(resume_key, replay)
-            else:  # resumed_from stays None: the caller may say so
-                self._partial = open(self.partial_path, 'w', encoding='utf-8')
-                self._write_line({'resume_key': resume_key})
-        except BaseException:
-            self._release_lock()
-            raise
-
-    def _reopen(self, resume_key: str, replay):
-        """Read back a partial file and open it for appending."""
-        with open(self.partial_path, 'rb') as handle:
-            data = handle.read()
-        complete = data[:data.rfind(b'\n') + 1]  # drop a half-written line
-        lines = complete.decode('utf-8').splitlines()
-        header = json.loads(lines[0]) if lines else {}
-        if header.get('resume_key') != resume_key:
-            raise ResumeError(
-                f'cannot resume {self.output_path}: its partial result was '
-                'made from another input or with other settings; run without '
-                '--resume to start over')
-        for line in lines[1:]:
-            record = json.loads(line)
-            if 'failed_frame' in record:
-                self.frames_failed.append(record['failed_frame'])
-                self.next_frame_index = record['failed_frame'] + 1
-            else:
-                self.frame_count += 1
-                self.person_count += len(record['persons'])
-                self.next_frame_index = record['frame_index'] + 1
-                if replay is not None:
-                    replay(record)
-        self.resumed_from = self.next_frame_index
-        partial = open(self.partial_path, 'r+', encoding='utf-8')
-        partial.truncate(len(complete))
-        partial.seek(len(complete))
-        return partial
-
-    def _write_line(self, record: dict) -> None:
-        self._partial.write(record_line(record) + '\n')
-        # Flushed to the OS at once: a killed process loses nothing written.
-        self._partial.flush()
-        if time.monotonic() - self._last_fsync > FSYNC_INTERVAL_S:
-            os.fsync(self._partial.fileno())
-            self._last_fsync = time.monotonic()
-
-    def write_frame(self, frame_index: int, timestamp_s: float,
-                    persons: List[Dict[str, np.ndarray]]) -> None:
-        """Append one frame's record (frames must come in order)."""
-        self._write_line(frame_record(frame_index, timestamp_s, persons))
-        self.frame_count += 1
-        self.person_count += len(persons)
-        self.next_frame_index = frame_index + 1
-
-    def write_failed(self, frame_index: int) -> None:
-        """Record a frame that could not be decoded."""
-        self._write_line({'failed_frame': int(frame_index)})
-        self.frames_failed.append(int(frame_index))
-
-    def commit(self, meta: dict) -> Path:
-        """Write ``{"meta": meta, "frames": [...]}`` and rename it into
-        place. Returns the output path."""
-        self._partial.close()
-        try:
-            with atomic_write(self.output_path, encoding='utf-8') as final, \
-                    open(self.partial_path, encoding='utf-8') as partial:
-                next(partial)  # the header
-                write_result(final, meta, (
-                    line.rstrip('\n') for line in partial
-                    if not line.startswith('{"failed_frame"')))
-        except OSError as exc:
-            raise OutputError(f'cannot write {self.output_path}: '
-                              f'{exc.strerror or exc}') from None
-        self._committed = True
-        self.partial_path.unlink()
-        return self.output_path
-
-    def _release_lock(self) -> None:
-        # Unlinked while still held, so a run that opened the same file
-        # sees it replaced (see _acquire_lock) and never shares a lock.
-        self._lock_path.unlink(missing_ok=True)
-        fcntl.flock(self._lock, fcntl.LOCK_UN)
-        self._lock.close()
-
-    def __enter__(self) -> 'ResultWriter':
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        if not self._committed:
-            self._partial.close()
-            if self.frame_count == 0 and self.partial_path.exists():
-                self.partial_path.unlink()
-        self._release_lock()
+#: The last bytes of a complete result: its closing record (``end``), or,
+#: from versions before it, the end of its frame list.
+_END = re.compile(rb'\n\],\n"end": (\{[^{}\n]*\})\n\}\n\Z')
+_END_BEFORE_CLOSING_RECORD = b'\n]\n}\n'
 
 
-def _acquire_lock(lock_path: Path, output_path: Path):
-    """Hold an exclusive lock on ``lock_path``; fail at once if taken."""
-    while True:
-        try:
-            handle = open(lock_path, 'a')
-        except OSError as exc:
-            raise OutputError(f'cannot write to output folder '
-                              f'{lock_path.parent}: {exc.strerror or exc}') \
-                from None
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise OutputError(f'another run is writing {output_path}; wait '
-                              'for it or choose another output') from None
-        try:
-            if os.fstat(handle.fileno()).st_ino == os.stat(lock_path).st_ino:
-                return handle
-        except FileNotFoundError:
-            pass
-        handle.close()  # the holder removed it as we opened it: try again
-
+def why_incomplete(path: Path, meta: dict) -> Optional[str]:
+    """None when the result ``path`` (whose ``meta`` block reads) was
+    written to its end, read from its last bytes only: its closing record
+    is there and counts the frames ``meta`` says. Else why not, in words
+    (a copy cut short, a disk that filled up)."""
+    try:
+        with open(path, 'rb') as handle:
+            handle.seek(max(0, os.fstat(handle.fileno()).st_size - 256))
+            tail = handle.read()
+    except OSError as exc:
+        return f'{path.name} cannot be read ({exc.strerror or exc})'
+    found = _END.search(tail)
+    if found is None:
+        if tail.endswith(_END_BEFORE_CLOSING_RECORD):
+            return None  # an earlier version's result, whole
+        return f'{path.name} is cut short (its end is missing)'
+    try:
+        count = json.loads(found.group(1))['frame_count']
+    except (ValueError, KeyError, TypeError):
+        return f'{path.name} is cut short (its end is damaged)'
+    if count != meta.get('frame_count'):
+        return (f'{path.name} holds {count} frame(s) where its meta says '
+                f'{meta.get("frame_count")}')
+    return None

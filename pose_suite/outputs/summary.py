@@ -18,10 +18,14 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 
 from pose_suite.errors import one_line
+from pose_suite.outputs.openpose import is_openpose_file
 from pose_suite.outputs.publish import atomic_write
 from pose_suite.outputs.results import iter_frame_records, read_meta
 
 CSV_NAME, JSON_NAME = 'summary.csv', 'summary.json'
+REPORT_NAME = 'report.html'
+#: The files a batch writes in its output folder, besides the results.
+BATCH_FILES = (CSV_NAME, JSON_NAME, REPORT_NAME)
 COLUMNS = ('input', 'status', 'reason', 'kind', 'frames', 'fps',
            'duration_s', 'persons', 'persons_per_frame_mean',
            'persons_per_frame_max', 'frames_with_nobody', 'body_score_mean',
@@ -129,6 +133,8 @@ def write_summary(folder: Path, rows: List[dict]) -> List[Path]:
     """Publish ``summary.csv`` and ``summary.json`` in ``folder`` (each
     whole or not at all); returns both paths."""
     folder = Path(folder)
+    # A batch whose every input failed made no output folder yet.
+    folder.mkdir(parents=True, exist_ok=True)
     rows = ordered(rows)
     with atomic_write(folder / CSV_NAME, encoding='utf-8',
                       newline='') as handle:
@@ -158,12 +164,13 @@ def read_summary(folder: Path) -> List[dict]:
 
 def find_results(folder: Path) -> List[Path]:
     """The result JSONs below ``folder``: files whose ``meta`` block reads,
-    leaving out hidden files, exports and OpenPose folders."""
+    leaving out hidden files, exports and OpenPose's frame files (not the
+    user's folders that happen to end in ``_json``)."""
     found = []
     for path in sorted(Path(folder).rglob('*.json')):
         relative = path.relative_to(folder)
-        if any(part.startswith('.') or part.endswith('_json')
-               for part in relative.parts) or path.name == JSON_NAME or \
+        if any(part.startswith('.') for part in relative.parts) or \
+                path.name == JSON_NAME or is_openpose_file(path) or \
                 path.name.endswith(('.coco.json', '.mmpose.json')):
             continue
         if read_meta(path) is not None:

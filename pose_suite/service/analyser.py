@@ -23,13 +23,15 @@ from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
 from pose_suite.config.specs import is_stream
 from pose_suite.errors import InputError, OutputError, SuiteWarning, one_line
 from pose_suite.media.sources import DecodeReport, FrameSource, open_source
-from pose_suite.outputs.exports import export, export_path
+from pose_suite.outputs.exports import export, is_current
 from pose_suite.outputs.overlay import OverlayWriter, overlay_path
-from pose_suite.outputs.results import ResultWriter, read_meta
+from pose_suite.outputs.results import read_meta, why_incomplete
+from pose_suite.outputs.writer import ResultWriter
 from pose_suite.service.frames import analysed, progress_bar, write_frames
 from pose_suite.service.meta import result_meta
 from pose_suite.service.resume import (finished_segment, is_file, resume_keys,
-                                       segment_key, why_not_up_to_date)
+                                       segment_key, video_only,
+                                       why_not_up_to_date)
 from pose_suite.service.tracking import CarriedState
 
 PathLike = Union[str, Path]
@@ -176,14 +178,14 @@ class PoseAnalyser:
         if keep and not frame_range:
             meta, why = self.up_to_date(cfg.input, output_file)
             if meta is not None:  # formats asked for since: written now
-                self.export(output_file, meta, only_missing=True)
+                self.export(output_file, meta, only_stale=True)
                 return InputResult(output_file, 'up to date')
             if why:
                 warnings.warn(f're-analysing {cfg.input}: {why}',
                               SuiteWarning)
         if source is None or str(source.path) != str(cfg.input):
             source = open_source(cfg.input)  # the input's own errors
-        resume_key, settings_key = self.resume_keys(cfg.input)
+        resume_key, settings_key = self.resume_keys(cfg.input, source.kind)
         key_of_segment = segment_key(resume_key, frame_range) \
             if frame_range else None
         # In the results' layout below the configured output folder.
@@ -235,16 +237,15 @@ class PoseAnalyser:
                            writer.person_count, meta['run']['seconds'])
 
     def export(self, output: Path, meta: dict,
-               only_missing: bool = False) -> None:
+               only_stale: bool = False) -> None:
         """Write the config's ``export_formats`` beside a result JSON
-        (``only_missing``: those not there yet).
+        (``only_stale``: those not there, or made from another result).
 
         Raises:
             OutputError: the JSON stays; the export named failed.
         """
         for fmt in self.config.export_formats:
-            if only_missing and export_path(output, fmt,
-                                           meta['source']).exists():
+            if only_stale and is_current(output, fmt, meta):
                 continue
             try:
                 export(output, fmt, meta, self.pose.model.dataset_meta)
@@ -270,14 +271,17 @@ class PoseAnalyser:
                 yield {'frame_index': frame_index, 'timestamp_s': timestamp_s,
                        'persons': persons}
 
-    def resume_keys(self, input_path: PathLike) -> Tuple[str, str]:
-        """``(resume_key, settings_sha256)`` of a run of ``input_path`` with
-        this service (:func:`pose_suite.service.resume.resume_keys`): the settings
-        are the checkpoints, the model configs by their resolved content
-        (an edit to them, or to a file they inherit from, is another run),
+    def resume_keys(self, input_path: PathLike, kind: str = 'video'
+                    ) -> Tuple[str, str]:
+        """``(resume_key, settings_sha256)`` of a run of ``input_path`` (of
+        ``kind``, ``image`` or ``video``) with this service
+        (:func:`pose_suite.service.resume.resume_keys`): the settings are
+        the checkpoints, the model configs by their resolved content (an
+        edit to them, or to a file they inherit from, is another run),
         thresholds, device, precision and every option that changes a
-        result (not ``visualize_output``)."""
-        cfg = self.config
+        result of that kind (not ``visualize_output``; for an image not the
+        video settings either, :func:`video_only`)."""
+        cfg = video_only(self.config, kind)
         return resume_keys(input_path, [
             self.detector.loaded.checkpoint_sha256,
             self.pose.loaded.checkpoint_sha256,
@@ -296,6 +300,8 @@ class PoseAnalyser:
         if not Path(output_file).exists() or not is_file(input_path):
             return None, ''
         meta = read_meta(output_file)
+        kind = meta.get('kind', 'video') if meta else 'video'
         why = why_not_up_to_date(meta, Path(output_file),
-                                 *self.resume_keys(input_path))
+                                 *self.resume_keys(input_path, kind)) \
+            or why_incomplete(Path(output_file), meta)
         return (meta, '') if why is None else (None, why)

@@ -13,8 +13,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 from pose_suite.config import AnalysisConfig
 from pose_suite.media.sources import DecodeReport, Frame, FrameSource
 from pose_suite.outputs.overlay import OverlayWriter
-from pose_suite.outputs.results import (ResultWriter, frame_record,
-                                        persons_from_record)
+from pose_suite.outputs.results import frame_record, persons_from_record
+from pose_suite.outputs.writer import ResultWriter
 from pose_suite.service.tracking import CarriedState, boxes_from_keypoints
 
 

@@ -6,10 +6,12 @@ device, package versions, and how this run went (``meta.run``). The resume
 keys (:mod:`pose_suite.service.resume`) are added by the caller.
 """
 import datetime
+import secrets
 
 from pose_suite.config import AnalysisConfig
 from pose_suite.media.sources import DecodeReport, FrameSource
-from pose_suite.outputs.results import ResultWriter
+from pose_suite.outputs.writer import ResultWriter
+from pose_suite.service.resume import video_only
 
 
 def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
@@ -23,6 +25,7 @@ def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
         seconds: this call's analysis time, in seconds.
     """
     from pose_suite.models.runtime import package_versions  # imports torch
+    cfg = video_only(cfg, source.kind)
 
     def model_meta(loaded):
         return {'config': str(loaded.config_path),
@@ -67,5 +70,13 @@ def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
             'executor': 'local',
             'detector_nms': detector.nms,
             'bf16_speedup_measured': precision.bf16_speedup,
+            'result_id': new_result_id(),
         },
     }
+
+
+def new_result_id() -> str:
+    """A new result's identity (``meta.run.result_id``): its exports name
+    it, so that they are remade when the result is
+    (:func:`pose_suite.outputs.exports.is_current`)."""
+    return secrets.token_hex(8)

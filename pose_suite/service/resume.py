@@ -2,14 +2,16 @@
 complete result was made from the same input and settings, and, when it was
 not, why (in words, for the warning).
 
-``PoseAnalysisService`` gives its settings (:meth:`resume_keys` there);
+``PoseAnalyser`` gives its settings (:meth:`resume_keys` there);
 everything decided from them is here.
 """
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
+from pose_suite.config import DEFAULTS, AnalysisConfig
 from pose_suite.config.specs import is_stream
 from pose_suite.outputs.results import read_meta
 
@@ -68,6 +70,21 @@ def why_not_up_to_date(meta: Optional[dict], output_file: Path,
         return (f'{output_file.name} was made with other settings or '
                 'models')
     return f'the input changed since {output_file.name} was made'
+
+
+#: Settings that change only a video's result (an image has one frame:
+#: nothing to follow, track or smooth).
+VIDEO_ONLY_KEYS = ('det_interval', 'tracking', 'smoothing')
+
+
+def video_only(config: AnalysisConfig, kind: str) -> AnalysisConfig:
+    """``config`` as it bears on an input of ``kind``: for an image, the
+    video-only settings at their defaults, so that changing them neither
+    re-analyses a photo nor shows in its ``meta``."""
+    if kind != 'image':
+        return config
+    return dataclasses.replace(config, **{key: DEFAULTS[key]
+                                          for key in VIDEO_ONLY_KEYS})
 
 
 def _sha256_of(values: list) -> str:

@@ -1,0 +1,106 @@
+"""Every file a run writes, by name: checked before any work, and never
+taken for an input.
+
+A result is ``<input file name>.json`` (:mod:`pose_suite.config.specs`);
+beside it go its exports (``.csv``, ``.coco.json``, ``.mmpose.json``,
+OpenPose's ``<stem>_json/`` folders), a batch's ``summary.csv``,
+``summary.json`` and ``report.html`` in the output folder, and overlays
+named ``<input file name>.overlay.<ext>``. When the output folder is (or
+lies inside) the folder searched for inputs, as in Pose2Sim's layout, the
+next run finds all of these there: they are the suite's own and are left
+out of the inputs, not listed as files that are not media.
+"""
+import re
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+from pose_suite.config.specs import check_distinct, is_json_file
+from pose_suite.errors import OutputError
+from pose_suite.media.inputs import Inputs
+from pose_suite.outputs.exports import SUFFIXES, export_path
+from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
+                                         is_openpose_file)
+from pose_suite.outputs.summary import BATCH_FILES
+
+#: The first bytes of every result the suite has written.
+RESULT_HEAD = b'{\n"meta": '
+#: An overlay: ``<input file name>.overlay.<ext>``.
+_OVERLAY = re.compile(r'^(?P<input>.+)\.overlay\.[A-Za-z0-9]+$')
+
+
+def output_files(inputs: Inputs, output: Path,
+                 export_formats: Sequence[str] = ()) -> List[Path]:
+    """The result file of each input, in order
+    (:meth:`~pose_suite.media.inputs.Inputs.output_files`), checked before
+    any work: no two inputs may write the same OpenPose folder
+    (``cam01.mp4`` and ``cam01.mov`` both make ``cam01_json``), and in a
+    batch no input's result or export may be one of the batch's own files
+    (a photo named ``summary`` would write ``summary.json``).
+
+    Raises:
+        OutputError: naming the inputs and the file.
+    """
+    files = inputs.output_files(output)
+    for fmt in set(export_formats) & set(FOLDER_FORMATS):
+        check_distinct(inputs.sources, [
+            folder_path(file, fmt, source)
+            for source, file in zip(inputs.sources, files)], f'{fmt} files')
+    if inputs.batch and not is_json_file(output):
+        reserved = {str(output / name).casefold(): name
+                    for name in BATCH_FILES}
+        for source, file in zip(inputs.sources, files):
+            for path in [file] + [export_path(file, fmt, source)
+                                  for fmt in export_formats]:
+                name = reserved.get(str(path).casefold())
+                if name:
+                    raise OutputError(
+                        f'input {source} would write {path}, the batch\'s '
+                        f'own {name}: rename it or choose another output '
+                        'folder')
+    return files
+
+
+def own_outputs_in(folders: Sequence[Optional[Path]]
+                   ) -> Callable[[Path], bool]:
+    """A test of whether a file is one this suite wrote in ``folders``
+    (the output folder, the overlay folder): a result, export, OpenPose
+    file, summary, report or overlay there. The input search leaves such
+    files out (:func:`pose_suite.media.inputs.expand_inputs`)."""
+    roots = [Path(folder).resolve() for folder in folders
+             if folder is not None and not is_json_file(Path(folder))]
+
+    def own(path: Path) -> bool:
+        return any(Path(path).resolve().is_relative_to(root)
+                   for root in roots) and is_own_output(path, roots)
+
+    return own
+
+
+def is_own_output(path: Path, roots: Sequence[Path] = ()) -> bool:
+    """Whether ``path`` is named and made as a file this suite writes (see
+    the module's docstring); ``roots``: the output folders, where a
+    batch's summary and report are."""
+    path = Path(path)
+    name = path.name
+    if name in BATCH_FILES and path.parent.resolve() in roots:
+        return True
+    if is_result(path):
+        return True
+    for suffix in SUFFIXES.values():  # an export beside its result
+        if name.endswith(suffix) and name != suffix and \
+                is_result(path.with_name(name[:-len(suffix)] + '.json')):
+            return True
+    overlay = _OVERLAY.match(name)
+    if overlay and path.with_name(overlay['input'] + '.json').exists() \
+            or overlay and path.with_name(overlay['input']).exists():
+        return True
+    return is_openpose_file(path)
+
+
+def is_result(path: Path) -> bool:
+    """A result JSON of this suite, from its first bytes."""
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read(len(RESULT_HEAD)) == RESULT_HEAD
+    except OSError:
+        return False
