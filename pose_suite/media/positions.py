@@ -45,6 +45,8 @@ INTERVALS_KEPT = 16
 #: Seconds a seek backs off before the frame it wants, in turn, when
 #: OpenCV's seek lands after it (its seek is by estimated frame number).
 SEEK_BACK_OFFS_S = (0.0, 1.0, 4.0, 16.0, 64.0)
+#: Most frames a decoder hands frames out late by (B-frames in AVI).
+MAX_DELAY = 8
 #: How close (seconds) a decoded frame's time must be to a packet's.
 TIME_MATCH_S = 0.001
 
@@ -92,13 +94,16 @@ def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
     if indexed is not None:
         times, delay, from_index = indexed[0], 0, True
     else:
-        order = packet_times(path)
+        packets = packet_times(path, keys=True)
+        order = [time for time, _ in packets]
         # Times before the stream's start read as 0 (packets a decoder
         # drops): one frame at most is at 0.
         times = sorted(set(t for t in order if t <= 0)) + \
             sorted(t for t in order if t > 0)
+        # Decoding times in order, and frames that refer to others: the
+        # decoder may hand frames out late.
         delay = _decoding_delay(path, times) if order == sorted(order) \
-            else 0
+            and not all(key for _, key in packets) else 0
         from_index = False
     if not times or any(b - a < TIME_MATCH_S
                         for a, b in zip(times, times[1:])):
@@ -106,17 +111,20 @@ def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
     return PacketTable(times, delay, from_index)
 
 
-def packet_times(path: Union[Path, str]) -> List[float]:
+def packet_times(path: Union[Path, str], keys: bool = False) -> List:
     """Times (seconds from the stream's start, as ``CAP_PROP_POS_MSEC``
     gives them: presentation times, or decoding times where the container
     has no others) of every video packet of ``path`` that can be read, in
-    the file's order. Demuxes only."""
+    the file's order (``keys``: ``(time, is a key frame)`` pairs). Demuxes
+    only."""
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     times = []
     try:
         if capture.isOpened() and capture.set(cv2.CAP_PROP_FORMAT, -1):
             while capture.grab():
-                times.append(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
+                time = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                times.append((time, bool(capture.get(
+                    cv2.CAP_PROP_LRF_HAS_KEY_FRAME))) if keys else time)
     finally:
         capture.release()
     return times
@@ -125,8 +133,9 @@ def packet_times(path: Union[Path, str]) -> List[float]:
 def _decoding_delay(path: Union[Path, str], times: List[float]) -> int:
     """For packets in time order (decoding times, or a stream without
     reordering): how many packets later the first decoded frame's time
-    is (the B-frame delay of an AVI); 0 when it is the first packet's or
-    the first read fails."""
+    is (the B-frame delay of an AVI); 0 when it is the first packet's, the
+    first read fails or the delay is more than :data:`MAX_DELAY` (frames
+    lost at the start, not a decoder's delay)."""
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     try:
         ok = capture.grab()
@@ -134,7 +143,7 @@ def _decoding_delay(path: Union[Path, str], times: List[float]) -> int:
             if ok else None
     finally:
         capture.release()
-    return at or 0
+    return at if at is not None and at <= MAX_DELAY else 0
 
 
 def _nearest(times: List[float], time_s: float) -> Optional[int]:

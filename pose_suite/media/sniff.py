@@ -115,16 +115,43 @@ def audio_only_reason(path: Path) -> Optional[str]:
 def cut_short(path: Path) -> bool:
     """Whether a video file ends before its own structure says it does:
     an MP4/MOV whose last top-level box runs past the end of the file (a
-    copy or recording stopped half-way), or a RIFF (AVI) file shorter than
-    its header's size."""
+    copy or recording stopped half-way), a RIFF (AVI) file shorter than
+    its header's size, or a Matroska/WebM file shorter than its Segment's
+    size (written when the file was finished)."""
     with open(path, 'rb') as handle:
-        head = handle.read(12)
+        head = handle.read(64)
         size = handle.seek(0, 2)
         if head[:4] == b'RIFF':
             return struct.unpack('<I', head[4:8])[0] + 8 > size
+        if head[:4] == b'\x1a\x45\xdf\xa3':
+            return _matroska_cut_short(head, size)
         if head[4:8] not in _ISO_BMFF_TOP_BOXES:
             return False
         return any(end > size for _, _, end in _top_boxes(handle))
+
+
+def _matroska_cut_short(head: bytes, size: int) -> bool:
+    """Whether the Segment after a Matroska file's EBML header (both in
+    ``head``) runs past ``size`` bytes; False when its size is unknown
+    (a live recording)."""
+    def number(at):  # an EBML size: (value, end, all ones)
+        width = next((w for w in range(1, 9) if head[at] & (0x80 >> (w - 1))),
+                     None)
+        if width is None or at + width > len(head):
+            raise ValueError
+        value = head[at] & (0xFF >> width)
+        for byte in head[at + 1:at + width]:
+            value = value << 8 | byte
+        return value, at + width, value == (1 << (7 * width)) - 1
+    try:
+        header_size, body, _ = number(4)
+        segment = body + header_size
+        if head[segment:segment + 4] != b'\x18\x53\x80\x67':
+            return False
+        segment_size, body, unknown = number(segment + 4)
+    except (ValueError, IndexError):
+        return False
+    return not unknown and body + segment_size > size
 
 
 def mp4_frame_times(path: Path) -> Optional[Tuple[List[float], float]]:

@@ -217,19 +217,20 @@ class FrameSource:
                        table: Optional[PacketTable]) -> Tuple[int, int]:
         """Frames the stream shows after the last decoded one that could
         not be read (damaged, or lost from a file cut short), and how many
-        frames it reports in all; 0 when the video ended as its stream
-        does, whatever its header or duration estimate counted (Matroska
-        counts the sound's lead, an AVI header can say anything, a trimmed
-        MP4 counts the packets it keeps before its cut)."""
+        frames it has in all: those of the packet table (an MP4's index;
+        the packets read, whatever a header or duration estimate counted:
+        Matroska counts the sound's lead, an AVI header can say anything);
+        for a file cut short without an index, the frames its header
+        reports."""
         if self.kind != 'video':
             return 0, self.frame_count
-        if table is not None and table.indexed:
+        if table is not None and (table.indexed or not cut_short(self.path)):
             return max(0, len(table) - (last_index + 1)), len(table)
-        missing = self.frame_count - (last_index + 1)
-        if missing > 0 and (len(table or ()) > last_index + 1
-                            or cut_short(self.path)):
-            return missing, self.frame_count
-        return 0, self.frame_count
+        reported = max(self.frame_count, len(table or ()))
+        missing = reported - (last_index + 1)
+        if missing > 0 and (table is not None or cut_short(self.path)):
+            return missing, reported
+        return 0, reported
 
 
 def _capture(path: Union[Path, str]) -> cv2.VideoCapture:
@@ -281,7 +282,13 @@ def open_source(path: Union[Path, str]) -> FrameSource:
 def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
     capture = _capture(path)
     try:
-        ok, frame = capture.read() if capture.isOpened() else (False, None)
+        ok, frame = False, None
+        # A file whose first frames are damaged is read on to a good one.
+        for _ in range(MAX_CONSECUTIVE_FAILURES if kind == 'video' else 1):
+            ok, frame = capture.read() if capture.isOpened() \
+                else (False, None)
+            if ok and frame is not None:
+                break
         if not ok or frame is None:
             raise _no_frame_error(path, kind)
         fps = capture.get(cv2.CAP_PROP_FPS)
