@@ -16,13 +16,19 @@ index lists them all):
 * The stream's frames are its packets that are shown: a packet flagged
   ``D`` (discard: before an edit list's start, or after its end) is not a
   frame. ``frame_index`` is a frame's place among them in presentation
-  order (by pts; by dts where the container has no pts, as AVI).
+  order (by pts; by dts where the container has no pts, as AVI). For a
+  file cut short, the packets are those of the uncut file where the
+  container has an index that lists them (MP4), else those left in it.
 * The frames ffprobe decodes take those indices in order when it decodes
   as many frames as there are packets; otherwise (a damaged or cut file)
   each decoded frame's index is the place of its time among the packets'.
   A shown packet that decodes to no frame keeps its index and is a failed
   frame (``meta.frames_failed``) when a later frame decodes, and is
   unread at the end (``meta.frames_unread_at_end``) after the last one.
+  A file cut short lost the frames its container counts (an MP4's index,
+  an AVI header, a Matroska duration: the uncut file's frames) after the
+  last decoded one; an MPEG-TS counts nothing, so nothing is unread.
+  A frame ffprobe gives no time takes the index after the one before.
 * ``timestamp_s`` is ffprobe's ``best_effort_timestamp_time`` minus the
   stream's ``start_time``; where ffprobe has no time for a frame (the last
   frames of an AVI with B-frames), the time goes on from the last real
@@ -112,6 +118,9 @@ RECIPES = {
                          '-shortest'], 'mkv', None),
     'trim_ss_copy_mp4': (B3, 'mp4', ('trim', '0.3', '1.0')),
     'corrupt_frame_mjpeg_avi': (MJPEG, 'avi', ('corrupt', 17)),
+    'corrupt_first_frame_mjpeg_avi': (MJPEG, 'avi', ('corrupt', 0)),
+    'corrupt_last_frame_vfr_mjpeg_mkv': ([*VFR, *MJPEG], 'mkv',
+                                         ('corrupt', 39)),
     'corrupt_frame_vfr_mjpeg_mkv': ([*VFR, *MJPEG], 'mkv', ('corrupt', 17)),
     'cut_70pc_faststart_mp4': ([*B3, '-movflags', '+faststart'], 'mp4',
                                ('cut', 0.70)),
@@ -120,6 +129,9 @@ RECIPES = {
                                     '-movflags', '+faststart'], 'mp4',
                                    ('cut', 0.75)),
     'cut_65pc_moov_at_end_mp4': (B3, 'mp4', ('cut', 0.65)),
+    'cut_70pc_mkv': (B3, 'mkv', ('cut', 0.70)),
+    'cut_70pc_avi': (B3, 'avi', ('cut', 0.70)),
+    'cut_70pc_ts': (B3, 'ts', ('cut', 0.70)),
 }
 #: Clips the suite refuses, and the words of its error.
 REFUSED = {'cut_65pc_moov_at_end_mp4': ['truncated']}
@@ -184,26 +196,26 @@ def _seconds(value):
 
 def _truth(path: Path, whole: Path) -> dict:
     """What ffprobe says of ``path`` (``whole``: the same before it was cut
-    short): see the module's docstring."""
+    short, or ``path``): see the module's docstring."""
     stream = _probe(path, '-show_entries',
                     'stream=start_time,avg_frame_rate')['streams'][0]
     numerator, denominator = map(int, stream['avg_frame_rate'].split('/'))
     interval = denominator / numerator
     start = float(stream.get('start_time', 0) or 0)
-    packets = _probe(whole, '-show_entries',
-                     'packet=pts_time,dts_time,flags')['packets']
-    shown = sorted(
-        _seconds(p.get('pts_time')) if _seconds(p.get('pts_time'))
-        is not None else _seconds(p.get('dts_time'))
-        for p in packets if 'D' not in p['flags'])
+    shown = _shown(path if whole.suffix not in INDEXED else whole)
+    # Frames the container says it has: an index, an AVI header, a
+    # Matroska duration; MPEG-TS says nothing.
+    count = len(_shown(whole)) if whole.suffix != '.ts' else len(shown)
     frames = [_seconds(f.get('best_effort_timestamp_time'))
               for f in _probe(path, '-show_entries',
                               'frame=best_effort_timestamp_time')['frames']]
     if len(frames) == len(shown):
         indices = list(range(len(frames)))
-    else:
-        indices = [min(range(len(shown)), key=lambda i: abs(shown[i] - t))
-                   for t in frames]
+    else:  # a frame without a time follows the one before
+        indices = []
+        for time in frames:
+            indices.append(indices[-1] + 1 if time is None else min(
+                range(len(shown)), key=lambda i: abs(shown[i] - time)))
     times, last = [], None
     for index, time in zip(indices, frames):
         if time is None:
@@ -212,8 +224,22 @@ def _truth(path: Path, whole: Path) -> dict:
         times.append(round(time - start, 6))
     failed = sorted(set(range(indices[-1] + 1)) - set(indices))
     return {'indices': indices, 'times': times, 'failed': failed,
-            'unread': len(shown) - indices[-1] - 1, 'start_s': start,
-            'shown': len(shown)}
+            'unread': count - indices[-1] - 1, 'start_s': start}
+
+
+#: Containers whose index lists every frame, also those a cut file lost.
+INDEXED = ('.mp4', '.mov')
+
+
+def _shown(path: Path) -> list:
+    """The presentation times (decoding times where there are none) of
+    the packets of ``path`` that are shown (not flagged D), sorted."""
+    packets = _probe(path, '-show_entries',
+                     'packet=pts_time,dts_time,flags')['packets']
+    return sorted(
+        _seconds(p.get('pts_time')) if _seconds(p.get('pts_time'))
+        is not None else _seconds(p.get('dts_time'))
+        for p in packets if 'D' not in p['flags'])
 
 
 @pytest.fixture(scope='session')
