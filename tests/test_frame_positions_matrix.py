@@ -116,6 +116,9 @@ RECIPES = {
     'ts_late_clock_ts': ([*B3, '-output_ts_offset', '10'], 'ts', None),
     'mkv_audio_first': (['-map', '0:v', '-map', '1:a', *B3, '-c:a', 'aac',
                          '-shortest'], 'mkv', None),
+    'mp4_audio_first': (['-map', '0:v', '-map', '1:a', *B3, '-c:a', 'aac',
+                         '-shortest'], 'mp4', None),
+    'mp4_no_edit_list': ([*B3, '-use_editlist', '0'], 'mp4', None),
     'trim_ss_copy_mp4': (B3, 'mp4', ('trim', '0.3', '1.0')),
     'corrupt_frame_mjpeg_avi': (MJPEG, 'avi', ('corrupt', 17)),
     'corrupt_first_frame_mjpeg_avi': (MJPEG, 'avi', ('corrupt', 0)),
@@ -157,7 +160,7 @@ def _probe(path, *entries):
 def _make(folder: Path, name: str) -> Path:
     options, ext, after = RECIPES[name]
     inputs = list(SOURCE)
-    if name == 'mkv_audio_first':
+    if name.endswith('_audio_first'):
         # The picture starts 0.3 s after the sound.
         inputs = ['-itsoffset', '0.3', *SOURCE, '-f', 'lavfi', '-i',
                   'sine=frequency=440:duration=2.5']
