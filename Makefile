@@ -53,9 +53,12 @@ run: install weights config.json
 
 # Test-only packages: Pose2Sim without its heavy declared dependencies (none
 # of them pulls torch, so the repository's constraints do for TORCH=system),
-# Playwright, and Debian's chromium for the report's browser tests (as root;
-# otherwise those tests are skipped and say why).
-$(TEST_INSTALLED): $(INSTALLED) tests/requirements.txt
+# Playwright, Debian's chromium for the report's browser tests, and Debian's
+# ffmpeg (ffmpeg and ffprobe) for the frame-position matrix, which makes its
+# clips with ffmpeg and checks them against ffprobe (as root; otherwise
+# those tests are skipped and say why). The Makefile is a prerequisite so
+# that an environment set up before a tool was added gets it.
+$(TEST_INSTALLED): $(INSTALLED) tests/requirements.txt Makefile
 	$(PIP) install -q -c constraints.txt -r tests/requirements.txt
 	$(PIP) install -q -c constraints.txt --no-deps $(POSE2SIM)
 	$(PY) -c "import Pose2Sim.triangulation"
@@ -63,6 +66,10 @@ $(TEST_INSTALLED): $(INSTALLED) tests/requirements.txt
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
 	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; } || \
 	  echo "chromium could not be installed: the report's browser tests will be skipped"
+	{ command -v ffmpeg && command -v ffprobe; } >/dev/null || [ "$$(id -u)" != 0 ] || \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q ffmpeg >/dev/null || \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q ffmpeg >/dev/null; } || \
+	  echo "ffmpeg could not be installed: the frame-position matrix will be skipped"
 	touch $@
 
 test: $(TEST_INSTALLED)

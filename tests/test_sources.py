@@ -176,6 +176,33 @@ def test_variable_frame_rate_through_the_service_and_resume(
     assert result['meta']['fps'] == 18.0
 
 
+def test_b_frame_avi_through_the_service_and_resume(
+        analysis_service, monkeypatch, tmp_path):
+    """H.264 with B-frames in AVI (decoding times only): a run interrupted
+    after 10 frames and resumed has the 24 records of a whole run, once
+    each (it had 38: 0..23, then 10..23 again), at ffprobe's times
+    (0.0667 s + k / 30; its last two frames have none there, and go on by
+    1 / fps)."""
+    clip = MEDIA / 'two_people_24frames_bf3.avi'
+    monkeypatch.setattr(analysis_service.detector, 'detect',
+                        lambda frame: np.zeros((0, 5), np.float32))
+    fail_on_call(monkeypatch, analysis_service.detector, 'detect', 11,
+                 KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        analysis_service.run(clip, tmp_path)
+    result = json.loads(analysis_service.run(clip, tmp_path, resume=True)
+                        .read_text())
+    assert result['meta']['run']['resumed_from_frame'] == 10
+    assert [frame['frame_index'] for frame in result['frames']] == \
+        list(range(24))
+    np.testing.assert_allclose(
+        [frame['timestamp_s'] for frame in result['frames']],
+        [(2 + k) / 30 for k in range(24)], atol=1e-3)
+    assert result['meta']['frames_failed'] == []
+    assert result['meta']['frames_unread_at_end'] == 0
+    assert result['meta']['stream_start_s'] == 0.0
+
+
 def test_timestamps_of_an_avi_follow_its_header(tmp_path):
     """AVI has no per-frame times: they come from the header's rate."""
     video = write_avi(tmp_path / 'c.avi', real_frames(3), fps=4)

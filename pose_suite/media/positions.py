@@ -1,68 +1,178 @@
 """Where each decoded video frame stands in its stream, and how to get to a
 frame without decoding all the frames before it.
 
-A frame's index is its position in the stream, gaps and all. While every
-read succeeds, frames are counted one by one. After a read has failed (a
-damaged or cut-off stretch, after which a decoder may drop or delay frames)
-a count no longer says where a frame is, so positions come from the
-presentation times instead: the time since the last good frame in units of
-the frame interval measured before the damage (ffprobe's view of a cut-off
-file: the frame at 0.30 s of a 50 fps clip is frame 15, whatever was lost
-before it).
-
-The container's packets are the other source of truth. OpenCV's raw mode
+A frame's index is its place among the frames the stream shows, in
+presentation order, gaps and all (ffprobe's view: a frame that does not
+decode keeps its index). The container's packets say where each frame is
+(:class:`PacketTable`): an MP4/MOV's index lists every frame it shows with
+its presentation time (edit lists respected: the packets a ``-ss ... -c
+copy`` trim keeps before its cut are not frames; a file cut short still
+lists what it lost); for other containers OpenCV's raw mode
 (``CAP_PROP_FORMAT = -1``) demuxes without decoding, about 1 ms for 100
-packets here, and gives every packet's presentation time
-(:func:`packet_times`). Sorted, they name the time of frame N, which is
-what seeking needs (:func:`seek`) and what decides whether frames a
-container reports are really missing at the end.
+packets, and gives every packet's time. A decoded frame's index is the
+place of its time among them (:class:`FrameIndexer`), whatever failed,
+paused or was reordered before it, and whether the read started at the
+first frame or after a seek (:func:`seek`): a read from frame N gives the
+indices and times of a read from the first.
+
+Some containers have no presentation times, only decoding times (AVI):
+there a decoder with B-frames hands each frame out with the time of a
+packet ``delay`` places later, and the last ``delay`` frames with none.
+The delay is measured once by decoding the first frame; the frames
+without a time are counted on from the last one that has one, and their
+times go on from its time by the frame interval. Where there are no
+packet times at all (a camera, a stream, a container whose times repeat),
+frames are counted, and after a failed read placed by the time since the
+last good frame in units of the interval measured before.
 """
 import bisect
+import dataclasses
 import statistics
 from collections import deque
 from pathlib import Path
 from typing import List, Optional, Union
 
-import cv2
+import warnings
 
-#: Frame intervals remembered to measure a clip's frame rate before damage.
+import cv2
+import numpy as np
+
+from pose_suite.errors import SuiteWarning
+
+#: Frame intervals remembered to measure a clip's frame rate before damage
+#: (sources without packet times).
 INTERVALS_KEPT = 16
 #: Seconds a seek backs off before the frame it wants, in turn, when
 #: OpenCV's seek lands after it (its seek is by estimated frame number).
 SEEK_BACK_OFFS_S = (0.0, 1.0, 4.0, 16.0, 64.0)
+#: Most frames a decoder hands frames out late by (B-frames in AVI).
+MAX_DELAY = 8
+#: How close (seconds) a decoded frame's time must be to a packet's.
+TIME_MATCH_S = 0.001
 
 
-def packet_times(path: Union[Path, str]) -> List[float]:
-    """Presentation times (seconds from the stream's start, as
-    ``CAP_PROP_POS_MSEC`` gives them) of every video packet of ``path``
-    that can be read, in presentation order. Demuxes only."""
+@dataclasses.dataclass(frozen=True)
+class PacketTable:
+    """The frames a video stream shows, from its packets.
+
+    ``times``: their presentation times (seconds from the stream's start,
+    as ``CAP_PROP_POS_MSEC`` gives them), sorted: frame i is at
+    ``times[i + delay]``... for i < len - delay. ``delay``: how many
+    packets later the time a decoded frame carries is (AVI with B-frames),
+    else 0. ``indexed``: from the container's index, which lists the frames
+    of a file cut short too (MP4/MOV); else from the packets read.
+    """
+
+    times: List[float]
+    delay: int = 0
+    indexed: bool = False
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def place(self, time_s: float) -> Optional[int]:
+        """The index of the frame decoded with time ``time_s``, or None
+        when no packet has that time (within :data:`TIME_MATCH_S`)."""
+        at = _nearest(self.times, time_s)
+        return None if at is None or at < self.delay else at - self.delay
+
+    def time_of(self, index: int) -> Optional[float]:
+        """The time frame ``index`` is decoded with, when the table has
+        it."""
+        at = index + self.delay
+        return self.times[at] if 0 <= at < len(self.times) else None
+
+
+def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
+    """The :class:`PacketTable` of a video file, or None when its packets
+    do not say where its frames are (no times, or times that repeat)."""
+    from pose_suite.media.sniff import mp4_frame_times
+    try:
+        indexed = mp4_frame_times(Path(path))
+    except OSError:
+        indexed = None
+    if indexed is not None:
+        times, delay, from_index = indexed[0], 0, True
+    else:
+        packets = packet_times(path, keys=True)
+        order = [time for time, _ in packets]
+        # Times before the stream's start read as 0 (packets a decoder
+        # drops): one frame at most is at 0.
+        times = sorted(set(t for t in order if t <= 0)) + \
+            sorted(t for t in order if t > 0)
+        # Decoding times in order, and frames that refer to others: the
+        # decoder may hand frames out late.
+        delay = _decoding_delay(path, times) if order == sorted(order) \
+            and not all(key for _, key in packets) else 0
+        from_index = False
+    if not times or any(b - a < TIME_MATCH_S
+                        for a, b in zip(times, times[1:])):
+        return None
+    return PacketTable(times, delay, from_index)
+
+
+def packet_times(path: Union[Path, str], keys: bool = False) -> List:
+    """Times (seconds from the stream's start, as ``CAP_PROP_POS_MSEC``
+    gives them: presentation times, or decoding times where the container
+    has no others) of every video packet of ``path`` that can be read, in
+    the file's order (``keys``: ``(time, is a key frame)`` pairs). Demuxes
+    only."""
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     times = []
     try:
         if capture.isOpened() and capture.set(cv2.CAP_PROP_FORMAT, -1):
             while capture.grab():
-                times.append(capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
+                time = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                times.append((time, bool(capture.get(
+                    cv2.CAP_PROP_LRF_HAS_KEY_FRAME))) if keys else time)
     finally:
         capture.release()
-    return sorted(times)
+    return times
+
+
+def _decoding_delay(path: Union[Path, str], times: List[float]) -> int:
+    """For packets in time order (decoding times, or a stream without
+    reordering): how many packets later the first decoded frame's time
+    is (the B-frame delay of an AVI); 0 when it is the first packet's, the
+    first read fails or the delay is more than :data:`MAX_DELAY` (frames
+    lost at the start, not a decoder's delay)."""
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        ok = capture.grab()
+        at = _nearest(times, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0) \
+            if ok else None
+    finally:
+        capture.release()
+    return at if at is not None and at <= MAX_DELAY else 0
+
+
+def _nearest(times: List[float], time_s: float) -> Optional[int]:
+    at = bisect.bisect_left(times, time_s)
+    best = min((i for i in (at - 1, at) if 0 <= i < len(times)),
+               key=lambda i: abs(times[i] - time_s), default=None)
+    if best is None or abs(times[best] - time_s) > TIME_MATCH_S:
+        return None
+    return best
 
 
 class FrameIndexer:
-    """Gives each decoded frame its index (see the module's docstring).
+    """Gives each decoded frame its index and time (see the module's
+    docstring).
 
     Args:
         fps: the container's average frame rate (0: unknown).
-        table: sorted packet times (:func:`packet_times`); when given, a
-            frame's index is its time's place in it (after a seek).
+        table: the stream's :class:`PacketTable`, if it has one.
     """
 
-    def __init__(self, fps: float, table: Optional[List[float]] = None):
+    def __init__(self, fps: float, table: Optional[PacketTable] = None):
         self.fps = fps
         self.table = table
         self.last_index = -1
         self.last_time: Optional[float] = None
-        self.timed = False  # a read failed: positions from times
-        self.placed = True  # with a table: the last time was found in it
+        #: (index, time) of the last frame whose time was the container's.
+        self.last_real: Optional[tuple] = None
+        self.timed = False  # no table, a read failed: positions from times
+        self.placed = True  # the last frame's time was found in the table
         self._intervals: deque = deque(maxlen=INTERVALS_KEPT)
 
     def next_position(self, failures: int) -> int:
@@ -70,29 +180,48 @@ class FrameIndexer:
         failed since the last good frame."""
         return self.last_index + 1 + failures
 
-    def index(self, time_s: float, failures: int, timed_ok: bool) -> int:
-        """The index of a frame decoded at ``time_s`` after ``failures``
-        failed reads; ``timed_ok``: the time is the container's, not an
-        estimate."""
+    def place(self, time_s: Optional[float], failures: int):
+        """``(index, time)`` of a frame decoded with ``time_s`` (None: the
+        container gave it no time) after ``failures`` failed reads."""
         index = None
         if self.table is not None:
-            index = _place(self.table, time_s) if timed_ok else None
+            index = self.table.place(time_s) if time_s is not None \
+                else None
+            if index is not None and index <= self.last_index:
+                index = None  # a time seen before: not this frame's
             self.placed = index is not None
+        elif failures:
+            self.timed = True
+        interval = self._interval()
+        if index is None and self.table is None and self.timed and \
+                time_s is not None and interval and \
+                self.last_time is not None:
+            index = self.last_index + max(1, round(
+                (time_s - self.last_time) / interval))
         if index is None:
-            if failures:
-                self.timed = True
-            interval = self._interval()
-            if self.timed and timed_ok and interval and \
-                    self.last_time is not None:
-                index = self.last_index + max(1, round(
-                    (time_s - self.last_time) / interval))
-            else:
-                index = self.last_index + 1 + failures
-        if not self.timed and not failures and self.last_time is not None \
-                and time_s > self.last_time:
+            index = self.last_index + 1 + failures
+        if time_s is None or (self.table is not None and not self.placed):
+            time_s = self._time_without(index)
+        else:
+            self.last_real = (index, time_s)
+        if self.table is None and not self.timed and not failures and \
+                self.last_time is not None and time_s > self.last_time:
             self._intervals.append(time_s - self.last_time)
         self.last_index, self.last_time = index, time_s
-        return index
+        return index, time_s
+
+    def _time_without(self, index: int) -> float:
+        """The time of a frame the container gave none (or a wrong one):
+        the table's, else on from the last real time by the interval."""
+        if self.table is not None and self.table.time_of(index) is not None \
+                and (self.last_time is None
+                     or self.table.time_of(index) > self.last_time):
+            return self.table.time_of(index)
+        interval = self._interval() or 0.0
+        if self.last_real is not None:
+            real_index, real_time = self.last_real
+            return real_time + (index - real_index) * interval
+        return index * interval
 
     def _interval(self) -> Optional[float]:
         if self._intervals:
@@ -100,51 +229,48 @@ class FrameIndexer:
         return 1.0 / self.fps if self.fps > 0 else None
 
 
-def _place(table: List[float], time_s: float) -> Optional[int]:
-    """The index of the packet time nearest ``time_s`` (within 1 ms)."""
-    at = bisect.bisect_left(table, time_s)
-    best = min((i for i in (at - 1, at) if 0 <= i < len(table)),
-               key=lambda i: abs(table[i] - time_s), default=None)
-    if best is None or abs(table[best] - time_s) > 0.001:
+class PresentationClock:
+    """Each decoded frame's presentation time, from OpenCV's
+    ``CAP_PROP_POS_MSEC`` (FFmpeg's presentation time, else the decoding
+    time, from the stream's start), or None where the container gives none
+    (0, or a time not after the last one: the last frames of an AVI with
+    B-frames). A live source (camera, stream) counts from an arbitrary
+    origin: its first frame's time is subtracted."""
+
+    def __init__(self, path: Union[Path, str], live: bool):
+        self.path = path
+        self.origin_ms = None if live else 0.0
+        self.last_ms = None
+        self.warned = False
+
+    def time_of(self, position: int, capture: cv2.VideoCapture,
+                warn: bool) -> Optional[float]:
+        """``warn``: say once that the source gives no times (where no
+        packet times stand in for them)."""
+        position_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
+        if self.origin_ms is None:
+            self.origin_ms = position_ms
+        if np.isfinite(position_ms) and (
+                self.last_ms is None or position_ms > self.last_ms):
+            self.last_ms = position_ms
+            return max(position_ms - self.origin_ms, 0.0) / 1000.0
+        if warn and not self.warned:
+            self.warned = True
+            warnings.warn(f'{self.path} gives no presentation time from '
+                          f'frame {position} on; timestamp_s goes on from '
+                          'the last time it gave, by 1 / fps', SuiteWarning)
         return None
-    return best
 
 
-def seek_table(path: Union[Path, str], frame_count: int,
-               start: int) -> Optional[List[float]]:
-    """The packet times of ``path`` when seeking to frame ``start`` gives
-    the same frames as decoding from the first (one packet per reported
-    frame, no two at the same time); None when it would not."""
-    if start <= 0:
-        return None
-    table = packet_times(path)
-    if len(table) != frame_count or start >= len(table) or \
-            len(set(table)) != len(table):
-        return None
-    return table
-
-
-def seek(capture: cv2.VideoCapture, table: List[float], start: int,
+def seek(capture: cv2.VideoCapture, table: PacketTable, start: int,
          attempt: int) -> bool:
     """Seek ``capture`` to before frame ``start`` (the ``attempt``-th try
     backs off further, :data:`SEEK_BACK_OFFS_S`); False when no try is
     left (then decode from the first frame)."""
     if attempt >= len(SEEK_BACK_OFFS_S):
         return False
-    at = max(0.0, table[start] - SEEK_BACK_OFFS_S[attempt])
+    at = table.time_of(start)
+    if at is None:
+        at = table.times[-1]
+    at = max(0.0, at - SEEK_BACK_OFFS_S[attempt])
     return bool(capture.set(cv2.CAP_PROP_POS_MSEC, at * 1000.0))
-
-
-def stream_holds_more(path: Union[Path, str], last_index: int) -> bool:
-    """Whether ``path`` has video packets to show after frame
-    ``last_index`` (the last one decoded): frames that are there but could
-    not be decoded, rather than frames a container's header or duration
-    estimate counts but the stream never held (Matroska counts the audio's
-    lead, an AVI header can say anything) or that an MP4's edit list marks
-    to be skipped."""
-    from pose_suite.media.sniff import presented_seconds
-    times = packet_times(path)
-    shown = presented_seconds(Path(path))
-    if shown is not None:
-        times = [time for time in times if time < shown - 1e-6]
-    return len(times) > last_index + 1

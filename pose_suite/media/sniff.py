@@ -13,7 +13,7 @@ What it does not name is left to OpenCV to decode.
 """
 import struct
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional, Tuple
 
 #: Bytes read from the start of a file to decide.
 HEAD_BYTES = 8192
@@ -115,55 +115,131 @@ def audio_only_reason(path: Path) -> Optional[str]:
 def cut_short(path: Path) -> bool:
     """Whether a video file ends before its own structure says it does:
     an MP4/MOV whose last top-level box runs past the end of the file (a
-    copy or recording stopped half-way), or a RIFF (AVI) file shorter than
-    its header's size."""
+    copy or recording stopped half-way), a RIFF (AVI) file shorter than
+    its header's size, or a Matroska/WebM file shorter than its Segment's
+    size (written when the file was finished)."""
     with open(path, 'rb') as handle:
-        head = handle.read(12)
+        head = handle.read(64)
         size = handle.seek(0, 2)
         if head[:4] == b'RIFF':
             return struct.unpack('<I', head[4:8])[0] + 8 > size
+        if head[:4] == b'\x1a\x45\xdf\xa3':
+            return _matroska_cut_short(head, size)
         if head[4:8] not in _ISO_BMFF_TOP_BOXES:
             return False
         return any(end > size for _, _, end in _top_boxes(handle))
 
 
-def presented_seconds(path: Path) -> Optional[float]:
-    """How long the video track of an MP4/MOV is shown, by its edit list
-    (``elst``: the durations of its edits that show media, in the movie's
-    timescale), or None when it has none (or is not such a file). Packets
-    past it are in the file but marked to be skipped: a decoder drops them
-    (ffprobe flags them ``D``), OpenCV's raw mode still lists them."""
+def _matroska_cut_short(head: bytes, size: int) -> bool:
+    """Whether the Segment after a Matroska file's EBML header (both in
+    ``head``) runs past ``size`` bytes; False when its size is unknown
+    (a live recording)."""
+    def number(at):  # an EBML size: (value, end, all ones)
+        width = next((w for w in range(1, 9) if head[at] & (0x80 >> (w - 1))),
+                     None)
+        if width is None or at + width > len(head):
+            raise ValueError
+        value = head[at] & (0xFF >> width)
+        for byte in head[at + 1:at + width]:
+            value = value << 8 | byte
+        return value, at + width, value == (1 << (7 * width)) - 1
+    try:
+        header_size, body, _ = number(4)
+        segment = body + header_size
+        if head[segment:segment + 4] != b'\x18\x53\x80\x67':
+            return False
+        segment_size, body, unknown = number(segment + 4)
+    except (ValueError, IndexError):
+        return False
+    return not unknown and body + segment_size > size
+
+
+def mp4_frame_times(path: Path) -> Optional[Tuple[List[float], float]]:
+    """The frames an MP4/MOV's index (``moov``) says its video track shows:
+    their presentation times (seconds from the first, sorted) and the
+    stream's start (FFmpeg's ``start_time``, seconds); None when it is
+    not such a file or its index cannot be read.
+
+    Read from the sample tables (``stts`` durations, ``ctts`` reordering
+    offsets) and the edit list (``elst``): samples before the edit's media
+    time or past its end are in the file but not shown (a ``-ss ... -c
+    copy`` trim, an edit that ends early: ffprobe flags them ``D``), and an
+    empty edit first delays the track. The index lists every frame, also
+    those a file cut short lost. An edit list of more than one shown edit
+    (rare) gives None.
+    """
     with open(path, 'rb') as handle:
         if handle.read(8)[4:8] not in _ISO_BMFF_TOP_BOXES:
             return None
         moov = _top_box(handle, b'moov')
-    if moov is None:
-        return None
-    mvhd = _child(moov, b'mvhd')
+    mvhd = _child(moov, b'mvhd') if moov is not None else None
     if mvhd is None or len(mvhd) < 24:
         return None
-    timescale = struct.unpack('>I', mvhd[12:16] if mvhd[0] == 0
-                              else mvhd[20:24])[0]
+    movie_scale = struct.unpack('>I', mvhd[12:16] if mvhd[0] == 0
+                                else mvhd[20:24])[0]
     for trak in _children(moov, b'trak'):
         mdia = _child(trak, b'mdia')
         hdlr = _child(mdia, b'hdlr') if mdia is not None else None
-        elst = _child(_child(trak, b'edts') or b'', b'elst')
-        if hdlr is None or hdlr[8:12] != b'vide' or elst is None or \
-                not timescale:
+        if hdlr is None or hdlr[8:12] != b'vide':
             continue
+        try:
+            return _track_times(trak, mdia, movie_scale)
+        except (struct.error, TypeError, ZeroDivisionError):
+            return None
+    return None
+
+
+def _track_times(trak: bytes, mdia: bytes, movie_scale: int
+                 ) -> Optional[Tuple[List[float], float]]:
+    mdhd = _child(mdia, b'mdhd')
+    scale = struct.unpack('>I', mdhd[12:16] if mdhd[0] == 0
+                          else mdhd[20:24])[0]
+    stbl = _child(_child(mdia, b'minf'), b'stbl')
+    stts = _child(stbl, b'stts')
+    dts, decode_times = 0, []
+    for number in range(struct.unpack('>I', stts[4:8])[0]):
+        count, delta = struct.unpack_from('>II', stts, 8 + 8 * number)
+        for _ in range(count):
+            decode_times.append(dts)
+            dts += delta
+    offsets = []
+    ctts = _child(stbl, b'ctts')
+    if ctts is not None:
+        for number in range(struct.unpack('>I', ctts[4:8])[0]):
+            count, offset = struct.unpack_from('>Ii', ctts, 8 + 8 * number)
+            offsets += [offset] * count
+    offsets += [0] * (len(decode_times) - len(offsets))
+    pts = [d + o for d, o in zip(decode_times, offsets)]
+    if not pts or not scale:
+        return None
+    delay, first, last = None, min(pts), None
+    elst = _child(_child(trak, b'edts') or b'', b'elst')
+    if elst is not None and movie_scale:
         version, count = elst[0], struct.unpack('>I', elst[4:8])[0]
         size = 20 if version == 1 else 12
-        shown = 0
+        shown = []
         for number in range(count):
-            entry = elst[8 + number * size:8 + (number + 1) * size]
-            if len(entry) < size:
-                return None
-            duration, media_time = struct.unpack(
-                '>Qq' if version == 1 else '>Ii', entry[:size - 4])
-            if media_time >= 0:  # -1: an empty edit, a pause
-                shown += duration
-        return shown / timescale if shown else None
-    return None
+            duration, media_time = struct.unpack_from(
+                '>Qq' if version == 1 else '>Ii', elst, 8 + number * size)
+            if media_time < 0:  # an empty edit: the track starts later
+                delay = (delay or 0.0) + duration / movie_scale
+            else:
+                shown.append((media_time, duration))
+        if len(shown) > 1:
+            return None
+        delay = delay or 0.0
+        if shown:
+            first = shown[0][0]
+            if shown[0][1]:
+                last = first + shown[0][1] * scale / movie_scale
+    times = sorted((p - first) / scale for p in pts
+                   if p >= first and (last is None or p < last - 1e-9))
+    if not times:
+        return None
+    # With an edit list, FFmpeg starts the track at the first frame shown
+    # (after any empty edit); without, at its first presentation time.
+    start = times[0] + first / scale if delay is None else delay
+    return [t - times[0] for t in times], start
 
 
 def _top_boxes(handle):

@@ -31,8 +31,10 @@ import numpy as np  # noqa: E402
 
 from pose_suite.config.specs import is_stream
 from pose_suite.errors import InputError, NotMediaError, SuiteWarning
-from pose_suite.media.positions import (FrameIndexer, seek, seek_table,
-                                        stream_holds_more)
+from pose_suite.media.clocks import stream_start_seconds
+from pose_suite.media.positions import (FrameIndexer, PacketTable,
+                                        PresentationClock, packet_table,
+                                        seek)
 from pose_suite.media.sniff import (audio_only_reason, cut_short,
                                     looks_like_media, not_media_reason)
 
@@ -89,6 +91,11 @@ class FrameSource:
     frame_count: int
     rotation: int = 0
     mirrored: bool = False
+    #: When the video stream starts on its container's clock, in seconds
+    #: (ffprobe's stream ``start_time``): ``timestamp_s + stream_start_s``
+    #: is a frame's presentation time in the file, as its sound's is. None
+    #: for an image, a camera or a stream.
+    stream_start_s: Optional[float] = None
 
     def frames(self, start: int = 0,
                report: Optional[DecodeReport] = None) -> Iterator[Frame]:
@@ -120,27 +127,32 @@ class FrameSource:
                 yield 0, 0.0, _read_image(self.path)[0]
             return
         capture = _capture(self.path)
-        clock = _PresentationClock(self)
-        table = seek_table(self.path, self.frame_count, start) \
-            if self.kind == 'video' else None
+        table = packet_table(self.path) if self.kind == 'video' else None
+        clock = PresentationClock(self.path, self.kind == 'stream')
         indexer = FrameIndexer(self.fps, table)
-        seeks = 0
-        if table is not None:
-            seek(capture, table, start, seeks)
-        last_index, last_time, decoded = -1, 0.0, 0
+        # seeks: the try of the seek being read from; -1: from the first
+        # frame, which is never backed off from.
+        seeks = -1
+        if table is not None and 0 < start < len(table):
+            if seek(capture, table, start, 0):
+                seeks = 0
+            else:  # OpenCV could not seek: from the first frame
+                capture.release()
+                capture = _capture(self.path)
+        last_index, decoded = -1, 0
         try:
             failures = 0  # failed reads since the last good frame
             while True:
                 position = indexer.next_position(failures)
                 if failures >= MAX_CONSECUTIVE_FAILURES and not (
-                        position < self.frame_count and
-                        failures < MAX_FAILURES_IN_REPORTED):
-                    if table is None or decoded or seeks < 0:
+                        position < max(self.frame_count, len(table or ()))
+                        and failures < MAX_FAILURES_IN_REPORTED):
+                    if decoded or seeks < 0:
                         break
                     # The seek landed past the end: back off further.
                     capture, seeks, indexer, clock = self._back_off(
                         capture, table, start, seeks)
-                    decoded, failures = 0, 0
+                    failures = 0
                     continue
                 ok, frame = capture.read()
                 if not ok or frame is None:
@@ -148,23 +160,17 @@ class FrameSource:
                     failures += 1
                     continue
                 decoded += 1
-                timestamp_s = clock.time_of(position, capture)
-                frame_index = indexer.index(timestamp_s, failures,
-                                            clock.real)
-                if table is not None and not indexer.placed:
-                    # A time the packets do not have: no seeking after all.
-                    capture.release()
-                    capture, table = _capture(self.path), None
-                    indexer = FrameIndexer(self.fps)
-                    clock = _PresentationClock(self)
-                    decoded, failures = 0, 0
-                    continue
-                if table is not None and decoded == 1 and \
-                        frame_index > start:
-                    # OpenCV's seek (by estimated frame number) landed
-                    # after the frame wanted: back off further.
+                frame_index, timestamp_s = indexer.place(
+                    clock.time_of(position, capture, table is None),
+                    failures)
+                if seeks >= 0 and decoded == 1 and (
+                        not indexer.placed or frame_index > start):
+                    # After a seek, a first frame the packets do not place,
+                    # or one after the frame wanted (OpenCV seeks by
+                    # estimated frame number): back off further.
                     capture, seeks, indexer, clock = self._back_off(
-                        capture, table, start, seeks)
+                        capture, table, start, seeks,
+                        to_first=not indexer.placed)
                     decoded, failures = 0, 0
                     continue
                 for index in range(max(last_index + 1, start), frame_index):
@@ -172,15 +178,15 @@ class FrameSource:
                                   'not be decoded; skipped', SuiteWarning)
                     yield index, None, None
                 failures = 0
-                last_index, last_time = frame_index, timestamp_s
+                last_index = frame_index
                 if frame_index >= start:
                     yield frame_index, timestamp_s, frame
         finally:
             capture.release()
-        unread = self._unread_at_end(last_index, last_time)
+        unread, reported = self._unread_at_end(last_index, table)
         if unread:
             warnings.warn(
-                f'{self.path}: the container reports {self.frame_count} '
+                f'{self.path}: the container reports {reported} '
                 f'frames, but none after frame {last_index} could be decoded '
                 f'({unread} frame(s) damaged or cut off); the result ends '
                 'there', SuiteWarning)
@@ -188,68 +194,43 @@ class FrameSource:
             report.frames_unread_at_end = unread
             report.frames_decoded = decoded
 
-    def _back_off(self, capture: cv2.VideoCapture, table: List[float],
-                  start: int, seeks: int) -> Tuple:
+    def _back_off(self, capture: cv2.VideoCapture, table: PacketTable,
+                  start: int, seeks: int, to_first: bool = False) -> Tuple:
         """Seek further back before frame ``start`` than the ``seeks``-th
-        try did; with no back-off left (or ``seeks`` -1, from the first
-        frame already), a capture reopened at the first frame and -1.
+        try did; with no back-off left (or ``to_first``), a capture
+        reopened at the first frame and -1 (from which there is no
+        further back-off).
 
         Returns:
             ``(capture, seeks, indexer, clock)``: the indexer and clock
             start again with the new position.
         """
-        if seeks >= 0 and seek(capture, table, start, seeks + 1):
+        if not to_first and seek(capture, table, start, seeks + 1):
             seeks += 1
         else:
             capture.release()
             capture, seeks = _capture(self.path), -1
         return (capture, seeks, FrameIndexer(self.fps, table),
-                _PresentationClock(self))
+                PresentationClock(self.path, False))
 
-    def _unread_at_end(self, last_index: int, last_time: float) -> int:
-        """Frames the container reports after the last decoded one that the
-        stream really holds (packets that did not decode) or that a file
-        cut short lost; 0 when the video ended as its stream does, whatever
-        its header or duration estimate counted."""
-        missing = self.frame_count - (last_index + 1)
-        if self.kind != 'video' or missing <= 0:
-            return 0
-        if stream_holds_more(self.path, last_index) or cut_short(self.path):
-            return missing
-        return 0
-
-
-class _PresentationClock:
-    """Each decoded frame's presentation time, from OpenCV's
-    ``CAP_PROP_POS_MSEC`` (FFmpeg's best-effort timestamp, taken from the
-    stream's start). Cameras count from an arbitrary origin, so for a live
-    source the first frame's time is subtracted. A source that gives no
-    times falls back to ``frame_index / fps``, with one warning."""
-
-    def __init__(self, source: FrameSource):
-        self.source = source
-        self.origin_ms = None if source.kind == 'stream' else 0.0
-        self.last_ms = None
-        self.warned = False
-        self.real = False  # whether the last time was the container's
-
-    def time_of(self, frame_index: int, capture: cv2.VideoCapture) -> float:
-        position_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
-        if self.origin_ms is None:
-            self.origin_ms = position_ms
-        usable = np.isfinite(position_ms) and (
-            self.last_ms is None or position_ms > self.last_ms)
-        self.real = bool(usable)
-        if usable:
-            self.last_ms = position_ms
-            return max(position_ms - self.origin_ms, 0.0) / 1000.0
-        if not self.warned:
-            self.warned = True
-            warnings.warn(f'{self.source.path} gives no presentation time '
-                          f'from frame {frame_index} on; timestamp_s is '
-                          'frame_index / fps there', SuiteWarning)
-        fps = self.source.fps
-        return frame_index / fps if fps > 0 else 0.0
+    def _unread_at_end(self, last_index: int,
+                       table: Optional[PacketTable]) -> Tuple[int, int]:
+        """Frames the stream shows after the last decoded one that could
+        not be read (damaged, or lost from a file cut short), and how many
+        frames it has in all: those of the packet table (an MP4's index;
+        the packets read, whatever a header or duration estimate counted:
+        Matroska counts the sound's lead, an AVI header can say anything);
+        for a file cut short without an index, the frames its header
+        reports."""
+        if self.kind != 'video':
+            return 0, self.frame_count
+        if table is not None and (table.indexed or not cut_short(self.path)):
+            return max(0, len(table) - (last_index + 1)), len(table)
+        reported = max(self.frame_count, len(table or ()))
+        missing = reported - (last_index + 1)
+        if missing > 0 and (table is not None or cut_short(self.path)):
+            return missing, reported
+        return 0, reported
 
 
 def _capture(path: Union[Path, str]) -> cv2.VideoCapture:
@@ -301,7 +282,13 @@ def open_source(path: Union[Path, str]) -> FrameSource:
 def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
     capture = _capture(path)
     try:
-        ok, frame = capture.read() if capture.isOpened() else (False, None)
+        ok, frame = False, None
+        # A file whose first frames are damaged is read on to a good one.
+        for _ in range(MAX_CONSECUTIVE_FAILURES if kind == 'video' else 1):
+            ok, frame = capture.read() if capture.isOpened() \
+                else (False, None)
+            if ok and frame is not None:
+                break
         if not ok or frame is None:
             raise _no_frame_error(path, kind)
         fps = capture.get(cv2.CAP_PROP_FPS)
@@ -313,8 +300,16 @@ def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
         if capture.get(cv2.CAP_PROP_ORIENTATION_AUTO) == 1:
             rotation = int(capture.get(cv2.CAP_PROP_ORIENTATION_META)) % 360
         height, width = frame.shape[:2]
+        start = None
+        if kind == 'video':
+            start = stream_start_seconds(Path(path))
+            if start is None:  # to the frame: OpenCV's time in frames
+                start = max(0.0, capture.get(cv2.CAP_PROP_PTS) / fps -
+                            capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0) \
+                    if fps else 0.0
         return FrameSource(path, kind, width, height, fps, reported,
-                           rotation)
+                           rotation, stream_start_s=None if start is None
+                           else round(start, 6))
     finally:
         capture.release()
 

@@ -1,0 +1,390 @@
+"""Frame positions you can prove: a conformance matrix against ffprobe.
+
+Tiny clips (320x240, 40 frames of ffmpeg's ``testsrc2``) are made with
+ffmpeg at test time in many containers and codecs, with B-frames, variable
+frame rates, late clocks, edit-list trims, a damaged frame and files cut
+short (:data:`RECIPES`). Each is read by the suite (decoding only, no
+model) as a whole, from several frames N (what ``--resume`` and a Ray
+segment read: ``FrameSource.frames(start=N)``), and as the segments a Ray
+run plans (``plan_segments``, each read ``frames(start=first)`` up to its
+``stop``), and compared with ffprobe as ground truth.
+
+Ground truth, from ``ffprobe -show_packets`` and ``-show_frames`` of
+the clip (of the uncut clip for the packets of a file cut short, since its
+index lists them all):
+
+* The stream's frames are its packets that are shown: a packet flagged
+  ``D`` (discard: before an edit list's start, or after its end) is not a
+  frame. ``frame_index`` is a frame's place among them in presentation
+  order (by pts; by dts where the container has no pts, as AVI). For a
+  file cut short, the packets are those of the uncut file where the
+  container has an index that lists them (MP4), else those left in it.
+* The frames ffprobe decodes take those indices in order when it decodes
+  as many frames as there are packets; otherwise (a damaged or cut file)
+  each decoded frame's index is the place of its time among the packets'.
+  A shown packet that decodes to no frame keeps its index and is a failed
+  frame (``meta.frames_failed``) when a later frame decodes, and is
+  unread at the end (``meta.frames_unread_at_end``) after the last one.
+  A file cut short lost the frames its container counts (an MP4's index,
+  an AVI header, a Matroska duration: the uncut file's frames) after the
+  last decoded one; an MPEG-TS counts nothing, so nothing is unread.
+  A frame ffprobe gives no time takes the index after the one before.
+* ``timestamp_s`` is ffprobe's ``best_effort_timestamp_time`` minus the
+  stream's ``start_time``; where ffprobe has no time for a frame (the last
+  frames of an AVI with B-frames), the time goes on from the last real
+  one by the stream's frame interval (``1 / avg_frame_rate``).
+* ``stream_start_s`` is ffprobe's stream ``start_time``.
+* A damage warning is given exactly when a frame failed or is unread.
+
+Reads from N and segments must give the whole read's records from N on:
+the same indices, times, failed frames and pixels, never a duplicate, a
+shift or a hang (each read is given at most :data:`READ_TIMEOUT_S`).
+
+ffmpeg and ffprobe come with ``make test`` (Debian's, as chromium);
+without them the matrix is skipped and says why.
+"""
+import contextlib
+import itertools
+import json
+import shutil
+import signal
+import subprocess
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pose_suite.batch.segments import plan_segments
+from pose_suite.errors import InputError
+from pose_suite.media.sources import DecodeReport, open_source
+
+FFMPEG, FFPROBE = shutil.which('ffmpeg'), shutil.which('ffprobe')
+pytestmark = pytest.mark.skipif(
+    not (FFMPEG and FFPROBE),
+    reason='ffmpeg/ffprobe not installed (`make test` installs Debian\'s '
+           'as root; otherwise `apt-get install ffmpeg`)')
+
+FRAMES = 40
+RATE = 25
+#: The picture: 40 frames of ffmpeg's test pattern, 320x240.
+SOURCE = ['-f', 'lavfi', '-i',
+          f'testsrc2=size=320x240:rate={RATE}:duration={FRAMES / RATE}']
+H264 = ['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
+        '-g', '12']
+NO_B = [*H264, '-bf', '0']
+B3 = [*H264, '-bf', '3']
+
+
+def _vfr(pause_after: int, pause_ms: int) -> list:
+    """Variable frame rate: irregular intervals (20-60 ms) and a pause of
+    ``pause_ms`` after frame ``pause_after``, in milliseconds."""
+    return ['-vf', f"settb=1/1000,setpts='(N*40+mod(N*7,5)*5"
+            f"+gte(N,{pause_after})*{pause_ms})/1000/TB'", '-fps_mode',
+            'passthrough', '-enc_time_base:v', '1:1000']
+
+
+VFR = _vfr(20, 1000)
+MP4_MS = ['-video_track_timescale', '1000']
+HEVC = ['-c:v', 'libx265', '-preset', 'ultrafast', '-g', '12',
+        '-x265-params', 'log-level=error']
+MJPEG = ['-c:v', 'mjpeg', '-q:v', '6', '-pix_fmt', 'yuvj420p']
+
+#: name -> (ffmpeg output options, file suffix, what is then done to it).
+#: After-steps: ('trim', ss, t): ``ffmpeg -ss ss -i clip -t t -c copy``;
+#: ('corrupt', k): the k-th packet's bytes overwritten; ('cut', share):
+#: the file's first ``share`` of bytes only.
+RECIPES = {
+    **{f'h264_{kind}_{ext}': (options, ext, None)
+       for ext in ('mp4', 'mov', 'mkv', 'avi', 'ts', 'flv')
+       for kind, options in (('noB', NO_B), ('bf3', B3))},
+    'mpeg4_bf2_xvid_avi': (['-c:v', 'mpeg4', '-q:v', '5', '-bf', '2',
+                            '-g', '12', '-vtag', 'XVID'], 'avi', None),
+    'hevc_rotate90_mp4': ([*HEVC, '-pix_fmt', 'yuv420p',
+                           '-metadata:s:v:0', 'rotate=90'], 'mp4', None),
+    'hevc10_rotate270_mp4': ([*HEVC, '-pix_fmt', 'yuv420p10le',
+                              '-metadata:s:v:0', 'rotate=270'], 'mp4', None),
+    'vp9_webm': (['-c:v', 'libvpx-vp9', '-deadline', 'realtime',
+                  '-cpu-used', '8', '-g', '12', '-b:v', '300k'], 'webm',
+                 None),
+    'mjpeg_avi': (MJPEG, 'avi', None),
+    'mjpeg_mkv': (MJPEG, 'mkv', None),
+    'gif': (['-vf', 'split[a][b];[a]palettegen[p];[b][p]paletteuse'], 'gif',
+            None),
+    'vfr_pause_mp4': ([*VFR, *B3, *MP4_MS], 'mp4', None),
+    'vfr_pause_mkv': ([*VFR, *B3], 'mkv', None),
+    'ts_late_clock_ts': ([*B3, '-output_ts_offset', '10'], 'ts', None),
+    'mkv_audio_first': (['-map', '0:v', '-map', '1:a', *B3, '-c:a', 'aac',
+                         '-shortest'], 'mkv', None),
+    'mp4_audio_first': (['-map', '0:v', '-map', '1:a', *B3, '-c:a', 'aac',
+                         '-shortest'], 'mp4', None),
+    'mp4_no_edit_list': ([*B3, '-use_editlist', '0'], 'mp4', None),
+    'trim_ss_copy_mp4': (B3, 'mp4', ('trim', '0.3', '1.0')),
+    'corrupt_frame_mjpeg_avi': (MJPEG, 'avi', ('corrupt', 17)),
+    'corrupt_first_frame_mjpeg_avi': (MJPEG, 'avi', ('corrupt', 0)),
+    'corrupt_last_frame_vfr_mjpeg_mkv': ([*VFR, *MJPEG], 'mkv',
+                                         ('corrupt', 39)),
+    'corrupt_frame_vfr_mjpeg_mkv': ([*VFR, *MJPEG], 'mkv', ('corrupt', 17)),
+    'cut_70pc_faststart_mp4': ([*B3, '-movflags', '+faststart'], 'mp4',
+                               ('cut', 0.70)),
+    # The pause (0.5 s) is among the last frames before the cut.
+    'cut_75pc_vfr_faststart_mp4': ([*_vfr(28, 500), *B3, *MP4_MS,
+                                    '-movflags', '+faststart'], 'mp4',
+                                   ('cut', 0.75)),
+    'cut_65pc_moov_at_end_mp4': (B3, 'mp4', ('cut', 0.65)),
+    'cut_70pc_mkv': (B3, 'mkv', ('cut', 0.70)),
+    'cut_70pc_avi': (B3, 'avi', ('cut', 0.70)),
+    'cut_70pc_ts': (B3, 'ts', ('cut', 0.70)),
+}
+#: Clips the suite refuses, and the words of its error.
+REFUSED = {'cut_65pc_moov_at_end_mp4': ['truncated']}
+#: Seconds one read may take before it counts as a hang.
+READ_TIMEOUT_S = 60
+#: Seconds a Ray segment lasts in the segmented reads (several segments
+#: of these 1.6-s clips).
+SEGMENT_S = 0.5
+
+
+def _run(*command):
+    done = subprocess.run([str(c) for c in command], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _probe(path, *entries):
+    return json.loads(_run(FFPROBE, '-v', 'error', '-select_streams', 'v:0',
+                           *entries, '-of', 'json', path))
+
+
+def _make(folder: Path, name: str) -> Path:
+    options, ext, after = RECIPES[name]
+    inputs = list(SOURCE)
+    if name.endswith('_audio_first'):
+        # The picture starts 0.3 s after the sound.
+        inputs = ['-itsoffset', '0.3', *SOURCE, '-f', 'lavfi', '-i',
+                  'sine=frequency=440:duration=2.5']
+    path = folder / f'{name}.{ext}'
+    made = path if after is None or after[0] == 'corrupt' \
+        else folder / f'{name}.whole.{ext}'
+    _run(FFMPEG, '-v', 'error', '-y', *inputs, *options, made)
+    if after is None:
+        return path
+    if after[0] == 'trim':
+        _run(FFMPEG, '-v', 'error', '-y', '-ss', after[1], '-i', made, '-t',
+             after[2], '-c', 'copy', path)
+    elif after[0] == 'corrupt':
+        _corrupt_packet(path, after[1])
+    else:
+        data = made.read_bytes()
+        path.write_bytes(data[:int(len(data) * after[1])])
+    return path
+
+
+def _corrupt_packet(path: Path, number: int):
+    """Zero the JPEG header of the ``number``-th video packet: it no longer
+    decodes, the container is untouched."""
+    packets = _probe(path, '-show_entries', 'packet=pos,size')['packets']
+    pos, size = int(packets[number]['pos']), int(packets[number]['size'])
+    data = bytearray(path.read_bytes())
+    start = data.find(b'\xff\xd8', pos, pos + 64)
+    assert start >= 0, 'no JPEG in the packet'
+    data[start:start + min(600, size // 2)] = bytes(min(600, size // 2))
+    path.write_bytes(bytes(data))
+
+
+def _seconds(value):
+    return None if value in (None, 'N/A') else float(value)
+
+
+def _truth(path: Path, whole: Path) -> dict:
+    """What ffprobe says of ``path`` (``whole``: the same before it was cut
+    short, or ``path``): see the module's docstring."""
+    stream = _probe(path, '-show_entries',
+                    'stream=start_time,avg_frame_rate')['streams'][0]
+    numerator, denominator = map(int, stream['avg_frame_rate'].split('/'))
+    interval = denominator / numerator
+    start = float(stream.get('start_time', 0) or 0)
+    shown = _shown(path if whole.suffix not in INDEXED else whole)
+    # Frames the container says it has: an index, an AVI header, a
+    # Matroska duration; MPEG-TS says nothing.
+    count = len(_shown(whole)) if whole.suffix != '.ts' else len(shown)
+    frames = [_seconds(f.get('best_effort_timestamp_time'))
+              for f in _probe(path, '-show_entries',
+                              'frame=best_effort_timestamp_time')['frames']]
+    if len(frames) == len(shown):
+        indices = list(range(len(frames)))
+    else:  # a frame without a time follows the one before
+        indices = []
+        for time in frames:
+            indices.append(indices[-1] + 1 if time is None else min(
+                range(len(shown)), key=lambda i: abs(shown[i] - time)))
+    times, last = [], None
+    for index, time in zip(indices, frames):
+        if time is None:
+            time = last[1] + (index - last[0]) * interval + start
+        last = (index, time - start)
+        times.append(round(time - start, 6))
+    failed = sorted(set(range(indices[-1] + 1)) - set(indices))
+    return {'indices': indices, 'times': times, 'failed': failed,
+            'unread': count - indices[-1] - 1, 'start_s': start}
+
+
+#: Containers whose index lists every frame, also those a cut file lost.
+INDEXED = ('.mp4', '.mov')
+
+
+def _shown(path: Path) -> list:
+    """The presentation times (decoding times where there are none) of
+    the packets of ``path`` that are shown (not flagged D), sorted."""
+    packets = _probe(path, '-show_entries',
+                     'packet=pts_time,dts_time,flags')['packets']
+    return sorted(
+        _seconds(p.get('pts_time')) if _seconds(p.get('pts_time'))
+        is not None else _seconds(p.get('dts_time'))
+        for p in packets if 'D' not in p['flags'])
+
+
+@pytest.fixture(scope='session')
+def clips(tmp_path_factory):
+    """name -> (path, ffprobe's truth), each clip made once, when first
+    asked for."""
+    folder = tmp_path_factory.mktemp('matrix')
+    made = {}
+
+    def clip(name):
+        if name not in made:
+            path = _make(folder, name)
+            cut = RECIPES[name][2] and RECIPES[name][2][0] == 'cut'
+            whole = next(folder.glob(f'{name}.whole.*')) if cut else path
+            made[name] = (path, None if name in REFUSED
+                          else _truth(path, whole))
+        return made[name]
+    return clip
+
+
+class _Hang(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _deadline(seconds: int):
+    """Raise _Hang in the block after ``seconds`` (a read that loops)."""
+    def expired(*_):
+        raise _Hang(f'a read took more than {seconds} s')
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _read(source, start=0, stop=None):
+    """(records, pixels, report, damage warnings) of one read; records are
+    ``(frame_index, timestamp_s, failed)``."""
+    report = DecodeReport()
+    with warnings.catch_warnings(record=True) as caught, \
+            _deadline(READ_TIMEOUT_S):
+        warnings.simplefilter('always')
+        frames = source.frames(start=start, report=report)
+        if stop is not None:
+            frames = itertools.takewhile(lambda item: item[0] < stop, frames)
+        read = list(frames)
+    records = [(index, None if time is None else round(time, 6),
+                frame is None) for index, time, frame in read]
+    pixels = {index: frame for index, _, frame in read if frame is not None}
+    said = [str(w.message) for w in caught
+            if 'could not be decoded' in str(w.message)
+            or 'none after frame' in str(w.message)]
+    return records, pixels, report, said
+
+
+def _starts(count: int):
+    """Frames a read starts from: the second and third, a third and
+    half-way in, the last two."""
+    return sorted({s for s in (1, 2, count // 3, count // 2 + 1, count - 2,
+                               count - 1) if 0 < s < count})
+
+
+CLIPS = [name for name in RECIPES if name not in REFUSED]
+
+
+@pytest.mark.parametrize('name', CLIPS)
+def test_a_whole_read_is_ffprobes(clips, name):
+    path, truth = clips(name)
+    source = open_source(path)
+    records, _, report, said = _read(source)
+    decoded = [(index, time) for index, time, failed in records
+               if not failed]
+    assert [index for index, _ in decoded] == truth['indices']
+    np.testing.assert_allclose([time for _, time in decoded],
+                               truth['times'], atol=1.5e-3)
+    assert [index for index, _, failed in records if failed] == \
+        truth['failed']
+    assert report.frames_unread_at_end == truth['unread']
+    assert bool(said) == bool(truth['failed'] or truth['unread']), said
+
+
+@pytest.mark.parametrize('name', CLIPS)
+def test_the_stream_start_is_ffprobes(clips, name):
+    """``meta.stream_start_s``: timestamp_s + stream_start_s is the
+    container's presentation time, to line frames up with its sound."""
+    path, truth = clips(name)
+    assert open_source(path).stream_start_s == pytest.approx(
+        truth['start_s'], abs=1e-3)
+
+
+@pytest.mark.parametrize('name', CLIPS)
+def test_a_read_from_frame_n_is_the_whole_read_from_n(clips, name):
+    """What --resume reads after N frames were written."""
+    path, _ = clips(name)
+    source = open_source(path)
+    whole, pixels, report, _ = _read(source)
+    last = max(index for index, _, failed in whole if not failed)
+    for start in _starts(last + 1):
+        part, got, part_report, said = _read(source, start)
+        expected = [r for r in whole if r[0] >= start]
+        assert part == expected, f'from frame {start}'
+        for index in [r[0] for r in expected if not r[2]][:2]:
+            assert np.array_equal(got[index], pixels[index]), \
+                f'from frame {start}: pixels of frame {index}'
+        assert part_report.frames_unread_at_end == \
+            report.frames_unread_at_end, f'from frame {start}'
+        assert not [s for s in said if any(
+            f'frame {i} ' in s for i in range(start))], (start, said)
+
+
+@pytest.mark.parametrize('name', CLIPS)
+def test_segments_stitch_to_the_whole_read(clips, name):
+    """What a Ray run with ``segment_s`` reads, segment by segment."""
+    path, _ = clips(name)
+    source = open_source(path)
+    whole, pixels, _, _ = _read(source)
+    segments = plan_segments(source.frame_count, source.fps, SEGMENT_S)
+    assert len(segments) > 1
+    stitched, firsts = [], []
+    for segment in segments:
+        records, got, _, _ = _read(source, segment.start, segment.stop)
+        stitched += records
+        first = next((r[0] for r in records if not r[2]), None)
+        if first is not None:
+            firsts.append((segment, first, got[first]))
+    assert stitched == whole
+    for segment, first, frame in firsts:
+        assert np.array_equal(frame, pixels[first]), segment
+
+
+@pytest.mark.parametrize('name', sorted(REFUSED))
+def test_unreadable_clips_are_refused(clips, name):
+    """An MP4 cut before its index (moov at the end) holds no frame a
+    decoder can find: refused as truncated, as ffprobe refuses it."""
+    path, _ = clips(name)
+    with pytest.raises(InputError) as error:
+        open_source(path)
+    for word in REFUSED[name]:
+        assert word in str(error.value)
+    probed = subprocess.run([FFPROBE, '-v', 'error', str(path)],
+                            capture_output=True, text=True)
+    assert probed.returncode != 0
