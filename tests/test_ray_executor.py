@@ -341,6 +341,46 @@ def test_bad_cluster_settings_one_line_nothing_written(
     assert not out.exists() or not list(out.iterdir())
 
 
+def _listener(cluster, port: int, *args):
+    """A TCP server in the cluster's namespace: ``http.server``, or with
+    ``'silent'`` one that accepts and never answers; returns it once it
+    listens (its stdout: a line per connection accepted)."""
+    script = TESTS / 'silent_listener.py'
+    command = [sys.executable, str(script), str(port)] if args == (
+        'silent',) else [sys.executable, '-m', 'http.server', '--bind',
+                         '127.0.0.1', str(port)]
+    server = cluster.popen(*command, stdout=subprocess.PIPE, text=True)
+    check = ('import socket, time\n'
+             'for _ in range(100):\n'
+             '    try:\n'
+             f'        socket.create_connection(("127.0.0.1", {port})).close()'
+             '\n        break\n'
+             '    except OSError:\n'
+             '        time.sleep(0.1)\n')
+    if args != ('silent',):
+        assert cluster.run(sys.executable, '-c', check).returncode == 0
+    return server
+
+
+def test_address_of_another_server_is_one_line_within_seconds(
+        cluster, light_models, inputs, tmp_path):
+    """ray_address where an HTTP server listens: one line naming the
+    address within seconds, not Ray's minutes of retries."""
+    server = _listener(cluster, 8765)
+    try:
+        config = _config(tmp_path, light_models, input=str(inputs),
+                         output=str(tmp_path / 'out'), executor='ray',
+                         ray_address='127.0.0.1:8765')
+        started = time.monotonic()
+        result = cluster.run(*_cli('--config', config), timeout=60)
+        assert_one_line_error(result, '127.0.0.1:8765', 'not a Ray')
+        assert time.monotonic() - started < 30
+    finally:
+        server.kill()
+        server.wait()
+    assert not (tmp_path / 'out').exists()
+
+
 def test_dead_node_its_input_resumes_on_the_other(
         cluster, light_models, inputs, local_results, tmp_path):
     """Last in this file: the second node stays dead."""
