@@ -286,6 +286,64 @@ def test_interrupted_segmented_run_resumes(cluster, whole_segmented_run,
     assert not list(tmp_path.glob('.stitched.json.*'))
 
 
+def test_resume_writes_formats_asked_for_since_a_stitched_result(
+        cluster, whole_segmented_run, tmp_path):
+    """A stitched result kept up to date by --resume gets the export
+    formats asked for since, as a local run's result does."""
+    values, whole, whole_folder = whole_segmented_run
+    stitched = tmp_path / 'stitched.json'
+    settings = dict(output=str(stitched), executor='ray',
+                    ray_address=cluster.address, workers=2, segment_s=2.0)
+    first = cluster.run(*_cli('--config', _config(
+        tmp_path, dict(values, export_formats=[]), **settings)))
+    assert first.returncode == 0, first.stderr
+    assert not (tmp_path / 'stitched_json').exists()
+    again = cluster.run(*_cli('--config', _config(tmp_path, values,
+                                                  **settings), '--resume'))
+    assert again.returncode == 0, again.stderr
+    assert '0 input(s) done, 1 up to date' in again.stdout
+    assert _openpose_frames(tmp_path / 'stitched_json', 'stitched') == \
+        _openpose_frames(whole_folder / 'whole_json', 'whole')
+    assert not list(tmp_path.glob('.stitched.json.*'))
+
+
+@pytest.mark.parametrize('when, name', [
+    ('exists', 'stitched.json'),
+    ('gone', '.stitched.json.segment-001-of-003.json')])
+def test_worker_killed_while_stitching_is_done_on_retry(
+        cluster, whole_segmented_run, tmp_path, when, name):
+    """kill -9 of the stitching worker once the stitched result is
+    published (its export under way), or once the first segment file is
+    removed: the retry stitches again from the segment files, or finds the
+    result published; the input is done with its export, and nothing of
+    the killed attempt is left (no segment, .partial or temporary file)."""
+    values, whole, whole_folder = whole_segmented_run
+    stitched = tmp_path / 'stitched.json'
+    config = _config(tmp_path, values, output=str(stitched),
+                     executor='ray', ray_address=cluster.address,
+                     workers=1, segment_s=2.0)
+    probe = cluster.popen(sys.executable, str(TESTS / 'ray_probe.py'),
+                          '--address', cluster.address, '--frames', '1',
+                          f'--kill-when-{when}', str(tmp_path / name),
+                          stdout=subprocess.PIPE)
+    result = cluster.run(*_cli('--config', config))
+    killed = json.loads(probe.communicate(timeout=60)[0])
+    assert 'stitched.json' in killed['beside'], killed
+    if when == 'exists':  # else this tests nothing
+        assert 'stitched_json' not in killed['beside'], killed
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'attempt 2' in result.stdout
+    stitched_result = json.loads(stitched.read_text())
+    _same_as_whole(stitched_result, whole)
+    if when == 'exists':  # stitched again by the next attempt
+        assert stitched_result['meta']['run']['pid'] != killed['pid']
+    assert _openpose_frames(tmp_path / 'stitched_json', 'stitched') == \
+        _openpose_frames(whole_folder / 'whole_json', 'whole')
+    assert sorted(path.name for path in tmp_path.iterdir()
+                  if path.name.startswith('.')) == [], \
+        list(tmp_path.iterdir())
+
+
 @pytest.mark.parametrize('signal_number', [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_stops_the_workers_and_keeps_the_partial(
         cluster, light_models, inputs, local_results, tmp_path,

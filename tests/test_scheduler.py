@@ -163,10 +163,20 @@ def test_a_failed_segment_fails_its_input_once_and_drops_the_rest():
 def test_a_segment_that_finds_the_whole_result_up_to_date_ends_its_input():
     result = BatchResult()
     scheduler = Scheduler(_segments(1, [(0, 8), (8, None)]), result)
-    first = scheduler.take()
+    first, second = scheduler.take(), scheduler.take()
     assert scheduler.answered(first, dict(status='input up to date')) \
-        == 'kept'
+        is None
+    # One unit writes the exports the result lacks (no two at once).
+    kept = scheduler.take()
+    assert (kept.kind, kept.kept) == ('stitch', True)
+    assert [segment for segment, _ in kept.stitch_of] == [
+        {'start': 0, 'stop': 8}, {'start': 8, 'stop': None}]
+    assert not scheduler.has_waiting()
+    assert scheduler.answered(second, dict(status='input up to date')) \
+        is None  # ignored
+    assert scheduler.answered(kept, dict(status='up to date')) == 'kept'
     assert result.up_to_date == [Path('/out/long1.mp4.json')]
+    assert not result.outputs and result.frames == 0
     assert scheduler.finished and not scheduler.has_waiting()
 
 
