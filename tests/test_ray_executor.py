@@ -162,6 +162,9 @@ def test_killed_worker_is_retried_and_resumes(cluster, light_models, inputs,
     # The frames written before the kill were not analysed again.
     assert run['resumed_from_frame'] >= killed['frames'] >= 2
     assert 'attempt 2' in result.stdout
+    # Ray's own report of the dead worker (pages, in colour) is not shown.
+    assert 'worker died' not in result.stdout + result.stderr
+    assert '\x1b[' not in result.stdout + result.stderr
 
 
 def test_corrupt_input_reported_once_the_others_written(
@@ -316,7 +319,8 @@ def test_worker_killed_while_stitching_is_done_on_retry(
     published (its export under way), or once the first segment file is
     removed: the retry stitches again from the segment files, or finds the
     result published; the input is done with its export, and nothing of
-    the killed attempt is left (no segment, .partial or temporary file)."""
+    the killed attempt is left (no segment, .partial or temporary file);
+    no line of Ray's about the dead worker."""
     values, whole, whole_folder = whole_segmented_run
     stitched = tmp_path / 'stitched.json'
     config = _config(tmp_path, values, output=str(stitched),
@@ -333,6 +337,8 @@ def test_worker_killed_while_stitching_is_done_on_retry(
         assert 'stitched_json' not in killed['beside'], killed
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'attempt 2' in result.stdout
+    assert 'worker died' not in result.stdout + result.stderr
+    assert '\x1b[' not in result.stdout + result.stderr
     stitched_result = json.loads(stitched.read_text())
     _same_as_whole(stitched_result, whole)
     if when == 'exists':  # stitched again by the next attempt
@@ -439,6 +445,32 @@ def test_address_of_another_server_is_one_line_within_seconds(
     assert not (tmp_path / 'out').exists()
 
 
+def test_interrupt_while_joining_says_no_worker_had_started(
+        cluster, light_models, inputs, tmp_path):
+    """Ctrl-C while the run is still joining the cluster (here an address
+    that accepts and never answers): the line does not say that workers
+    were stopped, since none had started."""
+    server = _listener(cluster, 8766, 'silent')
+    try:
+        assert server.stdout.readline().strip() == 'listening'
+        config = _config(tmp_path, light_models, input=str(inputs),
+                         output=str(tmp_path / 'out'), executor='ray',
+                         ray_address='127.0.0.1:8766')
+        batch = cluster.popen(*_cli('--config', config),
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        assert server.stdout.readline().strip() == 'accepted'
+        batch.send_signal(signal.SIGINT)
+        _, stderr = batch.communicate(timeout=60)
+    finally:
+        server.kill()
+        server.wait()
+    assert batch.returncode == 130, stderr
+    assert stderr.splitlines() == [
+        'error: interrupted before any Ray worker started; no output '
+        'written'], stderr
+
+
 def test_dead_node_its_input_resumes_on_the_other(
         cluster, light_models, inputs, local_results, tmp_path):
     """Last in this file: the second node stays dead."""
@@ -514,6 +546,9 @@ def test_private_ray_of_its_own(light_models, inputs, local_results,
         left = namespace_pids(ns)
     assert result.returncode == 0, result.stderr
     assert not left, f'processes left in the namespace: {left}'
+    assert result.stderr == '', result.stderr  # no line of Ray's
+    # One input: no summary files, as in a local run.
+    assert [p.name for p in out.iterdir()] == [photo.name + '.json']
     run = _same_as_local(out / (photo.name + '.json'), local_results)
     assert run['executor'] == 'ray' and run['attempts'] == 1
 

@@ -63,6 +63,7 @@ def connect(ray, config, namespace: str) -> None:
         with warnings.catch_warnings(), capture as printed:
             warnings.simplefilter('ignore')
             ray.init(**options)
+        _quiet_driver(ray)
     except Exception as exc:  # noqa: BLE001
         if any('InvalidAuthToken' in line or 'Unauthenticated' in line
                for line in printed) or 'token' in str(exc).lower():
@@ -76,6 +77,17 @@ def connect(ray, config, namespace: str) -> None:
         for number, handler in handlers.items():
             if handler is not None:
                 signal.signal(number, handler)
+
+
+def _quiet_driver(ray) -> None:
+    """Keep the errors that Ray's nodes push to the driver (a dead
+    worker's pages of explanation, in colour) off stdout: Ray's driver
+    prints them from a thread of its own whatever ``log_to_driver`` says,
+    through the switch that Ray's debugger turns off too
+    (``ray.util.rpdb``). The batch says in one line what they mean."""
+    module = getattr(getattr(ray, '_private', None), 'worker', None)
+    if hasattr(module, '_worker_logs_enabled'):
+        module._worker_logs_enabled = False
 
 
 def _check_reachable(address: str) -> None:
