@@ -277,8 +277,12 @@ def test_interrupted_segmented_run_resumes(cluster, whole_segmented_run,
     assert batch.returncode == 130, stderr
     assert not stitched.exists()
     kept_at = json.loads(first.read_text())['meta']['run']['finished_at']
+    kept = len(list(tmp_path.glob('.stitched.json.segment-*-of-003.json')))
     result = cluster.run(*_cli('--config', config, '--resume'))
     assert result.returncode == 0, result.stderr
+    # Frames of the kept segments were not analysed by this run.
+    assert f'1 input(s) done: {24 - 8 * kept} frame(s)' in result.stdout, \
+        result.stdout
     segments = _same_as_whole(json.loads(stitched.read_text()), whole)
     assert len(segments) == 3
     assert kept_at <= json.loads(stitched.read_text())['meta']['run'][

@@ -110,15 +110,22 @@ class Scheduler:
             self._stitch_kept(unit)
             return None
         if unit.kind == 'segment':
+            if status == 'done':  # a kept segment was not analysed now
+                self._count(answer)
             self._segment_in(unit)
             return None
         if status == 'up to date' or unit.kept:
             self.result.up_to_date.append(unit.result)
             return 'kept'
         self.result.outputs.append(unit.result)
+        if unit.kind == 'input':  # a stitch's frames: its segments'
+            self._count(answer)
+        return 'written'
+
+    def _count(self, answer: dict) -> None:
+        """Frames and persons analysed by this run."""
         self.result.frames += answer['frames']
         self.result.persons += answer['persons']
-        return 'written'
 
     def not_started(self, unit: Unit) -> None:
         """The call never reached a living worker: send it again, free."""
