@@ -87,7 +87,9 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         _quiet_library_logs()
         if config.executor == 'ray':
             from pose_suite.batch.ray_executor import run_on_ray
-            return _report_many(run_on_ray(config, inputs), config)
+            # One input: no summary files, as in a local run.
+            return _report_many(run_on_ray(config, inputs), config,
+                                summary_files=inputs.batch)
         service = service_class(config)
         if inputs.batch:
             return _report_many(run_local(service, inputs), config)
@@ -97,9 +99,13 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     except SuiteError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         writer = getattr(service, 'writer', None)
-        if config is not None and config.executor == 'ray':
+        if config is not None and config.executor == 'ray' and \
+                not getattr(exc, 'ray_workers_started', False):
+            print('error: interrupted before any Ray worker started; no '
+                  'output written', file=sys.stderr)
+        elif config is not None and config.executor == 'ray':
             print('error: interrupted; the Ray workers were stopped and the '
                   f'unfinished results are kept as partial files in '
                   f'{config.output}: run again with --resume to continue',
@@ -122,11 +128,13 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     return 0
 
 
-def _report_many(result: BatchResult, config) -> int:
-    """The summary of a batch, as files (summary.csv, report.html) and
-    lines: exit status 1 if any input failed (the others' results are
-    kept); non-media files are no failure."""
-    publish_summary(config, result)
+def _report_many(result: BatchResult, config,
+                 summary_files: bool = True) -> int:
+    """The summary of a batch, as files (summary.csv, report.html; with
+    ``summary_files``) and lines: exit status 1 if any input failed (the
+    others' results are kept); non-media files are no failure."""
+    if summary_files:
+        publish_summary(config, result)
     _report_skipped(result.skipped)
     for path, reason in result.failures:
         print(f'warning: {path} failed: {reason}', file=sys.stderr)

@@ -1,7 +1,10 @@
 """Run by the Ray tests inside their network namespace, beside a running
 batch: join the cluster, wait until a unit of the batch has written at least
 ``--frames`` frames, print where it runs (JSON) and, with ``--kill``, kill
-the worker process analysing it (kill -9).
+the worker process analysing it (kill -9). With ``--kill-when-exists
+PATH`` (or ``--kill-when-gone PATH``) the worker found so is killed once
+PATH exists (or, having existed, is gone; polled every millisecond), and
+the JSON lists the files beside PATH at that moment.
 
 The process is found through Ray: the batch's ``progress`` actor (named, in
 a ``pose-suite-*`` namespace) holds each unit's node, worker and pid.
@@ -23,6 +26,8 @@ def main() -> int:
     parser.add_argument('--on-node-with', help='a custom resource name: '
                         'only a unit on the node that has it')
     parser.add_argument('--kill', action='store_true')
+    parser.add_argument('--kill-when-exists', metavar='PATH')
+    parser.add_argument('--kill-when-gone', metavar='PATH')
     args = parser.parse_args()
     ray.init(address=args.address, log_to_driver=False,
              logging_level='ERROR')
@@ -47,12 +52,31 @@ def main() -> int:
                 if where['frames'] < args.frames or (
                         node_id and not node_id.startswith(where['node_id'])):
                     continue
-                if args.kill:
+                if args.kill_when_exists or args.kill_when_gone:
+                    where['beside'] = _kill_when(
+                        args.kill_when_exists or args.kill_when_gone,
+                        bool(args.kill_when_exists), where['pid'], deadline)
+                elif args.kill:
                     os.kill(where['pid'], signal.SIGKILL)
                 print(json.dumps(dict(where, unit=unit)), flush=True)
                 return 0
         time.sleep(0.2)
     return 1
+
+
+def _kill_when(path: str, exists: bool, pid: int, deadline: float) -> list:
+    """Kill ``pid`` once ``path`` exists (or, not ``exists``, is gone);
+    the names beside it then."""
+    while not exists and not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise SystemExit(f'{path} never appeared')
+        time.sleep(0.05)
+    while os.path.exists(path) != exists:
+        if time.monotonic() > deadline:
+            raise SystemExit(f'{path} never changed')
+        time.sleep(0.001)
+    os.kill(pid, signal.SIGKILL)
+    return sorted(os.listdir(os.path.dirname(path)))
 
 
 if __name__ == '__main__':

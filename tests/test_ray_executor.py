@@ -162,6 +162,9 @@ def test_killed_worker_is_retried_and_resumes(cluster, light_models, inputs,
     # The frames written before the kill were not analysed again.
     assert run['resumed_from_frame'] >= killed['frames'] >= 2
     assert 'attempt 2' in result.stdout
+    # Ray's own report of the dead worker (pages, in colour) is not shown.
+    assert 'worker died' not in result.stdout + result.stderr
+    assert '\x1b[' not in result.stdout + result.stderr
 
 
 def test_corrupt_input_reported_once_the_others_written(
@@ -274,8 +277,12 @@ def test_interrupted_segmented_run_resumes(cluster, whole_segmented_run,
     assert batch.returncode == 130, stderr
     assert not stitched.exists()
     kept_at = json.loads(first.read_text())['meta']['run']['finished_at']
+    kept = len(list(tmp_path.glob('.stitched.json.segment-*-of-003.json')))
     result = cluster.run(*_cli('--config', config, '--resume'))
     assert result.returncode == 0, result.stderr
+    # Frames of the kept segments were not analysed by this run.
+    assert f'1 input(s) done: {24 - 8 * kept} frame(s)' in result.stdout, \
+        result.stdout
     segments = _same_as_whole(json.loads(stitched.read_text()), whole)
     assert len(segments) == 3
     assert kept_at <= json.loads(stitched.read_text())['meta']['run'][
@@ -284,6 +291,67 @@ def test_interrupted_segmented_run_resumes(cluster, whole_segmented_run,
     assert again.returncode == 0, again.stderr
     assert '0 input(s) done, 1 up to date' in again.stdout
     assert not list(tmp_path.glob('.stitched.json.*'))
+
+
+def test_resume_writes_formats_asked_for_since_a_stitched_result(
+        cluster, whole_segmented_run, tmp_path):
+    """A stitched result kept up to date by --resume gets the export
+    formats asked for since, as a local run's result does."""
+    values, whole, whole_folder = whole_segmented_run
+    stitched = tmp_path / 'stitched.json'
+    settings = dict(output=str(stitched), executor='ray',
+                    ray_address=cluster.address, workers=2, segment_s=2.0)
+    first = cluster.run(*_cli('--config', _config(
+        tmp_path, dict(values, export_formats=[]), **settings)))
+    assert first.returncode == 0, first.stderr
+    assert not (tmp_path / 'stitched_json').exists()
+    again = cluster.run(*_cli('--config', _config(tmp_path, values,
+                                                  **settings), '--resume'))
+    assert again.returncode == 0, again.stderr
+    assert '0 input(s) done, 1 up to date' in again.stdout
+    assert _openpose_frames(tmp_path / 'stitched_json', 'stitched') == \
+        _openpose_frames(whole_folder / 'whole_json', 'whole')
+    assert not list(tmp_path.glob('.stitched.json.*'))
+
+
+@pytest.mark.parametrize('when, name', [
+    ('exists', 'stitched.json'),
+    ('gone', '.stitched.json.segment-001-of-003.json')])
+def test_worker_killed_while_stitching_is_done_on_retry(
+        cluster, whole_segmented_run, tmp_path, when, name):
+    """kill -9 of the stitching worker once the stitched result is
+    published (its export under way), or once the first segment file is
+    removed: the retry stitches again from the segment files, or finds the
+    result published; the input is done with its export, and nothing of
+    the killed attempt is left (no segment, .partial or temporary file);
+    no line of Ray's about the dead worker."""
+    values, whole, whole_folder = whole_segmented_run
+    stitched = tmp_path / 'stitched.json'
+    config = _config(tmp_path, values, output=str(stitched),
+                     executor='ray', ray_address=cluster.address,
+                     workers=1, segment_s=2.0)
+    probe = cluster.popen(sys.executable, str(TESTS / 'ray_probe.py'),
+                          '--address', cluster.address, '--frames', '1',
+                          f'--kill-when-{when}', str(tmp_path / name),
+                          stdout=subprocess.PIPE)
+    result = cluster.run(*_cli('--config', config))
+    killed = json.loads(probe.communicate(timeout=60)[0])
+    assert 'stitched.json' in killed['beside'], killed
+    if when == 'exists':  # else this tests nothing
+        assert 'stitched_json' not in killed['beside'], killed
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'attempt 2' in result.stdout
+    assert 'worker died' not in result.stdout + result.stderr
+    assert '\x1b[' not in result.stdout + result.stderr
+    stitched_result = json.loads(stitched.read_text())
+    _same_as_whole(stitched_result, whole)
+    if when == 'exists':  # stitched again by the next attempt
+        assert stitched_result['meta']['run']['pid'] != killed['pid']
+    assert _openpose_frames(tmp_path / 'stitched_json', 'stitched') == \
+        _openpose_frames(whole_folder / 'whole_json', 'whole')
+    assert sorted(path.name for path in tmp_path.iterdir()
+                  if path.name.startswith('.')) == [], \
+        list(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize('signal_number', [signal.SIGINT, signal.SIGTERM])
@@ -339,6 +407,72 @@ def test_bad_cluster_settings_one_line_nothing_written(
     assert_one_line_error(result, *words)
     assert time.monotonic() - started < 120
     assert not out.exists() or not list(out.iterdir())
+
+
+def _listener(cluster, port: int, *args):
+    """A TCP server in the cluster's namespace: ``http.server``, or with
+    ``'silent'`` one that accepts and never answers; returns it once it
+    listens (its stdout: a line per connection accepted)."""
+    script = TESTS / 'silent_listener.py'
+    command = [sys.executable, str(script), str(port)] if args == (
+        'silent',) else [sys.executable, '-m', 'http.server', '--bind',
+                         '127.0.0.1', str(port)]
+    server = cluster.popen(*command, stdout=subprocess.PIPE, text=True)
+    check = ('import socket, time\n'
+             'for _ in range(100):\n'
+             '    try:\n'
+             f'        socket.create_connection(("127.0.0.1", {port})).close()'
+             '\n        break\n'
+             '    except OSError:\n'
+             '        time.sleep(0.1)\n')
+    if args != ('silent',):
+        assert cluster.run(sys.executable, '-c', check).returncode == 0
+    return server
+
+
+def test_address_of_another_server_is_one_line_within_seconds(
+        cluster, light_models, inputs, tmp_path):
+    """ray_address where an HTTP server listens: one line naming the
+    address within seconds, not Ray's minutes of retries."""
+    server = _listener(cluster, 8765)
+    try:
+        config = _config(tmp_path, light_models, input=str(inputs),
+                         output=str(tmp_path / 'out'), executor='ray',
+                         ray_address='127.0.0.1:8765')
+        started = time.monotonic()
+        result = cluster.run(*_cli('--config', config), timeout=60)
+        assert_one_line_error(result, '127.0.0.1:8765', 'not a Ray')
+        assert time.monotonic() - started < 30
+    finally:
+        server.kill()
+        server.wait()
+    assert not (tmp_path / 'out').exists()
+
+
+def test_interrupt_while_joining_says_no_worker_had_started(
+        cluster, light_models, inputs, tmp_path):
+    """Ctrl-C while the run is still joining the cluster (here an address
+    that accepts and never answers): the line does not say that workers
+    were stopped, since none had started."""
+    server = _listener(cluster, 8766, 'silent')
+    try:
+        assert server.stdout.readline().strip() == 'listening'
+        config = _config(tmp_path, light_models, input=str(inputs),
+                         output=str(tmp_path / 'out'), executor='ray',
+                         ray_address='127.0.0.1:8766')
+        batch = cluster.popen(*_cli('--config', config),
+                              stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+        assert server.stdout.readline().strip() == 'accepted'
+        batch.send_signal(signal.SIGINT)
+        _, stderr = batch.communicate(timeout=60)
+    finally:
+        server.kill()
+        server.wait()
+    assert batch.returncode == 130, stderr
+    assert stderr.splitlines() == [
+        'error: interrupted before any Ray worker started; no output '
+        'written'], stderr
 
 
 def test_dead_node_its_input_resumes_on_the_other(
@@ -416,6 +550,9 @@ def test_private_ray_of_its_own(light_models, inputs, local_results,
         left = namespace_pids(ns)
     assert result.returncode == 0, result.stderr
     assert not left, f'processes left in the namespace: {left}'
+    assert result.stderr == '', result.stderr  # no line of Ray's
+    # One input: no summary files, as in a local run.
+    assert [p.name for p in out.iterdir()] == [photo.name + '.json']
     run = _same_as_local(out / (photo.name + '.json'), local_results)
     assert run['executor'] == 'ray' and run['attempts'] == 1
 

@@ -131,7 +131,22 @@ def test_segments_then_stitching_before_other_inputs():
         {'start': 16, 'stop': None}]
     assert scheduler.answered(stitch, dict(DONE, frames=24)) == 'written'
     assert result.outputs == [Path('/out/long1.mp4.json')]
-    assert result.frames == 24  # the segments' frames are not counted twice
+    # The segments' frames, not counted twice.
+    assert (result.frames, result.persons) == (15, 21)
+
+
+def test_frames_of_kept_segments_are_not_counted():
+    """A resumed run that kept a finished segment analysed only the
+    others' frames."""
+    result = BatchResult()
+    scheduler = Scheduler(_segments(1, [(0, 8), (8, None)]), result)
+    first, second = scheduler.take(), scheduler.take()
+    scheduler.answered(first, dict(status='up to date', frames=0))
+    scheduler.answered(second, DONE)
+    stitch = scheduler.take()
+    assert scheduler.answered(stitch, dict(DONE, frames=16)) == 'written'
+    assert (result.frames, result.persons) == (5, 7)
+    assert '1 input(s) done: 5 frame(s), 7 person(s)' in result.summary()
 
 
 def test_a_retried_stitch_is_still_a_stitch():
@@ -163,10 +178,20 @@ def test_a_failed_segment_fails_its_input_once_and_drops_the_rest():
 def test_a_segment_that_finds_the_whole_result_up_to_date_ends_its_input():
     result = BatchResult()
     scheduler = Scheduler(_segments(1, [(0, 8), (8, None)]), result)
-    first = scheduler.take()
+    first, second = scheduler.take(), scheduler.take()
     assert scheduler.answered(first, dict(status='input up to date')) \
-        == 'kept'
+        is None
+    # One unit writes the exports the result lacks (no two at once).
+    kept = scheduler.take()
+    assert (kept.kind, kept.kept) == ('stitch', True)
+    assert [segment for segment, _ in kept.stitch_of] == [
+        {'start': 0, 'stop': 8}, {'start': 8, 'stop': None}]
+    assert not scheduler.has_waiting()
+    assert scheduler.answered(second, dict(status='input up to date')) \
+        is None  # ignored
+    assert scheduler.answered(kept, dict(status='up to date')) == 'kept'
     assert result.up_to_date == [Path('/out/long1.mp4.json')]
+    assert not result.outputs and result.frames == 0
     assert scheduler.finished and not scheduler.has_waiting()
 
 

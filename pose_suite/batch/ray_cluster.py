@@ -6,6 +6,7 @@ is the part that meets the user's machines: addresses, tokens, CPUs and
 GPUs per node, each refusal said in one line naming the setting.
 """
 import contextlib
+import os
 import signal
 import socket
 import warnings
@@ -13,6 +14,13 @@ from typing import Dict, List
 
 from pose_suite.errors import ClusterError, ConfigError, DeviceError, one_line
 from pose_suite.media.sources import native_stderr_captured
+
+#: Seconds a cluster's address has to answer like Ray (gRPC's HTTP/2
+#: greeting) once connected.
+PROTOCOL_TIMEOUT_S = 5.0
+#: The HTTP/2 client connection preface and an empty SETTINGS frame.
+HTTP2_GREETING = (b'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'
+                  b'\x00\x00\x00\x04\x00\x00\x00\x00\x00')
 
 
 def import_ray():
@@ -55,6 +63,7 @@ def connect(ray, config, namespace: str) -> None:
         with warnings.catch_warnings(), capture as printed:
             warnings.simplefilter('ignore')
             ray.init(**options)
+        _quiet_driver(ray)
     except Exception as exc:  # noqa: BLE001
         if any('InvalidAuthToken' in line or 'Unauthenticated' in line
                for line in printed) or 'token' in str(exc).lower():
@@ -70,10 +79,28 @@ def connect(ray, config, namespace: str) -> None:
                 signal.signal(number, handler)
 
 
+def _quiet_driver(ray) -> None:
+    """Keep the errors that Ray's nodes push to the driver (a dead
+    worker's pages of explanation, in colour) off stdout: Ray's driver
+    prints them from a thread of its own whatever ``log_to_driver`` says,
+    through the switch that Ray's debugger turns off too
+    (``ray.util.rpdb``). The batch says in one line what they mean."""
+    module = getattr(getattr(ray, '_private', None), 'worker', None)
+    if hasattr(module, '_worker_logs_enabled'):
+        module._worker_logs_enabled = False
+
+
 def _check_reachable(address: str) -> None:
-    """Fail at once when nothing listens at a host:port address: Ray's own
-    connection retries take minutes (82 s measured with its timeouts cut
-    to 5 s) before they give up.
+    """Fail at once when nothing listens at a host:port address, or
+    something that is not Ray (a web server, say): Ray's own connection
+    retries take minutes (82 s measured with its timeouts cut to 5 s; 329 s
+    against an HTTP server) before they give up.
+
+    A Ray cluster's address (its GCS port, or the Ray Client port of a
+    ``ray://`` address) speaks gRPC, which is HTTP/2: it answers the HTTP/2
+    greeting with a SETTINGS frame; an HTTP/1 server answers ``HTTP/1.``
+    or closes. (With ``RAY_USE_TLS`` the port speaks TLS first: only the
+    connection is checked.)
 
     Raises:
         ClusterError
@@ -81,14 +108,47 @@ def _check_reachable(address: str) -> None:
     if address == 'auto':
         return  # Ray finds the local cluster's address, or fails at once
     host, _, port = address.split('://')[-1].rpartition(':')
+    if not port.isdigit():
+        return  # no port: Ray's default, Ray says what it finds
     try:
-        socket.create_connection((host.strip('[]'), int(port)),
-                                 timeout=10).close()
+        connection = socket.create_connection((host.strip('[]'), int(port)),
+                                              timeout=10)
     except OSError as exc:
         raise ClusterError(
             f'cannot reach the Ray cluster at {address}: '
             f'{exc.strerror or exc} (start one with `ray start --head`, '
             'or check ray_address)') from None
+    with connection:
+        if os.environ.get('RAY_USE_TLS', '0').lower() in ('1', 'true'):
+            return
+        answer = _answer_to_greeting(connection)
+    if len(answer) < 9 or answer[3] != 4 or answer[5:9] != bytes(4):
+        said = answer.split(b'\r\n', 1)[0].decode('ascii',
+                                                    'replace').strip()
+        said = f' (it said "{said}")' if said.isprintable() and said \
+            else ''
+        raise ClusterError(
+            f'{address} is not a Ray cluster: what listens there does not '
+            f'answer as Ray does{said}; check ray_address (the head\'s '
+            'port, 6379 by default, or ray://host:10001)')
+
+
+def _answer_to_greeting(connection: socket.socket) -> bytes:
+    """The first 9 bytes (an HTTP/2 frame header) a server sends back to
+    :data:`HTTP2_GREETING` within :data:`PROTOCOL_TIMEOUT_S` (fewer if it
+    closes or stays silent)."""
+    answer = b''
+    connection.settimeout(PROTOCOL_TIMEOUT_S)
+    try:
+        connection.sendall(HTTP2_GREETING)
+        while len(answer) < 9:
+            more = connection.recv(9 - len(answer))
+            if not more:
+                break
+            answer += more
+    except OSError:
+        pass  # reset, or silent: not Ray
+    return answer
 
 
 def worker_shape(nodes: List[Dict[str, float]], config,

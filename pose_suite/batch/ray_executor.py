@@ -59,13 +59,19 @@ def run_on_ray(config, inputs: Inputs) -> BatchResult:
         ClusterError, DeviceError, OutputError: before any input is
         analysed, with nothing written.
         KeyboardInterrupt: after the workers were stopped; partial files
-        are kept.
+        are kept. Its ``ray_workers_started`` says whether any worker had
+        been started (not when interrupted while joining the cluster).
     """
     if config.ray_address == '':
         # Ray's control plane runs code for whoever reaches it: a private
         # Ray gets a token of its own (read as Ray is imported).
         os.environ['RAY_AUTH_MODE'] = 'token'
         os.environ['RAY_AUTH_TOKEN'] = secrets.token_hex(32)
+        # Its node is this machine, as 127.0.0.1: else Ray looks for the
+        # address the machine goes out by (a UDP socket towards 8.8.8.8,
+        # and a warning of its C++ core on stderr when there is no route).
+        # Read as Ray is imported, by its processes too.
+        os.environ['RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER'] = '0'
     ray = import_ray()
     started = time.perf_counter()
     output_files = plan_output_files(inputs, config.output,
@@ -75,10 +81,15 @@ def run_on_ray(config, inputs: Inputs) -> BatchResult:
     scheduler = Scheduler(_plan(config, inputs, output_files, result),
                           result)
     namespace = NAMESPACE_PREFIX + secrets.token_hex(4)
-    connect(ray, config, namespace)
+    driver = None
     try:
+        connect(ray, config, namespace)
         if not scheduler.finished:
-            _Driver(ray, config, scheduler, len(inputs.sources)).run()
+            driver = _Driver(ray, config, scheduler, len(inputs.sources))
+            driver.run()
+    except KeyboardInterrupt as exc:
+        exc.ray_workers_started = bool(driver and driver.workers)
+        raise
     finally:
         ray.shutdown()
     result.seconds = time.perf_counter() - started
@@ -123,6 +134,7 @@ class _Driver:
                  total_inputs: int):
         self.ray, self.config, self.scheduler = ray, config, scheduler
         self.total_inputs = total_inputs
+        self.workers: list = []  # the actors, once started
 
     def run(self) -> None:
         ray = self.ray

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Dict
 
 from pose_suite.batch.local import problem_of
-from pose_suite.batch.segments import Segment, stitch
-from pose_suite.errors import ClusterError, SuiteError, SuiteWarning, one_line
+from pose_suite.batch.segments import Segment, remove_segments, stitch
+from pose_suite.errors import (ClusterError, OutputError, SuiteError,
+                               SuiteWarning, one_line)
+from pose_suite.outputs.results import iter_frame_records
 
 #: Seconds between a worker's progress reports.
 PROGRESS_INTERVAL_S = 0.5
@@ -148,21 +150,49 @@ class Worker:
                     frames=done.frames, persons=done.persons)
 
     def stitch(self, unit: dict) -> dict:
-        """Join an input's segment files into its result, and export."""
+        """Join an input's segment files into its result, and export; or,
+        for a result published before (``kept``, or by an attempt cut off
+        once it had published it), write the exports it lacks. Safe to
+        repeat: the segment files go last."""
         if self.service is None:
             return dict(status='worker broken', reason=str(self.error),
                         **self._where())
         where = self._begin(unit)
+        result = Path(unit['output'])
+        segments = [(Segment(**segment), Path(path))
+                    for segment, path in unit['stitch_of']]
+        files = [path for _, path in segments]
         try:
-            segments = [(Segment(**segment), Path(path))
-                        for segment, path in unit['stitch_of']]
-            meta, persons = stitch(
-                [s for s, _ in segments], [p for _, p in segments],
-                Path(unit['output']), self.service.config,
-                run_info=dict(executor='ray', **where))
-            self.service.export(Path(unit['output']), meta)
+            if unit['kept'] or not all(path.exists() for path in files):
+                answer = self._published(unit, result, files)
+            else:
+                meta, persons = stitch(
+                    [s for s, _ in segments], files, result,
+                    self.service.config,
+                    run_info=dict(executor='ray', **where))
+                self.service.export(result, meta)
+                answer = dict(status='done', frames=meta['frame_count'],
+                              persons=persons,
+                              attempts=meta['run']['attempts'])
+            remove_segments(result, files)
         except Exception as exc:  # noqa: BLE001  (see problem_of)
             return dict(status='failed', reason=problem_of(exc)[1], **where)
-        return dict(status='done', output=unit['output'],
+        return dict(answer, output=unit['output'],
+                    attempts=max(unit['attempts'], answer['attempts']),
+                    **where)
+
+    def _published(self, unit: dict, result: Path, files: list) -> dict:
+        """The answer for a stitched result already published, once the
+        exports it lacks are written."""
+        meta, why = self.service.up_to_date(unit['source'], result)
+        if meta is None:
+            gone = next((path for path in files if not path.exists()), None)
+            raise OutputError(f'cannot stitch {result}: its segment file '
+                              f'{gone} is gone' + (f' ({why})' if why
+                                                   else ''))
+        self.service.export(result, meta, only_missing=True)
+        persons = 0 if unit['kept'] else sum(  # kept: not shown
+            len(record['persons']) for record in iter_frame_records(result))
+        return dict(status='up to date' if unit['kept'] else 'done',
                     frames=meta['frame_count'], persons=persons,
-                    attempts=meta['run']['attempts'], **where)
+                    attempts=meta['run'].get('attempts', 1))

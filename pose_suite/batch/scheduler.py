@@ -31,7 +31,8 @@ class Unit:
 
     ``kind``: ``'input'`` (a whole input), ``'segment'`` (frames
     ``segment`` of a video) or ``'stitch'`` (joining ``stitch_of``, a list
-    of ``(Segment, segment file)``, into ``result``).
+    of ``(Segment, segment file)``, into ``result``, then its exports; with
+    ``kept``, a result found up to date: only the exports it lacks).
     """
 
     unit_id: str
@@ -46,6 +47,7 @@ class Unit:
     attempts: int = 0      # attempts handed out and charged
     resume_partial: bool = False  # a cut-off attempt left a partial file
     unavailable: int = 0   # answers "worker unreachable, try again"
+    kept: bool = False     # a stitch of a result found up to date
 
     def message(self) -> dict:
         """What the worker receives (plain values, for pickling)."""
@@ -105,19 +107,25 @@ class Scheduler:
             self._fail(unit, answer['reason'])
             return None
         if status == 'input up to date':  # a segment found the whole result
-            self._end_input(unit.number)
-            self.result.up_to_date.append(unit.result)
-            return 'kept'
+            self._stitch_kept(unit)
+            return None
         if unit.kind == 'segment':
+            if status == 'done':  # a kept segment was not analysed now
+                self._count(answer)
             self._segment_in(unit)
             return None
-        if status == 'up to date':
+        if status == 'up to date' or unit.kept:
             self.result.up_to_date.append(unit.result)
             return 'kept'
         self.result.outputs.append(unit.result)
+        if unit.kind == 'input':  # a stitch's frames: its segments'
+            self._count(answer)
+        return 'written'
+
+    def _count(self, answer: dict) -> None:
+        """Frames and persons analysed by this run."""
         self.result.frames += answer['frames']
         self.result.persons += answer['persons']
-        return 'written'
 
     def not_started(self, unit: Unit) -> None:
         """The call never reached a living worker: send it again, free."""
@@ -181,6 +189,21 @@ class Scheduler:
             unit.result, unit.result, 0,
             stitch_of=[(dataclasses.asdict(u.segment), str(u.output))
                        for u in done]))
+
+    def _stitch_kept(self, unit: Unit) -> None:
+        """A segment found its input's result up to date: the input's
+        other segments are dropped, and one stitch unit (never two at once)
+        writes the exports it lacks and removes what an earlier run left."""
+        number = unit.number
+        planned = self._segments_left.get(number, []) + \
+            self._segments_done.get(number, [])
+        self._end_input(number)
+        planned.sort(key=lambda u: u.segment.start)
+        self.queue.appendleft(Unit(
+            f'{number}.stitch', 'stitch', number, unit.source, unit.result,
+            unit.result, 0, kept=True,
+            stitch_of=[(dataclasses.asdict(u.segment), str(u.output))
+                       for u in planned]))
 
     def _end_input(self, number: int) -> None:
         """Drop whatever else of input ``number`` waits; answers of its

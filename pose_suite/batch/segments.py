@@ -11,10 +11,14 @@ run, track ids and smoothed keypoints included; no overlap is needed.
 """
 import dataclasses
 import json
+import re
+import shutil
 import time
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
+from pose_suite.outputs.exports import SUFFIXES
+from pose_suite.outputs.openpose import FOLDER_FORMATS
 from pose_suite.outputs.publish import atomic_write
 from pose_suite.outputs.results import (frame_record, iter_frame_records,
                                         persons_from_record, record_line,
@@ -63,8 +67,10 @@ def segment_file(output_file: Path, number: int, count: int) -> Path:
 def stitch(segments: List[Segment], files: List[Path], output_file: Path,
            config, run_info: Optional[dict] = None) -> Tuple[dict, int]:
     """Join the segment results ``files`` (in order) into ``output_file``,
-    published atomically, and remove them. ``config``: the run's
-    :class:`AnalysisConfig` (tracking, smoothing, kpt_thr).
+    published atomically; the files stay (:func:`remove_segments` once the
+    exports are written too), so that a stitching cut off at any point can
+    be done again. ``config``: the run's :class:`AnalysisConfig`
+    (tracking, smoothing, kpt_thr).
 
     Returns:
         The result's ``meta`` and its number of persons (all frames).
@@ -108,9 +114,30 @@ def stitch(segments: List[Segment], files: List[Path], output_file: Path,
 
     with atomic_write(output_file, encoding='utf-8') as handle:
         write_result(handle, meta, frame_lines())
-    for path in files:
-        path.unlink(missing_ok=True)
     return meta, persons_total[0]
+
+
+def remove_segments(output_file: Path, files: List[Path]) -> None:
+    """Remove the segment ``files`` of ``output_file``, and whatever an
+    attempt killed while stitching or exporting left beside it (the
+    temporary files of the result and of its exports, and the hidden
+    folders of its OpenPose exports). Called last, once the result and its
+    exports are published."""
+    output_file = Path(output_file)
+    name, stem = re.escape(output_file.name), re.escape(output_file.stem)
+    suffixes = '|'.join(re.escape(s) for s in SUFFIXES.values())
+    left = re.compile(
+        rf'\.(?:{name}|{stem}(?:{suffixes}))\.[0-9a-f]{{8}}\.tmp'
+        rf'|\.{name}\.(?:{"|".join(FOLDER_FORMATS)})\.[0-9a-f]{{8}}'
+        r'\.partial(?:\.old)?')
+    for path in output_file.parent.iterdir():
+        if left.fullmatch(path.name):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    for path in files:
+        Path(path).unlink(missing_ok=True)
 
 
 def _read_meta(path: Path) -> dict:
