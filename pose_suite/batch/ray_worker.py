@@ -190,7 +190,7 @@ class Worker:
             raise OutputError(f'cannot stitch {result}: its segment file '
                               f'{gone} is gone' + (f' ({why})' if why
                                                    else ''))
-        self.service.export(result, meta, only_missing=True)
+        self.service.export(result, meta, only_stale=True)
         persons = 0 if unit['kept'] else sum(  # kept: not shown
             len(record['persons']) for record in iter_frame_records(result))
         return dict(status='up to date' if unit['kept'] else 'done',

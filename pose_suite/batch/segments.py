@@ -127,7 +127,8 @@ def remove_segments(output_file: Path, files: List[Path]) -> None:
     name, stem = re.escape(output_file.name), re.escape(output_file.stem)
     suffixes = '|'.join(re.escape(s) for s in SUFFIXES.values())
     left = re.compile(
-        rf'\.(?:{name}|{stem}(?:{suffixes}))\.[0-9a-f]{{8}}\.tmp'
+        rf'\.(?:{name}|{name}\.exports\.json|{stem}(?:{suffixes}))'
+        r'\.[0-9a-f]{8}\.tmp'
         rf'|\.{name}\.(?:{"|".join(FOLDER_FORMATS)})\.[0-9a-f]{{8}}'
         r'\.partial(?:\.old)?')
     for path in output_file.parent.iterdir():
