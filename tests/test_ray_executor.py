@@ -241,12 +241,6 @@ def test_segments_equal_a_whole_run(cluster, whole_segmented_run, tmp_path):
     too: cuts fall on detection frames), and the same OpenPose files. Each
     segment starts decoding near its first frame."""
     values, whole, whole_folder = whole_segmented_run
-    if when == 'exists':
-        # The OpenPose folder last, after four other exports: a window of
-        # tens of ms between the result and its folder (one filesystem
-        # sync a folder makes a folder quick to write).
-        values = dict(values, export_formats=[
-            'mmpose', 'coco', 'csv', 'pose2sim', 'openpose'])
     stitched = tmp_path / 'stitched.json'
     config = _config(tmp_path, values, output=str(stitched),
                      executor='ray', ray_address=cluster.address,
