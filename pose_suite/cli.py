@@ -72,11 +72,14 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     try:
         config = load_config(Path(args.config), overrides)
         inputs = expand_inputs(
-            config.input, config.recursive, exclude=config.output,
+            config.input, config.recursive,
+            exclude=[path for path in (config.output, config.visualize_output)
+                     if path is not None],
             own=own_outputs_in([config.output, config.visualize_output]))
         # Before any work: two inputs never write the same file.
         output_files = plan_output_files(inputs, config.output,
-                                         config.export_formats)
+                                         config.export_formats,
+                                         config.visualize_output)
         if not inputs.batch:
             source = open_source(inputs.sources[0])  # before the models
             if config.visualize_output:

@@ -67,8 +67,10 @@ def test_whole_results_are_told_from_cut_ones(tmp_path):
     data = path.read_bytes()
     assert json.loads(data)['end'] == {'frame_count': 3}
     assert why_incomplete(path, {'frame_count': 3}) is None
-    assert 'holds 3' in why_incomplete(path, {'frame_count': 4})
-    for cut in range(1, 120):
+    assert 'counts 3 frame(s)' in why_incomplete(path, {'frame_count': 4})
+    path.write_bytes(data[:-1] + b'  \n')  # white space after: still whole
+    assert why_incomplete(path, {'frame_count': 3}) is None
+    for cut in range(2, 120):
         path.write_bytes(data[:-cut])
         assert why_incomplete(path, {'frame_count': 3}), cut
     old = ROOT / 'tests' / 'data' / 'results_c8e1fd9'
@@ -238,3 +240,89 @@ def test_report_reads_results_in_a_users_folder_named_json(tmp_path):
     rows = json.loads((tmp_path / 'results' / 'summary.json').read_text())
     assert sorted(row['result'] for row in rows['inputs']) == sorted(
         f'P01_json/{path.name}' for path in old.glob('*.json'))
+
+
+def test_a_users_folder_named_like_an_export_is_never_replaced(
+        tiny_models, two_photos, tmp_path, write_config):
+    """A user's own folder ``a_json/`` beside ``a.jpg`` (the OpenPose
+    export's name): refused before any work, its files kept."""
+    notes = two_photos / 'a_json'
+    notes.mkdir()
+    (notes / 'important.txt').write_text('my notes\n')
+    result = run_cli('pose_analysis_service.py', '--config', write_config(
+        dict(tiny_models, input=str(two_photos), output=str(two_photos))),
+        '--format', 'openpose')
+    assert_one_line_error(result, 'a_json', 'important.txt')
+    assert [path.name for path in notes.iterdir()] == ['important.txt']
+    assert not list(two_photos.glob('*.json'))
+
+
+@pytest.mark.parametrize('name', ['summary.csv', 'report.html',
+                                  'a.jpg.overlay.jpg'])
+def test_an_input_the_run_would_write_over_is_refused(
+        tiny_models, two_photos, write_config, name):
+    """Output and overlay folder = input folder: a photo of the user's
+    named like the batch's summary or report, or like another input's
+    overlay, would be overwritten: refused before any work, naming it."""
+    shutil.copy(two_photos / 'b.jpg', two_photos / name)
+    before = (two_photos / name).read_bytes()
+    result = run_cli('pose_analysis_service.py', '--config', write_config(
+        dict(tiny_models, input=str(two_photos), output=str(two_photos),
+             visualize_output=str(two_photos))))
+    assert_one_line_error(result, name, 'write over it')
+    assert (two_photos / name).read_bytes() == before
+    assert not list(two_photos.glob('*.json'))
+
+
+def test_resume_of_a_partial_with_frames_out_of_order(tiny_models, tmp_path,
+                                                      monkeypatch):
+    """Frame lines 0, 2, 1, ...: resumed from frame 1, the first frame
+    without its record, so no frame goes missing."""
+    from pose_analysis_service import PoseAnalysisService
+    service = PoseAnalysisService(tiny_models)
+    output = tmp_path / 'clip.json'
+    partial = _partial_of_an_interrupted_run(service, output, monkeypatch, 5)
+    lines = partial.read_text().splitlines(keepends=True)
+    lines[2], lines[3] = lines[3], lines[2]
+    partial.write_text(''.join(lines))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        service.analyse_input(CLIP, output, resume=True)
+    assert any('damaged at line 3; resuming from frame 1' in str(w.message)
+               for w in caught), [str(w.message) for w in caught]
+    assert _indices(output) == list(range(24))
+
+
+def test_results_of_this_version_need_their_closing_record(tmp_path):
+    """A result of this version (it has ``meta.run.result_id``) whose
+    closing record was removed is not taken for an earlier version's."""
+    from pose_suite.outputs.results import (read_meta, record_line,
+                                            why_incomplete, write_result)
+    path = tmp_path / 'r.json'
+    meta = {'frame_count': 1, 'run': {'result_id': 'abc'}}
+    with open(path, 'w') as handle:
+        write_result(handle, meta, [record_line(
+            {'frame_index': 0, 'timestamp_s': 0.0, 'persons': []})])
+    text = path.read_text()
+    path.write_text(text[:text.index(',\n"end"')] + '\n}\n')
+    json.loads(path.read_text())
+    assert 'cut short' in why_incomplete(path, read_meta(path))
+
+
+def test_report_lists_results_cut_short_as_failed(tmp_path):
+    """``--report``: a result cut before its frames (no meta block to
+    read) or inside them is a failed row saying so, not left out or
+    counted as done."""
+    old = ROOT / 'tests' / 'data' / 'results_c8e1fd9'
+    folder = tmp_path / 'results'
+    folder.mkdir()
+    text = (old / 'vfr_30_then_5fps.mp4.json').read_bytes()
+    (folder / 'early.mp4.json').write_bytes(text[:300])
+    (folder / 'late.mp4.json').write_bytes(text[:text.index(b'"frames"')
+                                                + 14])
+    result = run_cli('pose_analysis_service.py', '--report', folder)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((folder / 'summary.json').read_text())['inputs']
+    assert sorted((row['result'], row['status']) for row in rows) == [
+        ('early.mp4.json', 'failed'), ('late.mp4.json', 'failed')]
+    assert all('cut short' in row['reason'] for row in rows), rows

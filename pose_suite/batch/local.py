@@ -100,7 +100,8 @@ def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
     if not isinstance(inputs, Inputs):
         inputs = Inputs(list(inputs))
     output_files = plan_output_files(inputs, service.config.output,
-                                     service.config.export_formats)
+                                     service.config.export_formats,
+                                     service.config.visualize_output)
     if service.config.visualize_output:
         check_overlay_name(service.config.visualize_output,
                            len(inputs.sources))

@@ -75,7 +75,8 @@ def run_on_ray(config, inputs: Inputs) -> BatchResult:
     ray = import_ray()
     started = time.perf_counter()
     output_files = plan_output_files(inputs, config.output,
-                                     config.export_formats)
+                                     config.export_formats,
+                                     config.visualize_output)
     result = BatchResult(skipped=[(str(path), reason)
                                   for path, reason in inputs.skipped])
     scheduler = Scheduler(_plan(config, inputs, output_files, result),

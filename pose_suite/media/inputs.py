@@ -21,7 +21,7 @@ import glob
 import os
 import warnings
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 from pose_suite.config.specs import (Source, check_distinct, has_glob,
                                      is_json_file, is_stream, output_name)
@@ -72,7 +72,7 @@ class Inputs:
 
 
 def expand_inputs(spec: Source, recursive: bool = False,
-                  exclude: Optional[Path] = None,
+                  exclude: Union[None, Path, Sequence[Path]] = None,
                   own: Optional[Callable[[Path], bool]] = None) -> Inputs:
     """The inputs named by ``spec``.
 
@@ -84,8 +84,8 @@ def expand_inputs(spec: Source, recursive: bool = False,
 
     Args:
         recursive: search a folder's sub-folders too.
-        exclude: a folder whose files are never inputs (the output folder,
-            when it lies inside the searched one).
+        exclude: folders whose files are never inputs (the output and
+            overlay folders, when they lie inside the searched one).
         own: tells the files the suite wrote itself, which a folder or
             pattern search leaves out (the output folder can be the
             searched one: :func:`pose_suite.outputs.naming.own_outputs_in`).
@@ -145,15 +145,18 @@ def _fixed_part(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path('.')
 
 
-def _searched(found: List[Path], base: Path, exclude: Optional[Path],
+def _searched(found: List[Path], base: Path,
+              exclude: Union[None, Path, Sequence[Path]],
               own: Optional[Callable[[Path], bool]], what: str,
               hint: str = '') -> Inputs:
-    if exclude is not None:
-        exclude = exclude.resolve()
-        if exclude != base.resolve() and exclude.is_relative_to(
+    excluded = [] if exclude is None else [exclude] \
+        if isinstance(exclude, (str, Path)) else list(exclude)
+    for folder in excluded:
+        folder = Path(folder).resolve()
+        if folder != base.resolve() and folder.is_relative_to(
                 base.resolve()):
             found = [p for p in found
-                     if not p.resolve().is_relative_to(exclude)]
+                     if not p.resolve().is_relative_to(folder)]
     if own is not None:
         found = [path for path in found if not own(path)]
     sources, skipped = [], []

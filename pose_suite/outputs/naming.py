@@ -14,37 +14,55 @@ import re
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence
 
-from pose_suite.config.specs import check_distinct, is_json_file
+from pose_suite.config.specs import check_distinct, is_json_file, is_stream
 from pose_suite.errors import OutputError
 from pose_suite.media.inputs import Inputs
 from pose_suite.outputs.exports import SUFFIXES, export_path
 from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
-                                         is_openpose_file)
+                                         foreign_entries, is_openpose_file)
+from pose_suite.outputs.overlay import overlay_path
+from pose_suite.outputs.results import is_result
 from pose_suite.outputs.summary import BATCH_FILES
 
-#: The first bytes of every result the suite has written.
-RESULT_HEAD = b'{\n"meta": '
+#: ... and of the batch's own files (a user's file of that name is not).
+_BATCH_FILE_HEADS = {'summary.csv': b'input,status,reason,',
+                     'summary.json': b'{\n "made_at": ',
+                     'report.html': b'<!DOCTYPE html>'}
 #: An overlay: ``<input file name>.overlay.<ext>``.
 _OVERLAY = re.compile(r'^(?P<input>.+)\.overlay\.[A-Za-z0-9]+$')
 
 
 def output_files(inputs: Inputs, output: Path,
-                 export_formats: Sequence[str] = ()) -> List[Path]:
+                 export_formats: Sequence[str] = (),
+                 overlays: Optional[Path] = None) -> List[Path]:
     """The result file of each input, in order
     (:meth:`~pose_suite.media.inputs.Inputs.output_files`), checked before
     any work: no two inputs may write the same OpenPose folder
-    (``cam01.mp4`` and ``cam01.mov`` both make ``cam01_json``), and in a
-    batch no input's result or export may be one of the batch's own files
-    (a photo named ``summary`` would write ``summary.json``).
+    (``cam01.mp4`` and ``cam01.mov`` both make ``cam01_json``), nor replace
+    a folder of the user's that has such a name; in a batch no input's
+    result or export may be one of the batch's own files (a photo named
+    ``summary`` would write ``summary.json``); and nothing written (result,
+    export, summary, overlay in the folder ``overlays``) may be an input.
+
 
     Raises:
         OutputError: naming the inputs and the file.
     """
     files = inputs.output_files(output)
     for fmt in set(export_formats) & set(FOLDER_FORMATS):
-        check_distinct(inputs.sources, [
-            folder_path(file, fmt, source)
-            for source, file in zip(inputs.sources, files)], f'{fmt} files')
+        folders = [folder_path(file, fmt, source)
+                   for source, file in zip(inputs.sources, files)]
+        check_distinct(inputs.sources, folders, f'{fmt} files')
+        for folder in folders:
+            foreign = foreign_entries(folder)
+            if foreign:
+                raise OutputError(
+                    f'{folder} holds files this suite did not write '
+                    f'({", ".join(foreign[:3])}); its {fmt} export would '
+                    'replace them: move them, or write the results '
+                    'elsewhere')
+    _check_no_input_is_written(inputs, files, output, export_formats,
+                               overlays)
     if inputs.batch and not is_json_file(output):
         reserved = {str(output / name).casefold(): name
                     for name in BATCH_FILES}
@@ -58,6 +76,33 @@ def output_files(inputs: Inputs, output: Path,
                         f'own {name}: rename it or choose another output '
                         'folder')
     return files
+
+
+def _check_no_input_is_written(inputs: Inputs, files: List[Path],
+                               output: Path, export_formats: Sequence[str],
+                               overlays: Optional[Path]) -> None:
+    """Refuse a run that would write over one of its own inputs (a
+    photo named ``summary.csv`` in the output folder, a photo named like
+    another input's overlay)."""
+    sources = {str(Path(source).resolve()).casefold(): source
+               for source in inputs.sources if not is_stream(str(source))}
+    written = []
+    for source, file in zip(inputs.sources, files):
+        written += [(source, file)] + [
+            (source, export_path(file, fmt, source))
+            for fmt in export_formats if fmt not in FOLDER_FORMATS]
+        if overlays is not None and not Path(overlays).suffix:
+            written += [(source, overlay_path(overlays, kind, file, output))
+                        for kind in ('image', 'video')]
+    if inputs.batch and not is_json_file(output):
+        written += [('the batch', output / name) for name in BATCH_FILES]
+    for writer, path in written:
+        victim = sources.get(str(Path(path).resolve()).casefold())
+        if victim is not None:
+            raise OutputError(
+                f'{path} is an input, and {writer} would write over it '
+                '(as its result, export, summary or overlay): rename it or '
+                'write the results elsewhere')
 
 
 def own_outputs_in(folders: Sequence[Optional[Path]]
@@ -82,8 +127,9 @@ def is_own_output(path: Path, roots: Sequence[Path] = ()) -> bool:
     batch's summary and report are."""
     path = Path(path)
     name = path.name
-    if name in BATCH_FILES and path.parent.resolve() in roots:
-        return True
+    if name in BATCH_FILES:
+        return path.parent.resolve() in roots and \
+            _starts_with(path, _BATCH_FILE_HEADS[name])
     if is_result(path):
         return True
     for suffix in SUFFIXES.values():  # an export beside its result
@@ -91,16 +137,14 @@ def is_own_output(path: Path, roots: Sequence[Path] = ()) -> bool:
                 is_result(path.with_name(name[:-len(suffix)] + '.json')):
             return True
     overlay = _OVERLAY.match(name)
-    if overlay and path.with_name(overlay['input'] + '.json').exists() \
-            or overlay and path.with_name(overlay['input']).exists():
-        return True
+    if overlay and is_result(path.with_name(overlay['input'] + '.json')):
+        return True  # an overlay beside its input's result
     return is_openpose_file(path)
 
 
-def is_result(path: Path) -> bool:
-    """A result JSON of this suite, from its first bytes."""
+def _starts_with(path: Path, head: bytes) -> bool:
     try:
         with open(path, 'rb') as handle:
-            return handle.read(len(RESULT_HEAD)) == RESULT_HEAD
+            return handle.read(len(head)) == head
     except OSError:
         return False

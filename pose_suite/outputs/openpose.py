@@ -38,6 +38,7 @@ from typing import Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 
+from pose_suite.errors import OutputError
 from pose_suite.outputs.publish import fsync_folder, sync_filesystem
 from pose_suite.outputs.results import triplets_found
 
@@ -80,6 +81,18 @@ def is_openpose_file(path: Path) -> bool:
     ``<stem>_json``."""
     found = _FRAME_FILE.match(Path(path).name)
     return bool(found) and Path(path).parent.name == found['stem'] + '_json'
+
+
+def foreign_entries(folder: Path) -> List[str]:
+    """The names in an existing export ``folder`` that this suite did not
+    write there (anything but its frame files): a user's own folder that
+    happens to be named ``<stem>_json``. Replacing the folder would delete
+    them. [] for a folder that does not exist."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return [folder.name] if folder.exists() else []
+    return sorted(entry.name for entry in folder.iterdir()
+                  if not (entry.is_file() and is_openpose_file(entry)))
 
 
 def frame_file_name(name: str, frame_index: int, image: bool = False) -> str:
@@ -161,6 +174,11 @@ def write_folder(native_path: Path, fmt: str, meta: dict,
     native_path = Path(native_path)
     target = folder_path(native_path, fmt, meta['source'])
     name = result_name(native_path, meta['source'])
+    foreign = foreign_entries(target)
+    if foreign:
+        raise OutputError(f'{target} holds files this suite did not write '
+                          f'({", ".join(foreign[:3])}); move them, or '
+                          'write the results elsewhere')
     image = meta['kind'] == 'image'
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = native_path.with_name(

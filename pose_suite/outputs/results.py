@@ -17,6 +17,8 @@ from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+#: The first bytes of every result the suite has written.
+RESULT_HEAD = b'{\n"meta": '
 #: Decimals kept in the JSON: 0.001 px for positions, 1e-5 for scores.
 PIXEL_DECIMALS = 3
 SCORE_DECIMALS = 5
@@ -153,8 +155,18 @@ def write_result(handle, meta: dict, frame_lines: Iterable[str]) -> None:
 
 #: The last bytes of a complete result: its closing record (``end``), or,
 #: from versions before it, the end of its frame list.
-_END = re.compile(rb'\n\],\n"end": (\{[^{}\n]*\})\n\}\n\Z')
-_END_BEFORE_CLOSING_RECORD = b'\n]\n}\n'
+_END = re.compile(rb'\n\],\n"end": (\{[^{}\n]*\})\s*\}\s*\Z')
+_END_BEFORE_CLOSING_RECORD = re.compile(rb'\n\]\s*\}\s*\Z')
+
+
+def is_result(path: Path) -> bool:
+    """A result JSON of this suite, from its first bytes (whole or
+    not)."""
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read(len(RESULT_HEAD)) == RESULT_HEAD
+    except OSError:
+        return False
 
 
 def why_incomplete(path: Path, meta: dict) -> Optional[str]:
@@ -170,7 +182,8 @@ def why_incomplete(path: Path, meta: dict) -> Optional[str]:
         return f'{path.name} cannot be read ({exc.strerror or exc})'
     found = _END.search(tail)
     if found is None:
-        if tail.endswith(_END_BEFORE_CLOSING_RECORD):
+        if _END_BEFORE_CLOSING_RECORD.search(tail) and \
+                'result_id' not in (meta.get('run') or {}):
             return None  # an earlier version's result, whole
         return f'{path.name} is cut short (its end is missing)'
     try:
@@ -178,6 +191,6 @@ def why_incomplete(path: Path, meta: dict) -> Optional[str]:
     except (ValueError, KeyError, TypeError):
         return f'{path.name} is cut short (its end is damaged)'
     if count != meta.get('frame_count'):
-        return (f'{path.name} holds {count} frame(s) where its meta says '
-                f'{meta.get("frame_count")}')
+        return (f'the closing record of {path.name} counts {count} '
+                f'frame(s) where its meta says {meta.get("frame_count")}')
     return None

@@ -20,7 +20,8 @@ import numpy as np
 from pose_suite.errors import one_line
 from pose_suite.outputs.openpose import is_openpose_file
 from pose_suite.outputs.publish import atomic_write
-from pose_suite.outputs.results import iter_frame_records, read_meta
+from pose_suite.outputs.results import (is_result, iter_frame_records,
+                                        read_meta, why_incomplete)
 
 CSV_NAME, JSON_NAME = 'summary.csv', 'summary.json'
 REPORT_NAME = 'report.html'
@@ -47,7 +48,12 @@ def result_row(path: Path, status: str, folder: Path) -> dict:
     """
     meta = read_meta(path)
     if meta is None:
-        raise ValueError(f'{path} is not a result of this suite')
+        raise ValueError(f'{path.name} is cut short or damaged' if
+                         is_result(path) else
+                         f'{path} is not a result of this suite')
+    why = why_incomplete(path, meta)
+    if why:
+        raise ValueError(why)
     counts, times, tracks = [], [], set()
     sums = {part: [0.0, 0] for part in PARTS}
     for frame in iter_frame_records(path):
@@ -163,9 +169,9 @@ def read_summary(folder: Path) -> List[dict]:
 
 
 def find_results(folder: Path) -> List[Path]:
-    """The result JSONs below ``folder``: files whose ``meta`` block reads,
-    leaving out hidden files, exports and OpenPose's frame files (not the
-    user's folders that happen to end in ``_json``)."""
+    """The result JSONs below ``folder`` (by their first bytes: whole, cut
+    short or damaged), leaving out hidden files, exports and OpenPose's
+    frame files (not the user's folders that happen to end in ``_json``)."""
     found = []
     for path in sorted(Path(folder).rglob('*.json')):
         relative = path.relative_to(folder)
@@ -173,7 +179,7 @@ def find_results(folder: Path) -> List[Path]:
                 path.name == JSON_NAME or is_openpose_file(path) or \
                 path.name.endswith(('.coco.json', '.mmpose.json')):
             continue
-        if read_meta(path) is not None:
+        if is_result(path):  # whole or not: one cut short is a row too
             found.append(path)
     return found
 

@@ -67,6 +67,8 @@ class ResultWriter:
         self.frames_failed: List[int] = []
         self.next_frame_index = 0  # where decoding must continue
         self.resumed_from = None
+        #: A damaged partial file was dropped (and said so).
+        self.restarted = False
         self._committed = False
         self._last_fsync = time.monotonic()
         if self.output_path.is_dir():
@@ -105,6 +107,7 @@ class ResultWriter:
                 warnings.warn(f'the partial result of {self.output_path} is '
                               'damaged at its start; starting from the '
                               'first frame', SuiteWarning)
+                self.restarted = True
             return None
         if header['resume_key'] != resume_key:
             raise ResumeError(
@@ -142,7 +145,10 @@ class ResultWriter:
         if not isinstance(record, dict):
             return False
         index = record.get('failed_frame', record.get('frame_index'))
-        if not isinstance(index, int) or index < self.next_frame_index:
+        # Every frame from the first on has a record (failed or not): the
+        # next one is the one after the last, or, first, any.
+        if not isinstance(index, int) or index < 0 or (
+                self.next_frame_index and index != self.next_frame_index):
             return False
         return 'failed_frame' in record or (
             isinstance(record.get('persons'), list)

@@ -204,7 +204,8 @@ class PoseAnalyser:
                                   self.quiet, self.in_batch) as bar:
                 self.writer = writer  # progress, for an interrupted caller
                 if resume and writer.resumed_from is None and \
-                        not self.in_batch and not frame_range:
+                        not writer.restarted and not self.in_batch and \
+                        not frame_range:
                     warnings.warn(f'nothing to resume for {output_file}; '
                                   'starting from the first frame',
                                   SuiteWarning)
