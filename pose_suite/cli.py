@@ -90,6 +90,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         _quiet_library_logs()
         if config.executor == 'ray':
             from pose_suite.batch.ray_executor import run_on_ray
+
             # One input: no summary files, as in a local run.
             return _report_many(run_on_ray(config, inputs), config,
                                 summary_files=inputs.batch)

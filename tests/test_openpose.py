@@ -271,6 +271,7 @@ def test_a_folder_of_frame_files_is_synced_once(tmp_path, monkeypatch):
     before the rename still leaves the previous folder (see
     test_failed_export_keeps_the_previous_folder)."""
     import os
+
     from pose_suite.outputs import openpose, publish
     names = [f'kp{i}' for i in range(133)]
     meta = {'source': str(tmp_path / 'clip.mp4'), 'kind': 'video',

@@ -405,6 +405,7 @@ def test_each_model_passes_once_when_built(model_files, monkeypatch):
     """The warm-up pass runs each model once, before any frame of the
     user's: the first frame's numbers come from a second pass."""
     import torch
+
     from detection_service import DetectionService
     from pose_extraction_service import PoseExtractionService
     passes = []

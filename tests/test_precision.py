@@ -13,8 +13,8 @@ import pytest
 import torch
 from conftest import COCO_IMAGES, ROOT, data_file, run_cli
 
-from pose_suite.models import precision
 from pose_suite.errors import DeviceError
+from pose_suite.models import precision
 from pose_suite.models.precision import BF16_MIN_SPEEDUP, choose_precision
 
 CAPPED = 'AVX512_CORE_VNNI'  # oneDNN as on a CPU without bf16 instructions

@@ -28,11 +28,10 @@ last good frame in units of the interval measured before.
 import bisect
 import dataclasses
 import statistics
+import warnings
 from collections import deque
 from pathlib import Path
 from typing import List, Optional, Union
-
-import warnings
 
 import cv2
 import numpy as np

@@ -33,8 +33,7 @@ from pose_suite.config.specs import is_stream
 from pose_suite.errors import InputError, NotMediaError, SuiteWarning
 from pose_suite.media.clocks import stream_start_seconds
 from pose_suite.media.positions import (FrameIndexer, PacketTable,
-                                        PresentationClock, packet_table,
-                                        seek)
+                                        PresentationClock, packet_table, seek)
 from pose_suite.media.sniff import (audio_only_reason, cut_short,
                                     looks_like_media, not_media_reason)
 
