@@ -145,9 +145,11 @@ def _report_many(result: BatchResult, config,
     if result.failures:
         total = len(result.outputs) + len(result.up_to_date) + \
             len(result.failures)
+        others = '; the others were written' \
+            if len(result.failures) < total else ''
         print(f'error: {len(result.failures)} of {total} input(s) failed '
-              '(listed above); the others were written '
-              f'({result.summary()})', file=sys.stderr)
+              f'(listed above){others} ({result.summary()})',
+              file=sys.stderr)
         return 1
     if not config.quiet:
         print(result.summary())

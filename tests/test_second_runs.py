@@ -197,6 +197,7 @@ def test_a_batch_whose_every_input_fails_has_a_summary(
         dict(tiny_models, input=str(folder), output=str(out))), '--quiet')
     assert result.returncode != 0
     assert 'no summary' not in result.stderr, result.stderr
+    assert 'error: 2 of 2 input(s) failed (listed above) (' in result.stderr
     rows = json.loads((out / 'summary.json').read_text())['inputs']
     assert sorted((row['input'], row['status']) for row in rows) == [
         (str(folder / 'a.jpg'), 'failed'), (str(folder / 'b.mp4'), 'failed')]
