@@ -21,7 +21,7 @@ from pose_suite.outputs.exports import SUFFIXES, export_path
 from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
                                          foreign_entries, is_openpose_file)
 from pose_suite.outputs.overlay import overlay_path
-from pose_suite.outputs.results import is_result
+from pose_suite.outputs.results import is_result, starts_with
 from pose_suite.outputs.summary import BATCH_FILES
 
 #: ... and of the batch's own files (a user's file of that name is not).
@@ -129,7 +129,7 @@ def is_own_output(path: Path, roots: Sequence[Path] = ()) -> bool:
     name = path.name
     if name in BATCH_FILES:
         return path.parent.resolve() in roots and \
-            _starts_with(path, _BATCH_FILE_HEADS[name])
+            starts_with(path, _BATCH_FILE_HEADS[name])
     if is_result(path):
         return True
     for suffix in SUFFIXES.values():  # an export beside its result
@@ -141,10 +141,3 @@ def is_own_output(path: Path, roots: Sequence[Path] = ()) -> bool:
         return True  # an overlay beside its input's result
     return is_openpose_file(path)
 
-
-def _starts_with(path: Path, head: bytes) -> bool:
-    try:
-        with open(path, 'rb') as handle:
-            return handle.read(len(head)) == head
-    except OSError:
-        return False

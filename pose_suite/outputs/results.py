@@ -162,9 +162,15 @@ _END_BEFORE_CLOSING_RECORD = re.compile(rb'\n\]\s*\}\s*\Z')
 def is_result(path: Path) -> bool:
     """A result JSON of this suite, from its first bytes (whole or
     not)."""
+    return starts_with(path, RESULT_HEAD)
+
+
+def starts_with(path: Path, head: bytes) -> bool:
+    """Whether the file ``path`` begins with ``head`` (False where it
+    cannot be read)."""
     try:
         with open(path, 'rb') as handle:
-            return handle.read(len(RESULT_HEAD)) == RESULT_HEAD
+            return handle.read(len(head)) == head
     except OSError:
         return False
 
