@@ -155,20 +155,27 @@ def test_timestamps_are_the_containers(name):
     assert source.fps == pytest.approx(numerator / denominator, rel=1e-6)
 
 
+def _interrupted_and_resumed(service, monkeypatch, clip, frames: int,
+                             folder) -> dict:
+    """The result of ``clip`` analysed with nobody detected (this is about
+    time), interrupted after ``frames`` frames and resumed."""
+    monkeypatch.setattr(service.detector, 'detect',
+                        lambda frame: np.zeros((0, 5), np.float32))
+    fail_on_call(monkeypatch, service.detector, 'detect', frames + 1,
+                 KeyboardInterrupt)
+    with pytest.raises(KeyboardInterrupt):
+        service.run(clip, folder)
+    return json.loads(service.run(clip, folder, resume=True).read_text())
+
+
 def test_variable_frame_rate_through_the_service_and_resume(
         analysis_service, monkeypatch, tmp_path):
     """The JSON has ffprobe's times; a run interrupted after 8 frames and
     resumed keeps them. (The detector finds nobody here: this is about
     time, and 15 frames of pose would take half a minute.)"""
-    clip = MEDIA / 'vfr_30_then_5fps.mp4'
-    monkeypatch.setattr(analysis_service.detector, 'detect',
-                        lambda frame: np.zeros((0, 5), np.float32))
-    fail_on_call(monkeypatch, analysis_service.detector, 'detect', 9,
-                 KeyboardInterrupt)
-    with pytest.raises(KeyboardInterrupt):
-        analysis_service.run(clip, tmp_path)
-    result = json.loads(analysis_service.run(clip, tmp_path, resume=True)
-                        .read_text())
+    result = _interrupted_and_resumed(analysis_service, monkeypatch,
+                                      MEDIA / 'vfr_30_then_5fps.mp4', 8,
+                                      tmp_path)
     assert result['meta']['run']['resumed_from_frame'] == 8
     np.testing.assert_allclose(
         [frame['timestamp_s'] for frame in result['frames']],
@@ -183,15 +190,9 @@ def test_b_frame_avi_through_the_service_and_resume(
     each (it had 38: 0..23, then 10..23 again), at ffprobe's times
     (0.0667 s + k / 30; its last two frames have none there, and go on by
     1 / fps)."""
-    clip = MEDIA / 'two_people_24frames_bf3.avi'
-    monkeypatch.setattr(analysis_service.detector, 'detect',
-                        lambda frame: np.zeros((0, 5), np.float32))
-    fail_on_call(monkeypatch, analysis_service.detector, 'detect', 11,
-                 KeyboardInterrupt)
-    with pytest.raises(KeyboardInterrupt):
-        analysis_service.run(clip, tmp_path)
-    result = json.loads(analysis_service.run(clip, tmp_path, resume=True)
-                        .read_text())
+    result = _interrupted_and_resumed(analysis_service, monkeypatch,
+                                      MEDIA / 'two_people_24frames_bf3.avi',
+                                      10, tmp_path)
     assert result['meta']['run']['resumed_from_frame'] == 10
     assert [frame['frame_index'] for frame in result['frames']] == \
         list(range(24))
