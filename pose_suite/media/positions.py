@@ -15,12 +15,19 @@ paused or was reordered before it, and whether the read started at the
 first frame or after a seek (:func:`seek`): a read from frame N gives the
 indices and times of a read from the first.
 
+A decoder that lost a key frame's references (a damaged packet) may hand
+a picture out after a later one was shown; its place was passed (and
+counted failed), so it is dropped, as a player drops it.
+
 Some containers have no presentation times, only decoding times (AVI):
 there a decoder with B-frames hands each frame out with the time of a
 packet ``delay`` places later, and the last ``delay`` frames with none.
 The delay is measured once by decoding the first frame; the frames
 without a time are counted on from the last one that has one, and their
-times go on from its time by the frame interval. Where there are no
+times go on from its time by the frame interval. After a failed read the
+time a picture carries no longer says which it is, until the decoder has
+found the next key frame: the pictures before it are dropped (counted
+failed), and a read after a seek must start with a key frame's picture. Where there are no
 packet times at all (a camera, a stream, a container whose times repeat),
 frames are counted, and after a failed read placed by the time since the
 last good frame in units of the interval measured before.
@@ -31,7 +38,7 @@ import statistics
 import warnings
 from collections import deque
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import cv2
 import numpy as np
@@ -58,13 +65,16 @@ class PacketTable:
     as ``CAP_PROP_POS_MSEC`` gives them), sorted: frame i is at
     ``times[i + delay]``... for i < len - delay. ``delay``: how many
     packets later the time a decoded frame carries is (AVI with B-frames),
-    else 0. ``indexed``: from the container's index, which lists the frames
+    else 0; then ``keys`` says which packets are key frames, where a
+    decoder that lost its references finds them again. ``indexed``: from the container's index, which lists the frames
     of a file cut short too (MP4/MOV); else from the packets read.
     """
 
     times: List[float]
     delay: int = 0
     indexed: bool = False
+    #: Places in ``times`` of the key frames' packets (where ``delay``).
+    keys: Tuple[int, ...] = ()
 
     def __len__(self) -> int:
         return len(self.times)
@@ -81,6 +91,14 @@ class PacketTable:
         at = index + self.delay
         return self.times[at] if 0 <= at < len(self.times) else None
 
+    def key_after(self, packet: int) -> int:
+        """The first frame a decoder that lost packet ``packet`` (a place
+        in ``times``) shows right again: that of the first key packet
+        after it, which in decoding order is preceded by all the frames
+        shown before it (len: none)."""
+        at = bisect.bisect_right(self.keys, packet)
+        return self.keys[at] if at < len(self.keys) else len(self.times)
+
 
 def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
     """The :class:`PacketTable` of a video file, or None when its packets
@@ -91,7 +109,7 @@ def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
     except OSError:
         indexed = None
     if indexed is not None:
-        times, delay, from_index = indexed[0], 0, True
+        times, delay, from_index, keys = indexed[0], 0, True, ()
     else:
         packets = packet_times(path, keys=True)
         order = [time for time, _ in packets]
@@ -104,10 +122,12 @@ def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
         delay = _decoding_delay(path, times) if order == sorted(order) \
             and not all(key for _, key in packets) else 0
         from_index = False
+        keys = tuple(sorted({_nearest(times, time) for time, key in packets
+                             if key} - {None})) if delay else ()
     if not times or any(b - a < TIME_MATCH_S
                         for a, b in zip(times, times[1:])):
         return None
-    return PacketTable(times, delay, from_index)
+    return PacketTable(times, delay, from_index, keys)
 
 
 def packet_times(path: Union[Path, str], keys: bool = False) -> List:
@@ -172,6 +192,11 @@ class FrameIndexer:
         self.last_real: Optional[tuple] = None
         self.timed = False  # no table, a read failed: positions from times
         self.placed = True  # the last frame's time was found in the table
+        #: The packet whose time the last frame carried (``delay``).
+        self.last_packet: Optional[int] = None
+        #: After a failed read with ``delay``: the first frame shown right
+        #: again; the frames decoded before it are not placed.
+        self.resume_at: Optional[int] = None
         self._intervals: deque = deque(maxlen=INTERVALS_KEPT)
 
     def next_position(self, failures: int) -> int:
@@ -179,9 +204,14 @@ class FrameIndexer:
         failed since the last good frame."""
         return self.last_index + 1 + failures
 
-    def place(self, time_s: Optional[float], failures: int):
+    def place(self, time_s: Optional[float], failures: int,
+              behind: bool = False) -> Optional[tuple]:
         """``(index, time)`` of a frame decoded with ``time_s`` (None: the
-        container gave it no time) after ``failures`` failed reads."""
+        container gave it no time; ``behind``: the time it gave is before
+        the last frame's) after ``failures`` failed reads; None for a frame
+        that has no place (see :meth:`_misplaced`)."""
+        if self._misplaced(time_s, failures, behind):
+            return None
         index = None
         if self.table is not None:
             index = self.table.place(time_s) if time_s is not None \
@@ -208,6 +238,44 @@ class FrameIndexer:
             self._intervals.append(time_s - self.last_time)
         self.last_index, self.last_time = index, time_s
         return index, time_s
+
+    def from_key(self, index: int) -> bool:
+        """Whether a read that starts at a key frame (after a seek) may
+        start with frame ``index``: with ``delay``, only a key frame's
+        picture comes out first (another means the decoder swallowed the
+        packets before it: a damaged key frame); else any."""
+        table = self.table
+        return table is None or not table.delay or index in table.keys
+
+    def _misplaced(self, time_s: Optional[float], failures: int,
+                   behind: bool) -> bool:
+        """Whether a decoded frame is not shown: where packets have
+        presentation times, one that comes out after a later frame was
+        shown (a decoder that lost references hands it out late: its
+        place, passed, was counted failed); where they have decoding times
+        only (``delay``), after a failed read, those that come out before
+        the decoder has found a key frame again (the time they carry no
+        longer says which frame they are)."""
+        table = self.table
+        if table is None:
+            return False
+        if not table.delay:
+            return behind
+        if time_s is None:
+            return self.resume_at is not None
+        packet = _nearest(table.times, time_s)
+        if packet is None:
+            return False
+        if failures and self.resume_at is None:
+            lost = (self.last_packet if self.last_packet is not None
+                    else -1) + 1
+            self.resume_at = table.key_after(lost)
+        if self.resume_at is not None:
+            if packet - table.delay < self.resume_at:
+                return True
+            self.resume_at = None
+        self.last_packet = packet
+        return False
 
     def _time_without(self, index: int) -> float:
         """The time of a frame the container gave none (or a wrong one):
@@ -241,6 +309,8 @@ class PresentationClock:
         self.origin_ms = None if live else 0.0
         self.last_ms = None
         self.warned = False
+        #: The last frame's time was before the one before it.
+        self.behind = False
 
     def time_of(self, position: int, capture: cv2.VideoCapture,
                 warn: bool) -> Optional[float]:
@@ -249,6 +319,8 @@ class PresentationClock:
         position_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
         if self.origin_ms is None:
             self.origin_ms = position_ms
+        self.behind = bool(np.isfinite(position_ms) and self.last_ms
+                           is not None and position_ms < self.last_ms)
         if np.isfinite(position_ms) and (
                 self.last_ms is None or position_ms > self.last_ms):
             self.last_ms = position_ms

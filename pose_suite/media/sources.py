@@ -158,15 +158,20 @@ class FrameSource:
                     # A bad frame, or the end: only a later good frame tells.
                     failures += 1
                     continue
-                decoded += 1
-                frame_index, timestamp_s = indexer.place(
+                placed = indexer.place(
                     clock.time_of(position, capture, table is None),
-                    failures)
+                    failures, clock.behind)
+                if placed is None:
+                    continue  # decoded out of its place (damage): not shown
+                decoded += 1
+                frame_index, timestamp_s = placed
                 if seeks >= 0 and decoded == 1 and (
-                        not indexer.placed or frame_index > start):
+                        not indexer.placed or frame_index > start
+                        or not indexer.from_key(frame_index)):
                     # After a seek, a first frame the packets do not place,
-                    # or one after the frame wanted (OpenCV seeks by
-                    # estimated frame number): back off further.
+                    # one after the frame wanted (OpenCV seeks by
+                    # estimated frame number), or not a key frame's (a
+                    # damaged one): back off further.
                     capture, seeks, indexer, clock = self._back_off(
                         capture, table, start, seeks,
                         to_first=not indexer.placed)
