@@ -103,7 +103,8 @@ MJPEG = ['-c:v', 'mjpeg', '-q:v', '6', '-pix_fmt', 'yuvj420p']
 #: After-steps: ('trim', ss, t): ``ffmpeg -ss ss -i clip -t t -c copy``;
 #: ('corrupt', k): the k-th packet's JPEG header overwritten; ('damage',
 #: k): the k-th packet's bytes from its 9th to 60 % of its size zeroed;
-#: ('cut', share): the file's first ``share`` of bytes only.
+#: ('zero', k): the k-th packet zeroed whole; ('cut', share): the file's
+#: first ``share`` of bytes only.
 RECIPES = {
     **{f'h264_{kind}_{ext}': (options, ext, None)
        for ext in ('mp4', 'mov', 'mkv', 'avi', 'ts', 'flv')
@@ -140,6 +141,8 @@ RECIPES = {
     # the container loses the packet.
     **{f'damaged_key_frame_bf3_{ext}': (B3, ext, ('damage', 12))
        for ext in ('mp4', 'mkv', 'ts', 'avi')},
+    # A Matroska block overwritten whole: the rest of its cluster is lost.
+    'zeroed_block_bf3_mkv': (B3, 'mkv', ('zero', 12)),
     'cut_70pc_faststart_mp4': ([*B3, '-movflags', '+faststart'], 'mp4',
                                ('cut', 0.70)),
     # The pause (0.5 s) is among the last frames before the cut.
@@ -187,10 +190,12 @@ def _make(folder: Path, name: str) -> Path:
     if after[0] == 'trim':
         _run(FFMPEG, '-v', 'error', '-y', '-ss', after[1], '-i', made, '-t',
              after[2], '-c', 'copy', path)
-    elif after[0] in ('corrupt', 'damage'):
+    elif after[0] in ('corrupt', 'damage', 'zero'):
         shutil.copyfile(made, path)
-        (_corrupt_packet if after[0] == 'corrupt' else _damage_packet)(
-            path, after[1])
+        if after[0] == 'corrupt':
+            _corrupt_packet(path, after[1])
+        else:
+            _damage_packet(path, after[1], whole=after[0] == 'zero')
     else:
         data = made.read_bytes()
         path.write_bytes(data[:int(len(data) * after[1])])
@@ -209,13 +214,16 @@ def _corrupt_packet(path: Path, number: int):
     path.write_bytes(bytes(data))
 
 
-def _damage_packet(path: Path, number: int):
+def _damage_packet(path: Path, number: int, whole: bool = False):
     """Zero the ``number``-th video packet from its 9th byte to 60 % of
-    its size (in MPEG-TS this crosses the 188-byte packets' headers)."""
+    its size (in MPEG-TS this crosses the 188-byte packets' headers), or
+    ``whole``."""
     packets = _probe(path, '-show_entries', 'packet=pos,size')['packets']
     pos, size = int(packets[number]['pos']), int(packets[number]['size'])
+    begin, end = (pos, pos + size) if whole else (pos + 8,
+                                                   pos + int(size * 0.6))
     data = bytearray(path.read_bytes())
-    data[pos + 8:pos + int(size * 0.6)] = bytes(int(size * 0.6) - 8)
+    data[begin:end] = bytes(end - begin)
     path.write_bytes(bytes(data))
 
 
@@ -328,7 +336,8 @@ def _read(source, start=0, stop=None):
     pixels = {index: frame for index, _, frame in read if frame is not None}
     said = [str(w.message) for w in caught
             if 'could not be decoded' in str(w.message)
-            or 'none after frame' in str(w.message)]
+            or 'none after frame' in str(w.message)
+            or 'missing at its frame rate' in str(w.message)]
     return records, pixels, report, said
 
 
@@ -367,7 +376,27 @@ def test_a_whole_read_is_ffprobes(clips, name):
     assert [index for index, _, failed in records if failed] == \
         truth['failed']
     assert report.frames_unread_at_end == truth['unread']
-    assert bool(said) == bool(truth['failed'] or truth['unread']), said
+    damage = [s for s in said if 'missing at its frame rate' not in s]
+    assert bool(damage) == bool(truth['failed'] or truth['unread']), said
+    gaps = [s for s in said if 'missing at its frame rate' in s]
+    assert len(gaps) == (RECIPES[name][2] or ('',))[0].startswith('zero'), \
+        said
+
+
+@pytest.mark.parametrize('name', [n for n in CLIPS
+                                  if (RECIPES[n][2] or ('',))[0] == 'zero'])
+def test_frames_lost_from_the_container_are_reported(clips, name):
+    """A packet overwritten whole: the demuxer resumes at the next one
+    it can read, as ffprobe does (its frames are counted among those
+    there are), and the frames lost between are reported: as many as the
+    intact clip has more than ffprobe finds in the damaged one."""
+    path, truth = clips(name)
+    intact = path.with_name(f'{name}.whole{path.suffix}')
+    lost = len(_shown(intact)) - len(_shown(path))
+    assert lost >= 3
+    _, _, _, said = _read(open_source(path))
+    assert [s for s in said if f'{lost} frame(s) missing at its frame '
+            'rate, in 1 stretch(es)' in s], said
 
 
 @pytest.mark.parametrize('name', CLIPS)

@@ -55,6 +55,8 @@ SEEK_BACK_OFFS_S = (0.0, 1.0, 4.0, 16.0, 64.0)
 MAX_DELAY = 8
 #: How close (seconds) a decoded frame's time must be to a packet's.
 TIME_MATCH_S = 0.001
+#: Frames missing at a constant frame rate that are reported as a gap.
+GAP_FRAMES = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,6 +92,25 @@ class PacketTable:
         it."""
         at = index + self.delay
         return self.times[at] if 0 <= at < len(self.times) else None
+
+    def gaps(self, from_s: float = 0.0) -> List[Tuple[float, float, int]]:
+        """Stretches from ``from_s`` on without a frame where a constant
+        frame rate puts :data:`GAP_FRAMES` or more: ``(last time before,
+        first time after, frames missing)``. A container that lost data
+        (a Matroska block overwritten) resumes at its next readable
+        packet, as ffprobe does, and only the times show the loss; none
+        for a variable frame rate, whose intervals say nothing."""
+        intervals = [b - a for a, b in zip(self.times, self.times[1:])]
+        if len(intervals) < 8:
+            return []
+        usual = statistics.median(intervals)
+        tolerance = 0.0015 + 0.02 * usual
+        if sum(abs(i - usual) <= tolerance for i in intervals) < \
+                0.9 * len(intervals):
+            return []
+        return [(a, b, round((b - a) / usual) - 1)
+                for a, b in zip(self.times, self.times[1:])
+                if b >= from_s and round((b - a) / usual) - 1 >= GAP_FRAMES]
 
     def key_after(self, packet: int) -> int:
         """The first frame a decoder that lost packet ``packet`` (a place

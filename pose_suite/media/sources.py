@@ -187,6 +187,16 @@ class FrameSource:
                     yield frame_index, timestamp_s, frame
         finally:
             capture.release()
+        gaps = table.gaps(table.time_of(start) or 0.0) if table else []
+        if gaps:
+            before, after, missing = gaps[0]
+            warnings.warn(
+                f'{self.path}: {sum(g[2] for g in gaps)} frame(s) missing '
+                f'at its frame rate, in {len(gaps)} stretch(es) without a '
+                f'frame, the first from {before:.3f} s to {after:.3f} s '
+                f'({missing} frames: lost from a damaged file, or dropped '
+                'when it was recorded); frame_index counts the frames '
+                'there are, timestamp_s shows the gap', SuiteWarning)
         unread, reported = self._unread_at_end(last_index, table)
         if unread:
             warnings.warn(
