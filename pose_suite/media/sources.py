@@ -194,9 +194,9 @@ class FrameSource:
                 f'{self.path}: {sum(g[2] for g in gaps)} frame(s) missing '
                 f'at its frame rate, in {len(gaps)} stretch(es) without a '
                 f'frame, the first from {before:.3f} s to {after:.3f} s '
-                f'({missing} frames: lost from a damaged file, or dropped '
-                'when it was recorded); frame_index counts the frames '
-                'there are, timestamp_s shows the gap', SuiteWarning)
+                f'({missing} frames: lost from a damaged file, dropped '
+                'when it was recorded, or cut out); frame_index counts the '
+                'frames there are, timestamp_s shows the gap', SuiteWarning)
         unread, reported = self._unread_at_end(last_index, table)
         if unread:
             warnings.warn(
