@@ -103,7 +103,8 @@ MJPEG = ['-c:v', 'mjpeg', '-q:v', '6', '-pix_fmt', 'yuvj420p']
 #: After-steps: ('trim', ss, t): ``ffmpeg -ss ss -i clip -t t -c copy``;
 #: ('corrupt', k): the k-th packet's JPEG header overwritten; ('damage',
 #: k): the k-th packet's bytes from its 9th to 60 % of its size zeroed;
-#: ('zero', k): the k-th packet zeroed whole; ('cut', share): the file's
+#: ('zero', k): the k-th packet zeroed whole; ('skip', k): an MPEG-TS
+#: without its first k 188-byte packets; ('cut', share): the file's
 #: first ``share`` of bytes only.
 RECIPES = {
     **{f'h264_{kind}_{ext}': (options, ext, None)
@@ -125,6 +126,15 @@ RECIPES = {
     'vfr_pause_mp4': ([*VFR, *B3, *MP4_MS], 'mp4', None),
     'vfr_pause_mkv': ([*VFR, *B3], 'mkv', None),
     'ts_late_clock_ts': ([*B3, '-output_ts_offset', '10'], 'ts', None),
+    # The 33-bit clock (95443.7 s) wraps 1.4 s after the first frame, and
+    # a clock that starts less than 60 s before it (FFmpeg: negative).
+    'ts_clock_wraps_ts': ([*B3, '-output_ts_offset', '95441'], 'ts', None),
+    'ts_clock_near_wrap_ts': ([*B3, '-output_ts_offset', '95400'], 'ts',
+                              None),
+    # A capture begun mid-stream: packets before the first tables.
+    'ts_captured_mid_stream_ts': (B3, 'ts', ('skip', 20)),
+    'mpeg2_bf2_mpg': (['-c:v', 'mpeg2video', '-bf', '2', '-g', '12'], 'mpg',
+                      None),
     'mkv_audio_first': (['-map', '0:v', '-map', '1:a', *B3, '-c:a', 'aac',
                          '-shortest'], 'mkv', None),
     'mp4_audio_first': (['-map', '0:v', '-map', '1:a', *B3, '-c:a', 'aac',
@@ -190,6 +200,8 @@ def _make(folder: Path, name: str) -> Path:
     if after[0] == 'trim':
         _run(FFMPEG, '-v', 'error', '-y', '-ss', after[1], '-i', made, '-t',
              after[2], '-c', 'copy', path)
+    elif after[0] == 'skip':
+        path.write_bytes(made.read_bytes()[188 * after[1]:])
     elif after[0] in ('corrupt', 'damage', 'zero'):
         shutil.copyfile(made, path)
         if after[0] == 'corrupt':

@@ -37,47 +37,125 @@ def stream_start_seconds(path: Path) -> Optional[float]:
             head = handle.read(HEAD_BYTES)
     except OSError:
         return None
-    for reader in (_mpeg_ts, _flv, _matroska):
+    for reader in (_mpeg_ts, _mpeg_ps, _flv, _matroska):
         try:
             times = reader(head)
         except (IndexError, struct.error, ValueError):
             times = None
         if times:
-            return min(times[:FIRST_PACKETS])
+            # FFmpeg takes an MPEG-TS's first packet's time, whatever
+            # B-frames follow (a capture begun mid-GOP shows them first).
+            return times[0] if reader in (_mpeg_ts, _mpeg_ps) \
+                else min(times[:FIRST_PACKETS])
     return None
 
 
 def _mpeg_ts(data: bytes) -> Optional[List[float]]:
     """Presentation times of the first PES packets of the first video
-    stream of an MPEG transport stream (188-byte packets)."""
+    stream of an MPEG transport stream (188-byte packets), from the
+    file's start: FFmpeg finds the stream in the tables (PAT, PMT) and
+    then reads again from the start, so a capture begun mid-stream counts
+    the packets before its first tables too."""
     if len(data) < 188 * 3 or not all(data[i] == 0x47
                                       for i in range(0, 188 * 3, 188)):
         return None
-    pmt_pid, video_pid, times = None, None, []
-    for offset in range(0, len(data) - 187, 188):
-        packet = data[offset:offset + 188]
-        pid = (packet[1] & 0x1F) << 8 | packet[2]
-        start = packet[1] & 0x40
-        payload = 4
-        if packet[3] & 0x20:  # adaptation field
-            payload += 1 + packet[4]
-        if not packet[3] & 0x10 or payload >= 188:
-            continue
-        body = packet[payload:]
+    pmt_pid, video_pid = None, None
+    for pid, start, body in _ts_packets(data):
         if pid == 0 and start and pmt_pid is None:
             section = body[1 + body[0]:]
             pmt_pid = (section[10] & 0x1F) << 8 | section[11]
-        elif pid == pmt_pid and start and video_pid is None:
+        elif pid == pmt_pid and start:
             video_pid = _pmt_video_pid(body[1 + body[0]:])
-        elif pid == video_pid and start and body[:3] == b'\x00\x00\x01':
-            if body[7] & 0x80:  # PTS present
-                p = body[9:14]
-                pts = ((p[0] >> 1) & 0x07) << 30 | p[1] << 22 | \
-                    (p[2] >> 1) << 15 | p[3] << 7 | p[4] >> 1
-                times.append(pts / 90000.0)
-            if len(times) >= FIRST_PACKETS:
-                break
-    return times or None
+            break
+    times, reference = [], None
+    for pid, start, body in _ts_packets(data):
+        if video_pid is None or len(times) >= FIRST_PACKETS:
+            break
+        if pid == video_pid and start and body[:3] == b'\x00\x00\x01' \
+                and body[7] & 0x80:  # a PES header with a PTS
+            pts = _pes_time(body[9:14])
+            if reference is None:  # the first DTS, else PTS
+                reference = _pes_time(body[14:19]) \
+                    if body[7] & 0x40 else pts
+            times.append(pts)
+    return [_unwrapped(t, reference) / 90000.0 for t in times] or None
+
+
+def _mpeg_ps(data: bytes) -> Optional[List[float]]:
+    """Presentation times of the first PES packets of the first video
+    stream (ids 0xE0-0xEF) of an MPEG program stream (.mpg, .vob), with
+    MPEG-1 or MPEG-2 PES headers."""
+    if data[:4] != b'\x00\x00\x01\xba':
+        return None
+    times, reference, stream = [], None, None
+    at = data.find(b'\x00\x00\x01', 0)
+    while 0 <= at < len(data) - 32 and len(times) < FIRST_PACKETS:
+        code = data[at + 3]
+        if 0xE0 <= code <= 0xEF and stream in (None, code):
+            stamps = _ps_pes_times(data, at + 6)
+            if stamps is not None:
+                stream = code
+                if reference is None:
+                    reference = stamps[1]
+                times.append(stamps[0])
+        at = data.find(b'\x00\x00\x01', at + 4)
+    return [_unwrapped(t, reference) / 90000.0 for t in times] or None
+
+
+def _ps_pes_times(data: bytes, at: int) -> Optional[tuple]:
+    """``(PTS, DTS or else PTS)`` of the PES header whose fields start at
+    ``at``, or None when it has no PTS."""
+    if data[at] & 0xC0 == 0x80:  # MPEG-2
+        if not data[at + 1] & 0x80:
+            return None
+        pts = _pes_time(data[at + 3:at + 8])
+        return pts, (_pes_time(data[at + 8:at + 13])
+                     if data[at + 1] & 0x40 else pts)
+    while data[at] == 0xFF:  # MPEG-1: stuffing, buffer size, stamps
+        at += 1
+    if data[at] & 0xC0 == 0x40:
+        at += 2
+    if data[at] & 0xE0 != 0x20:
+        return None
+    pts = _pes_time(data[at:at + 5])
+    return pts, (_pes_time(data[at + 5:at + 10])
+                 if data[at] & 0xF0 == 0x30 else pts)
+
+
+def _ts_packets(data: bytes) -> Iterator:
+    """``(pid, starts a unit, payload)`` of the 188-byte packets of an
+    MPEG-TS that carry a payload."""
+    for offset in range(0, len(data) - 187, 188):
+        packet = data[offset:offset + 188]
+        payload = 4
+        if packet[3] & 0x20:  # adaptation field
+            payload += 1 + packet[4]
+        if packet[3] & 0x10 and payload < 188:
+            yield ((packet[1] & 0x1F) << 8 | packet[2], packet[1] & 0x40,
+                   packet[payload:])
+
+
+#: MPEG-TS times count 90 kHz ticks in 33 bits, and wrap every 26.5 h.
+_TS_WRAP = 1 << 33
+
+
+def _pes_time(field: bytes) -> int:
+    """A PES header's 33-bit PTS or DTS (5 bytes), in 90 kHz ticks."""
+    return ((field[0] >> 1) & 0x07) << 30 | field[1] << 22 | \
+        (field[2] >> 1) << 15 | field[3] << 7 | field[4] >> 1
+
+
+def _unwrapped(ticks: int, reference: int) -> int:
+    """A time as FFmpeg reads it across the 33-bit wrap
+    (libavformat's update_wrap_reference): when the first time stamp
+    (``reference``) is less than 60 s (and 1/8 of the range) before the
+    wrap, times from 60 s before it on are taken before the wrap
+    (negative); otherwise times more than 60 s before it, after."""
+    limit = reference - 60 * 90000
+    if reference >= _TS_WRAP - (_TS_WRAP >> 3) and \
+            reference >= _TS_WRAP - 60 * 90000:
+        return ticks - _TS_WRAP if ticks >= limit else ticks
+    return ticks + _TS_WRAP if ticks < limit else ticks
 
 
 #: MPEG-TS stream types of video: MPEG-1/2, MPEG-4 Part 2, H.264, HEVC.
