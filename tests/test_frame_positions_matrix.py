@@ -526,3 +526,27 @@ def test_pictures_after_damage_are_the_intact_clips(clips, name):
     missing = [order.index(t) for t in order if t not in right]
     assert missing and max(missing) - min(missing) < DAMAGE_SPAN, \
         f'frames the damage did not reach are lost: {missing}'
+
+
+def test_a_ts_whose_picture_starts_8_s_after_its_sound(tmp_path):
+    """OpenCV's FFmpeg probes about 7 s of an MPEG-TS (and the wheel takes
+    no option for more), so such a file cannot be read: it is refused with
+    a line that says why and how to make a copy that opens, and that copy
+    keeps the picture's offset (ffprobe's, probing long enough)."""
+    path, copy = tmp_path / 'late_picture.ts', tmp_path / 'late_picture.mp4'
+    _run(FFMPEG, '-v', 'error', '-itsoffset', '8', *SOURCE, '-f', 'lavfi',
+         '-i', 'sine=frequency=440:duration=10', '-map', '0:v', '-map',
+         '1:a', *B3, '-c:a', 'aac', path)
+    with pytest.raises(InputError) as error:
+        open_source(path)
+    assert 'starts long after its sound' in str(error.value)
+    command = str(error.value).split('`')[1].split()
+    _run(FFMPEG, '-v', 'error', *[str(path) if word == 'IN' else str(copy)
+                                  if word == 'OUT.mp4' else word
+                                  for word in command[1:]])
+    start = _probe(copy, '-show_entries', 'stream=start_time')['streams'][0]
+    source = open_source(copy)
+    assert source.stream_start_s == pytest.approx(
+        float(start['start_time']), abs=1e-3)
+    assert source.stream_start_s > 8
+    assert len(list(source.frames())) == FRAMES

@@ -304,7 +304,8 @@ def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
             if ok and frame is not None:
                 break
         if not ok or frame is None:
-            raise _no_frame_error(path, kind)
+            raise _no_frame_error(path, kind, capture.isOpened() and
+                                  capture.get(cv2.CAP_PROP_FRAME_WIDTH) == 0)
         fps = capture.get(cv2.CAP_PROP_FPS)
         fps = float(fps) if np.isfinite(fps) and 0 < fps < 1000 else 0.0
         reported = capture.get(cv2.CAP_PROP_FRAME_COUNT)
@@ -328,9 +329,23 @@ def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
         capture.release()
 
 
-def _no_frame_error(path: Union[Path, str], kind: str) -> InputError:
+def _no_frame_error(path: Union[Path, str], kind: str,
+                    unsized: bool = False) -> InputError:
+    """``unsized``: FFmpeg found a video stream but not its picture size
+    in the seconds it probes."""
     if kind == 'stream':
         return InputError(f'camera or stream sends no frame: {path}')
+    if unsized and looks_like_media(Path(path)):
+        # OpenCV's FFmpeg probes about 7 s of an MPEG-TS and takes no
+        # options for more (OPENCV_FFMPEG_CAPTURE_OPTIONS is not applied
+        # by the opencv-python wheel), so a picture that starts later than
+        # its sound is not found.
+        return InputError(
+            'the video stream gives no picture in the first seconds '
+            'FFmpeg reads through OpenCV (its picture starts long after its '
+            'sound, or its headers come late); `ffmpeg -analyzeduration '
+            '60M -i IN -map 0 -c copy OUT.mp4` makes a copy that opens, '
+            f'sound and offsets kept: {path}')
     audio = audio_only_reason(Path(path))
     if audio:
         return NotMediaError(f'input is not an image or video ({audio}): '
