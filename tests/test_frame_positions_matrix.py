@@ -135,6 +135,8 @@ RECIPES = {
     'ts_captured_mid_stream_ts': (B3, 'ts', ('skip', 20)),
     'mpeg2_bf2_mpg': (['-c:v', 'mpeg2video', '-bf', '2', '-g', '12'], 'mpg',
                       None),
+    # A high-speed camera's rate: frames 1 ms apart.
+    **{f'h264_1000fps_{ext}': (NO_B, ext, None) for ext in ('mp4', 'mkv')},
     'mkv_audio_first': (['-map', '0:v', '-map', '1:a', *B3, '-c:a', 'aac',
                          '-shortest'], 'mkv', None),
     'mp4_audio_first': (['-map', '0:v', '-map', '1:a', *B3, '-c:a', 'aac',
@@ -192,6 +194,9 @@ def _make(folder: Path, name: str) -> Path:
         # The picture starts 0.3 s after the sound.
         inputs = ['-itsoffset', '0.3', *SOURCE, '-f', 'lavfi', '-i',
                   'sine=frequency=440:duration=2.5']
+    if '_1000fps_' in name:
+        inputs = ['-f', 'lavfi', '-i', 'testsrc2=size=320x240:rate=1000:'
+                  f'duration={FRAMES / 1000}']
     path = folder / f'{name}.{ext}'
     made = path if after is None else folder / f'{name}.whole.{ext}'
     _run(FFMPEG, '-v', 'error', '-y', *inputs, *options, made)
@@ -246,9 +251,11 @@ def _seconds(value):
 def _truth(path: Path, whole: Path) -> dict:
     """What ffprobe says of ``path`` (``whole``: the same before it was cut
     short, or ``path``): see the module's docstring."""
-    stream = _probe(path, '-show_entries',
-                    'stream=start_time,avg_frame_rate')['streams'][0]
-    numerator, denominator = map(int, stream['avg_frame_rate'].split('/'))
+    stream = _probe(path, '-show_entries', 'stream=start_time,'
+                    'avg_frame_rate,r_frame_rate')['streams'][0]
+    rate = stream['avg_frame_rate'] if stream['avg_frame_rate'] != '0/0' \
+        else stream['r_frame_rate']
+    numerator, denominator = map(int, rate.split('/'))
     interval = denominator / numerator
     start = float(stream.get('start_time', 0) or 0)
     shown = _shown(path if whole.suffix not in INDEXED else whole)
@@ -446,7 +453,8 @@ def test_segments_stitch_to_the_whole_read(clips, name):
     path, _ = clips(name)
     source = open_source(path)
     whole, pixels, _, _ = _read(source)
-    segments = plan_segments(source.frame_count, source.fps, SEGMENT_S)
+    segments = plan_segments(source.frame_count, source.fps,
+                             min(SEGMENT_S, FRAMES / source.fps / 3))
     assert len(segments) > 1
     stitched, firsts = [], []
     for segment in segments:
@@ -550,3 +558,17 @@ def test_a_ts_whose_picture_starts_8_s_after_its_sound(tmp_path):
         float(start['start_time']), abs=1e-3)
     assert source.stream_start_s > 8
     assert len(list(source.frames())) == FRAMES
+
+
+@pytest.mark.parametrize('name', ['h264_1000fps_mp4', 'h264_1000fps_mkv'])
+def test_a_1000_fps_clip_has_its_rate(clips, name):
+    """``meta.fps`` of a high-speed clip is ffprobe's average rate (OpenCV
+    says 1000 of any Matroska whose rate it does not know: the packets
+    decide)."""
+    path, _ = clips(name)
+    stream = _probe(path, '-show_entries',
+                    'stream=avg_frame_rate,r_frame_rate')['streams'][0]
+    rate = stream['avg_frame_rate'] if stream['avg_frame_rate'] != '0/0' \
+        else stream['r_frame_rate']
+    numerator, denominator = map(int, rate.split('/'))
+    assert open_source(path).fps == pytest.approx(numerator / denominator)

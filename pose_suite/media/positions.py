@@ -55,6 +55,8 @@ SEEK_BACK_OFFS_S = (0.0, 1.0, 4.0, 16.0, 64.0)
 MAX_DELAY = 8
 #: How close (seconds) a decoded frame's time must be to a packet's.
 TIME_MATCH_S = 0.001
+#: Packet times closer than this repeat (a container without times).
+REPEAT_S = 1e-5
 #: Frames missing at a constant frame rate that are reported as a gap.
 GAP_FRAMES = 3
 
@@ -83,7 +85,7 @@ class PacketTable:
 
     def place(self, time_s: float) -> Optional[int]:
         """The index of the frame decoded with time ``time_s``, or None
-        when no packet has that time (within :data:`TIME_MATCH_S`)."""
+        when no packet has that time (see :func:`_nearest`)."""
         at = _nearest(self.times, time_s)
         return None if at is None or at < self.delay else at - self.delay
 
@@ -145,7 +147,7 @@ def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
         from_index = False
         keys = tuple(sorted({_nearest(times, time) for time, key in packets
                              if key} - {None})) if delay else ()
-    if not times or any(b - a < TIME_MATCH_S
+    if not times or any(b - a < REPEAT_S
                         for a, b in zip(times, times[1:])):
         return None
     return PacketTable(times, delay, from_index, keys)
@@ -187,10 +189,18 @@ def _decoding_delay(path: Union[Path, str], times: List[float]) -> int:
 
 
 def _nearest(times: List[float], time_s: float) -> Optional[int]:
+    """The place in sorted ``times`` of the one ``time_s`` is, within
+    :data:`TIME_MATCH_S` or half the interval to its neighbours (frame
+    rates of 1000 fps and more)."""
     at = bisect.bisect_left(times, time_s)
     best = min((i for i in (at - 1, at) if 0 <= i < len(times)),
                key=lambda i: abs(times[i] - time_s), default=None)
-    if best is None or abs(times[best] - time_s) > TIME_MATCH_S:
+    if best is None:
+        return None
+    gaps = [abs(times[i] - times[best]) for i in (best - 1, best + 1)
+            if 0 <= i < len(times)]
+    if abs(times[best] - time_s) > min([TIME_MATCH_S] +
+                                       [gap / 2 for gap in gaps]):
         return None
     return best
 

@@ -308,6 +308,10 @@ def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
                                   capture.get(cv2.CAP_PROP_FRAME_WIDTH) == 0)
         fps = capture.get(cv2.CAP_PROP_FPS)
         fps = float(fps) if np.isfinite(fps) and 0 < fps < 1000 else 0.0
+        if not fps and kind == 'video':
+            # 1000 fps and more is what a millisecond time base (Matroska)
+            # reports of a rate it does not know: the packets tell.
+            fps = _rate_from_packets(path)
         reported = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         reported = int(reported) if np.isfinite(reported) and reported > 0 \
             else 0
@@ -327,6 +331,16 @@ def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
                            else round(start, 6))
     finally:
         capture.release()
+
+
+def _rate_from_packets(path: Union[Path, str]) -> float:
+    """Frames per second from the median interval of a video's packet
+    times; 0.0 when they do not tell."""
+    table = packet_table(path)
+    if table is None or len(table) < 2:
+        return 0.0
+    interval = float(np.median(np.diff(table.times)))
+    return round(1.0 / interval, 3) if interval > 0 else 0.0
 
 
 def _no_frame_error(path: Union[Path, str], kind: str,
