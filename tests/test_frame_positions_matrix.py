@@ -116,6 +116,9 @@ RECIPES = {
                            '-metadata:s:v:0', 'rotate=90'], 'mp4', None),
     'hevc10_rotate270_mp4': ([*HEVC, '-pix_fmt', 'yuv420p10le',
                               '-metadata:s:v:0', 'rotate=270'], 'mp4', None),
+    # After a seek into a GOP, OpenCV's HEVC decoder loses P frames that a
+    # read from the first decodes.
+    'hevc_bf4_ts': ([*HEVC, '-bf', '4', '-pix_fmt', 'yuv420p'], 'ts', None),
     'vp9_webm': (['-c:v', 'libvpx-vp9', '-deadline', 'realtime',
                   '-cpu-used', '8', '-g', '12', '-b:v', '300k'], 'webm',
                  None),
@@ -153,6 +156,10 @@ RECIPES = {
     # the container loses the packet.
     **{f'damaged_key_frame_bf3_{ext}': (B3, ext, ('damage', 12))
        for ext in ('mp4', 'mkv', 'ts', 'avi')},
+    # A P frame of the first GOP: the first frame (time 0) is handed out
+    # late, and OpenCV gives it its packet's decoding time.
+    **{f'damaged_first_gop_p_bf3_{ext}': (B3, ext, ('damage', 1))
+       for ext in ('mp4', 'mkv')},
     # A Matroska block overwritten whole: the rest of its cluster is lost.
     'zeroed_block_bf3_mkv': (B3, 'mkv', ('zero', 12)),
     'cut_70pc_faststart_mp4': ([*B3, '-movflags', '+faststart'], 'mp4',

@@ -13,7 +13,7 @@ import warnings
 from typing import Dict, List
 
 from pose_suite.errors import ClusterError, ConfigError, DeviceError, one_line
-from pose_suite.media.sources import native_stderr_captured
+from pose_suite.media.images import native_stderr_captured
 
 #: Seconds a cluster's address has to answer like Ray (gRPC's HTTP/2
 #: greeting) once connected.

@@ -69,15 +69,15 @@ class PacketTable:
     as ``CAP_PROP_POS_MSEC`` gives them), sorted: frame i is at
     ``times[i + delay]``... for i < len - delay. ``delay``: how many
     packets later the time a decoded frame carries is (AVI with B-frames),
-    else 0; then ``keys`` says which packets are key frames, where a
-    decoder that lost its references finds them again. ``indexed``: from the container's index, which lists the frames
+    else 0. ``keys``: the places in ``times`` of the key frames' packets
+    (from packets read; none from an index), where a decoder that lost its
+    references or seeked finds them again. ``indexed``: from the container's index, which lists the frames
     of a file cut short too (MP4/MOV); else from the packets read.
     """
 
     times: List[float]
     delay: int = 0
     indexed: bool = False
-    #: Places in ``times`` of the key frames' packets (where ``delay``).
     keys: Tuple[int, ...] = ()
 
     def __len__(self) -> int:
@@ -146,7 +146,7 @@ def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
             and not all(key for _, key in packets) else 0
         from_index = False
         keys = tuple(sorted({_nearest(times, time) for time, key in packets
-                             if key} - {None})) if delay else ()
+                             if key} - {None}))
     if not times or any(b - a < REPEAT_S
                         for a, b in zip(times, times[1:])):
         return None
@@ -271,12 +271,14 @@ class FrameIndexer:
         return index, time_s
 
     def from_key(self, index: int) -> bool:
-        """Whether a read that starts at a key frame (after a seek) may
-        start with frame ``index``: with ``delay``, only a key frame's
-        picture comes out first (another means the decoder swallowed the
-        packets before it: a damaged key frame); else any."""
+        """Whether a read after a seek may start with frame ``index``: only
+        a key frame's picture comes out first from a seek that landed on
+        one (another means it landed inside a group of pictures, as in an
+        MPEG-TS, and the decoder shows what it cannot rebuild, or it
+        swallowed a damaged key frame); any where the packets do not say
+        which are key frames (an MP4's index: its seeks land on them)."""
         table = self.table
-        return table is None or not table.delay or index in table.keys
+        return table is None or not table.keys or index in table.keys
 
     def _misplaced(self, time_s: Optional[float], failures: int,
                    behind: bool) -> bool:
@@ -343,11 +345,12 @@ class PresentationClock:
         #: The last frame's time was before the one before it.
         self.behind = False
 
-    def time_of(self, position: int, capture: cv2.VideoCapture,
+    def time_of(self, position: int, position_ms: float,
                 warn: bool) -> Optional[float]:
-        """``warn``: say once that the source gives no times (where no
-        packet times stand in for them)."""
-        position_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
+        """The time of the frame read at ``position`` for which OpenCV said
+        ``position_ms`` (``CAP_PROP_POS_MSEC``). ``warn``: say once that
+        the source gives no times (where no packet times stand in for
+        them)."""
         if self.origin_ms is None:
             self.origin_ms = position_ms
         self.behind = bool(np.isfinite(position_ms) and self.last_ms

@@ -13,14 +13,11 @@ source records which. Every frame carries its presentation time from the
 container, so variable-frame-rate video gets true times. Everything
 downstream sees ``(frame_index, timestamp_s, frame_bgr)``.
 """
-import contextlib
 import dataclasses
 import os
-import sys
-import tempfile
 import warnings
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple, Union
+from typing import Iterator, Optional, Tuple, Union
 
 # FFmpeg's own log lines (read when the first capture opens) would bury
 # our one-line errors; the failures they describe are reported as InputError.
@@ -32,6 +29,7 @@ import numpy as np  # noqa: E402
 from pose_suite.config.specs import is_stream
 from pose_suite.errors import InputError, NotMediaError, SuiteWarning
 from pose_suite.media.clocks import stream_start_seconds
+from pose_suite.media.images import read_image
 from pose_suite.media.positions import (FrameIndexer, PacketTable,
                                         PresentationClock, packet_table, seek)
 from pose_suite.media.sniff import (audio_only_reason, cut_short,
@@ -43,20 +41,6 @@ Frame = Tuple[int, Optional[float], Optional[np.ndarray]]
 MAX_CONSECUTIVE_FAILURES = 16
 #: ... and at most, however many more it reports (a header can lie).
 MAX_FAILURES_IN_REPORTED = 10_000
-#: EXIF Orientation value -> (clockwise rotation in degrees, mirrored), and
-#: the OpenCV operations that turn the stored pixels upright.
-EXIF_ORIENTATIONS = {
-    1: (0, False, ()),
-    2: (0, True, ((cv2.flip, 1),)),
-    3: (180, False, ((cv2.rotate, cv2.ROTATE_180),)),
-    4: (180, True, ((cv2.flip, 0),)),
-    5: (270, True, ((cv2.transpose, None),)),
-    6: (90, False, ((cv2.rotate, cv2.ROTATE_90_CLOCKWISE),)),
-    7: (90, True, ((cv2.transpose, None), (cv2.rotate, cv2.ROTATE_180))),
-    8: (270, False, ((cv2.rotate, cv2.ROTATE_90_COUNTERCLOCKWISE),)),
-}
-
-
 @dataclasses.dataclass
 class DecodeReport:
     """What reading a video found at its end: ``frames_unread_at_end``
@@ -123,9 +107,9 @@ class FrameSource:
         """
         if self.kind == 'image':
             if start == 0:
-                yield 0, 0.0, _read_image(self.path)[0]
+                yield 0, 0.0, read_image(self.path)[0]
             return
-        capture = _capture(self.path)
+        capture = _Reads(_capture(self.path))
         table = packet_table(self.path) if self.kind == 'video' else None
         clock = PresentationClock(self.path, self.kind == 'stream')
         indexer = FrameIndexer(self.fps, table)
@@ -137,8 +121,10 @@ class FrameSource:
                 seeks = 0
             else:  # OpenCV could not seek: from the first frame
                 capture.release()
-                capture = _capture(self.path)
-        last_index, decoded = -1, 0
+                capture = _Reads(_capture(self.path))
+        # yielded: the last index given out (a read that starts again at
+        # the first frame gives nothing out twice).
+        last_index, decoded, yielded = -1, 0, -1
         try:
             failures = 0  # failed reads since the last good frame
             while True:
@@ -153,13 +139,15 @@ class FrameSource:
                         capture, table, start, seeks)
                     failures = 0
                     continue
-                ok, frame = capture.read()
+                ok, frame, position_ms = capture.read()
                 if not ok or frame is None:
                     # A bad frame, or the end: only a later good frame tells.
                     failures += 1
                     continue
+                if decoded == 0 and table is not None and not table.delay:
+                    position_ms = _first_time(capture, table, position_ms)
                 placed = indexer.place(
-                    clock.time_of(position, capture, table is None),
+                    clock.time_of(position, position_ms, table is None),
                     failures, clock.behind)
                 if placed is None:
                     continue  # decoded out of its place (damage): not shown
@@ -167,24 +155,38 @@ class FrameSource:
                 frame_index, timestamp_s = placed
                 if seeks >= 0 and decoded == 1 and (
                         not indexer.placed or frame_index > start
-                        or not indexer.from_key(frame_index)):
+                        or not indexer.from_key(frame_index)
+                        or frame_index == 0):
                     # After a seek, a first frame the packets do not place,
                     # one after the frame wanted (OpenCV seeks by
                     # estimated frame number), or not a key frame's (a
-                    # damaged one): back off further.
+                    # damaged one): back off further; one that landed on
+                    # the first frame: read from the first (OpenCV's seek
+                    # decodes a damaged start otherwise than a read does).
                     capture, seeks, indexer, clock = self._back_off(
                         capture, table, start, seeks,
-                        to_first=not indexer.placed)
+                        to_first=not indexer.placed or frame_index == 0)
                     decoded, failures = 0, 0
                     continue
-                for index in range(max(last_index + 1, start), frame_index):
+                if seeks >= 0 and frame_index > max(last_index + 1, start):
+                    # Frames to give out as failed after a seek: a decoder
+                    # that started at a key frame may lose frames that a
+                    # read from the first decodes (HEVC in MPEG-TS), or
+                    # they are damaged: a read from the first tells.
+                    capture, seeks, indexer, clock = self._back_off(
+                        capture, table, start, seeks, to_first=True)
+                    failures = 0
+                    continue
+                for index in range(max(last_index + 1, yielded + 1, start),
+                                   frame_index):
                     warnings.warn(f'frame {index} of {self.path} could '
                                   'not be decoded; skipped', SuiteWarning)
                     yield index, None, None
                 failures = 0
                 last_index = frame_index
-                if frame_index >= start:
+                if frame_index >= start and frame_index > yielded:
                     yield frame_index, timestamp_s, frame
+                    yielded = frame_index
         finally:
             capture.release()
         gaps = table.gaps(table.time_of(start) or 0.0) if table else []
@@ -208,7 +210,7 @@ class FrameSource:
             report.frames_unread_at_end = unread
             report.frames_decoded = decoded
 
-    def _back_off(self, capture: cv2.VideoCapture, table: PacketTable,
+    def _back_off(self, capture: '_Reads', table: PacketTable,
                   start: int, seeks: int, to_first: bool = False) -> Tuple:
         """Seek further back before frame ``start`` than the ``seeks``-th
         try did; with no back-off left (or ``to_first``), a capture
@@ -223,7 +225,7 @@ class FrameSource:
             seeks += 1
         else:
             capture.release()
-            capture, seeks = _capture(self.path), -1
+            capture, seeks = _Reads(_capture(self.path)), -1
         return (capture, seeks, FrameIndexer(self.fps, table),
                 PresentationClock(self.path, False))
 
@@ -245,6 +247,50 @@ class FrameSource:
         if missing > 0 and (table is not None or cut_short(self.path)):
             return missing, reported
         return 0, reported
+
+
+class _Reads:
+    """A capture's reads, each with OpenCV's time of the frame
+    (``CAP_PROP_POS_MSEC``), and one read ahead where asked."""
+
+    def __init__(self, capture: cv2.VideoCapture):
+        self.capture = capture
+        self.ahead: Optional[tuple] = None
+
+    def read(self) -> tuple:
+        """``(ok, frame, position_ms)``."""
+        if self.ahead is not None:
+            read, self.ahead = self.ahead, None
+            return read
+        ok, frame = self.capture.read()
+        return ok, frame, self.capture.get(cv2.CAP_PROP_POS_MSEC)
+
+    def peek(self) -> tuple:
+        if self.ahead is None:
+            self.ahead = self.read()
+        return self.ahead
+
+    def set(self, *args) -> bool:
+        self.ahead = None  # a seek: what was read ahead is not next
+        return self.capture.set(*args)
+
+    def release(self):
+        self.capture.release()
+
+
+def _first_time(reads: _Reads, table: PacketTable,
+                position_ms: float) -> float:
+    """OpenCV's time of a read's first frame, put right: a frame whose
+    presentation time is exactly 0 gets the decoding time of the packet
+    that made the decoder hand it out instead (``pkt_dts``), later than
+    0 where damage held it back: then the next frame has the same time,
+    and this one is the frame before it."""
+    ok, frame, next_ms = reads.peek()
+    if not ok or frame is None or next_ms != position_ms:
+        return position_ms
+    at = table.place(position_ms / 1000.0)
+    before = table.time_of(at - 1) if at else None
+    return position_ms if before is None else before * 1000.0
 
 
 def _capture(path: Union[Path, str]) -> cv2.VideoCapture:
@@ -282,7 +328,7 @@ def open_source(path: Union[Path, str]) -> FrameSource:
         raise NotMediaError(f'input is not an image or video (an empty '
                             f'file): {path}')
     if cv2.haveImageReader(str(path)):
-        image, rotation, mirrored = _read_image(path)
+        image, rotation, mirrored = read_image(path)
         height, width = image.shape[:2]
         return FrameSource(path, 'image', width, height, 0.0, 1, rotation,
                            mirrored)
@@ -370,64 +416,3 @@ def _no_frame_error(path: Union[Path, str], kind: str,
     return InputError(
         'input is not an image, and no video frame can be decoded from it '
         f'(not a video, or a corrupt, truncated or empty one): {path}')
-
-
-def _read_image(path: Path) -> Tuple[np.ndarray, int, bool]:
-    """Decode an image upright: (H, W, 3) uint8 BGR as displayed, and the
-    EXIF rotation (clockwise degrees) and mirroring applied.
-
-    IMREAD_COLOR makes every image 8-bit, 3-channel BGR: grayscale is
-    replicated, alpha dropped, 16-bit scaled down. OpenCV applies EXIF
-    orientation itself for some formats only (JPEG, PNG, not WebP), so it
-    is told not to, and the suite applies it for all.
-    """
-    with native_stderr_captured() as printed:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR |
-                           cv2.IMREAD_IGNORE_ORIENTATION)
-    if image is None:
-        raise InputError(f'image cannot be decoded (corrupt or truncated): '
-                         f'{path}')
-    # libpng warns about metadata it ignores (iCCP profiles, sRGB chunks);
-    # anything else a decoder prints (libjpeg's "Corrupt JPEG data...")
-    # means damaged pixels: one warning line instead of the library's.
-    damage = [line for line in printed if line.strip()
-              and not line.startswith('libpng warning:')]
-    if damage:
-        warnings.warn(f'{path}: the image decoder reported "{damage[0]}"; '
-                      'the picture may be damaged', SuiteWarning)
-    rotation, mirrored, operations = EXIF_ORIENTATIONS[_exif_orientation(
-        path)]
-    for operation, argument in operations:
-        image = operation(image) if argument is None \
-            else operation(image, argument)
-    return image, rotation, mirrored
-
-
-def _exif_orientation(path: Path) -> int:
-    """The EXIF Orientation tag (1 to 8) of an image; 1 when it has none."""
-    from PIL import Image  # Pillow: installed with mmcv
-    try:
-        with Image.open(path) as image:
-            value = image.getexif().get(0x0112, 1)
-    except Exception:  # a format or EXIF block Pillow cannot read
-        return 1
-    return value if value in EXIF_ORIENTATIONS else 1
-
-
-@contextlib.contextmanager
-def native_stderr_captured() -> Iterator[List[str]]:
-    """Collect what C libraries print on file descriptor 2 (libpng,
-    libjpeg) while the block runs; yields the list, filled on exit."""
-    printed: List[str] = []
-    sys.stderr.flush()
-    with tempfile.TemporaryFile() as sink:
-        saved = os.dup(2)
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield printed
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            printed.extend(sink.read().decode('utf-8', 'replace')
-                           .splitlines())
