@@ -103,8 +103,8 @@ MJPEG = ['-c:v', 'mjpeg', '-q:v', '6', '-pix_fmt', 'yuvj420p']
 #: After-steps: ('trim', ss, t): ``ffmpeg -ss ss -i clip -t t -c copy``;
 #: ('corrupt', k): the k-th packet's JPEG header overwritten; ('damage',
 #: k): the k-th packet's bytes from its 9th to 60 % of its size zeroed;
-#: ('zero', k): the k-th packet zeroed whole; ('skip', k): an MPEG-TS
-#: without its first k 188-byte packets; ('cut', share): the file's
+#: ('zero', k): the k-th packet zeroed whole; ('skip', n): the file
+#: without its first n bytes; ('cut', share): the file's
 #: first ``share`` of bytes only.
 RECIPES = {
     **{f'h264_{kind}_{ext}': (options, ext, None)
@@ -135,7 +135,10 @@ RECIPES = {
     'ts_clock_near_wrap_ts': ([*B3, '-output_ts_offset', '95400'], 'ts',
                               None),
     # A capture begun mid-stream: packets before the first tables.
-    'ts_captured_mid_stream_ts': (B3, 'ts', ('skip', 20)),
+    'ts_captured_mid_stream_ts': (B3, 'ts', ('skip', 188 * 20)),
+    # ... and cut inside a packet, in the tables' 0xFF stuffing (which
+    # looks like an MPEG audio frame's sync).
+    'ts_cut_inside_a_packet_ts': (B3, 'ts', ('skip', 100)),
     'mpeg2_bf2_mpg': (['-c:v', 'mpeg2video', '-bf', '2', '-g', '12'], 'mpg',
                       None),
     # A high-speed camera's rate: frames 1 ms apart.
@@ -144,6 +147,13 @@ RECIPES = {
                          '-shortest'], 'mkv', None),
     'mp4_audio_first': (['-map', '0:v', '-map', '1:a', *B3, '-c:a', 'aac',
                          '-shortest'], 'mp4', None),
+    # The sound, first, starts 60.05 s before the clock's wrap, the
+    # picture 59.75 s: FFmpeg takes the program's first packet (sound) as
+    # the wrap's reference, and counts the picture's times positive.
+    'ts_near_wrap_audio_first': (['-map', '0:v', '-map', '1:a', *B3,
+                                  '-c:a', 'aac', '-shortest',
+                                  '-output_ts_offset', '95382.27'], 'ts',
+                                 None),
     'mp4_no_edit_list': ([*B3, '-use_editlist', '0'], 'mp4', None),
     'trim_ss_copy_mp4': (B3, 'mp4', ('trim', '0.3', '1.0')),
     'corrupt_frame_mjpeg_avi': (MJPEG, 'avi', ('corrupt', 17)),
@@ -213,7 +223,7 @@ def _make(folder: Path, name: str) -> Path:
         _run(FFMPEG, '-v', 'error', '-y', '-ss', after[1], '-i', made, '-t',
              after[2], '-c', 'copy', path)
     elif after[0] == 'skip':
-        path.write_bytes(made.read_bytes()[188 * after[1]:])
+        path.write_bytes(made.read_bytes()[after[1]:])
     elif after[0] in ('corrupt', 'damage', 'zero'):
         shutil.copyfile(made, path)
         if after[0] == 'corrupt':

@@ -59,25 +59,31 @@ def _mpeg_ts(data: bytes) -> Optional[List[float]]:
     if len(data) < 188 * 3 or not all(data[i] == 0x47
                                       for i in range(0, 188 * 3, 188)):
         return None
-    pmt_pid, video_pid = None, None
+    pmt_pid, streams = None, []
     for pid, start, body in _ts_packets(data):
         if pid == 0 and start and pmt_pid is None:
             section = body[1 + body[0]:]
             pmt_pid = (section[10] & 0x1F) << 8 | section[11]
         elif pid == pmt_pid and start:
-            video_pid = _pmt_video_pid(body[1 + body[0]:])
+            streams = _pmt_streams(body[1 + body[0]:])
             break
-    times, reference = [], None
+    video_pid = next((pid for kind, pid in streams if kind in _TS_VIDEO),
+                     None)
+    times, firsts = [], {}
     for pid, start, body in _ts_packets(data):
         if video_pid is None or len(times) >= FIRST_PACKETS:
             break
-        if pid == video_pid and start and body[:3] == b'\x00\x00\x01' \
-                and body[7] & 0x80:  # a PES header with a PTS
+        if start and body[:3] == b'\x00\x00\x01' and body[7] & 0x80 and \
+                any(pid == each for _, each in streams):  # a PES with PTS
             pts = _pes_time(body[9:14])
-            if reference is None:  # the first DTS, else PTS
-                reference = _pes_time(body[14:19]) \
-                    if body[7] & 0x40 else pts
-            times.append(pts)
+            firsts.setdefault(pid, _pes_time(body[14:19])
+                              if body[7] & 0x40 else pts)
+            if pid == video_pid:
+                times.append(pts)
+    # FFmpeg's reference: the program's first packet out of the demuxer,
+    # the earliest of its streams' first (a small audio packet is complete
+    # before the picture's first).
+    reference = min(firsts.values(), default=0)
     return [_unwrapped(t, reference) / 90000.0 for t in times] or None
 
 
@@ -162,18 +168,17 @@ def _unwrapped(ticks: int, reference: int) -> int:
 _TS_VIDEO = {0x01, 0x02, 0x10, 0x1B, 0x24}
 
 
-def _pmt_video_pid(section: bytes) -> Optional[int]:
+def _pmt_streams(section: bytes) -> List[tuple]:
+    """``(stream type, pid)`` of a program map section's streams."""
     length = (section[1] & 0x0F) << 8 | section[2]
     info = (section[10] & 0x0F) << 8 | section[11]
-    position, end = 12 + info, 3 + length - 4
+    position, end, streams = 12 + info, 3 + length - 4, []
     while position + 5 <= end:
-        kind = section[position]
-        pid = (section[position + 1] & 0x1F) << 8 | section[position + 2]
-        if kind in _TS_VIDEO:
-            return pid
+        streams.append((section[position], (section[position + 1] & 0x1F)
+                        << 8 | section[position + 2]))
         position += 5 + ((section[position + 3] & 0x0F) << 8
                          | section[position + 4])
-    return None
+    return streams
 
 
 def _flv(data: bytes) -> Optional[List[float]]:

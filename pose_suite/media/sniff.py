@@ -305,9 +305,21 @@ def _audio_kind(head: bytes) -> Optional[str]:
             b'\x01vorbis' in head or b'OpusHead' in head
             or b'\x7fFLAC' in head):
         return 'Ogg'
-    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 \
+            and not _transport_stream(head):
         return 'MPEG audio or AAC'  # frame sync; JPEG's FF D8 is not one
     return None
+
+
+def _transport_stream(head: bytes) -> bool:
+    """Whether ``head`` has an MPEG-TS's sync byte every 188 (or, M2TS,
+    192) bytes, from anywhere in its first packet: a capture cut inside
+    a packet may begin with its 0xFF stuffing, which looks like an MPEG
+    audio frame's sync."""
+    return any(len(head) >= start + stride * 4 and all(
+        head[start + stride * k] == 0x47 for k in range(5)
+        if start + stride * k < len(head))
+        for stride in (188, 192) for start in range(stride))
 
 
 def _iso_bmff_audio_only(handle) -> bool:
