@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 
 from pose_suite.config.specs import is_stream
 from pose_suite.errors import InputError, NotMediaError, SuiteWarning
+from pose_suite.media.captures import Reads, first_time, open_capture
 from pose_suite.media.clocks import stream_start_seconds
 from pose_suite.media.images import read_image
 from pose_suite.media.positions import (FrameIndexer, PacketTable,
@@ -109,7 +110,7 @@ class FrameSource:
             if start == 0:
                 yield 0, 0.0, read_image(self.path)[0]
             return
-        capture = _Reads(_capture(self.path))
+        capture = Reads(open_capture(self.path))
         table = packet_table(self.path) if self.kind == 'video' else None
         clock = PresentationClock(self.path, self.kind == 'stream')
         indexer = FrameIndexer(self.fps, table)
@@ -121,7 +122,7 @@ class FrameSource:
                 seeks = 0
             else:  # OpenCV could not seek: from the first frame
                 capture.release()
-                capture = _Reads(_capture(self.path))
+                capture = Reads(open_capture(self.path))
         # yielded: the last index given out (a read that starts again at
         # the first frame gives nothing out twice).
         last_index, decoded, yielded = -1, 0, -1
@@ -145,7 +146,7 @@ class FrameSource:
                     failures += 1
                     continue
                 if decoded == 0 and table is not None and not table.delay:
-                    position_ms = _first_time(capture, table, position_ms)
+                    position_ms = first_time(capture, table, position_ms)
                 placed = indexer.place(
                     clock.time_of(position, position_ms, table is None),
                     failures, clock.behind)
@@ -210,7 +211,7 @@ class FrameSource:
             report.frames_unread_at_end = unread
             report.frames_decoded = decoded
 
-    def _back_off(self, capture: '_Reads', table: PacketTable,
+    def _back_off(self, capture: 'Reads', table: PacketTable,
                   start: int, seeks: int, to_first: bool = False) -> Tuple:
         """Seek further back before frame ``start`` than the ``seeks``-th
         try did; with no back-off left (or ``to_first``), a capture
@@ -225,7 +226,7 @@ class FrameSource:
             seeks += 1
         else:
             capture.release()
-            capture, seeks = _Reads(_capture(self.path)), -1
+            capture, seeks = Reads(open_capture(self.path)), -1
         return (capture, seeks, FrameIndexer(self.fps, table),
                 PresentationClock(self.path, False))
 
@@ -247,60 +248,6 @@ class FrameSource:
         if missing > 0 and (table is not None or cut_short(self.path)):
             return missing, reported
         return 0, reported
-
-
-class _Reads:
-    """A capture's reads, each with OpenCV's time of the frame
-    (``CAP_PROP_POS_MSEC``), and one read ahead where asked."""
-
-    def __init__(self, capture: cv2.VideoCapture):
-        self.capture = capture
-        self.ahead: Optional[tuple] = None
-
-    def read(self) -> tuple:
-        """``(ok, frame, position_ms)``."""
-        if self.ahead is not None:
-            read, self.ahead = self.ahead, None
-            return read
-        ok, frame = self.capture.read()
-        return ok, frame, self.capture.get(cv2.CAP_PROP_POS_MSEC)
-
-    def peek(self) -> tuple:
-        if self.ahead is None:
-            self.ahead = self.read()
-        return self.ahead
-
-    def set(self, *args) -> bool:
-        self.ahead = None  # a seek: what was read ahead is not next
-        return self.capture.set(*args)
-
-    def release(self):
-        self.capture.release()
-
-
-def _first_time(reads: _Reads, table: PacketTable,
-                position_ms: float) -> float:
-    """OpenCV's time of a read's first frame, put right: a frame whose
-    presentation time is exactly 0 gets the decoding time of the packet
-    that made the decoder hand it out instead (``pkt_dts``), later than
-    0 where damage held it back: then the next frame has the same time,
-    and this one is the frame before it."""
-    ok, frame, next_ms = reads.peek()
-    if not ok or frame is None or next_ms != position_ms:
-        return position_ms
-    at = table.place(position_ms / 1000.0)
-    before = table.time_of(at - 1) if at else None
-    return position_ms if before is None else before * 1000.0
-
-
-def _capture(path: Union[Path, str]) -> cv2.VideoCapture:
-    text = str(path)
-    capture = cv2.VideoCapture(int(text) if text.isdigit() else text)
-    # Phones store portrait video sideways and say in the container's
-    # display matrix how to turn it; OpenCV's FFmpeg backend turns the
-    # frames only when asked (its default here is off).
-    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
-    return capture
 
 
 def open_source(path: Union[Path, str]) -> FrameSource:
@@ -340,7 +287,7 @@ def open_source(path: Union[Path, str]) -> FrameSource:
 
 
 def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
-    capture = _capture(path)
+    capture = open_capture(path)
     try:
         ok, frame = False, None
         # A file whose first frames are damaged is read on to a good one.

@@ -1,0 +1,63 @@
+"""OpenCV captures of videos, cameras and streams: opened to show frames
+as displayed, and read with each frame's time, one read ahead where
+asked."""
+from pathlib import Path
+from typing import Optional, Union
+
+import cv2
+
+from pose_suite.media.positions import PacketTable
+
+
+class Reads:
+    """A capture's reads, each with OpenCV's time of the frame
+    (``CAP_PROP_POS_MSEC``), and one read ahead where asked."""
+
+    def __init__(self, capture: cv2.VideoCapture):
+        self.capture = capture
+        self.ahead: Optional[tuple] = None
+
+    def read(self) -> tuple:
+        """``(ok, frame, position_ms)``."""
+        if self.ahead is not None:
+            read, self.ahead = self.ahead, None
+            return read
+        ok, frame = self.capture.read()
+        return ok, frame, self.capture.get(cv2.CAP_PROP_POS_MSEC)
+
+    def peek(self) -> tuple:
+        if self.ahead is None:
+            self.ahead = self.read()
+        return self.ahead
+
+    def set(self, *args) -> bool:
+        self.ahead = None  # a seek: what was read ahead is not next
+        return self.capture.set(*args)
+
+    def release(self):
+        self.capture.release()
+
+
+def first_time(reads: Reads, table: PacketTable,
+                position_ms: float) -> float:
+    """OpenCV's time of a read's first frame, put right: a frame whose
+    presentation time is exactly 0 gets the decoding time of the packet
+    that made the decoder hand it out instead (``pkt_dts``), later than
+    0 where damage held it back: then the next frame has the same time,
+    and this one is the frame before it."""
+    ok, frame, next_ms = reads.peek()
+    if not ok or frame is None or next_ms != position_ms:
+        return position_ms
+    at = table.place(position_ms / 1000.0)
+    before = table.time_of(at - 1) if at else None
+    return position_ms if before is None else before * 1000.0
+
+
+def open_capture(path: Union[Path, str]) -> cv2.VideoCapture:
+    text = str(path)
+    capture = cv2.VideoCapture(int(text) if text.isdigit() else text)
+    # Phones store portrait video sideways and say in the container's
+    # display matrix how to turn it; OpenCV's FFmpeg backend turns the
+    # frames only when asked (its default here is off).
+    capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+    return capture
