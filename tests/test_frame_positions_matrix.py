@@ -103,7 +103,9 @@ MJPEG = ['-c:v', 'mjpeg', '-q:v', '6', '-pix_fmt', 'yuvj420p']
 #: After-steps: ('trim', ss, t): ``ffmpeg -ss ss -i clip -t t -c copy``;
 #: ('corrupt', k): the k-th packet's JPEG header overwritten; ('damage',
 #: k): the k-th packet's bytes from its 9th to 60 % of its size zeroed;
-#: ('zero', k): the k-th packet zeroed whole; ('skip', n): the file
+#: ('zero', k): the k-th packet zeroed whole; ('nal', k): the 4-byte
+#: length of the k-th packet's first H.264 NAL unit zeroed (OpenCV's raw
+#: demux then cannot hand that packet out); ('skip', n): the file
 #: without its first n bytes; ('cut', share): the file's
 #: first ``share`` of bytes only.
 RECIPES = {
@@ -170,6 +172,11 @@ RECIPES = {
     # late, and OpenCV gives it its packet's decoding time.
     **{f'damaged_first_gop_p_bf3_{ext}': (B3, ext, ('damage', 1))
        for ext in ('mp4', 'mkv')},
+    # A zeroed NAL length: the packet table must not end there, nor lack
+    # the packet (its frame is failed, the next ones keep their indices).
+    'zeroed_nal_length_bf3_mkv': (B3, 'mkv', ('nal', 13)),
+    'zeroed_nal_length_first_bf3_mkv': (B3, 'mkv', ('nal', 0)),
+    'zeroed_nal_length_key_bf3_flv': (B3, 'flv', ('nal', 24)),
     # A Matroska block overwritten whole: the rest of its cluster is lost.
     'zeroed_block_bf3_mkv': (B3, 'mkv', ('zero', 12)),
     'cut_70pc_faststart_mp4': ([*B3, '-movflags', '+faststart'], 'mp4',
@@ -224,10 +231,12 @@ def _make(folder: Path, name: str) -> Path:
              after[2], '-c', 'copy', path)
     elif after[0] == 'skip':
         path.write_bytes(made.read_bytes()[after[1]:])
-    elif after[0] in ('corrupt', 'damage', 'zero'):
+    elif after[0] in ('corrupt', 'damage', 'zero', 'nal'):
         shutil.copyfile(made, path)
         if after[0] == 'corrupt':
             _corrupt_packet(path, after[1])
+        elif after[0] == 'nal':
+            _zero_nal_length(path, after[1])
         else:
             _damage_packet(path, after[1], whole=after[0] == 'zero')
     else:
@@ -245,6 +254,21 @@ def _corrupt_packet(path: Path, number: int):
     start = data.find(b'\xff\xd8', pos, pos + 64)
     assert start >= 0, 'no JPEG in the packet'
     data[start:start + min(600, size // 2)] = bytes(min(600, size // 2))
+    path.write_bytes(bytes(data))
+
+
+def _zero_nal_length(path: Path, number: int):
+    """Zero the length field (4 bytes, the packet's first) of the first
+    NAL unit of the ``number``-th video packet, found in the file by its
+    first bytes after ffprobe's position of the packet."""
+    packet = _probe(path, '-show_entries', 'packet=pos,data',
+                    '-show_data')['packets'][number]
+    first_line = packet['data'].strip().split('\n')[0]
+    start = bytes.fromhex(''.join(first_line.split(':')[1].split()[:8]))
+    data = bytearray(path.read_bytes())
+    at = data.find(start, int(packet['pos']))
+    assert 0 <= at - int(packet['pos']) < 64, 'packet data not found'
+    data[at:at + 4] = bytes(4)
     path.write_bytes(bytes(data))
 
 
@@ -392,7 +416,7 @@ CLIPS = [name for name in RECIPES if name not in REFUSED]
 UNPLACED_BY_FFPROBE = ['damaged_key_frame_bf3_avi']
 #: Clips with a damaged packet, made from an intact one.
 DAMAGED = [name for name, (_, _, after) in RECIPES.items()
-           if after and after[0] in ('corrupt', 'damage')]
+           if after and after[0] in ('corrupt', 'damage', 'nal')]
 #: Most frames between the first one a damaged packet spoils and the
 #: first one shown right again (a GOP of 12 and the B-frames' delay).
 DAMAGE_SPAN = 16

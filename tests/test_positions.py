@@ -96,3 +96,22 @@ def test_a_read_from_frame_n_does_not_decode_the_frames_before():
     assert report.frames_decoded <= 4 + 5
     _, _, whole, _ = _read('two_people_24frames_4fps_gop5.mp4')
     assert whole.frames_decoded == 24
+
+
+def test_lost_packets_go_where_the_rate_leaves_a_hole():
+    """A packet OpenCV's raw demux could not hand out has no time: it goes
+    in a one-frame hole of a constant rate, before the first frame too,
+    and is not placed where the holes do not say where it was."""
+    from pose_suite.media.packets import _with_lost
+    rate = [i * 0.04 for i in range(20)]
+    holed = rate[:7] + rate[8:]
+    assert _with_lost(holed, 1) == pytest.approx(rate)
+    assert _with_lost(rate[1:], 1) == pytest.approx(rate)
+    # A recording pause of 5 frames and one lost packet: the single hole.
+    paused = rate[:7] + rate[8:12] + [t + 0.2 for t in rate[12:]]
+    assert _with_lost(paused, 1) == pytest.approx(
+        rate[:12] + [t + 0.2 for t in rate[12:]])
+    # Two one-frame holes and one packet lost: which one is not known.
+    assert _with_lost(rate[:5] + rate[6:9] + rate[10:], 1) is None
+    # A variable rate leaves no hole.
+    assert _with_lost([0, 0.03, 0.1, 0.12, 0.2, 0.33, 0.35], 1) is None

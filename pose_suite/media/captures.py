@@ -6,7 +6,7 @@ from typing import Optional, Union
 
 import cv2
 
-from pose_suite.media.positions import PacketTable
+from pose_suite.media.packets import PacketTable
 
 
 class Reads:

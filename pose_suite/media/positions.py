@@ -32,18 +32,17 @@ packet times at all (a camera, a stream, a container whose times repeat),
 frames are counted, and after a failed read placed by the time since the
 last good frame in units of the interval measured before.
 """
-import bisect
-import dataclasses
 import statistics
 import warnings
 from collections import deque
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import Optional, Union
 
 import cv2
 import numpy as np
 
 from pose_suite.errors import SuiteWarning
+from pose_suite.media.packets import PacketTable, nearest_place
 
 #: Frame intervals remembered to measure a clip's frame rate before damage
 #: (sources without packet times).
@@ -51,160 +50,6 @@ INTERVALS_KEPT = 16
 #: Seconds a seek backs off before the frame it wants, in turn, when
 #: OpenCV's seek lands after it (its seek is by estimated frame number).
 SEEK_BACK_OFFS_S = (0.0, 1.0, 4.0, 16.0, 64.0)
-#: Most frames a decoder hands frames out late by (B-frames in AVI).
-MAX_DELAY = 8
-#: How close (seconds) a decoded frame's time must be to a packet's.
-TIME_MATCH_S = 0.001
-#: Packet times closer than this repeat (a container without times).
-REPEAT_S = 1e-5
-#: Frames missing at a constant frame rate that are reported as a gap.
-GAP_FRAMES = 3
-
-
-@dataclasses.dataclass(frozen=True)
-class PacketTable:
-    """The frames a video stream shows, from its packets.
-
-    ``times``: their presentation times (seconds from the stream's start,
-    as ``CAP_PROP_POS_MSEC`` gives them), sorted: frame i is at
-    ``times[i + delay]``... for i < len - delay. ``delay``: how many
-    packets later the time a decoded frame carries is (AVI with B-frames),
-    else 0. ``keys``: the places in ``times`` of the key frames' packets
-    (from packets read; none from an index), where a decoder that lost its
-    references or seeked finds them again. ``indexed``: from the container's index, which lists the frames
-    of a file cut short too (MP4/MOV); else from the packets read.
-    """
-
-    times: List[float]
-    delay: int = 0
-    indexed: bool = False
-    keys: Tuple[int, ...] = ()
-
-    def __len__(self) -> int:
-        return len(self.times)
-
-    def place(self, time_s: float) -> Optional[int]:
-        """The index of the frame decoded with time ``time_s``, or None
-        when no packet has that time (see :func:`_nearest`)."""
-        at = _nearest(self.times, time_s)
-        return None if at is None or at < self.delay else at - self.delay
-
-    def time_of(self, index: int) -> Optional[float]:
-        """The time frame ``index`` is decoded with, when the table has
-        it."""
-        at = index + self.delay
-        return self.times[at] if 0 <= at < len(self.times) else None
-
-    def gaps(self, from_s: float = 0.0) -> List[Tuple[float, float, int]]:
-        """Stretches from ``from_s`` on without a frame where a constant
-        frame rate puts :data:`GAP_FRAMES` or more: ``(last time before,
-        first time after, frames missing)``. A container that lost data
-        (a Matroska block overwritten) resumes at its next readable
-        packet, as ffprobe does, and only the times show the loss; none
-        for a variable frame rate, whose intervals say nothing."""
-        intervals = [b - a for a, b in zip(self.times, self.times[1:])]
-        if len(intervals) < 8:
-            return []
-        usual = statistics.median(intervals)
-        tolerance = 0.0015 + 0.02 * usual
-        if sum(abs(i - usual) <= tolerance for i in intervals) < \
-                0.9 * len(intervals):
-            return []
-        return [(a, b, round((b - a) / usual) - 1)
-                for a, b in zip(self.times, self.times[1:])
-                if b >= from_s and round((b - a) / usual) - 1 >= GAP_FRAMES]
-
-    def key_after(self, packet: int) -> int:
-        """The first frame a decoder that lost packet ``packet`` (a place
-        in ``times``) shows right again: that of the first key packet
-        after it, which in decoding order is preceded by all the frames
-        shown before it (len: none)."""
-        at = bisect.bisect_right(self.keys, packet)
-        return self.keys[at] if at < len(self.keys) else len(self.times)
-
-
-def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
-    """The :class:`PacketTable` of a video file, or None when its packets
-    do not say where its frames are (no times, or times that repeat)."""
-    from pose_suite.media.sniff import mp4_frame_times
-    try:
-        indexed = mp4_frame_times(Path(path))
-    except OSError:
-        indexed = None
-    if indexed is not None:
-        times, delay, from_index, keys = indexed[0], 0, True, ()
-    else:
-        packets = packet_times(path, keys=True)
-        order = [time for time, _ in packets]
-        # Times before the stream's start read as 0 (packets a decoder
-        # drops): one frame at most is at 0.
-        times = sorted(set(t for t in order if t <= 0)) + \
-            sorted(t for t in order if t > 0)
-        # Decoding times in order, and frames that refer to others: the
-        # decoder may hand frames out late.
-        delay = _decoding_delay(path, times) if order == sorted(order) \
-            and not all(key for _, key in packets) else 0
-        from_index = False
-        keys = tuple(sorted({_nearest(times, time) for time, key in packets
-                             if key} - {None}))
-    if not times or any(b - a < REPEAT_S
-                        for a, b in zip(times, times[1:])):
-        return None
-    return PacketTable(times, delay, from_index, keys)
-
-
-def packet_times(path: Union[Path, str], keys: bool = False) -> List:
-    """Times (seconds from the stream's start, as ``CAP_PROP_POS_MSEC``
-    gives them: presentation times, or decoding times where the container
-    has no others) of every video packet of ``path`` that can be read, in
-    the file's order (``keys``: ``(time, is a key frame)`` pairs). Demuxes
-    only."""
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    times = []
-    try:
-        if capture.isOpened() and capture.set(cv2.CAP_PROP_FORMAT, -1):
-            while capture.grab():
-                time = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-                times.append((time, bool(capture.get(
-                    cv2.CAP_PROP_LRF_HAS_KEY_FRAME))) if keys else time)
-    finally:
-        capture.release()
-    return times
-
-
-def _decoding_delay(path: Union[Path, str], times: List[float]) -> int:
-    """For packets in time order (decoding times, or a stream without
-    reordering): how many packets later the first decoded frame's time
-    is (the B-frame delay of an AVI); 0 when it is the first packet's, the
-    first read fails or the delay is more than :data:`MAX_DELAY` (frames
-    lost at the start, not a decoder's delay)."""
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    try:
-        ok = capture.grab()
-        at = _nearest(times, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0) \
-            if ok else None
-    finally:
-        capture.release()
-    return at if at is not None and at <= MAX_DELAY else 0
-
-
-def _nearest(times: List[float], time_s: float) -> Optional[int]:
-    """The place in sorted ``times`` of the one ``time_s`` is, within
-    :data:`TIME_MATCH_S` or half the interval to its neighbours (frame
-    rates of 1000 fps and more)."""
-    at = bisect.bisect_left(times, time_s)
-    best = min((i for i in (at - 1, at) if 0 <= i < len(times)),
-               key=lambda i: abs(times[i] - time_s), default=None)
-    if best is None:
-        return None
-    gaps = [abs(times[i] - times[best]) for i in (best - 1, best + 1)
-            if 0 <= i < len(times)]
-    if abs(times[best] - time_s) > min([TIME_MATCH_S] +
-                                       [gap / 2 for gap in gaps]):
-        return None
-    return best
-
-
 class FrameIndexer:
     """Gives each decoded frame its index and time (see the module's
     docstring).
@@ -296,7 +141,7 @@ class FrameIndexer:
             return behind
         if time_s is None:
             return self.resume_at is not None
-        packet = _nearest(table.times, time_s)
+        packet = nearest_place(table.times, time_s)
         if packet is None:
             return False
         if failures and self.resume_at is None:

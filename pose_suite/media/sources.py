@@ -31,8 +31,8 @@ from pose_suite.errors import InputError, NotMediaError, SuiteWarning
 from pose_suite.media.captures import Reads, first_time, open_capture
 from pose_suite.media.clocks import stream_start_seconds
 from pose_suite.media.images import read_image
-from pose_suite.media.positions import (FrameIndexer, PacketTable,
-                                        PresentationClock, packet_table, seek)
+from pose_suite.media.packets import PacketTable, packet_table
+from pose_suite.media.positions import FrameIndexer, PresentationClock, seek
 from pose_suite.media.sniff import (audio_only_reason, cut_short,
                                     looks_like_media, not_media_reason)
 
