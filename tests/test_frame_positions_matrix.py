@@ -177,6 +177,11 @@ RECIPES = {
     'zeroed_nal_length_bf3_mkv': (B3, 'mkv', ('nal', 13)),
     'zeroed_nal_length_first_bf3_mkv': (B3, 'mkv', ('nal', 0)),
     'zeroed_nal_length_key_bf3_flv': (B3, 'flv', ('nal', 24)),
+    # AVI, first group of pictures: the B-frame delay is measured from the
+    # first frame decoded, counting the reads that failed before it.
+    'damaged_first_gop_p_bf3_avi': (B3, 'avi', ('damage', 1)),
+    'damaged_first_frame_bf3_avi': (B3, 'avi', ('damage', 0)),
+    'damaged_late_p_frame_bf3_avi': (B3, 'avi', ('damage', 30)),
     # A Matroska block overwritten whole: the rest of its cluster is lost.
     'zeroed_block_bf3_mkv': (B3, 'mkv', ('zero', 12)),
     'cut_70pc_faststart_mp4': ([*B3, '-movflags', '+faststart'], 'mp4',
@@ -413,7 +418,10 @@ CLIPS = [name for name in RECIPES if name not in REFUSED]
 #: presentation times, and after the damage ffprobe's best-effort times
 #: are guesses (they put pictures where they are not). Their pictures are
 #: checked against the intact clip's instead.
-UNPLACED_BY_FFPROBE = ['damaged_key_frame_bf3_avi']
+UNPLACED_BY_FFPROBE = ['damaged_key_frame_bf3_avi',
+                       'damaged_first_gop_p_bf3_avi',
+                       'damaged_first_frame_bf3_avi',
+                       'damaged_late_p_frame_bf3_avi']
 #: Clips with a damaged packet, made from an intact one.
 DAMAGED = [name for name, (_, _, after) in RECIPES.items()
            if after and after[0] in ('corrupt', 'damage', 'nal')]

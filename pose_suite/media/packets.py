@@ -21,6 +21,8 @@ import cv2
 
 #: Packet times closer than this repeat (a container without times).
 REPEAT_S = 1e-5
+#: Reads that may fail at the start while the B-frame delay is measured.
+MAX_FIRST_READS = 32
 #: Failed raw reads in a row taken for the end of the file.
 RAW_FAILURES_AT_END = 64
 #: How close (seconds) a decoded frame's time must be to a packet's.
@@ -184,18 +186,24 @@ def _with_lost(times: List[float], lost: int) -> Optional[List[float]]:
 
 def _decoding_delay(path: Union[Path, str], times: List[float]) -> int:
     """For packets in time order (decoding times, or a stream without
-    reordering): how many packets later the first decoded frame's time
-    is (the B-frame delay of an AVI); 0 when it is the first packet's, the
-    first read fails or the delay is more than :data:`MAX_DELAY` (frames
-    lost at the start, not a decoder's delay)."""
+    reordering): how many packets later than its place in decoding order
+    the first decoded frame's time is (the B-frame delay of an AVI),
+    counting the reads that failed before it (a damaged first group of
+    pictures: each failed read stands for a frame); 0 when none of the
+    first reads decodes or the delay is more than :data:`MAX_DELAY`
+    (frames lost at the start, not a decoder's delay)."""
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    at = None
     try:
-        ok = capture.grab()
-        at = nearest_place(times, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0) \
-            if ok else None
+        for failed in range(MAX_FIRST_READS):
+            if capture.grab():
+                at = nearest_place(times, capture.get(
+                    cv2.CAP_PROP_POS_MSEC) / 1000.0)
+                at = None if at is None else at - failed
+                break
     finally:
         capture.release()
-    return at if at is not None and at <= MAX_DELAY else 0
+    return at if at is not None and 0 <= at <= MAX_DELAY else 0
 
 
 def nearest_place(times: List[float], time_s: float) -> Optional[int]:

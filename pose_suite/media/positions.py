@@ -22,7 +22,8 @@ counted failed), so it is dropped, as a player drops it.
 Some containers have no presentation times, only decoding times (AVI):
 there a decoder with B-frames hands each frame out with the time of a
 packet ``delay`` places later, and the last ``delay`` frames with none.
-The delay is measured once by decoding the first frame; the frames
+The delay is measured once by decoding the first frame (the reads that
+failed before it, a damaged first group of pictures, count); the frames
 without a time are counted on from the last one that has one, and their
 times go on from its time by the frame interval. After a failed read the
 time a picture carries no longer says which it is, until the decoder has
