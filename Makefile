@@ -14,36 +14,67 @@ POSE_WEIGHTS := config_files/hrnet_w48_coco_wholebody_384x288_dark-f5726563_2020
 # build of your own) instead of installing torch 2.13.0; see README "GPU".
 TORCH ?= pinned
 DEVICE ?= cuda
+# WHEELHOUSE=DIR: install from the wheels in DIR only, no package index
+# (a machine without internet; DIR made by `make wheelhouse` on a connected
+# machine with the same OS, Python and kind of GPU). `make wheelhouse`
+# writes to it (default: wheelhouse/).
+WHEELHOUSE ?=
+PIP_FROM := $(if $(WHEELHOUSE),--no-index --find-links $(abspath $(WHEELHOUSE)))
+# WEIGHTS_FROM=DIR: `make weights` copies the two checkpoints from DIR
+# (hashes checked as for a download) instead of downloading them.
+WEIGHTS_FROM ?=
+# Python versions `make install` works with; another stops it at once, in
+# one line (torch 2.13 and mmcv 2.1.0 built here; xtcocotools has no wheel
+# for 3.12 and is built against the pinned numpy, see below).
+PYTHONS := 3.10 3.11 3.12
 
-.PHONY: install weights run test bench bench-scale gpu-check clean
+.PHONY: install weights wheelhouse run test bench bench-scale gpu-check clean
 
 install: $(INSTALLED)
 
 # torch first (the local CPU build, or the CUDA build PyPI serves on a GPU
 # machine), then mmcv compiled with its ops against it (CPU or CUDA ops:
 # pose_suite/models/install_mmcv.py decides and says which; about 15 minutes the
-# first time, pip caches the wheel), then the rest.
+# first time, pip caches the wheel), then the rest. xtcocotools (evaluation)
+# has no wheel for Python 3.12: pip would build it against an isolated
+# numpy 2 that the pinned numpy<2 cannot load, so it is built against the
+# numpy installed (a wheel is taken where one exists).
 $(INSTALLED): requirements.txt constraints.txt
+	@$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(None if v in "$(PYTHONS)".split() else f"error: $(PYTHON) is Python {v}; make install works with Python $(PYTHONS): give one, e.g. make install PYTHON=python3.11")'
 ifeq ($(TORCH),system)
 	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
 	$(PY) -m pose_suite.models.install_mmcv --check-torch
 	sed "s/^torch==.*/torch==$$($(PY) -c 'import torch; print(torch.__version__)')/" constraints.txt > $(VENV)/constraints.txt
-	$(PIP) install -q -c $(VENV)/constraints.txt "setuptools<81" "numpy<2" wheel ninja
+	$(PIP) install -q $(PIP_FROM) -c $(VENV)/constraints.txt "setuptools<81" "numpy<2" wheel ninja cython
 else
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	cp constraints.txt $(VENV)/constraints.txt
-	$(PIP) install -q -c $(VENV)/constraints.txt torch==2.13.0 "setuptools<81" "numpy<2" wheel ninja
+	$(PIP) install -q $(PIP_FROM) -c $(VENV)/constraints.txt torch==2.13.0 "setuptools<81" "numpy<2" wheel ninja cython
 endif
-	$(PY) -m pose_suite.models.install_mmcv -- -q -c $(VENV)/constraints.txt
-	$(PIP) install -q -c $(VENV)/constraints.txt -r requirements.txt
-	$(PIP) install -q -c $(VENV)/constraints.txt --no-deps mmpose==1.3.2
+	$(PIP) install -q $(PIP_FROM) -c $(VENV)/constraints.txt --no-build-isolation xtcocotools
+	$(PY) -m pose_suite.models.install_mmcv -- -q $(PIP_FROM) -c $(VENV)/constraints.txt
+	$(PIP) install -q $(PIP_FROM) -c $(VENV)/constraints.txt -r requirements.txt
+	$(PIP) install -q $(PIP_FROM) -c $(VENV)/constraints.txt --no-deps mmpose==1.3.2
 	$(PY) -c "import mmcv.ops, mmdet, detection_service, pose_extraction_service"
 	touch $@
 
 weights: $(DET_WEIGHTS) $(POSE_WEIGHTS)
 
 $(DET_WEIGHTS) $(POSE_WEIGHTS): | $(INSTALLED)
-	$(PY) -m pose_suite.models.weights --dest config_files
+	$(PY) -m pose_suite.models.weights --dest config_files $(if $(WEIGHTS_FROM),--from $(WEIGHTS_FROM))
+
+# For machines without internet: every wheel `make install` needs (mmcv's
+# as built here, with the ops this machine's decision chose) into
+# $(WHEELHOUSE) (default wheelhouse/); copy it, with the two checkpoints,
+# to the other machine and run `make install WHEELHOUSE=DIR` and
+# `make weights WEIGHTS_FROM=DIR` there.
+wheelhouse: WHEELHOUSE := $(or $(WHEELHOUSE),wheelhouse)
+wheelhouse: PIP_FROM :=
+wheelhouse: install
+	$(PIP) wheel -q -w $(WHEELHOUSE) -c $(VENV)/constraints.txt $(if $(filter system,$(TORCH)),,torch==2.13.0) "setuptools<81" "numpy<2" wheel ninja cython -r requirements.txt
+	$(PIP) wheel -q -w $(WHEELHOUSE) --no-deps mmpose==1.3.2
+	$(PY) -m pose_suite.models.install_mmcv --wheel-dir $(WHEELHOUSE) -- -q -c $(VENV)/constraints.txt
+	@echo "wheelhouse: $$(ls $(WHEELHOUSE) | wc -l) wheels in $(WHEELHOUSE)/ ($$(du -sh $(WHEELHOUSE) | cut -f1)); on the other machine: make install WHEELHOUSE=DIR"
 
 config.json: | $(INSTALLED)
 	$(PY) creating_config.py --config $@

@@ -193,12 +193,17 @@ def torch_problem() -> Optional[str]:
     return None
 
 
-def pip_command(build: Build, pip_args: List[str]) -> List[str]:
-    """The pip call that builds and installs mmcv with ``build``."""
+def pip_command(build: Build, pip_args: List[str],
+                wheel_dir: Optional[Path] = None) -> List[str]:
+    """The pip call that builds and installs mmcv with ``build`` (with
+    ``wheel_dir``: that builds its wheel, or takes it from this kind of
+    build's cache, into ``wheel_dir``, for ``make wheelhouse``)."""
     cache = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache'),
                  'pose-suite', f'pip-mmcv-{build.cache}')
+    action = ['install'] if wheel_dir is None else \
+        ['wheel', '--no-deps', '--wheel-dir', str(wheel_dir)]
     return [sys.executable, '-m', 'pip', '--disable-pip-version-check',
-            'install', '--no-build-isolation', '--cache-dir', str(cache),
+            *action, '--no-build-isolation', '--cache-dir', str(cache),
             *pip_args, MMCV]
 
 
@@ -219,6 +224,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--check-torch', action='store_true',
                         help='only check that the installed torch can run '
                              'the suite (make install TORCH=system)')
+    parser.add_argument('--wheel-dir', type=Path, default=None,
+                        help='put the wheel in this folder instead of '
+                             'installing it (make wheelhouse)')
     parser.add_argument('pip_args', nargs='*',
                         help='more pip arguments (after --)')
     args = parser.parse_args(argv)
@@ -230,14 +238,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     build = decide(probe())
     print(build.note, flush=True)
-    command = pip_command(build, args.pip_args)
+    command = pip_command(build, args.pip_args, args.wheel_dir)
     if args.dry_run:
         shown = ' '.join(f'{k}={v}' if v is not None else f'-u {k}'
                          for k, v in build.env.items())
         print(f'env {shown} {" ".join(command)}')
         return 0
     status = subprocess.run(command, env=build_environment(build)).returncode
-    if status == 0 and build.ops == 'cuda':
+    if status == 0 and build.ops == 'cuda' and args.wheel_dir is None:
         check = subprocess.run([sys.executable, '-c', _CUDA_NMS_CHECK],
                                capture_output=True, text=True)
         print('mmcv: its CUDA NMS runs' if check.returncode == 0 else

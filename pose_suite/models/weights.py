@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m pose_suite.models.weights [--dest config_files] [--base-url URL]
+    python -m pose_suite.models.weights [--dest config_files] [--base-url URL | --from DIR]
 
 Each file is streamed to ``<name>.part`` while its SHA-256 is computed, and
 renamed into place only when the hash matches the 8 hex digits in its name.
@@ -81,12 +81,23 @@ def main(argv: Optional[list] = None) -> int:
     parser.add_argument('--base-url', default=None,
                         help='fetch <base-url>/<file name> instead of the '
                              'OpenMMLab URLs (a mirror)')
+    parser.add_argument('--from', dest='from_dir', type=Path, default=None,
+                        help='copy the files from this folder (a machine '
+                             'without internet; hashes checked as for a '
+                             'download)')
     parser.add_argument('--timeout', type=float, default=30.0,
                         help='seconds to wait for the server')
     args = parser.parse_args(argv)
+    base_url = args.base_url
+    if args.from_dir is not None:
+        if not args.from_dir.is_dir():
+            print(f'error: --from {args.from_dir}: no such folder',
+                  file=sys.stderr)
+            return 1
+        base_url = args.from_dir.resolve().as_uri()
     for url in WEIGHT_URLS:
-        if args.base_url:
-            url = args.base_url.rstrip('/') + '/' + url.rsplit('/', 1)[-1]
+        if base_url:
+            url = base_url.rstrip('/') + '/' + url.rsplit('/', 1)[-1]
         try:
             path = download(url, args.dest, timeout=args.timeout)
         except DownloadError as exc:
