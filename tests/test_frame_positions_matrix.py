@@ -177,6 +177,11 @@ RECIPES = {
     'zeroed_nal_length_bf3_mkv': (B3, 'mkv', ('nal', 13)),
     'zeroed_nal_length_first_bf3_mkv': (B3, 'mkv', ('nal', 0)),
     'zeroed_nal_length_key_bf3_flv': (B3, 'flv', ('nal', 24)),
+    # ... in a clip that has a one-frame gap of its own (frame 30 dropped
+    # when recording): the lost packet's time is the hole near it.
+    'gap_and_zeroed_nal_length_bf3_mkv': (['-vf', r'select=not(eq(n\,30))',
+                                           '-fps_mode', 'passthrough', *B3],
+                                          'mkv', ('nal', 13)),
     # AVI, first group of pictures: the B-frame delay is measured from the
     # first frame decoded, counting the reads that failed before it.
     'damaged_first_gop_p_bf3_avi': (B3, 'avi', ('damage', 1)),

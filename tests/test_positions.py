@@ -111,7 +111,11 @@ def test_lost_packets_go_where_the_rate_leaves_a_hole():
     paused = rate[:7] + rate[8:12] + [t + 0.2 for t in rate[12:]]
     assert _with_lost(paused, 1) == pytest.approx(
         rate[:12] + [t + 0.2 for t in rate[12:]])
-    # Two one-frame holes and one packet lost: which one is not known.
-    assert _with_lost(rate[:5] + rate[6:9] + rate[10:], 1) is None
+    # Two one-frame holes and one packet lost: which one is not known...
+    two_holes = rate[:5] + rate[6:9] + rate[10:]
+    assert _with_lost(two_holes, 1) is None
+    # ... unless the packets around it in decoding order say it.
+    assert _with_lost(two_holes, 1, [(0.28, 0.44)]) == pytest.approx(
+        rate[:5] + rate[6:])
     # A variable rate leaves no hole.
     assert _with_lost([0, 0.03, 0.1, 0.12, 0.2, 0.33, 0.35], 1) is None

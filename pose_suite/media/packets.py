@@ -15,7 +15,7 @@ import bisect
 import dataclasses
 import statistics
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import cv2
 
@@ -24,7 +24,7 @@ REPEAT_S = 1e-5
 #: Reads that may fail at the start while the B-frame delay is measured.
 MAX_FIRST_READS = 32
 #: Failed raw reads in a row taken for the end of the file.
-RAW_FAILURES_AT_END = 64
+RAW_FAILURES_AT_END = 4096  # about 1 ms at the end
 #: How close (seconds) a decoded frame's time must be to a packet's.
 TIME_MATCH_S = 0.001
 #: Most frames a decoder hands frames out late by (B-frames in AVI).
@@ -107,7 +107,12 @@ def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
         times, delay, from_index, keys = indexed[0], 0, True, ()
     else:
         packets = packet_times(path, keys=True)
-        lost = sum(time is None for time, _ in packets)
+        read = [time for time, _ in packets]
+        lost = read.count(None)
+        near = [(min(around), max(around)) for around in (
+            [t for t in read[max(0, at - MAX_DELAY):at + MAX_DELAY + 1]
+             if t is not None] for at, time in enumerate(read)
+            if time is None) if around]
         packets = [(time, key) for time, key in packets if time is not None]
         order = [time for time, _ in packets]
         # Times before the stream's start read as 0 (packets a decoder
@@ -115,7 +120,7 @@ def packet_table(path: Union[Path, str]) -> Optional[PacketTable]:
         times = sorted(set(t for t in order if t <= 0)) + \
             sorted(t for t in order if t > 0)
         if lost:
-            times = _with_lost(times, lost)
+            times = _with_lost(times, lost, near)
             if times is None:
                 return None
         # Decoding times in order, and frames that refer to others: the
@@ -157,12 +162,18 @@ def packet_times(path: Union[Path, str], keys: bool = False) -> List:
     return times
 
 
-def _with_lost(times: List[float], lost: int) -> Optional[List[float]]:
+def _with_lost(times: List[float], lost: int,
+               near: Sequence[Tuple[float, float]] = ()
+               ) -> Optional[List[float]]:
     """Sorted ``times`` with those of ``lost`` packets that had none put
     where a constant frame rate leaves a hole (before the first, from the
-    stream's start, too): the one-frame holes when there are as many,
-    else every hole when they hold as many frames; None when the holes do
-    not say where the lost packets were (a variable frame rate)."""
+    stream's start, too). ``near``: for each lost packet, the earliest and
+    latest times of the packets around it in decoding order (its own is
+    among them: B-frames reorder only so far). The holes there when they
+    are as many as the packets lost (a recording's own gap elsewhere is
+    not taken); else the one-frame holes when there are as many, else
+    every hole when they hold as many frames; None when the holes do not
+    say where the lost packets were (a variable frame rate)."""
     intervals = [b - a for a, b in zip(times, times[1:])]
     if len(intervals) < 4:
         return None
@@ -175,13 +186,22 @@ def _with_lost(times: List[float], lost: int) -> Optional[List[float]]:
              for a, b in zip([times[0] - usual * (round(times[0] / usual)
                                                   + 1)] + times, times)]
     holes = [(a, slots) for a, slots in holes if slots >= 1]
-    singles = [(a, slots) for a, slots in holes if slots == 1]
+    slots = {a: [max(a + usual * (n + 1), 0.0) for n in range(count)]
+             for a, count in holes}
+    nearby = sorted({time for times_of_hole in slots.values()
+                     for time in times_of_hole
+                     if any(low - usual / 2 <= time <= high + usual / 2
+                            for low, high in near)})
+    if near and len(nearby) == lost:
+        return sorted(times + nearby)
+    singles = [a for a, count in holes if count == 1]
     if len(singles) == lost:
-        holes = singles
-    elif sum(slots for _, slots in holes) != lost:
+        added = [slots[a][0] for a in singles]
+    elif sum(count for _, count in holes) == lost:
+        added = [time for a, _ in holes for time in slots[a]]
+    else:
         return None
-    added = [a + usual * (n + 1) for a, slots in holes for n in range(slots)]
-    return sorted(times + [max(time, 0.0) for time in added])
+    return sorted(times + added)
 
 
 def _decoding_delay(path: Union[Path, str], times: List[float]) -> int:
