@@ -195,6 +195,13 @@ def test_whole_run_on_the_device_with_overlay(model_files, tmp_path, device,
     assert meta['device'].split(':')[0] == device.split(':')[0]
     assert meta['run']['detector_nms']
     fast_meta = results['fast']['meta']
+    if device.startswith('cuda'):  # exact: IEEE fp32, deterministic cuDNN
+        assert meta['cuda_arithmetic'] == {
+            'fp32': 'ieee', 'autocast': None, 'cudnn_benchmark': False,
+            'cudnn_deterministic': True}
+        assert fast_meta['cuda_arithmetic']['fp32'] == 'tf32'
+    else:
+        assert meta['cuda_arithmetic'] is None
     assert fast_meta['precision_asked'] == fast
     # On CUDA fp16 runs; in the dry run bf16 only where the CPU runs it
     # faster (pose_suite.models.precision), else fp32.

@@ -22,6 +22,9 @@ from mmengine.config import Config
 from pose_suite.errors import ModelConfigError
 from pose_suite.models.checkpoints import (load_weights, require_file,
                                            verify_checkpoint_file)
+from pose_suite.models.cuda_arithmetic import (CudaArithmetic,
+                                               cuda_arithmetic,
+                                               run_model_with)
 from pose_suite.models.precision import refuse_fp16_on_cpu
 from pose_suite.models.runtime import resolve_device
 
@@ -43,6 +46,8 @@ class LoadedModel:
     #: SHA-256 of the config as resolved (``_base_`` files merged): changes
     #: when any file it inherits from changes, not only its own.
     config_sha256: str = ''
+    #: The CUDA settings its calls run under (None on the CPU).
+    cuda_arithmetic: Optional[CudaArithmetic] = None
 
 
 def load_model_config(path: Path) -> Config:
@@ -99,14 +104,23 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
     meta = load_weights(model, checkpoint_path)
     model.to(device)
     model.eval()
-    if device.startswith('cuda'):
-        # Person crops are always 384x288 and RTMDet pads frames to 640x640:
-        # cuDNN's tuned kernels are found once per batch size and reused.
-        torch.backends.cudnn.benchmark = True
+    arithmetic = None
+    if runs_on_cuda(device):
+        # IEEE fp32 and deterministic cuDNN in exact mode, TF32 and timed
+        # kernels in fast mode, set on each call (cuda_arithmetic says why).
+        arithmetic = cuda_arithmetic(precision, fast_mode_of(precision, fast))
+        run_model_with(model, arithmetic)
     if fast_mode_of(precision, fast):
         use_fast_mode(model, PRECISIONS[precision])
     return LoadedModel(model, Path(config_path), Path(checkpoint_path),
-                       sha256, meta, device, precision, config_sha256)
+                       sha256, meta, device, precision, config_sha256,
+                       arithmetic)
+
+
+def runs_on_cuda(device: str) -> bool:
+    """Whether ``device`` (resolved) is a CUDA device (the tests simulate
+    one by replacing this)."""
+    return device.startswith('cuda')
 
 
 def fast_mode_of(precision: str, fast: Optional[bool]) -> bool:

@@ -62,6 +62,8 @@ def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
         'tracking': cfg.tracking and source.kind != 'image',
         'smoothing': cfg.smoothing and source.kind != 'image',
         'device': detector.device,
+        # IEEE fp32 or TF32, cuDNN benchmark/deterministic (None: CPU).
+        'cuda_arithmetic': _arithmetic(detector.loaded),
         'versions': package_versions(),
         'run': {
             'finished_at': datetime.datetime.now(
@@ -74,6 +76,11 @@ def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
             'result_id': new_result_id(),
         },
     }
+
+
+def _arithmetic(loaded):
+    arithmetic = getattr(loaded, 'cuda_arithmetic', None)
+    return arithmetic.as_meta() if arithmetic is not None else None
 
 
 def new_result_id() -> str:
