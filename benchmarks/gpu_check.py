@@ -52,6 +52,8 @@ STREET = TESTDATA / 'videos' / 'street_5frames.mp4'
 REQUIRED = {'mmcv': '2.1.0', 'mmdet': '3.3.0', 'mmpose': '1.3.2',
             'mmengine': '0.10.7'}
 BOX_PX, KEYPOINT_PX = 0.5, 1.0
+#: Bound of the fast precision's boxes against the CPU's fp32 (px).
+FAST_BOX_PX = 2.0
 
 
 def environment(device: str) -> list:
@@ -221,33 +223,52 @@ def time_systems(files, thresholds, device, fast, frames, repeats) -> dict:
     return results
 
 
+def row_verdicts(tests, compared) -> dict:
+    """Each bounded row of the table: True where it passed. The fast
+    precision's keypoints are only reported (heatmap near-ties may move a
+    keypoint far); its boxes are bounded: the detector's heads run in fp32
+    (pose_suite.models.build.use_fast_mode), so only the backbone's
+    rounding moves them."""
+    passed, failed = tests[0], tests[1]
+    exact, quick = compared['exact'], compared['fast']
+    return {
+        'tests': failed == 0 and passed > 0,
+        'exact boxes': exact['box'] <= BOX_PX and exact['unmatched'] == 0,
+        'exact keypoints': exact['keypoint'] <= KEYPOINT_PX,
+        'fast boxes': quick['box'] <= FAST_BOX_PX and quick['unmatched'] == 0,
+    }
+
+
 def render(lines, tests, label, persons, compared, timed, frames, fast,
            elapsed) -> tuple:
     """The table (markdown) and whether everything passed."""
     passed, failed, skipped, summary = tests
-    ok = failed == 0 and passed > 0
     exact, quick = compared['exact'], compared['fast']
-    exact_ok = exact['box'] <= BOX_PX and exact['keypoint'] <= KEYPOINT_PX \
-        and exact['unmatched'] == 0
-    ok = ok and exact_ok
+    verdict = row_verdicts(tests, compared)
+    ok = all(verdict.values())
+
+    def said(name):
+        return 'pass' if verdict[name] else 'FAIL'
+
     rows = ['# make gpu-check', '', *[f'- {line}' for line in lines],
             f'- models: {label}; clip: the real street clip '
             f'(`videos/street_5frames.mp4`, 960×540) played back and forth '
             f'to {frames} frames, at least {persons} persons a frame',
             f'- total time of the check: {elapsed / 60:.1f} min (limit 8)',
             '', '| check | result | verdict |', '|---|---|---|',
-            f'| tests marked gpu | {summary} | '
-            f'{"pass" if failed == 0 and passed else "FAIL"} |',
+            f'| tests marked gpu | {summary} | {said("tests")} |',
             f'| device fp32 vs CPU fp32: boxes | {exact["box"]:.3f} px max '
-            f'(≤ {BOX_PX}) | {"pass" if exact_ok else "FAIL"} |',
+            f'(≤ {BOX_PX}), {exact["unmatched"]} unmatched | '
+            f'{said("exact boxes")} |',
             f'| device fp32 vs CPU fp32: keypoints | {exact["keypoint"]:.3f} '
             f'px max (≤ {KEYPOINT_PX}), median shift '
-            f'{exact["shift_median"]:.4f} px, {exact["unmatched"]} '
-            'unmatched | |',
-            f'| device {fast} vs CPU fp32 | boxes {quick["box"]:.3f} px, '
-            f'keypoints {quick["keypoint"]:.3f} px max, median shift '
-            f'{quick["shift_median"]:.4f} px, {quick["unmatched"]} unmatched '
-            '| reported |']
+            f'{exact["shift_median"]:.4f} px | {said("exact keypoints")} |',
+            f'| device {fast} vs CPU fp32: boxes | {quick["box"]:.3f} px max '
+            f'(≤ {FAST_BOX_PX}), {quick["unmatched"]} unmatched | '
+            f'{said("fast boxes")} |',
+            f'| device {fast} vs CPU fp32: keypoints | '
+            f'{quick["keypoint"]:.3f} px max, median shift '
+            f'{quick["shift_median"]:.4f} px | reported |']
     demo = timed.get(DEMO, {})
     demo_fps = statistics.median(demo['fps']) if demo.get('fps') else None
     for name, result in timed.items():
