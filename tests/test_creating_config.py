@@ -184,7 +184,7 @@ FLAG_VALUES = {
     'input': ('clips/', 'clips/'),
     'recursive': ('yes', True),
     'output': ('results/run1.json', 'results/run1.json'),
-    'device': ('cuda:1', 'cuda:1'),
+    'device': ('cuda:0', 'cuda:0'),  # cuda:1 is refused with ray (below)
     'det_cat_id': ('2', 2),
     'bbox_thr': ('0.55', 0.55),
     'nms_thr': ('0.65', 0.65),

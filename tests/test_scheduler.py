@@ -260,3 +260,42 @@ def test_cuda_on_a_cluster_without_gpus_is_refused():
                                              gpus_per_worker=0), 10)
     with pytest.raises(ClusterError, match='gpus_per_worker is 1 .* no GPU'):
         worker_shape([{'CPU': 4.0}], _config(gpus_per_worker=1.0), 10)
+
+
+@pytest.mark.parametrize('fraction, per_gpu', [
+    (0.2, 5), (0.1, 10), (0.25, 4), (1 / 3, 3), (0.3, 3), (0.5, 2), (1, 1)])
+def test_fractional_gpus_fit_as_ray_counts_them(fraction, per_gpu):
+    """Ray fits five workers of 0.2 GPU on one GPU (it counts fractions to
+    1e-4), though 1 // 0.2 == 4.0 in floats."""
+    nodes = [{'CPU': 64.0, 'GPU': 1.0}, {'CPU': 64.0, 'GPU': 2.0}]
+    config = _config(device='cuda', gpus_per_worker=fraction)
+    assert worker_shape(nodes, config, 100)['count'] == 3 * per_gpu
+    assert worker_shape(nodes, _config(device='cuda', gpus_per_worker=fraction,
+                                       workers=3 * per_gpu), 100)['count'] \
+        == 3 * per_gpu
+    with pytest.raises(ClusterError, match='do not fit'):
+        worker_shape(nodes, _config(device='cuda', gpus_per_worker=fraction,
+                                    workers=3 * per_gpu + 1), 100)
+
+
+@pytest.mark.parametrize('values, words', [
+    ({'device': 'cuda', 'gpus_per_worker': 0}, 'gpus_per_worker is 0'),
+    ({'device': 'cuda:0', 'gpus_per_worker': 0.0}, 'gpus_per_worker is 0'),
+    ({'device': 'cuda:1'}, 'device cuda:1 with executor ray.*cuda:0'),
+    ({'device': 'cuda:1', 'gpus_per_worker': 1}, 'device cuda:1 with'),
+])
+def test_cuda_settings_ray_cannot_honour_are_refused_at_the_edge(
+        values, words):
+    """Refused when the config is read, not in every worker later: Ray
+    hides the other GPUs from a worker (its own is cuda:0), and a worker
+    given no GPU cannot run on one."""
+    from pose_suite.config import build_config
+    from pose_suite.errors import ConfigError
+    with pytest.raises(ConfigError, match=words):
+        build_config({'executor': 'ray', **values})
+    for fine in ({**values, 'executor': 'local'},
+                 {'executor': 'ray', 'device': 'cuda'},
+                 {'executor': 'ray', 'device': 'cuda:0',
+                  'gpus_per_worker': 0.5},
+                 {'executor': 'ray', 'device': 'cpu', 'gpus_per_worker': 0}):
+        build_config(fine)

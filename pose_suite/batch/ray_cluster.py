@@ -185,7 +185,9 @@ def worker_shape(nodes: List[Dict[str, float]], config,
                            'device is cpu: set one of them otherwise')
     fits = [int(node.get('CPU', 0) // threads) if not gpus_per_worker else
             min(int(node.get('CPU', 0) // threads),
-                int(node.get('GPU', 0) // gpus_per_worker + 1e-9))
+                # Ray counts GPU fractions to 1e-4: 0.2 five times is 1.0,
+                # though 1 // 0.2 == 4.0 in floats (floor after the epsilon).
+                int(node.get('GPU', 0) / gpus_per_worker + 1e-6))
             for node in nodes]
     shape = f'{threads} CPU(s)' + (f' and {gpus_per_worker:g} GPU(s)'
                                    if gpus_per_worker else '')

@@ -74,6 +74,19 @@ def check_combination(values) -> None:
     if get('segment_s') and get('executor') != 'ray':
         raise ConfigError('segment_s needs several workers: set "executor": '
                           '"ray" (or "segment_s": 0)')
+    device = get('device')
+    if get('executor') == 'ray' and device.startswith('cuda'):
+        if get('gpus_per_worker') == 0:
+            raise ConfigError(
+                f'device is {device} but gpus_per_worker is 0: Ray would '
+                'give the workers no GPU; set "gpus_per_worker" above 0 (or '
+                '"auto"), or "device": "cpu"')
+        if device != 'cuda' and device != 'cuda:0':
+            raise ConfigError(
+                f'device {device} with executor ray: Ray gives each worker '
+                'its own GPU, which the worker sees as cuda:0; set "device": '
+                '"cuda" (to keep Ray to some GPUs, start it with '
+                'CUDA_VISIBLE_DEVICES set)')
     if get('segment_s') and get('visualize_output'):
         raise ConfigError('segment_s cannot be combined with '
                           'visualize_output (an overlay is drawn in one '
