@@ -28,7 +28,7 @@ WEIGHTS_FROM ?=
 # for 3.12 and is built against the pinned numpy, see below).
 PYTHONS := 3.10 3.11 3.12
 
-.PHONY: install weights wheelhouse run test bench bench-scale gpu-check clean
+.PHONY: system-venv install weights wheelhouse run test bench bench-scale gpu-check clean
 
 install: $(INSTALLED)
 
@@ -42,7 +42,7 @@ install: $(INSTALLED)
 $(INSTALLED): requirements.txt constraints.txt
 	@$(PYTHON) -c 'import sys; v = "%d.%d" % sys.version_info[:2]; sys.exit(None if v in "$(PYTHONS)".split() else f"error: $(PYTHON) is Python {v}; make install works with Python $(PYTHONS): give one, e.g. make install PYTHON=python3.11")'
 ifeq ($(TORCH),system)
-	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
+	$(MAKE) --no-print-directory system-venv
 	$(PY) -m pose_suite.models.install_mmcv --check-torch
 	sed "s/^torch==.*/torch==$$($(PY) -c 'import torch; print(torch.__version__)')/" constraints.txt > $(VENV)/constraints.txt
 	$(PIP) install -q $(PIP_FROM) -c $(VENV)/constraints.txt "setuptools<81" "numpy<2" wheel ninja cython
@@ -57,6 +57,13 @@ endif
 	$(PIP) install -q $(PIP_FROM) -c $(VENV)/constraints.txt --no-deps mmpose==1.3.2
 	$(PY) -c "import mmcv.ops, mmdet, detection_service, pose_extraction_service"
 	touch $@
+
+# A venv that sees the packages of $(PYTHON): its base interpreter's
+# (--system-site-packages) and, where $(PYTHON) is itself a venv's Python (as
+# on many GPU images), that venv's too (pose_suite/models/parent_venv.py).
+system-venv:
+	test -x $(PY) || $(PYTHON) -m venv --system-site-packages $(VENV)
+	$(PYTHON) -m pose_suite.models.parent_venv $(VENV)
 
 weights: $(DET_WEIGHTS) $(POSE_WEIGHTS)
 
