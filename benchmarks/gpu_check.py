@@ -69,7 +69,11 @@ def environment(device: str) -> list:
             found = None
         if found != version:
             problems.append(f'{name} {version} is required, found {found}')
-    if device.startswith('cuda') and not torch.cuda.is_available():
+    from pose_suite.models.cuda_driver import check_torch_driver
+    driver = check_torch_driver() if device.startswith('cuda') else None
+    if driver:
+        problems.append(driver)
+    elif device.startswith('cuda') and not torch.cuda.is_available():
         problems.append(f'device {device}: torch {torch.__version__} sees no '
                         'CUDA device (a CPU build of torch, or no driver); '
                         'use DEVICE=cpu for the dry run')

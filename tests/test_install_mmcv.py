@@ -74,7 +74,6 @@ def test_jobs_bounded_by_memory_and_cores():
      'no CUDA toolkit (nvcc) was found'),
     ({'nvcc_cuda': '11.8'}, 'nvcc is CUDA 11.8 and torch was built with '
      'CUDA 12.1'),
-    ({'torch_cuda': '13.0', 'nvcc_cuda': '13.0'}, 'mmcv issue #3310'),
     ({'gpu_capabilities': ((12, 0),)}, 'compute capability 12.0'),
 ])
 def test_cpu_ops_when_cuda_ops_cannot_be_built(changes, why):
@@ -185,3 +184,55 @@ def test_check_torch_command_passes_here():
                            '--check-torch'], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0 and done.stdout == '', done.stderr
+
+
+def test_cuda_13_with_nvcc_13_tries_the_cuda_ops():
+    """mmcv's CUDA 13 reports (#3310) concern build isolation, which the
+    install turns off: the CUDA ops are tried, and checked after."""
+    build = decide(gpu_machine(torch_cuda='13.0', nvcc_cuda='13.0'))
+    assert build.ops == 'cuda'
+
+
+@pytest.mark.parametrize('build_status, nms_error, fallback', [
+    (0, None, False), (1, None, True),
+    (0, 'RuntimeError: nms_impl: implementation for device cuda:0 not '
+        'found', True),
+    (0, "ModuleNotFoundError: No module named 'mmcv._ext'", True)])
+def test_cuda_ops_checked_on_the_gpu_and_cpu_ops_as_fallback(
+        monkeypatch, capsys, build_status, nms_error, fallback):
+    """After a CUDA-ops build, mmcv's NMS is run on the GPU in a fresh
+    process; a failed build or a failed NMS rebuilds with the CPU ops
+    (forced over the installed one), with one line."""
+    from pose_suite.models import cuda_driver, install_mmcv
+    calls = []
+
+    def run(command, env=None, **kwargs):
+        calls.append((command, env))
+        if command[1] == '-c':  # the NMS check
+            return subprocess.CompletedProcess(
+                command, 1 if nms_error else 0, '',
+                f'Traceback ...\n{nms_error}' if nms_error else '')
+        return subprocess.CompletedProcess(
+            command, build_status if len(calls) == 1 else 0)
+
+    monkeypatch.setattr(install_mmcv, 'probe', lambda: gpu_machine(
+        torch_cuda='13.0', nvcc_cuda='13.0'))
+    monkeypatch.setattr(install_mmcv.subprocess, 'run', run)
+    monkeypatch.setattr(cuda_driver, 'check_torch_driver', lambda: None)
+    assert install_mmcv.main(['--', '-q']) == 0
+    said = capsys.readouterr().out.strip().splitlines()
+    assert said[0].startswith('mmcv: building its CUDA ops')
+    builds = [(c, env) for c, env in calls if c[1] != '-c']
+    assert builds[0][1]['FORCE_CUDA'] == '1'
+    if not fallback:
+        assert said[1] == 'mmcv: its CUDA NMS runs on the GPU'
+        assert len(builds) == 1
+        return
+    assert len(said) == 2 and said[1].startswith(
+        'mmcv: its CUDA ops do not work (')
+    assert (nms_error or 'the build failed') in said[1]
+    assert len(builds) == 2
+    command, env = builds[1]
+    assert env['CUDA_VISIBLE_DEVICES'] == '' and 'FORCE_CUDA' not in env
+    assert '--force-reinstall' in command and '-q' in command
+    assert 'pip-mmcv-cpu-torch' in ' '.join(command)

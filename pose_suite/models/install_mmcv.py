@@ -35,9 +35,6 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 MMCV = 'mmcv==2.1.0'
-#: CUDA majors whose mmcv 2.1.0 CUDA build is reported broken: builds
-#: against CUDA 13 produce no ``mmcv._ext`` (mmcv issue #3310).
-BROKEN_CUDA_MAJORS = (13,)
 #: nvcc needs about this much memory per parallel compile job.
 GIB_PER_JOB = 2
 #: The oldest torch the suite runs on (``torch.serialization.safe_globals``,
@@ -114,9 +111,6 @@ def decide(machine: Machine) -> Build:
     if _major(machine.nvcc_cuda) != torch_major:
         return cpu(f'{gpus}, but nvcc is CUDA {machine.nvcc_cuda} and torch '
                    f'was built with CUDA {machine.torch_cuda}{fallback}')
-    if torch_major in BROKEN_CUDA_MAJORS:
-        return cpu(f'mmcv 2.1.0 builds no ops with CUDA {machine.torch_cuda}'
-                   f' (mmcv issue #3310){fallback}')
     capabilities = sorted(set(machine.gpu_capabilities))
     unknown = [f'{a}.{b}' for a, b in capabilities
                if machine.nvcc_archs and f'compute_{a}{b}'
@@ -236,7 +230,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 1
     if args.check_torch:
         return 0
-    build = decide(probe())
+    from pose_suite.models.cuda_driver import check_torch_driver
+    driver = check_torch_driver()
+    if driver:
+        print(f'warning: {driver}', flush=True)
+    machine = probe()
+    build = decide(machine)
     print(build.note, flush=True)
     command = pip_command(build, args.pip_args, args.wheel_dir)
     if args.dry_run:
@@ -245,14 +244,34 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f'env {shown} {" ".join(command)}')
         return 0
     status = subprocess.run(command, env=build_environment(build)).returncode
-    if status == 0 and build.ops == 'cuda' and args.wheel_dir is None:
-        check = subprocess.run([sys.executable, '-c', _CUDA_NMS_CHECK],
-                               capture_output=True, text=True)
-        print('mmcv: its CUDA NMS runs' if check.returncode == 0 else
-              'mmcv: built, but its CUDA NMS does not run '
-              f'({(check.stderr.strip().splitlines() or ["?"])[-1]}); the '
-              'detector will run its NMS on the CPU')
-    return status
+    if build.ops != 'cuda' or args.wheel_dir is not None:
+        return status  # (a wheel for elsewhere is not installed here)
+    # The CUDA ops are tried whenever nvcc's major is torch's (mmcv's
+    # reports of CUDA 13 builds without ops, #3310, concern pip's build
+    # isolation, which --no-build-isolation avoids); what decides is
+    # whether mmcv.ops loads and its NMS runs on the GPU.
+    why = 'the build failed' if status != 0 else cuda_nms_problem()
+    if why is None:
+        print('mmcv: its CUDA NMS runs on the GPU', flush=True)
+        return 0
+    cpu_build = decide(dataclasses.replace(machine, gpu_capabilities=()))
+    print(f'mmcv: its CUDA ops do not work ({why}): building its CPU ops '
+          'instead; the detector runs its NMS on the CPU, the models on the '
+          'GPU', flush=True)
+    return subprocess.run(
+        pip_command(cpu_build, ['--force-reinstall', '--no-deps',
+                                *args.pip_args]),
+        env=build_environment(cpu_build)).returncode
+
+
+def cuda_nms_problem() -> Optional[str]:
+    """Why mmcv's NMS does not run on the GPU in a fresh process (the last
+    line of its error), or None when it does."""
+    check = subprocess.run([sys.executable, '-c', _CUDA_NMS_CHECK],
+                           capture_output=True, text=True)
+    if check.returncode == 0:
+        return None
+    return (check.stderr.strip().splitlines() or ['?'])[-1][:200]
 
 
 #: Run after a CUDA build: mmcv's NMS on a CUDA tensor, as RTMDet calls it.
