@@ -235,3 +235,15 @@ def test_off_by_default_and_export_needs_it(config_values, write_config,
     result = run_cli('creating_config.py', '--config', created, '--angles',
                      'false')
     assert json.loads(created.read_text())['angles'] is False
+
+
+def test_report_plots_angles_per_track(smoothed_result):
+    from pose_suite.outputs.angle_plots import angle_plots_html, angle_tracks
+    result = smoothed_result / 'clip.avi.json'
+    tracks = angle_tracks(result)
+    assert tracks and all(set(series) == {'right knee', 'left knee',
+                                          'right hip', 'left hip', 'trunk'}
+                          for series in tracks.values())
+    page = angle_plots_html(result)
+    assert page.count('<img class="plot angles"') == len(tracks)
+    assert page.count('data-src="data:image/png;base64,') == len(tracks)
