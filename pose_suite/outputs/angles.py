@@ -124,6 +124,19 @@ class AngleComputer:
         if self._has_middles:
             for middle in MIDDLES:
                 self._column[middle] = len(self._column)
+        # The angles grouped by their number of points, computed a group at
+        # a time: (columns (A, n), offsets (A,), scales (A,), half turn (A,)).
+        self._groups = []
+        for count in (2, 3, 4):
+            group = [n for n in self.names if len(DEFINITIONS[n][0]) == count]
+            if group:
+                self._groups.append((
+                    [self.names.index(n) for n in group],
+                    np.array([[self._column[p] for p in DEFINITIONS[n][0]]
+                              for n in group], np.intp),
+                    np.array([DEFINITIONS[n][1] for n in group], np.float64),
+                    np.array([DEFINITIONS[n][2] for n in group], np.float64),
+                    np.array([n in HALF_TURN for n in group])))
         self._negated_front = np.array(
             [point.startswith('R') for point in self._column])
         self._negated_back = np.array(
@@ -144,8 +157,25 @@ class AngleComputer:
         scores = np.asarray(scores, np.float64)
         if keypoints.ndim != 3 or keypoints.shape[:2] != scores.shape:
             raise ValueError('keypoints must be (N, K, 2) and scores (N, K)')
-        points = keypoints[:, self._source]
-        points[scores[:, self._source] < self.kpt_thr] = np.nan
+        return self._compute(keypoints[:, self._source],
+                             scores[:, self._source])
+
+    def of_record(self, keypoints: list, scores: list
+                  ) -> Dict[str, Optional[float]]:
+        """The angles of one person of a result record (its
+        ``keypoints``, ``[x, y]`` lists with null, and
+        ``keypoint_scores``): ``name -> degrees or None``."""
+        points = np.array([keypoints[i] for i in self._source], np.float64)
+        values = self._compute(points[None], np.array(
+            [scores[i] for i in self._source], np.float64)[None])[0]
+        return {name: (float(v) if np.isfinite(v) else None)
+                for name, v in zip(self.names, values)}
+
+    def _compute(self, points: np.ndarray, scores: np.ndarray
+                 ) -> np.ndarray:
+        """:meth:`compute` on the used points only: (N, U, 2), (N, U)."""
+        points = points.copy()
+        points[~(scores >= self.kpt_thr)] = np.nan
         x, y = points[..., 0], points[..., 1]
         if self._has_middles:
             extra_x, extra_y = [], []
@@ -156,8 +186,11 @@ class AngleComputer:
             x = np.concatenate([x, np.stack(extra_x, 1)], 1)
             y = np.concatenate([y, np.stack(extra_y, 1)], 1)
         x = self._flipped(x)
-        columns = [self._angle(name, x, y) for name in self.names]
-        return np.stack(columns, 1) if columns else np.zeros((len(x), 0))
+        out = np.empty((len(x), len(self.names)))
+        for order, columns, offsets, scales, half_turn in self._groups:
+            out[:, order] = self._angles(x[:, columns], y[:, columns],
+                                         offsets, scales, half_turn)
+        return out
 
     def as_dicts(self, keypoints: np.ndarray, scores: np.ndarray
                  ) -> List[Dict[str, Optional[float]]]:
@@ -186,23 +219,25 @@ class AngleComputer:
             return np.where(negated[None, :], -x, x)
         return x
 
-    def _angle(self, name: str, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        points, offset, scale = DEFINITIONS[name]
-        c = [self._column[p] for p in points]
-        if len(c) == 2:
-            angle = np.degrees(np.arctan2(y[:, c[0]] - y[:, c[1]],
-                                          x[:, c[0]] - x[:, c[1]]))
+    @staticmethod
+    def _angles(x: np.ndarray, y: np.ndarray, offsets: np.ndarray,
+                scales: np.ndarray, half_turn: np.ndarray) -> np.ndarray:
+        """Angles of one group: x, y (N, A, n) for n = 2, 3 or 4 points,
+        as Pose2Sim's ``points_to_angles`` then ``fixed_angles``."""
+        count = x.shape[2]
+        if count == 2:
+            angle = np.degrees(np.arctan2(y[..., 0] - y[..., 1],
+                                          x[..., 0] - x[..., 1]))
         else:
-            if len(c) == 3:
-                u = (x[:, c[0]] - x[:, c[1]], y[:, c[0]] - y[:, c[1]])
-                v = (x[:, c[2]] - x[:, c[1]], y[:, c[2]] - y[:, c[1]])
+            if count == 3:
+                u = (x[..., 0] - x[..., 1], y[..., 0] - y[..., 1])
+                v = (x[..., 2] - x[..., 1], y[..., 2] - y[..., 1])
             else:
-                u = (x[:, c[1]] - x[:, c[0]], y[:, c[1]] - y[:, c[0]])
-                v = (x[:, c[3]] - x[:, c[2]], y[:, c[3]] - y[:, c[2]])
+                u = (x[..., 1] - x[..., 0], y[..., 1] - y[..., 0])
+                v = (x[..., 3] - x[..., 2], y[..., 3] - y[..., 2])
             cross = u[0] * v[1] - u[1] * v[0]
             dot = u[0] * v[0] + u[1] * v[1]
             angle = np.degrees(-np.arctan2(cross, dot))
-        angle = (angle + offset) * scale
-        if name in HALF_TURN:
-            return (angle + 90) % 180 - 90
-        return (angle + 180) % 360 - 180
+        angle = (angle + offsets) * scales
+        return np.where(half_turn, (angle + 90) % 180 - 90,
+                        (angle + 180) % 360 - 180)

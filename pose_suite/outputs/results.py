@@ -56,11 +56,10 @@ def person_record(person: Dict[str, np.ndarray], angles=None) -> dict:
     if 'keypoints_raw' in person:
         record['keypoints_raw'] = _points(person['keypoints_raw'])
     if angles is not None:
-        points = np.array(record['keypoints'], np.float64)
-        scores = np.array(record['keypoint_scores'], np.float64)
-        values = angles.compute(points[None], scores[None])[0]
-        record['angles'] = {name: _number(value, ANGLE_DECIMALS)
-                            for name, value in zip(angles.names, values)}
+        record['angles'] = {
+            name: None if value is None else round(value, ANGLE_DECIMALS)
+            for name, value in angles.of_record(
+                record['keypoints'], record['keypoint_scores']).items()}
     return record
 
 
