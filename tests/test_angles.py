@@ -247,3 +247,43 @@ def test_report_plots_angles_per_track(smoothed_result):
     page = angle_plots_html(result)
     assert page.count('<img class="plot angles"') == len(tracks)
     assert page.count('data-src="data:image/png;base64,') == len(tracks)
+
+
+def test_stitched_segments_get_angles(smoothed_result, keypoint_names,
+                                      model_files, tmp_path):
+    """A video cut into Ray segments: the stitched result's angles are
+    computed again from its re-tracked, re-smoothed keypoints (segments
+    written here without angles, so that only stitching can give them)."""
+    from pose_suite.batch.segments import Segment, stitch
+    from pose_suite.config import build_config
+    from pose_suite.outputs.results import record_line, write_result
+    whole = json.loads((smoothed_result / 'clip.avi.json').read_text())
+    segments, files = [Segment(0, 3), Segment(3, None)], []
+    for number, segment in enumerate(segments):
+        frames = whole['frames'][segment.start:segment.stop]
+        for frame in frames:
+            for person in frame['persons']:
+                del person['angles']
+        meta = dict(whole['meta'], frame_count=len(frames))
+        files.append(tmp_path / f'segment{number}.json')
+        with open(files[-1], 'w', encoding='utf-8') as handle:
+            write_result(handle, meta, map(record_line, frames))
+    config = build_config({key: str(model_files[key]) for key in (
+        'det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint')}
+        | {'kpt_thr': 0.0, 'smoothing': True, 'angles': True})
+    stitch(segments, files, tmp_path / 'stitched.json', config)
+    stitched = json.loads((tmp_path / 'stitched.json').read_text())
+    persons = [p for frame in stitched['frames'] for p in frame['persons']]
+    theirs = sports2d_angles(
+        np.array([p['keypoints'] for p in persons], np.float64),
+        np.array([p['keypoint_scores'] for p in persons], np.float64),
+        keypoint_names, 0.0)
+    for person, expected in zip(persons, theirs):
+        for name, value in person['angles'].items():
+            if value is None:
+                assert np.isnan(expected[name])
+            else:
+                assert abs(value - expected[name]) <= TOLERANCE
+    original = json.loads((smoothed_result / 'clip.avi.json').read_text())
+    assert [p['angles'] for f in original['frames'] for p in f['persons']] \
+        == [p['angles'] for p in persons]
