@@ -8,6 +8,8 @@ INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.test-installed
 # Pose2Sim's own code reads our pose2sim export back in tests/test_pose2sim.py.
 POSE2SIM := pose2sim==0.10.49
+# Sports2D's own angle functions check ours in tests/test_angles.py.
+SPORTS2D := sports2d==0.8.34
 DET_WEIGHTS := config_files/rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth
 POSE_WEIGHTS := config_files/hrnet_w48_coco_wholebody_384x288_dark-f5726563_20200918.pth
 # TORCH=system: keep the torch already installed for $(PYTHON) (e.g. a CUDA
@@ -98,7 +100,7 @@ run: install weights config.json
 # that an environment set up before a tool was added gets it.
 $(TEST_INSTALLED): $(INSTALLED) tests/requirements.txt Makefile
 	$(PIP) install -q -c constraints.txt -r tests/requirements.txt
-	$(PIP) install -q -c constraints.txt --no-deps $(POSE2SIM)
+	$(PIP) install -q -c constraints.txt --no-deps $(POSE2SIM) $(SPORTS2D)
 	$(PY) -c "import Pose2Sim.triangulation"
 	command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \

@@ -4,6 +4,7 @@
     python creating_config.py --bbox-thr 0.5  # change just that key
     python creating_config.py --show          # print the effective config
     python creating_config.py --reset         # every key back to its default
+    python creating_config.py --angles        # a true/false key alone: true
 
 When the file exists it is kept: keys it lacks are filled with defaults and
 only the keys given as flags change. An invalid value is refused with one
@@ -16,8 +17,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from pose_suite.config import read_config_file, validate_dict
-from pose_suite.config.keys import (DEFAULTS, HELP, flag_name, parse_flag,
-                                    validate_value)
+from pose_suite.config.keys import (BY_NAME, DEFAULTS, HELP, Flag, flag_name,
+                                    parse_flag, validate_value)
 from pose_suite.errors import ConfigError, show_warnings_as_one_line
 from pose_suite.outputs.publish import atomic_write
 
@@ -43,8 +44,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--reset', action='store_true',
                         help='start from the defaults, not from the file')
     for key, default in DEFAULTS.items():
+        # A true/false key given alone (--angles) means true.
+        alone = {'nargs': '?', 'const': 'true'} \
+            if isinstance(BY_NAME[key].kind, Flag) else {}
         parser.add_argument(flag_name(key), dest=key, metavar='VALUE',
-                            help=f'{HELP[key]} (default: {default})')
+                            help=f'{HELP[key]} (default: {default})', **alone)
     args = parser.parse_args(argv)
     show_warnings_as_one_line()
     changes = {key: getattr(args, key) for key in DEFAULTS

@@ -46,6 +46,9 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                         choices=EXPORT_FORMATS,
                         help='also write this format beside the JSON '
                              '(repeatable; overrides config)')
+    parser.add_argument('--angles', action='store_true', default=None,
+                        help='also write joint and segment angles '
+                             '(overrides config)')
     parser.add_argument('--quiet', action='store_true', default=None,
                         help='no progress bar and no summary line')
     parser.add_argument('--executor', choices=('local', 'ray'),
@@ -63,7 +66,8 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         return _rebuild_report(Path(args.report))
     overrides = {key: getattr(args, key)
                  for key in ('input', 'output', 'device', 'resume',
-                             'export_formats', 'quiet', 'recursive',
+                             'export_formats', 'angles', 'quiet',
+                             'recursive',
                              'executor')
                  if getattr(args, key) is not None}
     show_warnings_as_one_line()

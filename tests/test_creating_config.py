@@ -195,6 +195,7 @@ FLAG_VALUES = {
     'det_interval': ('4', 4),
     'export_formats': ('coco,csv', ['coco', 'csv']),
     'smoothing': ('true', True),
+    'angles': ('yes', True),
     'report': ('false', False),
     'tracking': ('yes', True),
     'visualize_output': ('drawn/', 'drawn/'),

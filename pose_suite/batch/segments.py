@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
+from pose_suite.outputs.angles import AngleComputer
 from pose_suite.outputs.exports import SUFFIXES
 from pose_suite.outputs.openpose import FOLDER_FORMATS
 from pose_suite.outputs.publish import atomic_write
@@ -99,6 +100,8 @@ def stitch(segments: List[Segment], files: List[Path], output_file: Path,
                      for segment, m in zip(segments, metas)],
     }
     carried = CarriedState.for_source(config, 'video')
+    angles = AngleComputer(meta['keypoint_names'], config.kpt_thr) \
+        if config.angles else None
     persons_total = [0]
 
     def frame_lines() -> Iterator[str]:
@@ -110,7 +113,8 @@ def stitch(segments: List[Segment], files: List[Path], output_file: Path,
                 persons = carried.follow(persons, record['timestamp_s'])
                 persons_total[0] += len(persons)
                 yield record_line(frame_record(
-                    record['frame_index'], record['timestamp_s'], persons))
+                    record['frame_index'], record['timestamp_s'], persons,
+                    angles))
 
     with atomic_write(output_file, encoding='utf-8') as handle:
         write_result(handle, meta, frame_lines())

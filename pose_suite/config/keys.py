@@ -21,7 +21,7 @@ from pose_suite.errors import ConfigError
 #: Shortest segment_s: each segment costs a seek, the decoding from the key
 #: frame before it, and a call to a worker.
 MIN_SEGMENT_S = 1.0
-EXPORT_FORMATS = ('mmpose', 'coco', 'csv', 'openpose', 'pose2sim')
+EXPORT_FORMATS = ('mmpose', 'coco', 'csv', 'openpose', 'pose2sim', 'angles')
 _TRUE, _FALSE = ('true', 'yes', '1', 'on'), ('false', 'no', '0', 'off')
 
 
@@ -306,13 +306,20 @@ KEYS: Tuple[Key, ...] = (
         'demo), coco (COCO keypoint results), csv (one row per person and '
         'frame), openpose (OpenPose\'s files, one per frame, BODY_25, face '
         'and hands), pose2sim (the same with all 133 points, in the pose/ '
-        'folder Pose2Sim reads).', Formats()),
+        'folder Pose2Sim reads), angles (one row per person and frame, a '
+        'column per angle; needs angles).', Formats()),
     Key('tracking', True,
         'Give each person of a video a track_id that stays the same from '
         'frame to frame.', Flag()),
     Key('smoothing', False,
         'One-Euro filter each tracked person\'s keypoints over time (needs '
         'tracking); the measured ones stay in keypoints_raw.', Flag()),
+    Key('angles', False,
+        'true: write each person\'s joint and segment angles in degrees, as '
+        'Sports2D defines them (ankles, knees, hips, shoulders, elbows, '
+        'wrists; feet, shanks, thighs, pelvis, trunk, shoulders, arms, '
+        'forearms, hands), from the smoothed keypoints when smoothing; null '
+        'where a point is below kpt_thr.', Flag()),
     Key('report', True,
         'After a folder, pattern or list run: also write report.html (the '
         'table, a thumbnail and a plot per input) beside summary.csv, '

@@ -13,6 +13,10 @@
 * ``csv``: one row per person and frame: frame_index, timestamp_s,
   person_index, track_id (tracked videos only), bbox, bbox_score, then x,
   y, score of each keypoint by name.
+* ``angles`` (``.angles.csv``; results written with ``angles``): one row
+  per person and frame: frame_index, timestamp_s, person_index, track_id
+  (tracked videos only), then each angle in degrees (empty: null), in the
+  order of ``meta.angles``.
 * ``openpose`` and ``pose2sim``: a folder of OpenPose files, one per frame
   (:mod:`pose_suite.outputs.openpose`).
 
@@ -34,7 +38,8 @@ from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
 from pose_suite.outputs.publish import atomic_write
 from pose_suite.outputs.results import iter_frame_records, triplets_found
 
-SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv'}
+SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv',
+            'angles': '.angles.csv'}
 
 
 def export_path(native_path: Path, fmt: str, source: str) -> Path:
@@ -66,6 +71,8 @@ def export(native_path: Path, fmt: str, meta: dict,
                 _write_mmpose(handle, frames, meta, dataset_meta)
             elif fmt == 'coco':
                 _write_coco(handle, frames)
+            elif fmt == 'angles':
+                _write_angles(handle, frames, meta)
             else:
                 _write_csv(handle, frames, meta['keypoint_names'],
                            meta.get('tracking', False))
@@ -175,3 +182,22 @@ def _write_csv(handle, frames, keypoint_names: List[str],
             writer.writerow([frame['frame_index'], frame['timestamp_s'],
                              index, *track, *person['bbox'],
                              person['bbox_score'], *values])
+
+
+def _write_angles(handle, frames, meta: dict) -> None:
+    names = meta.get('angles')
+    if names is None:
+        raise ValueError('this result has no angles (it was made without '
+                         '"angles": true)')
+    tracking = meta.get('tracking', False)
+    writer = csv.writer(handle)
+    writer.writerow(['frame_index', 'timestamp_s', 'person_index'] + (
+        ['track_id'] if tracking else []) + list(names))
+    for frame in frames:
+        for index, person in enumerate(frame['persons']):
+            angles = person.get('angles') or {}
+            track = [person['track_id']] if tracking else []
+            writer.writerow([frame['frame_index'], frame['timestamp_s'],
+                             index, *track, *(
+                                 '' if angles.get(name) is None
+                                 else angles[name] for name in names)])

@@ -82,14 +82,19 @@ def write_report(folder: Path, rows: List[dict]) -> Path:
 
 
 def _row_html(row: dict, folder: Path, dataset_meta: dict) -> str:
-    thumbnail, plot, note = '', '', ''
+    thumbnail, plot, note, angle_plots = '', '', '', ''
     if row.get('result'):
         try:
             thumbnail, plot = _pictures(folder / row['result'], dataset_meta)
         except Exception as exc:  # noqa: BLE001 - one row, not the page
             note = f'no picture: {one_line(exc)}'
+        try:  # the angles of each tracked person, when written
+            from pose_suite.outputs.angle_plots import angle_plots_html
+            angle_plots = angle_plots_html(folder / row['result'])
+        except Exception as exc:  # noqa: BLE001 - one row, not the page
+            note += f' no angle plot: {one_line(exc)}'
     cells = [f'<td class="pictures">{_img(thumbnail, "thumbnail")}'
-             f'{_img(plot, "plot")}{html.escape(note)}</td>']
+             f'{_img(plot, "plot")}{angle_plots}{html.escape(note)}</td>']
     for column in HEADINGS:
         value = row.get(column, '')
         text = html.escape(str(value))

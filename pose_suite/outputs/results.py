@@ -22,6 +22,8 @@ RESULT_HEAD = b'{\n"meta": '
 #: Decimals kept in the JSON: 0.001 px for positions, 1e-5 for scores.
 PIXEL_DECIMALS = 3
 SCORE_DECIMALS = 5
+#: Decimals kept for angles: 1e-6 degrees.
+ANGLE_DECIMALS = 6
 
 
 def _number(value, decimals: int) -> Optional[float]:
@@ -34,10 +36,13 @@ def _points(keypoints) -> list:
             for x, y in np.asarray(keypoints)]
 
 
-def person_record(person: Dict[str, np.ndarray]) -> dict:
+def person_record(person: Dict[str, np.ndarray], angles=None) -> dict:
     """JSON-ready record of one person from ``PoseExtractionService``, with
     ``track_id`` and ``keypoints_raw`` when tracking and smoothing set
-    them."""
+    them, and ``angles`` (name -> degrees or null) when ``angles`` (an
+    :class:`pose_suite.outputs.angles.AngleComputer`) is given: computed
+    from ``keypoints`` (the smoothed ones when smoothing) as written, so
+    that anyone recomputing them from the file gets the same."""
     record = {}
     if 'track_id' in person:
         record['track_id'] = int(person['track_id'])
@@ -50,6 +55,11 @@ def person_record(person: Dict[str, np.ndarray]) -> dict:
     })
     if 'keypoints_raw' in person:
         record['keypoints_raw'] = _points(person['keypoints_raw'])
+    if angles is not None:
+        record['angles'] = {
+            name: None if value is None else round(value, ANGLE_DECIMALS)
+            for name, value in angles.of_record(
+                record['keypoints'], record['keypoint_scores']).items()}
     return record
 
 
@@ -71,12 +81,13 @@ def persons_from_record(record: dict) -> List[Dict[str, np.ndarray]]:
 
 
 def frame_record(frame_index: int, timestamp_s: float,
-                 persons: List[Dict[str, np.ndarray]]) -> dict:
-    """JSON-ready record of one frame (``persons`` may be empty)."""
+                 persons: List[Dict[str, np.ndarray]], angles=None) -> dict:
+    """JSON-ready record of one frame (``persons`` may be empty);
+    ``angles``: see :func:`person_record`."""
     return {
         'frame_index': int(frame_index),
         'timestamp_s': round(float(timestamp_s), 6),
-        'persons': [person_record(p) for p in persons],
+        'persons': [person_record(p, angles) for p in persons],
     }
 
 

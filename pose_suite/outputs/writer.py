@@ -57,8 +57,11 @@ class ResultWriter:
 
     def __init__(self, output_path: Path, resume_key: str,
                  resume: bool = False,
-                 replay: Optional[Callable[[dict], None]] = None):
+                 replay: Optional[Callable[[dict], None]] = None,
+                 angles=None):
         self.output_path = Path(output_path)
+        #: An AngleComputer when each person's angles are written.
+        self.angles = angles
         folder = self.output_path.parent
         name = self.output_path.name
         self.partial_path = folder / f'.{name}.partial'
@@ -165,7 +168,8 @@ class ResultWriter:
     def write_frame(self, frame_index: int, timestamp_s: float,
                     persons: List[Dict[str, np.ndarray]]) -> None:
         """Append one frame's record (frames must come in order)."""
-        self._write_line(frame_record(frame_index, timestamp_s, persons))
+        self._write_line(frame_record(frame_index, timestamp_s, persons,
+                                      self.angles))
         self.frame_count += 1
         self.person_count += len(persons)
         self.next_frame_index = frame_index + 1

@@ -23,6 +23,7 @@ from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
 from pose_suite.config.specs import is_stream
 from pose_suite.errors import InputError, OutputError, SuiteWarning, one_line
 from pose_suite.media.sources import DecodeReport, FrameSource, open_source
+from pose_suite.outputs.angles import AngleComputer
 from pose_suite.outputs.exports import export, is_current
 from pose_suite.outputs.overlay import OverlayWriter, overlay_path
 from pose_suite.outputs.results import read_meta, why_incomplete
@@ -198,8 +199,8 @@ class PoseAnalyser:
         first, stop = frame_range or (0, None)
         try:
             with ResultWriter(output_file, key_of_segment or resume_key,
-                              resume,
-                              carried.replay) as writer, progress_bar(
+                              resume, carried.replay,
+                              self.angles(cfg)) as writer, progress_bar(
                                   source, writer.next_frame_index,
                                   self.quiet, self.in_batch) as bar:
                 self.writer = writer  # progress, for an interrupted caller
@@ -291,7 +292,14 @@ class PoseAnalyser:
             cfg.det_cat_id, self.detector.device, self.precision.precision,
             self.precision.fast,
             cfg.det_interval, cfg.kpt_thr, cfg.tracking, cfg.smoothing,
-            self.pose.flip_test])
+            self.pose.flip_test,
+            # Only when on: results made before the key keep their keys.
+            *(['angles'] if cfg.angles else [])])
+
+    def angles(self, cfg) -> Optional[AngleComputer]:
+        """What computes each person's angles, when ``cfg.angles``."""
+        return AngleComputer(self.pose.keypoint_names, cfg.kpt_thr) \
+            if cfg.angles else None
 
     def up_to_date(self, input_path: PathLike, output_file: Path
                    ) -> Tuple[Optional[dict], str]:

@@ -61,6 +61,7 @@ def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
         'flip_test': pose.flip_test,
         'tracking': cfg.tracking and source.kind != 'image',
         'smoothing': cfg.smoothing and source.kind != 'image',
+        **({'angles': writer.angles.names} if writer.angles else {}),
         'device': detector.device,
         # IEEE fp32 or TF32, cuDNN benchmark/deterministic (None: CPU).
         'cuda_arithmetic': _arithmetic(detector.loaded),
