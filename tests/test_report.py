@@ -225,9 +225,9 @@ def test_report_in_a_browser(batch, browser):
         'Array.from(document.images).map(i => [i.className, i.naturalWidth,'
         ' i.src.slice(0, 22)])')
     assert sorted(pictures) == sorted(
-        [['thumbnail', 200, 'data:image/jpeg;base64'],
-         ['plot', 260, 'data:image/png;base64,'],
-         ['thumbnail', pictures[-1][1], 'data:image/jpeg;base64']])
+        [['thumbnail', 240, 'data:image/webp;base64'],
+         ['plot', 340, 'data:image/webp;base64'],
+         ['thumbnail', pictures[-1][1], 'data:image/webp;base64']])
     assert pictures[-1][1] > 0
     page.locator('th', has_text='frames with nobody').click()
     page.locator('th', has_text='frames').first.click()  # ascending

@@ -57,10 +57,9 @@ SETTINGS = (
     ('flip test', lambda m: m.get('flip_test')),
     ('tracking', lambda m: m.get('tracking')),
     ('smoothing', lambda m: m.get('smoothing')),
-    ('suite version', lambda m: (m.get('versions') or {}).get('pose_suite')),
+    ('suite version', lambda m: m.get('suite_version')),
     ('packages', lambda m: ', '.join(
-        f'{k} {v}' for k, v in (m.get('versions') or {}).items()
-        if k != 'pose_suite' and v)),
+        f'{k} {v}' for k, v in (m.get('versions') or {}).items() if v)),
 )
 
 
