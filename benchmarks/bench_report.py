@@ -75,7 +75,7 @@ def _open(page: Path):
         started = time.perf_counter()
         tab.evaluate('window.scrollTo(0, document.body.scrollHeight)')
         tab.evaluate("""() => new Promise(done => {
-            const images = Array.from(document.images);
+            const images = Array.from(document.querySelectorAll("td img"));
             images.forEach(i => { i.src = i.src || i.dataset.src; });
             Promise.all(images.map(i => i.decode())).then(done); })""")
         all_pictures_s = time.perf_counter() - started

@@ -219,11 +219,12 @@ def test_report_in_a_browser(batch, browser):
     assert 'no video frame can be decoded' in first
     page.mouse.wheel(0, 5000)  # the pictures are decoded when in view
     page.wait_for_function(
-        'Array.from(document.images).every(i => i.complete && i.src)')
+        'Array.from(document.querySelectorAll("td img"))'
+        '.every(i => i.complete && i.src)')
     assert requests == [(out / 'report.html').as_uri()]
     pictures = page.evaluate(
-        'Array.from(document.images).map(i => [i.className, i.naturalWidth,'
-        ' i.src.slice(0, 22)])')
+        'Array.from(document.querySelectorAll("td img")).map(i => '
+        '[i.className, i.naturalWidth, i.src.slice(0, 22)])')
     assert sorted(pictures) == sorted(
         [['thumbnail', 240, 'data:image/webp;base64'],
          ['plot', 340, 'data:image/webp;base64'],

@@ -177,11 +177,12 @@ def _row_html(row: dict, folder: Path, dataset_meta: dict,
         elif column == 'status' and row.get('reason'):
             text += (f'<div class="reason {status_class}">'
                      f'{html.escape(str(row["reason"]))}</div>')
-        elif column == 'duration_s' and is_number(value):
+        elif column in ('duration_s', 'seconds') and is_number(value):
             text = clock(value)
         sort_key = value if is_number(value) else str(value)
-        cells.append(f'<td data-sort="{html.escape(json.dumps(sort_key))}">'
-                     f'{text}</td>')
+        wraps = ' class="text"' if column in ('input', 'status') else ''
+        cells.append(f'<td{wraps} data-sort="'
+                     f'{html.escape(json.dumps(sort_key))}">{text}</td>')
     return f'<tr class="{status_class}">{"".join(cells)}</tr>'
 
 

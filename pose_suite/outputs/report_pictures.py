@@ -103,7 +103,7 @@ def persons_plot(times, counts, means) -> str:
         score_axis = persons_axis.twinx()
         score_line, = score_axis.plot(times, means, color='tab:orange',
                                       linewidth=1.2, label='mean score')
-        score_axis.set_ylim(0, 1)
+        score_axis.set_ylim(bottom=0)
         score_axis.set_ylabel('score', fontsize=LABEL_PT)
         score_axis.tick_params(labelsize=LABEL_PT, length=3, pad=2)
         persons_axis.set_xlabel('time (min)' if minutes else 'time (s)',

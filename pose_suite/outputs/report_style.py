@@ -8,7 +8,9 @@ body { font: 13px system-ui, sans-serif; margin: 1em; color: #222; }
 table { border-collapse: collapse; width: 100%; }
 th { cursor: pointer; background: #eee; position: sticky; top: 0; }
 th, td { border-bottom: 1px solid #ddd; padding: 3px 6px; text-align: left;
-  vertical-align: top; overflow-wrap: anywhere; }
+  vertical-align: top; }
+td { white-space: nowrap; }
+td.pictures, td.text { white-space: normal; }
 th.sorted-up::after { content: " \\25B2"; }
 th.sorted-down::after { content: " \\25BC"; }
 td.pictures { width: 340px; }
