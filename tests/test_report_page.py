@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 from conftest import ROOT
+from test_report import browser  # noqa: F401 - the same Chromium
 
-CHROMIUM = Path('/usr/bin/chromium')
 TESTS_DATA = ROOT / 'tests' / 'data'
 RESULT = TESTS_DATA / 'results_c8e1fd9' / 'two_people_24frames_4fps_gop5.mp4.json'
 VIDEO = TESTS_DATA / 'two_people_24frames_4fps_gop5.mp4'
@@ -64,21 +64,6 @@ def hostile(tmp_path_factory):
     assert [p.name for p in written] == [
         'summary.csv', 'summary.json', 'report.html']
     return folder
-
-
-@pytest.fixture(scope='module')
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip('Debian\'s chromium is not installed')
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=['--no-sandbox', '--disable-gpu',
-                  '--disable-background-networking', '--disable-sync',
-                  '--disable-component-update', '--no-first-run'])
-        yield chromium
-        chromium.close()
 
 
 class Watched:
