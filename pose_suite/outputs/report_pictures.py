@@ -24,19 +24,20 @@ PLOT_INCHES, PLOT_DPI = (3.4, 1.5), 100  # 340x150 px, shown 1:1
 #: 8.5 pt at 100 dpi: 11.8 px, the smallest text on the plot.
 LABEL_PT = 8.5
 #: Further plots of a result, each drawn under the first: a function of
-#: (result path, its meta, its frame records as a list) giving a data URI
-#: or '' (nothing to show). Other modules append to it.
-PLOT_MAKERS: List[Callable[[Path, dict, list], str]] = []
+#: (result path, its meta) giving a data URI or '' (nothing to show); it
+#: reads the frames itself with ``iter_frame_records`` (a long video's
+#: frames do not fit in memory at once). Other modules append to it, and
+#: may draw with :func:`new_figure` and :func:`figure_uri`.
+PLOT_MAKERS: List[Callable[[Path, dict], str]] = []
 
 
 def pictures(result: Path, dataset_meta: dict) -> Tuple[str, List[str]]:
     """(thumbnail, [plot, ...]) of one result as data URIs ('' and no
     plots where there is nothing to show)."""
     meta = read_meta(result)
-    frames = list(iter_frame_records(result))
     times, counts, means = [], [], []
     best, best_key = None, None
-    for frame in frames:
+    for frame in iter_frame_records(result):
         scores = [s for person in frame['persons']
                   for s in person['keypoint_scores'] if s is not None]
         mean = float(np.mean(scores)) if scores else float('nan')
@@ -47,7 +48,7 @@ def pictures(result: Path, dataset_meta: dict) -> Tuple[str, List[str]]:
         if best_key is None or key > best_key:
             best, best_key = frame, key
     plots = [persons_plot(times, counts, means)] if len(counts) > 1 else []
-    plots += [maker(result, meta, frames) for maker in PLOT_MAKERS]
+    plots += [maker(result, meta) for maker in PLOT_MAKERS]
     return thumbnail(meta, best, dataset_meta), [p for p in plots if p]
 
 
