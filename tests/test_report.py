@@ -219,15 +219,16 @@ def test_report_in_a_browser(batch, browser):
     assert 'no video frame can be decoded' in first
     page.mouse.wheel(0, 5000)  # the pictures are decoded when in view
     page.wait_for_function(
-        'Array.from(document.images).every(i => i.complete && i.src)')
+        'Array.from(document.querySelectorAll("td img"))'
+        '.every(i => i.complete && i.src)')
     assert requests == [(out / 'report.html').as_uri()]
     pictures = page.evaluate(
-        'Array.from(document.images).map(i => [i.className, i.naturalWidth,'
-        ' i.src.slice(0, 22)])')
+        'Array.from(document.querySelectorAll("td img")).map(i => '
+        '[i.className, i.naturalWidth, i.src.slice(0, 22)])')
     assert sorted(pictures) == sorted(
-        [['thumbnail', 200, 'data:image/jpeg;base64'],
-         ['plot', 260, 'data:image/png;base64,'],
-         ['thumbnail', pictures[-1][1], 'data:image/jpeg;base64']])
+        [['thumbnail', 240, 'data:image/webp;base64'],
+         ['plot', 340, 'data:image/webp;base64'],
+         ['thumbnail', pictures[-1][1], 'data:image/webp;base64']])
     assert pictures[-1][1] > 0
     page.locator('th', has_text='frames with nobody').click()
     page.locator('th', has_text='frames').first.click()  # ascending

@@ -164,8 +164,14 @@ def read_summary(folder: Path) -> List[dict]:
             encoding='utf-8'))['inputs']
     except (OSError, ValueError, KeyError, TypeError):
         return []
+    # The file is on disk and anyone's to edit: only rows whose status is
+    # one of ours and whose values are text are kept (a status goes into
+    # the page, and back into the next summary).
     return [row for row in rows if isinstance(row, dict)
-            and {'input', 'status'} <= set(row)]
+            and row.get('status') in STATUSES
+            and isinstance(row.get('input'), str)
+            and isinstance(row.get('reason', ''), str)
+            and isinstance(row.get('result', ''), (str, type(None)))]
 
 
 def find_results(folder: Path) -> List[Path]:

@@ -6,7 +6,11 @@ device, package versions, and how this run went (``meta.run``). The resume
 keys (:mod:`pose_suite.service.resume`) are added by the caller.
 """
 import datetime
+import functools
 import secrets
+import subprocess
+from pathlib import Path
+from typing import Optional
 
 from pose_suite.config import AnalysisConfig
 from pose_suite.media.sources import DecodeReport, FrameSource
@@ -66,6 +70,7 @@ def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
         # IEEE fp32 or TF32, cuDNN benchmark/deterministic (None: CPU).
         'cuda_arithmetic': _arithmetic(detector.loaded),
         'versions': package_versions(),
+        'suite_version': suite_version(),
         'run': {
             'finished_at': datetime.datetime.now(
                 datetime.timezone.utc).isoformat(timespec='seconds'),
@@ -89,3 +94,24 @@ def new_result_id() -> str:
     it, so that they are remade when the result is
     (:func:`pose_suite.outputs.exports.is_current`)."""
     return secrets.token_hex(8)
+
+
+@functools.lru_cache(maxsize=1)
+def suite_version() -> Optional[str]:
+    """The suite's own version: the git commit of its checkout (with
+    ``-modified`` when files differ from it), or None outside a checkout
+    (the suite is not installed as a package, so it has no number)."""
+    root = Path(__file__).resolve().parent.parent.parent
+    try:
+        commit = subprocess.run(
+            ['git', '-C', str(root), 'rev-parse', '--short=12', 'HEAD'],
+            capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ['git', '-C', str(root), 'status', '--porcelain',
+             '--untracked-files=no', '--', 'pose_suite', '*.py'],
+            capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f'{commit}-modified' if changed else commit or None
