@@ -18,7 +18,7 @@ from sports2d_reference import (ANGLE_NAMES, our_name, sports2d_angles)
 
 from pose_suite.outputs import angles as angles_module
 from pose_suite.outputs.angles import AngleComputer, available
-from pose_suite.outputs.report import _wholebody_meta
+from pose_suite.outputs.report_pictures import wholebody_meta
 
 TOLERANCE = 1e-6  # degrees
 KPT_THR = 0.3
@@ -27,7 +27,7 @@ FACING = ('auto', 'right', 'left', 'front', 'back', 'none')
 
 @pytest.fixture(scope='module')
 def keypoint_names():
-    meta = _wholebody_meta()
+    meta = wholebody_meta()
     return [meta['keypoint_id2name'][i] for i in range(133)]
 
 
