@@ -117,3 +117,23 @@ def test_format_flag_and_config_key(config_values, write_config, tmp_path):
     bad = run_cli('pose_analysis_service.py', '--config', write_config(
         {**config_values, 'export_formats': ['xml']}))
     assert bad.returncode == 1 and 'export_formats' in bad.stderr
+
+
+def test_angles_csv_cells_from_odd_records():
+    """The angles CSV from records not written by this suite: a tracked
+    person without ``track_id`` gets an empty cell (no KeyError), angles
+    that are not finite numbers are empty, and names or values that would
+    start a spreadsheet formula are written as text."""
+    import io
+
+    from pose_suite.outputs.exports import _write_angles
+    meta = {'angles': ['right_knee', '=1+1'], 'tracking': True}
+    frames = [{'frame_index': 0, 'timestamp_s': 0.0, 'persons': [
+        {'track_id': 3, 'angles': {'right_knee': -12.5, '=1+1': None}},
+        {'angles': {'right_knee': float('nan'), '=1+1': '=cmd|x'}}]}]
+    handle = io.StringIO()
+    _write_angles(handle, frames, meta)
+    lines = handle.getvalue().splitlines()
+    assert lines == ["frame_index,timestamp_s,person_index,track_id,"
+                     "right_knee,'=1+1",
+                     '0,0.0,0,3,-12.5,', '0,0.0,1,,,']

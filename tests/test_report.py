@@ -237,3 +237,34 @@ def test_report_in_a_browser(batch, browser):
     assert frames == ['', '', '1', '3']
     assert len(requests) == 1
     page.close()
+
+
+def test_odd_numbers_and_formula_names_in_the_summary(tmp_path):
+    """A result whose meta numbers are not numbers (NaN, text) is one
+    failed row, and the summary and page are still written; a cell that
+    would start a spreadsheet formula (an input named
+    ``=HYPERLINK(...)``) is written as text (a leading ')."""
+    folder = tmp_path / 'odd'
+    shutil.copytree(OLD_RESULTS, folder)
+    text = (OLD_RESULTS / 'vfr_30_then_5fps.mp4.json').read_text()
+    (folder / 'nan_seconds.mp4.json').write_text(
+        text.replace('"seconds": 17.491', '"seconds": NaN', 1))
+    (folder / 'text_fps.mp4.json').write_text(
+        text.replace('"fps": 18.0', '"fps": "abc"', 1))
+    shutil.copy(OLD_RESULTS / 'vfr_30_then_5fps.mp4.json',
+                folder / '=HYPERLINK("http:x")+.mp4.json')
+    result = run_cli('pose_analysis_service.py', '--report', folder,
+                     '--config', tmp_path / 'no_such_config.json')
+    assert result.returncode == 0, result.stderr
+    rows = _csv_rows(folder)
+    failed = {row['result']: row['reason'] for row in rows
+              if row['status'] == 'failed'}
+    assert 'meta.run.seconds is not a number' in \
+        failed['nan_seconds.mp4.json']
+    assert 'meta.fps is not a number' in failed['text_fps.mp4.json']
+    assert "'=HYPERLINK(\"http:x\")+.mp4.json" in [r['result'] for r in rows]
+    assert not any(value.startswith(('=', '+', '-', '@'))
+                   for row in rows for value in row.values())
+    summary = json.loads((folder / 'summary.json').read_text())
+    assert len(summary['inputs']) == 5
+    assert (folder / 'report.html').is_file()

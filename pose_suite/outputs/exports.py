@@ -35,7 +35,7 @@ import numpy as np
 
 from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
                                          write_folder)
-from pose_suite.outputs.publish import atomic_write
+from pose_suite.outputs.publish import atomic_write, spreadsheet_cell
 from pose_suite.outputs.results import iter_frame_records, triplets_found
 
 SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv',
@@ -178,10 +178,10 @@ def _write_csv(handle, frames, keypoint_names: List[str],
             for (x, y), score in zip(person['keypoints'],
                                      person['keypoint_scores']):
                 values += [x, y, score]
-            track = [person['track_id']] if tracking else []
-            writer.writerow([frame['frame_index'], frame['timestamp_s'],
-                             index, *track, *person['bbox'],
-                             person['bbox_score'], *values])
+            track = [person.get('track_id', '')] if tracking else []
+            writer.writerow([spreadsheet_cell(value) for value in (
+                frame['frame_index'], frame['timestamp_s'], index, *track,
+                *person['bbox'], person['bbox_score'], *values)])
 
 
 def _write_angles(handle, frames, meta: dict) -> None:
@@ -191,13 +191,22 @@ def _write_angles(handle, frames, meta: dict) -> None:
                          '"angles": true)')
     tracking = meta.get('tracking', False)
     writer = csv.writer(handle)
-    writer.writerow(['frame_index', 'timestamp_s', 'person_index'] + (
-        ['track_id'] if tracking else []) + list(names))
+    writer.writerow([spreadsheet_cell(name) for name in [
+        'frame_index', 'timestamp_s', 'person_index'] + (
+        ['track_id'] if tracking else []) + list(names)])
     for frame in frames:
         for index, person in enumerate(frame['persons']):
             angles = person.get('angles') or {}
-            track = [person['track_id']] if tracking else []
-            writer.writerow([frame['frame_index'], frame['timestamp_s'],
-                             index, *track, *(
-                                 '' if angles.get(name) is None
-                                 else angles[name] for name in names)])
+            track = [person.get('track_id', '')] if tracking else []
+            writer.writerow([spreadsheet_cell(value) for value in (
+                frame['frame_index'], frame['timestamp_s'], index, *track,
+                *(_degrees(angles.get(name)) for name in names))])
+
+
+def _degrees(value):
+    """An angle's cell: its degrees, or empty for null (and for what is
+    not a finite number: a result not written by this suite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not np.isfinite(value):
+        return ''
+    return value

@@ -79,3 +79,16 @@ def fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(descriptor)
+
+
+#: What a spreadsheet takes for the start of a formula (OWASP's list).
+_FORMULA_STARTS = ('=', '+', '-', '@', '\t', '\r')
+
+
+def spreadsheet_cell(value):
+    """``value`` for a CSV cell that a spreadsheet opens as text: a string
+    that would start a formula (a file named ``=HYPERLINK(...).mp4``)
+    gets a leading ``'``; numbers are kept."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value

@@ -19,7 +19,7 @@ import numpy as np
 
 from pose_suite.errors import one_line
 from pose_suite.outputs.openpose import is_openpose_file
-from pose_suite.outputs.publish import atomic_write
+from pose_suite.outputs.publish import atomic_write, spreadsheet_cell
 from pose_suite.outputs.results import (is_result, iter_frame_records,
                                         read_meta, why_incomplete)
 
@@ -68,7 +68,9 @@ def result_row(path: Path, status: str, folder: Path) -> dict:
                 sums[part][1] += part_scores.size
             if 'track_id' in person:
                 tracks.add(person['track_id'])
-    fps = meta.get('fps') or 0.0
+    fps = _number(meta.get('fps'), 'meta.fps') or 0.0
+    seconds = _number((meta.get('run') or {}).get('seconds'),
+                      'meta.run.seconds')
     row = dict.fromkeys(COLUMNS, '')
     row.update(
         input=str(meta.get('source', '')), status=status,
@@ -81,11 +83,26 @@ def result_row(path: Path, status: str, folder: Path) -> dict:
         persons_per_frame_max=max(counts, default=''),
         frames_with_nobody=counts.count(0),
         tracks=len(tracks) if meta.get('tracking') else '',
-        seconds=(meta.get('run') or {}).get('seconds', ''),
+        seconds=seconds,
         result=_relative(path, folder))
     for part, (total, number) in sums.items():
         row[f'{part}_score_mean'] = round(total / number, 4) if number else ''
     return row
+
+
+def _number(value, name: str):
+    """A finite number of a result's ``meta`` ('' when absent).
+
+    Raises:
+        ValueError: another value (text, NaN, infinity): the result was
+        not written by this suite, and its row says so.
+    """
+    if value is None or value == '':
+        return ''
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not np.isfinite(value):
+        raise ValueError(f'its {name} is not a number: {str(value)[:40]}')
+    return value
 
 
 def readable_row(path: Path, status: str, folder: Path) -> dict:
@@ -146,7 +163,8 @@ def write_summary(folder: Path, rows: List[dict]) -> List[Path]:
                       newline='') as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: spreadsheet_cell(value)
+                          for key, value in row.items()} for row in rows)
     document = {'made_at': datetime.datetime.now(
         datetime.timezone.utc).isoformat(timespec='seconds'),
         'folder': str(folder.resolve()), 'totals': totals(rows),
