@@ -17,7 +17,7 @@ import dataclasses
 import os
 import warnings
 from pathlib import Path
-from typing import Iterator, Optional, Tuple, Union
+from typing import Iterator, List, Optional, Tuple, Union
 
 # FFmpeg's own log lines (read when the first capture opens) would bury
 # our one-line errors; the failures they describe are reported as InputError.
@@ -30,6 +30,7 @@ from pose_suite.config.specs import is_stream
 from pose_suite.errors import InputError, NotMediaError, SuiteWarning
 from pose_suite.media.captures import Reads, first_time, open_capture
 from pose_suite.media.clocks import stream_start_seconds
+from pose_suite.media.damage import DamageScan, start_scan
 from pose_suite.media.images import read_image
 from pose_suite.media.packets import PacketTable, packet_table
 from pose_suite.media.positions import FrameIndexer, PresentationClock, seek
@@ -52,6 +53,17 @@ class DecodeReport:
     frames_unread_at_end: int = 0
     #: Frames decoded, those before a segment's first included.
     frames_decoded: int = 0
+    #: FFmpeg decoding the video beside the read, for the frames it
+    #: decodes with errors (:mod:`pose_suite.media.damage`); None: not
+    #: checked (no ffmpeg, not a video file).
+    damage: Optional[DamageScan] = None
+    #: ``(first, stop)``: the frames whose damage is checked (a resumed
+    #: run's result starts before its read), set by a caller that waits
+    #: for ``damage``; None: not checked.
+    damage_range: Optional[Tuple[int, Optional[int]]] = None
+    #: The frames written that FFmpeg decoded with errors it concealed
+    #: (``meta.frames_damaged``); None: not checked.
+    frames_damaged: Optional[List[int]] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +116,9 @@ class FrameSource:
                 indices and times of a read from the first frame; where
                 the packets do not allow that, earlier frames are decoded
                 and dropped.
-            report: filled in when the video has been read to its end.
+            report: filled in when the video has been read to its end;
+                with its ``damage_range`` set, its ``damage`` scan starts
+                with the read (the caller waits for it, or closes it).
         """
         if self.kind == 'image':
             if start == 0:
@@ -114,6 +128,10 @@ class FrameSource:
         table = packet_table(self.path) if self.kind == 'video' else None
         clock = PresentationClock(self.path, self.kind == 'stream')
         indexer = FrameIndexer(self.fps, table)
+        if report is not None and report.damage_range is not None and \
+                self.kind == 'video':
+            report.damage = start_scan(self.path, table, self.stream_start_s,
+                                       *report.damage_range)
         # seeks: the try of the seek being read from; -1: from the first
         # frame, which is never backed off from.
         seeks = -1

@@ -1,0 +1,238 @@
+"""Damaged frames you can prove: the frames the suite lists as decoded with
+concealed errors (``meta.frames_damaged``) against FFmpeg's own verdict.
+
+Tiny clips (320x240, 20 frames of ``testsrc2``, a key frame every 8, two
+B-frames) are made once a session with ffmpeg in H.264, HEVC and MPEG-4
+part 2, in MP4, MKV and AVI, and one packet of each (a key frame, a P
+frame or a B frame) is overwritten (:data:`MATRIX`). Each is read as the
+suite reads (decoding only, no model): whole, resumed from a frame N, and
+as Ray segments.
+
+Ground truth, FFmpeg's own verdict per frame, from a decode of the clip on
+one thread (``ffmpeg -threads 1 -loglevel level+info -debug_ts -vf
+showinfo``), placed independently of the suite's code:
+
+* a frame the decoder flags corrupt (``corrupt decoded frame``, just
+  before the ``showinfo`` line of that frame): its place in ffmpeg's
+  output order where ffmpeg outputs every frame, else its time among
+  ffprobe's packets' presentation times;
+* a frame whose packet's decoding logs decoder errors (between that
+  packet's ``demuxer`` line and the next), placed by its presentation time
+  among ffprobe's packets' (not in AVI, whose packets have decoding times
+  only: with B-frames they do not say which frame a packet is);
+* less the frames the suite could not decode at all (``frames_failed``).
+
+And the pixels: every frame the suite calls damaged differs from the
+intact clip's picture of that frame.
+
+ffmpeg and ffprobe come with ``make test``; without them it is skipped.
+"""
+import itertools
+import json
+import random
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pose_suite.batch.segments import plan_segments
+from pose_suite.media.sources import DecodeReport, open_source
+
+FFMPEG, FFPROBE = shutil.which('ffmpeg'), shutil.which('ffprobe')
+pytestmark = pytest.mark.skipif(
+    not (FFMPEG and FFPROBE),
+    reason='ffmpeg/ffprobe not installed (`make test` installs Debian\'s)')
+
+SOURCE = ['-f', 'lavfi', '-i',
+          'testsrc2=size=320x240:rate=25:duration=0.8']
+H264 = ['-c:v', 'libx264', '-preset', 'veryfast', '-pix_fmt', 'yuv420p',
+        '-g', '8', '-bf', '2']
+HEVC = ['-c:v', 'libx265', '-preset', 'ultrafast', '-g', '8', '-bf', '2',
+        '-x265-params', 'log-level=error', '-pix_fmt', 'yuv420p']
+MPEG4 = ['-c:v', 'mpeg4', '-q:v', '5', '-bf', '2', '-g', '8']
+
+#: name -> (encoder options, container, the packet damaged (in decoding
+#: order), how: 'noise' (a quarter of its bytes from a third in, random)
+#: or 'zero' (its 9th byte to 60 % zeroed)). By ffprobe's picture types:
+#: H.264, packet 8 is the second key frame, 9 the P frame after it, 10 and
+#: 11 B frames; HEVC, 9 P and 10 B; MPEG-4 part 2, 7 the second key frame,
+#: 8 a B frame, 10 a P frame. HEVC has no error concealment: its damage
+#: shows as a missing reference.
+MATRIX = {
+    'h264_key_mp4': (H264, 'mp4', 8, 'noise'),
+    'h264_key_mkv': (H264, 'mkv', 8, 'noise'),
+    'h264_key_avi': (H264, 'avi', 8, 'noise'),
+    'h264_p_mkv': (H264, 'mkv', 9, 'noise'),
+    'h264_p_avi': (H264, 'avi', 9, 'noise'),
+    'h264_b_mp4': (H264, 'mp4', 11, 'noise'),
+    'hevc_p_mp4': (HEVC, 'mp4', 9, 'zero'),
+    'hevc_b_mkv': (HEVC, 'mkv', 10, 'zero'),
+    'mpeg4_key_avi': (MPEG4, 'avi', 7, 'noise'),
+    'mpeg4_b_avi': (MPEG4, 'avi', 8, 'noise'),
+    'mpeg4_p_avi': (MPEG4, 'avi', 10, 'noise'),
+    'mpeg4_p_mp4': (MPEG4, 'mp4', 10, 'noise'),
+    'intact_h264_mp4': (H264, 'mp4', None, None),
+}
+
+
+def _run(*command) -> str:
+    done = subprocess.run([str(c) for c in command], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+def _packets(path: Path) -> list:
+    return json.loads(_run(FFPROBE, '-v', 'error', '-select_streams', 'v:0',
+                           '-show_entries', 'packet=pos,size,pts_time',
+                           '-of', 'json', path))['packets']
+
+
+def _make(folder: Path, name: str) -> Path:
+    options, ext, number, how = MATRIX[name]
+    intact = folder / f'{name}.intact.{ext}'
+    _run(FFMPEG, '-v', 'error', '-y', *SOURCE, *options, intact)
+    path = folder / f'{name}.{ext}'
+    data = bytearray(intact.read_bytes())
+    if number is not None:
+        packet = _packets(intact)[number]
+        pos, size = int(packet['pos']), int(packet['size'])
+        if how == 'zero':
+            begin, end = pos + 8, pos + int(size * 0.6)
+            data[begin:end] = bytes(end - begin)
+        else:
+            begin = pos + size // 3
+            end = min(pos + size - 4, begin + max(16, size // 4))
+            noise = random.Random(number)
+            data[begin:end] = bytes(noise.randrange(256)
+                                    for _ in range(end - begin))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def ffmpeg_verdict(path: Path) -> list:
+    """The frame indices FFmpeg's decoder flags corrupt or logs errors
+    for (see the module's docstring)."""
+    log = _run(FFMPEG, '-hide_banner', '-nostdin', '-nostats', '-loglevel',
+               'level+info', '-threads', '1', '-copyts', '-debug_ts', '-i',
+               path, '-map', '0:v:0', '-vf', 'showinfo', '-fps_mode',
+               'passthrough', '-f', 'null', '-').splitlines()
+    decoder = next(re.search(r'-> #0:0 \((\w+)', line).group(1)
+                   for line in log if '-> #0:0 (' in line)
+    shown, flagged, errors, packet = [], [], set(), None
+    pending = False
+    for line in log:
+        if 'corrupt decoded frame' in line:
+            pending = True
+        elif 'Parsed_showinfo' in line and ' n:' in line:
+            time = float(re.search(r'pts_time:(\S+)', line).group(1))
+            if pending:
+                flagged.append((len(shown), time))
+            shown.append(time)
+            pending = False
+        elif line.startswith('[info] demuxer+ffmpeg -> '):
+            packet = re.search(r'pkt_pts_time:(\S+)', line).group(1)
+        elif line.startswith(f'[{decoder} @ ') and (
+                '] [error] ' in line or 'concealing' in line):
+            errors.add(packet)
+    times = sorted(float(p['pts_time']) for p in _packets(path)
+                   if p.get('pts_time') not in (None, 'N/A'))
+    whole = len(shown) == len(_packets(path))
+
+    def place(time):
+        return min(range(len(times)), key=lambda i: abs(times[i] - time))
+    verdict = {number if whole or not times else place(time)
+               for number, time in flagged}
+    if path.suffix != '.avi':  # presentation times: errors are placed
+        verdict |= {place(float(pts)) for pts in errors
+                    if pts not in (None, 'NOPTS')}
+    return sorted(verdict)
+
+
+@pytest.fixture(scope='session')
+def damaged_clips(tmp_path_factory):
+    """name -> path, each clip made once, when first asked for."""
+    folder = tmp_path_factory.mktemp('damaged')
+    made = {}
+
+    def clip(name):
+        if name not in made:
+            made[name] = _make(folder, name)
+        return made[name]
+    return clip
+
+
+def read_checked(source, first=0, stop=None, start=None, earlier=()):
+    """What the suite records of a read as ``write_frames`` does:
+    ``(records, pixels, damaged)``; records ``(index, failed)``.
+    ``start``: the frame a resumed read starts from (``earlier``: the
+    records written before it)."""
+    report = DecodeReport(damage_range=(first, stop))
+    frames = source.frames(start=first if start is None else start,
+                           report=report)
+    if stop is not None:
+        frames = itertools.takewhile(lambda item: item[0] < stop, frames)
+    read = list(frames)
+    records = list(earlier) + [(i, f is None) for i, _, f in read]
+    pixels = {i: f for i, _, f in read if f is not None}
+    damaged = report.damage.damaged(i for i, failed in records
+                                    if not failed and i >= first)
+    return records, pixels, damaged
+
+
+@pytest.mark.parametrize('name', list(MATRIX))
+def test_damaged_frames_are_ffmpegs(damaged_clips, name):
+    path = damaged_clips(name)
+    source = open_source(path)
+    records, pixels, damaged = read_checked(source)
+    failed = {i for i, bad in records if bad}
+    truth = [i for i in ffmpeg_verdict(path) if i not in failed]
+    assert damaged == truth, (records, damaged)
+    assert bool(damaged) == (MATRIX[name][2] is not None)
+    intact = dict((i, f) for i, _, f in open_source(
+        path.with_name(f'{name}.intact{path.suffix}')).frames())
+    for index in damaged:
+        difference = np.abs(pixels[index].astype(np.int16)
+                            - intact[index].astype(np.int16)).mean()
+        assert difference >= 1.0, f'frame {index} is the intact picture'
+
+
+@pytest.mark.parametrize('name', ['h264_key_mp4', 'h264_key_avi',
+                                  'mpeg4_p_avi', 'hevc_p_mp4'])
+def test_resumed_and_segmented_reads_find_the_same(damaged_clips, name,
+                                                   monkeypatch):
+    """A run resumed from frame N checks the frames written before it too;
+    Ray segments each check theirs (the scan seeking to their start and
+    stopped past their end: margins shortened to fit a 0.8-s clip), and
+    together the whole clip's."""
+    from pose_suite.media import damage
+    source = open_source(damaged_clips(name))
+    records, _, whole = read_checked(source)
+    for start in (3, 9, 14):
+        _, _, resumed = read_checked(source, start=start,
+                                     earlier=[r for r in records
+                                              if r[0] < start])
+        assert resumed == whole, f'resumed from frame {start}'
+    monkeypatch.setattr(damage, 'BEFORE_START_S', 0.1)
+    monkeypatch.setattr(damage, 'PAST_STOP_S', 0.1)
+    segments = plan_segments(source.frame_count, source.fps, 0.25)
+    assert len(segments) > 1
+    found = []
+    for segment in segments:
+        found += read_checked(source, segment.start, segment.stop)[2]
+    assert found == whole
+
+
+def test_without_ffmpeg_nothing_is_checked_and_it_says_so(
+        damaged_clips, monkeypatch):
+    from pose_suite.media import damage
+    monkeypatch.setattr(damage, 'ffmpeg_path', lambda: None)
+    monkeypatch.setattr(damage, '_said_missing', [])
+    report = DecodeReport(damage_range=(0, None))
+    with pytest.warns(UserWarning, match='ffmpeg is not installed'):
+        list(open_source(damaged_clips('h264_key_mp4')).frames(
+            report=report))
+    assert report.damage is None
