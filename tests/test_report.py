@@ -148,6 +148,10 @@ def test_report_rebuilt_from_results_of_the_first_version(tmp_path):
     rows = rows[1:]
     for row in rows[1:]:
         _assert_row_matches(row, folder / row['result'])
+        # No frames lost or damaged recorded then: empty, not 0.
+        assert (row['reason'], row['frames_failed'],
+                row['frames_unread_at_end'], row['frames_damaged']) == \
+            ('', '', '', '')
     nobody = next(r for r in rows if r['persons'] == '0')
     assert nobody['frames_with_nobody'] == nobody['frames'] == '24'
     assert (folder / 'report.html').is_file()

@@ -84,7 +84,11 @@ def stitch(segments: List[Segment], files: List[Path], output_file: Path,
     meta.update(
         frame_count=frame_count,
         frames_failed=[i for m in metas for i in m['frames_failed']],
-        frames_unread_at_end=metas[-1]['frames_unread_at_end'])
+        frames_unread_at_end=metas[-1]['frames_unread_at_end'],
+        # Null (not checked) when a segment was not.
+        frames_damaged=None if any(m.get('frames_damaged') is None
+                                   for m in metas)
+        else [i for m in metas for i in m['frames_damaged']])
     meta['run'] = {
         'finished_at': metas[-1]['run']['finished_at'],
         'seconds': round(sum(m['run']['seconds'] for m in metas)

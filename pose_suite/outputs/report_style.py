@@ -1,7 +1,8 @@
 """The one style sheet and the one script of ``report.html``: fixed text,
 allowed by the page's Content-Security-Policy through their SHA-256
 (:mod:`pose_suite.outputs.report`), so that no other script or style can
-run there. Colour marks only what needs attention: failures."""
+run there. Colour marks only what needs attention: failures, and frames lost or
+damaged."""
 
 STYLE = """
 body { font: 13px system-ui, sans-serif; margin: 1em; color: #222; }
@@ -19,6 +20,7 @@ td.pictures img.thumbnail { max-width: 160px; max-height: 120px; }
 td.pictures img.plot { width: 340px; }
 tr.failed { background: #fdd; }
 .attention, .reason.failed { color: #a00; }
+.reason.done, .reason.up-to-date { color: #a50; }
 .reason { color: #555; max-width: 24em; overflow-wrap: anywhere; }
 .path { overflow-wrap: anywhere; }
 .links { margin-top: 2px; }

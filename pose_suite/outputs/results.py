@@ -211,3 +211,57 @@ def why_incomplete(path: Path, meta: dict) -> Optional[str]:
         return (f'the closing record of {path.name} counts {count} '
                 f'frame(s) where its meta says {meta.get("frame_count")}')
     return None
+
+
+#: The meta keys of the frames a result lacks or holds damaged, as the
+#: summary's columns count them.
+LOSS_KEYS = ('frames_failed', 'frames_unread_at_end', 'frames_damaged')
+
+
+def frame_losses(meta: dict) -> Dict[str, object]:
+    """How many frames of a result's video are lost or damaged, by
+    :data:`LOSS_KEYS`: ``frames_failed`` (not decoded, skipped),
+    ``frames_unread_at_end`` (none could be read after the last decoded
+    one: a file cut short or damaged at its end), ``frames_damaged``
+    (decoded with errors FFmpeg concealed). '' where ``meta`` lacks the
+    key (results of earlier versions) or, for ``frames_damaged``, is null
+    (not checked).
+
+    Raises:
+        ValueError: a value of another type (not written by this suite).
+    """
+    counts: Dict[str, object] = {}
+    for key in LOSS_KEYS:
+        value = meta.get(key)
+        if value is None:
+            counts[key] = ''
+        elif key == 'frames_unread_at_end' and isinstance(value, int) and \
+                not isinstance(value, bool) and value >= 0:
+            counts[key] = value
+        elif key != 'frames_unread_at_end' and isinstance(value, list):
+            counts[key] = len(value)
+        else:
+            raise ValueError(f'its meta.{key} is not a frame count or list: '
+                             f'{str(value)[:40]}')
+    return counts
+
+
+def losses_in_words(meta: dict) -> str:
+    """The frames a result lacks or holds damaged, in words ('' for
+    none), e.g. "18 of 20 frames unread at end (file cut short or
+    damaged)": the reason of its summary row and the warning repeated when
+    ``--resume`` keeps it."""
+    counts = frame_losses(meta)
+    failed, unread, damaged = (counts[key] or 0 for key in LOSS_KEYS)
+    written = meta.get('frame_count')
+    total = (written if isinstance(written, int) else 0) + failed + unread
+    said = []
+    if unread:
+        said.append(f'{unread} of {total} frames unread at end (file cut '
+                    'short or damaged)')
+    if failed:
+        said.append(f'{failed} of {total} frames could not be decoded')
+    if damaged:
+        said.append(f'{damaged} of {total} frames damaged (decoded with '
+                    'concealed errors)')
+    return '; '.join(said)

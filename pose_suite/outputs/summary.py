@@ -20,15 +20,17 @@ import numpy as np
 from pose_suite.errors import one_line
 from pose_suite.outputs.openpose import is_openpose_file
 from pose_suite.outputs.publish import atomic_write, spreadsheet_cell
-from pose_suite.outputs.results import (is_result, iter_frame_records,
-                                        read_meta, why_incomplete)
+from pose_suite.outputs.results import (LOSS_KEYS, frame_losses,
+                                        is_result, iter_frame_records,
+                                        losses_in_words, read_meta,
+                                        why_incomplete)
 
 CSV_NAME, JSON_NAME = 'summary.csv', 'summary.json'
 REPORT_NAME = 'report.html'
 #: The files a batch writes in its output folder, besides the results.
 BATCH_FILES = (CSV_NAME, JSON_NAME, REPORT_NAME)
-COLUMNS = ('input', 'status', 'reason', 'kind', 'frames', 'fps',
-           'duration_s', 'persons', 'persons_per_frame_mean',
+COLUMNS = ('input', 'status', 'reason', 'kind', 'frames', *LOSS_KEYS,
+           'fps', 'duration_s', 'persons', 'persons_per_frame_mean',
            'persons_per_frame_max', 'frames_with_nobody', 'body_score_mean',
            'face_score_mean', 'hands_score_mean', 'tracks', 'seconds',
            'result')
@@ -74,6 +76,8 @@ def result_row(path: Path, status: str, folder: Path) -> dict:
     row = dict.fromkeys(COLUMNS, '')
     row.update(
         input=str(meta.get('source', '')), status=status,
+        # Frames lost or damaged: counted, and said in the reason.
+        reason=losses_in_words(meta), **frame_losses(meta),
         kind=meta.get('kind', ''), frames=len(counts),
         fps=round(fps, 3) if fps else '',
         duration_s=_duration(times, fps, meta.get('kind')),
@@ -137,10 +141,11 @@ def problem_row(source, status: str, reason: str) -> dict:
 
 
 def ordered(rows: Iterable[dict]) -> List[dict]:
-    """Failures first, then non-media files, then results; by input."""
+    """Failures first, then non-media files, then results (those with
+    lost or damaged frames, which have a reason, first); by input."""
     return sorted(rows, key=lambda row: (
         STATUSES.index(row['status']) if row['status'] in STATUSES
-        else len(STATUSES), row['input']))
+        else len(STATUSES), not row.get('reason'), row['input']))
 
 
 def totals(rows: List[dict]) -> dict:

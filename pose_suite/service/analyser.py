@@ -26,7 +26,8 @@ from pose_suite.media.sources import DecodeReport, FrameSource, open_source
 from pose_suite.outputs.angles import AngleComputer
 from pose_suite.outputs.exports import export, is_current
 from pose_suite.outputs.overlay import OverlayWriter, overlay_path
-from pose_suite.outputs.results import read_meta, why_incomplete
+from pose_suite.outputs.results import (losses_in_words, read_meta,
+                                        why_incomplete)
 from pose_suite.outputs.writer import ResultWriter
 from pose_suite.service.frames import analysed, progress_bar, write_frames
 from pose_suite.service.meta import result_meta
@@ -180,6 +181,7 @@ class PoseAnalyser:
             meta, why = self.up_to_date(cfg.input, output_file)
             if meta is not None:  # formats asked for since: written now
                 self.export(output_file, meta, only_stale=True)
+                _repeat_losses(output_file, meta)
                 return InputResult(output_file, 'up to date')
             if why:
                 warnings.warn(f're-analysing {cfg.input}: {why}',
@@ -314,3 +316,15 @@ class PoseAnalyser:
                                  *self.resume_keys(input_path, kind)) \
             or why_incomplete(Path(output_file), meta)
         return (meta, '') if why is None else (None, why)
+
+
+def _repeat_losses(output_file: Path, meta: dict) -> None:
+    """Say again, for a result kept up to date, the frames it lacks or
+    holds damaged (its run said so once; the kept result still does)."""
+    try:
+        losses = losses_in_words(meta)
+    except ValueError:
+        return  # not this suite's numbers: the summary's row says so
+    if losses:
+        warnings.warn(f'{output_file} (kept, up to date): {losses}',
+                      SuiteWarning)

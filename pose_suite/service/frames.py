@@ -7,10 +7,12 @@ the instance changes what the loop runs.
 """
 import itertools
 import sys
+import warnings
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from pose_suite.config import AnalysisConfig
+from pose_suite.errors import SuiteWarning
 from pose_suite.media.sources import DecodeReport, Frame, FrameSource
 from pose_suite.outputs.overlay import OverlayWriter
 from pose_suite.outputs.results import frame_record, persons_from_record
@@ -31,6 +33,8 @@ def write_frames(analyser, cfg: AnalysisConfig, source: FrameSource,
         report: filled in by the source when the video ends.
         on_frame: called with each frame index once it is written.
     """
+    # A resumed run checks the damage of the frames written before too.
+    report.damage_range = (first, stop)
     frames = source.frames(start=max(writer.next_frame_index, first),
                            report=report)
     if stop is not None:
@@ -54,10 +58,36 @@ def write_frames(analyser, cfg: AnalysisConfig, source: FrameSource,
             if on_frame:
                 on_frame(frame_index)
     except KeyboardInterrupt:
+        if report.damage:
+            report.damage.close()
         if source.kind != 'stream':
             raise  # a file: keep the partial result to resume
         # A live source has no end: Ctrl-C ends it, and what was seen is
         # written as a complete result.
+    except BaseException:
+        if report.damage:
+            report.damage.close()
+        raise
+    report.frames_damaged = damaged_frames(source, writer, report, first)
+
+
+def damaged_frames(source: FrameSource, writer: ResultWriter,
+                   report: DecodeReport, first: int) -> Optional[List[int]]:
+    """The frames written (from ``first``) that FFmpeg decoded with
+    errors it concealed, said in one warning line; None when not checked
+    (see :mod:`pose_suite.media.damage`)."""
+    if report.damage is None:
+        return None
+    failed = set(writer.frames_failed)
+    damaged = report.damage.damaged(
+        i for i in range(first, writer.next_frame_index) if i not in failed)
+    if damaged:
+        shown = ', '.join(map(str, damaged[:10])) + \
+            (', ...' if len(damaged) > 10 else '')
+        warnings.warn(f'{source.path}: {len(damaged)} frame(s) decoded with '
+                      f'errors FFmpeg concealed (partly guessed pictures): '
+                      f'{shown}; listed in meta.frames_damaged', SuiteWarning)
+    return damaged
 
 
 def analysed(analyser, frames: Iterator[Frame], cfg: AnalysisConfig,

@@ -52,6 +52,8 @@ def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
         'frame_count_reported': source.frame_count,
         'frames_failed': writer.frames_failed,
         'frames_unread_at_end': report.frames_unread_at_end,
+        # Decoded with errors FFmpeg concealed (null: not checked).
+        'frames_damaged': report.frames_damaged,
         'keypoint_names': pose.keypoint_names,
         'skeleton_links': pose.skeleton_links,
         'detector': model_meta(detector.loaded),
