@@ -124,3 +124,25 @@ def test_rows_with_losses_come_first_among_their_status(tmp_path):
                 ('a', 'done', ''), ('b', 'done', '3 of 9 frames unread'),
                 ('c', 'up to date', ''), ('d', 'failed', 'x'))]
     assert [r['input'] for r in ordered(rows)] == ['d', 'b', 'a', 'c']
+
+
+def test_the_terminal_says_it_again_when_resume_keeps_it(
+        tiny_models, write_config, tmp_path):
+    """The command line: the first run warns of the frames lost; a second
+    with ``--resume`` keeps the result ("up to date") and says it again,
+    as one ``warning:`` line."""
+    from conftest import run_cli
+    output = tmp_path / 'out.json'
+    config = write_config(dict(tiny_models, input=str(CLIP),
+                               output=str(output)))
+    first = run_cli('pose_analysis_service.py', '--config', config)
+    assert first.returncode == 0, first.stderr
+    assert 'none after frame 9 could be decoded' in first.stderr
+    again = run_cli('pose_analysis_service.py', '--config', config,
+                    '--resume')
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith(f'up to date: {output}')
+    assert again.stderr.splitlines() == [
+        f'warning: {output} (kept, up to date): 20 of 30 frames unread at '
+        'end (file cut short or damaged); 1 of 30 frames could not be '
+        'decoded'], again.stderr
