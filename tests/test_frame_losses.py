@@ -146,3 +146,32 @@ def test_the_terminal_says_it_again_when_resume_keeps_it(
         f'warning: {output} (kept, up to date): 20 of 30 frames unread at '
         'end (file cut short or damaged); 1 of 30 frames could not be '
         'decoded'], again.stderr
+
+
+@pytest.mark.parametrize('lists, stitched', [
+    ([[2], [], [7, 8]], [2, 7, 8]), ([[2], None, []], None)])
+def test_stitched_segments_keep_their_damaged_frames(model_files, tmp_path,
+                                                     lists, stitched):
+    """A Ray run's result lists every segment's damaged frames; null (not
+    checked) when a segment was not checked."""
+    from pose_suite.batch.segments import Segment, stitch
+    from pose_suite.config import build_config
+    from pose_suite.outputs.results import record_line, write_result
+    segments = [Segment(0, 3), Segment(3, 6), Segment(6, None)]
+    files = []
+    for segment, damaged in zip(segments, lists):
+        meta = {'frame_count': 3, 'frames_failed': [],
+                'frames_unread_at_end': 0, 'frames_damaged': damaged,
+                'keypoint_names': [], 'run': {
+                    'finished_at': '', 'seconds': 1.0}}
+        files.append(tmp_path / f'segment{segment.start}.json')
+        with open(files[-1], 'w', encoding='utf-8') as handle:
+            write_result(handle, meta, (record_line(
+                {'frame_index': i, 'timestamp_s': i / 10, 'persons': []})
+                for i in range(segment.start, segment.start + 3)))
+    config = build_config({key: str(model_files[key]) for key in (
+        'det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint')})
+    meta, _ = stitch(segments, files, tmp_path / 'stitched.json', config)
+    assert meta['frames_damaged'] == stitched
+    assert json.loads((tmp_path / 'stitched.json').read_text())['meta'][
+        'frames_damaged'] == stitched
