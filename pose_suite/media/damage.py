@@ -45,6 +45,9 @@ _said_missing = []
 
 _TIME = r'{}:(-?[0-9.]+)'
 _CONTEXT = re.compile(r'^\[([^\]@]+) @ 0x[0-9a-f]+\] \[(\w+)\] (.*)')
+#: FFmpeg 5.1's line (the file's name first), or later versions'.
+_CORRUPT = re.compile(r'\[warning\] (.*: )?corrupt decoded frame'
+                      r'( in stream \d+)?$')
 
 
 def ffmpeg_path() -> Optional[str]:
@@ -75,7 +78,7 @@ class Verdicts:
         line = line.rstrip('\n')
         if self.decoder is None and ' -> #0:0 (' in line:
             self.decoder = line.split(' -> #0:0 (', 1)[1].split(' ', 1)[0]
-        elif 'corrupt decoded frame' in line:
+        elif _CORRUPT.search(line):
             self._flagged = True
         elif '] decoder -> ' in line:
             time = _field(line, 'best_effort_ts_time')
