@@ -6,8 +6,11 @@ records, read a frame at a time), so results of every version of the suite
 give one: the fields read (``meta.source``, ``kind``, ``fps``,
 ``run.seconds``; each frame's ``timestamp_s`` and persons' ``keypoints``,
 ``keypoint_scores`` and, where tracked, ``track_id``) are all in the
-results of its first version (commit c8e1fd9) on. Inputs without a result
-(failed, not media) get their one-line reason.
+results of its first version (commit c8e1fd9) on; the frames lost or
+damaged (``meta.frames_failed``, ``frames_unread_at_end``,
+``frames_damaged``: later keys) are counted where a result has them, and
+said in its reason. Inputs without a result (failed, not media) get their
+one-line reason.
 """
 import csv
 import datetime
