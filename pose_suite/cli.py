@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from pose_suite.batch.local import BatchResult, publish_summary, run_local
+from pose_suite.batch.local import (BatchResult, exports_note, kept_note,
+                                    publish_summary, run_local)
 from pose_suite.config import load_config
 from pose_suite.config.keys import EXPORT_FORMATS
 from pose_suite.config.specs import check_overlay_name
@@ -129,10 +130,11 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         return 0
     if done.status == 'up to date':
         print(f'up to date: {done.output} (made from the same input and '
-              'settings; run without --resume to analyse it again)')
+              'settings; run without --resume to analyse it again)'
+              f'{exports_note(done)}')
     else:
         print(f'{done.frames} frame(s), {done.persons} person(s) in '
-              f'{done.seconds:.1f} s -> {done.output}')
+              f'{done.seconds:.1f} s{kept_note(done)} -> {done.output}')
     return 0
 
 

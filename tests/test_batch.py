@@ -139,7 +139,8 @@ def test_resume_reanalyses_what_changed_and_says_why(
         dict(values, nms_thr=0.5)), '--resume')
     assert changed.returncode == 0, changed.stderr
     assert '3 input(s) done:' in changed.stdout
-    assert changed.stderr.count('made with other settings or models') == 3
+    assert changed.stderr.count(
+        'made with other settings: nms_thr 0.3 -> 0.5') == 3
 
 
 def test_an_up_to_date_input_gets_the_formats_asked_for_since(

@@ -48,6 +48,12 @@ def hostile(tmp_path_factory):
         (folder / f'{name}.overlay.mp4').write_bytes(VIDEO.read_bytes())
         (folder / f'{name}.csv').write_text('frame\n')
         (folder / f'{name}.coco.json').write_text('{}')
+        # Made from this result, as the manifest beside it says (a result
+        # of the first version is known by its size and mtime).
+        stat = (folder / f'{name}.json').stat()
+        made_from = f'{stat.st_size}-{stat.st_mtime_ns}'
+        (folder / f'.{name}.json.exports.json').write_text(json.dumps(
+            dict.fromkeys(('overlay', 'csv', 'coco'), made_from)))
     (folder / 'summary.json').write_text(json.dumps({'inputs': [
         {'input': '/clips/x.mp4', 'status': HOSTILE_STATUS, 'reason': 'r'},
         {'input': '</td><script>alert(3)</script>', 'status': 'failed',

@@ -28,8 +28,9 @@ class BatchResult:
         default_factory=list)  # (input, one-line reason)
     skipped: List[Tuple[str, str]] = dataclasses.field(
         default_factory=list)  # (input, why it is not media)
-    frames: int = 0
+    frames: int = 0   # analysed by this run
     persons: int = 0
+    frames_kept: int = 0  # kept from interrupted runs' partial results
     seconds: float = 0.0  # wall time of the whole batch
 
     def add_problem(self, source, exc: BaseException) -> None:
@@ -47,17 +48,21 @@ class BatchResult:
         self.outputs.append(done.output)
         self.frames += done.frames
         self.persons += done.persons
+        self.frames_kept += done.frames_kept
 
     def summary(self) -> str:
         """One line: inputs, frames, persons, failures, time, frames/s
-        (frames and persons: those analysed by this run)."""
+        (frames and persons: those analysed by this run; the frames that
+        resumed inputs kept, after)."""
         rate = self.frames / self.seconds if self.seconds > 0 else 0.0
         kept = f', {len(self.up_to_date)} up to date' \
             if self.up_to_date else ''
         failed = f', {len(self.failures)} failed' if self.failures else ''
+        resumed = f'; {self.frames_kept} frame(s) kept from interrupted ' \
+            'runs' if self.frames_kept else ''
         return (f'{len(self.outputs)} input(s) done{kept}{failed}: '
                 f'{self.frames} frame(s), {self.persons} person(s) in '
-                f'{self.seconds:.1f} s ({rate:.2f} frames/s)')
+                f'{self.seconds:.1f} s ({rate:.2f} frames/s){resumed}')
 
 
 def problem_of(exc: BaseException) -> Tuple[str, str]:
@@ -76,10 +81,23 @@ def finished_line(number: int, total: int, source, done,
                   where: str = '') -> str:
     """The line printed as each input of a batch is written or kept
     (``done``: an :class:`~pose_suite.service.analyser.InputResult`)."""
-    what = 'up to date' if done.status == 'up to date' else \
-        f'{done.frames} frame(s), {done.persons} person(s)'
+    what = f'up to date{exports_note(done)}' \
+        if done.status == 'up to date' else \
+        f'{done.frames} frame(s), {done.persons} person(s){kept_note(done)}'
     return (f'[{number}/{total}] {Path(str(source)).name}: {what} '
             f'-> {done.output}{where}')
+
+
+def kept_note(done) -> str:
+    """What a resumed input kept from its partial result ("" if none)."""
+    return f' (and {done.frames_kept} frame(s) kept from the interrupted ' \
+        'run)' if done.frames_kept else ''
+
+
+def exports_note(done) -> str:
+    """The exports an input kept up to date got now ("" if none)."""
+    return f'; exports written now: {", ".join(done.exports)}' \
+        if done.exports else ''
 
 
 def publish_summary(config, result: BatchResult) -> None:

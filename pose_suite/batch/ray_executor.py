@@ -311,7 +311,9 @@ class _Driver:
                 if answer.get('attempts', 1) > 1 else ''
             done = InputResult(unit.result, 'up to date' if ended == 'kept'
                                else 'done', answer.get('frames', 0),
-                               answer.get('persons', 0))
+                               answer.get('persons', 0),
+                               frames_kept=answer.get('frames_kept', 0),
+                               exports=tuple(answer.get('exports', ())))
             bar.write(finished_line(
                 unit.number, self.total_inputs, unit.source, done,
                 f' (node {answer["node"]}, worker {answer["worker"]}'

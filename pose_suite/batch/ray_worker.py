@@ -147,7 +147,8 @@ class Worker:
                           attempts=unit['attempts']),
             on_frame=on_frame)
         return dict(status=done.status, output=str(done.output),
-                    frames=done.frames, persons=done.persons)
+                    frames=done.frames, persons=done.persons,
+                    frames_kept=done.frames_kept, exports=list(done.exports))
 
     def stitch(self, unit: dict) -> dict:
         """Join an input's segment files into its result, and export; or,
@@ -170,10 +171,10 @@ class Worker:
                     [s for s, _ in segments], files, result,
                     self.service.config,
                     run_info=dict(executor='ray', **where))
-                self.service.export(result, meta)
                 answer = dict(status='done', frames=meta['frame_count'],
                               persons=persons,
-                              attempts=meta['run']['attempts'])
+                              attempts=meta['run']['attempts'],
+                              exports=self.service.export(result, meta))
             remove_segments(result, files)
         except Exception as exc:  # noqa: BLE001  (see problem_of)
             return dict(status='failed', reason=problem_of(exc)[1], **where)
@@ -190,9 +191,9 @@ class Worker:
             raise OutputError(f'cannot stitch {result}: its segment file '
                               f'{gone} is gone' + (f' ({why})' if why
                                                    else ''))
-        self.service.export(result, meta, only_stale=True)
+        exports = self.service.export(result, meta, only_stale=True)
         persons = 0 if unit['kept'] else sum(  # kept: not shown
             len(record['persons']) for record in iter_frame_records(result))
         return dict(status='up to date' if unit['kept'] else 'done',
                     frames=meta['frame_count'], persons=persons,
-                    attempts=meta['run'].get('attempts', 1))
+                    attempts=meta['run'].get('attempts', 1), exports=exports)

@@ -126,6 +126,7 @@ class Scheduler:
         """Frames and persons analysed by this run."""
         self.result.frames += answer['frames']
         self.result.persons += answer['persons']
+        self.result.frames_kept += answer.get('frames_kept', 0)
 
     def not_started(self, unit: Unit) -> None:
         """The call never reached a living worker: send it again, free."""

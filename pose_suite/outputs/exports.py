@@ -22,24 +22,31 @@
 
 The native JSON holds one frame per line, so each export streams through it
 without loading the whole file. Each export is tied to the result it was
-made from: a hidden file beside the result (``.<name>.exports.json``) maps
-each format to the result's ``meta.run.result_id``, so that an export of an
-earlier result is never kept beside a new one (:func:`is_current`).
+made from: a hidden file beside the result (``.<name>.exports.json``, the
+manifest) maps each format (and ``overlay``, for an overlay beside the
+result) to the result's ``meta.run.result_id``, so that an export of an
+earlier result is never kept beside a new one (:func:`is_current`): when a
+new result replaces one, what the manifest says was made from the earlier
+result is removed (:func:`remove_stale`), and the report links only what
+it says was made from the result shown (:func:`current_outputs`).
 """
 import csv
 import json
+import shutil
 from pathlib import Path
-from typing import Dict, List
+from typing import Collection, Dict, List
 
 import numpy as np
 
 from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
-                                         write_folder)
+                                         foreign_entries, write_folder)
 from pose_suite.outputs.publish import atomic_write, spreadsheet_cell
 from pose_suite.outputs.results import iter_frame_records, triplets_found
 
 SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv',
             'angles': '.angles.csv'}
+#: The manifest's key of an overlay beside the result.
+OVERLAY = 'overlay'
 
 
 def export_path(native_path: Path, fmt: str, source: str) -> Path:
@@ -88,6 +95,82 @@ def is_current(native_path: Path, fmt: str, meta: dict) -> bool:
         _made_from(native_path).get(fmt) == _identity(native_path, meta)
 
 
+def current_outputs(native_path: Path, meta: dict) -> Dict[str, Path]:
+    """The exports and overlays beside the result ``native_path`` (whose
+    ``meta`` is given) that are there and were made from this very result,
+    by label (``csv``, ``overlay jpg``...). An export the manifest does not
+    tie to this result (an earlier result's, a user's file of that name) is
+    left out."""
+    native_path = Path(native_path)
+    try:
+        identity = _identity(native_path, meta)
+        source = meta['source']
+        found = {f'overlay {path.suffix[1:]}': path
+                 for path in _overlays(native_path)} \
+            if _made_from(native_path).get(OVERLAY) == identity else {}
+        for fmt in (*SUFFIXES, *FOLDER_FORMATS):
+            if is_current(native_path, fmt, meta):
+                found[fmt] = export_path(native_path, fmt, source)
+    except Exception:  # noqa: BLE001 - an odd meta: no link, not the page
+        return {}
+    return found
+
+
+def remove_stale(native_path: Path, meta: dict,
+                 fresh: Collection[Path] = ()) -> List[Path]:
+    """Remove the exports and the overlay beside the result
+    ``native_path`` that its manifest says were made from another result
+    than this one (``meta``'s), and drop them from the manifest; returns
+    the paths removed. ``fresh``: paths just written for this result (an
+    overlay), kept. An OpenPose folder holding files the suite did not
+    write is kept (and never linked)."""
+    native_path = Path(native_path)
+    made = _made_from(native_path)
+    identity = _identity(native_path, meta)
+    fresh = {Path(path).resolve() for path in fresh}
+    stale = [key for key, made_from in made.items() if made_from != identity]
+    removed = []
+    for key in stale:
+        if key in FOLDER_FORMATS:
+            folder = export_path(native_path, key, meta['source'])
+            if folder.is_dir() and not folder.is_symlink() and \
+                    not foreign_entries(folder):
+                shutil.rmtree(folder)
+                removed.append(folder)
+            continue
+        paths = _overlays(native_path) if key == OVERLAY else \
+            [export_path(native_path, key, meta['source'])] \
+            if key in SUFFIXES else []
+        for path in paths:
+            if path.resolve() not in fresh and (path.is_file()
+                                                or path.is_symlink()):
+                path.unlink()
+                removed.append(path)
+    if stale:
+        _write_made_from(native_path, {key: value for key, value in
+                                       made.items() if key not in stale})
+    return removed
+
+
+def record_overlay(native_path: Path, meta: dict, overlay: Path) -> None:
+    """Note in the manifest that ``overlay``, when it is the overlay beside
+    the result ``native_path``, was made from this result."""
+    native_path = Path(native_path)
+    if Path(overlay).resolve() not in [path.resolve()
+                                       for path in _overlays(native_path)]:
+        return  # elsewhere: never linked
+    made = _made_from(native_path)
+    made[OVERLAY] = _identity(Path(native_path), meta)
+    _write_made_from(Path(native_path), made)
+
+
+def _overlays(native_path: Path) -> List[Path]:
+    """The overlays beside a result: ``<name>.overlay.<ext>``."""
+    stem = native_path.name[:-len('.json')]
+    escaped = ''.join(f'[{c}]' if c in '*?[' else c for c in stem)
+    return sorted(native_path.parent.glob(f'{escaped}.overlay.*'))
+
+
 def _made_from_path(native_path: Path) -> Path:
     return native_path.with_name(f'.{native_path.name}.exports.json')
 
@@ -114,6 +197,10 @@ def _identity(native_path: Path, meta: dict) -> str:
 def _record_made_from(native_path: Path, fmt: str, meta: dict) -> None:
     made = _made_from(native_path)
     made[fmt] = _identity(native_path, meta)
+    _write_made_from(native_path, made)
+
+
+def _write_made_from(native_path: Path, made: Dict[str, str]) -> None:
     with atomic_write(_made_from_path(native_path), encoding='utf-8') as out:
         json.dump(made, out)
 

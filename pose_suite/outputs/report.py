@@ -25,8 +25,7 @@ from urllib.parse import quote
 
 from pose_suite.config.keys import is_number
 from pose_suite.errors import SuiteWarning, one_line
-from pose_suite.outputs.exports import SUFFIXES
-from pose_suite.outputs.openpose import FOLDER_FORMATS, folder_path
+from pose_suite.outputs.exports import current_outputs
 from pose_suite.outputs.publish import atomic_write
 from pose_suite.outputs.report_pictures import pictures, wholebody_meta
 from pose_suite.outputs.report_style import SCRIPT, STYLE
@@ -121,29 +120,12 @@ def link(folder: Path, path: Path) -> str:
     return html.escape('./' + quote(relative.as_posix(), safe='/'))
 
 
-def outputs_of(result: Path, source: str) -> Dict[str, Path]:
-    """The files beside a result that exist: its overlay and exports, by
-    label."""
-    found = {}
-    stem = result.name[:-len('.json')]
-    for overlay in sorted(result.parent.glob(f'{_glob_escape(stem)}'
-                                             '.overlay.*')):
-        found[f'overlay {overlay.suffix[1:]}'] = overlay
-    for fmt, suffix in SUFFIXES.items():
-        if result.with_name(stem + suffix).is_file():
-            found[fmt] = result.with_name(stem + suffix)
-    for fmt in FOLDER_FORMATS:
-        try:
-            folder = folder_path(result, fmt, source)
-        except Exception:  # noqa: BLE001 - a link less, not the page
-            continue
-        if folder.is_dir():
-            found[fmt] = folder
-    return found
-
-
-def _glob_escape(text: str) -> str:
-    return ''.join(f'[{c}]' if c in '*?[' else c for c in text)
+def outputs_of(result: Path) -> Dict[str, Path]:
+    """The files beside a result that exist and were made from it (its
+    exports' manifest says so): its overlay and exports, by label. An
+    export left by an earlier result is never linked."""
+    meta = read_meta(result)
+    return current_outputs(result, meta) if meta else {}
 
 
 def _row_html(row: dict, folder: Path, dataset_meta: dict,
@@ -163,8 +145,7 @@ def _row_html(row: dict, folder: Path, dataset_meta: dict,
             angle_plots = angle_plots_html(result)
         except Exception as exc:  # noqa: BLE001 - one row, not the page
             note += f' no angle plot: {one_line(exc)}'
-        files = {'result': result, **outputs_of(
-            result, row.get('input', ''))}
+        files = {'result': result, **outputs_of(result)}
         links = ' · '.join(
             f'<a href="{link(folder, path)}">{html.escape(label)}</a>'
             for label, path in files.items() if path.exists())

@@ -67,6 +67,8 @@ class ResultWriter:
         self.partial_path = folder / f'.{name}.partial'
         self.frame_count = 0       # frames written, this session and before
         self.person_count = 0
+        #: Frames (and their persons) kept from a resumed partial file.
+        self.kept_frames = self.kept_persons = 0
         self.frames_failed: List[int] = []
         self.next_frame_index = 0  # where decoding must continue
         self.resumed_from = None
@@ -137,6 +139,8 @@ class ResultWriter:
                     replay(record)
             kept += len(line) + 1
         self.resumed_from = self.next_frame_index
+        self.kept_frames, self.kept_persons = \
+            self.frame_count, self.person_count
         partial = open(self.partial_path, 'r+', encoding='utf-8')
         partial.truncate(kept)
         partial.seek(kept)

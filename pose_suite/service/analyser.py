@@ -24,15 +24,16 @@ from pose_suite.config.specs import is_stream
 from pose_suite.errors import InputError, OutputError, SuiteWarning, one_line
 from pose_suite.media.sources import DecodeReport, FrameSource, open_source
 from pose_suite.outputs.angles import AngleComputer
-from pose_suite.outputs.exports import export, is_current
+from pose_suite.outputs.exports import (export, is_current, record_overlay,
+                                        remove_stale)
 from pose_suite.outputs.overlay import OverlayWriter, overlay_path
 from pose_suite.outputs.results import (losses_in_words, read_meta,
                                         why_incomplete)
 from pose_suite.outputs.writer import ResultWriter
 from pose_suite.service.frames import analysed, progress_bar, write_frames
 from pose_suite.service.meta import result_meta
-from pose_suite.service.resume import (finished_segment, is_file, resume_keys,
-                                       segment_key, video_only,
+from pose_suite.service.resume import (ModelFile, finished_segment, is_file,
+                                       resume_keys, segment_key, video_only,
                                        why_not_up_to_date)
 from pose_suite.service.tracking import CarriedState
 
@@ -46,7 +47,10 @@ class InputResult:
     ``status``: ``'done'`` (analysed now, wholly or resumed) or
     ``'up to date'`` (``resume`` found a complete result of the same input
     and settings and kept it; ``frames`` and ``persons`` are then 0, since
-    nothing was analysed). ``seconds``: this call's analysis time.
+    nothing was analysed). ``frames`` and ``persons``: those analysed by
+    this call; ``frames_kept``: those a resumed run kept from its partial
+    result. ``seconds``: this call's analysis time. ``exports``: the
+    formats written by this call.
     """
 
     output: Path
@@ -54,6 +58,8 @@ class InputResult:
     frames: int = 0
     persons: int = 0
     seconds: float = 0.0
+    frames_kept: int = 0
+    exports: Tuple[str, ...] = ()
 
 
 class PoseAnalyser:
@@ -171,6 +177,7 @@ class PoseAnalyser:
         resume = cfg.resume if resume is None else resume
         keep = resume if keep_up_to_date is None else keep_up_to_date
         output_file = cfg.output_file()
+        why = ''  # why a complete result is analysed again
         # Checked before the input is opened, so that a finished batch
         # resumes in seconds.
         if frame_range and resume and is_file(cfg.input) and \
@@ -180,9 +187,11 @@ class PoseAnalyser:
         if keep and not frame_range:
             meta, why = self.up_to_date(cfg.input, output_file)
             if meta is not None:  # formats asked for since: written now
-                self.export(output_file, meta, only_stale=True)
+                exports = tuple(self.export(output_file, meta,
+                                            only_stale=True))
                 _repeat_losses(output_file, meta)
-                return InputResult(output_file, 'up to date')
+                return InputResult(output_file, 'up to date',
+                                   exports=exports)
             if why:
                 warnings.warn(f're-analysing {cfg.input}: {why}',
                               SuiteWarning)
@@ -208,7 +217,7 @@ class PoseAnalyser:
                 self.writer = writer  # progress, for an interrupted caller
                 if resume and writer.resumed_from is None and \
                         not writer.restarted and not self.in_batch and \
-                        not frame_range:
+                        not frame_range and not why:  # else said why
                     warnings.warn(f'nothing to resume for {output_file}; '
                                   'starting from the first frame',
                                   SuiteWarning)
@@ -235,19 +244,29 @@ class PoseAnalyser:
         finally:
             if overlay:
                 overlay.close(keep=output is not None)
-        if not frame_range:
-            self.export(output, meta)
-        return InputResult(output, 'done', writer.frame_count,
-                           writer.person_count, meta['run']['seconds'])
+        exports = () if frame_range else tuple(self.export(
+            output, meta, overlay=overlay_file if overlay else None))
+        return InputResult(
+            output, 'done', writer.frame_count - writer.kept_frames,
+            writer.person_count - writer.kept_persons,
+            meta['run']['seconds'], writer.kept_frames, exports)
 
-    def export(self, output: Path, meta: dict,
-               only_stale: bool = False) -> None:
+    def export(self, output: Path, meta: dict, only_stale: bool = False,
+               overlay: Optional[Path] = None) -> List[str]:
         """Write the config's ``export_formats`` beside a result JSON
-        (``only_stale``: those not there, or made from another result).
+        (``only_stale``: those not there, or made from another result),
+        once the exports and overlay made from an earlier result are
+        removed (:func:`~pose_suite.outputs.exports.remove_stale`);
+        ``overlay``: the one just written for this result. Returns the
+        formats written.
 
         Raises:
             OutputError: the JSON stays; the export named failed.
         """
+        remove_stale(output, meta, fresh=[overlay] if overlay else ())
+        if overlay is not None:
+            record_overlay(output, meta, overlay)  # linked by the report
+        written = []
         for fmt in self.config.export_formats:
             if only_stale and is_current(output, fmt, meta):
                 continue
@@ -257,6 +276,8 @@ class PoseAnalyser:
                 raise OutputError(
                     f'{output} was written, but its {fmt} export failed: '
                     f'{one_line(exc)}') from None
+            written.append(fmt)
+        return written
 
     def iter_frames(self, input_path: Optional[PathLike] = None
                     ) -> Iterator[Dict]:
@@ -298,6 +319,30 @@ class PoseAnalyser:
             # Only when on: results made before the key keep their keys.
             *(['angles'] if cfg.angles else [])])
 
+    def settings_by_name(self, kind: str) -> dict:
+        """The settings of :meth:`resume_keys` by name, as a result's meta
+        records them (:func:`pose_suite.service.resume.settings_in_meta`),
+        so that a warning can say which changed."""
+        cfg = video_only(self.config, kind)
+        det, pose = self.detector.loaded, self.pose.loaded
+        return {
+            'detector checkpoint': ModelFile(det.checkpoint_sha256,
+                                             det.checkpoint_path.name),
+            'detector config': ModelFile(det.config_sha256,
+                                         Path(det.config_path).name),
+            'pose model checkpoint': ModelFile(pose.checkpoint_sha256,
+                                               pose.checkpoint_path.name),
+            'pose model config': ModelFile(pose.config_sha256,
+                                           Path(pose.config_path).name),
+            'bbox_thr': cfg.bbox_thr, 'nms_thr': cfg.nms_thr,
+            'kpt_thr': cfg.kpt_thr, 'det_cat_id': cfg.det_cat_id,
+            'device': self.detector.device,
+            'precision': self.precision.precision,
+            'det_interval': cfg.det_interval,
+            'tracking': cfg.tracking and kind != 'image',
+            'smoothing': cfg.smoothing and kind != 'image',
+            'flip_test': self.pose.flip_test, 'angles': cfg.angles}
+
     def angles(self, cfg) -> Optional[AngleComputer]:
         """What computes each person's angles, when ``cfg.angles``."""
         return AngleComputer(self.pose.keypoint_names, cfg.kpt_thr) \
@@ -313,7 +358,8 @@ class PoseAnalyser:
         meta = read_meta(output_file)
         kind = meta.get('kind', 'video') if meta else 'video'
         why = why_not_up_to_date(meta, Path(output_file),
-                                 *self.resume_keys(input_path, kind)) \
+                                 *self.resume_keys(input_path, kind),
+                                 self.settings_by_name(kind)) \
             or why_incomplete(Path(output_file), meta)
         return (meta, '') if why is None else (None, why)
 

@@ -2,14 +2,14 @@
 complete result was made from the same input and settings, and, when it was
 not, why (in words, for the warning).
 
-``PoseAnalyser`` gives its settings (:meth:`resume_keys` there);
-everything decided from them is here.
+``PoseAnalyser`` gives its settings (:meth:`resume_keys` there, and by
+name, :meth:`settings_by_name`); everything decided from them is here.
 """
 import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from pose_suite.config import DEFAULTS, AnalysisConfig
 from pose_suite.config.specs import is_stream
@@ -55,10 +55,13 @@ def finished_segment(output_file: Path, key: str) -> bool:
 
 
 def why_not_up_to_date(meta: Optional[dict], output_file: Path,
-                       resume_key: str, settings_key: str) -> Optional[str]:
+                       resume_key: str, settings_key: str,
+                       settings: Optional[dict] = None) -> Optional[str]:
     """None when ``meta`` (``read_meta`` of ``output_file``, which exists)
     is that of a complete result made from the same input and settings;
-    else why not, in words."""
+    else why not, in words: for other settings, each one changed, by name,
+    as far as ``meta`` records it (``settings``: this run's, by name, as
+    :func:`settings_in_meta` reads them)."""
     if meta is None:
         return f'{output_file} is not a result the suite can read'
     if meta.get('resume_key') == resume_key:
@@ -67,9 +70,85 @@ def why_not_up_to_date(meta: Optional[dict], output_file: Path,
         return (f'{output_file.name} was made by an earlier version of the '
                 'suite, which recorded no resume key')
     if meta.get('settings_sha256') != settings_key:
+        changed = changed_settings(meta, settings or {})
+        if changed:
+            return (f'{output_file.name} was made with other settings: '
+                    f'{", ".join(changed)}')
         return (f'{output_file.name} was made with other settings or '
                 'models')
     return f'the input changed since {output_file.name} was made'
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelFile:
+    """A model's checkpoint or config, told apart by content (SHA-256),
+    shown by name."""
+
+    sha256: str
+    name: str = dataclasses.field(compare=False)
+
+
+def _model(block: dict, what: str) -> ModelFile:
+    return ModelFile(block[f'{what}_sha256'], Path(str(block[what])).name)
+
+
+#: Where a result's ``meta`` records each setting of its resume key
+#: (:mod:`pose_suite.service.meta`), by the name a warning gives it.
+_IN_META = {
+    'detector checkpoint': lambda m: _model(m['detector'], 'checkpoint'),
+    'detector config': lambda m: _model(m['detector'], 'config'),
+    'pose model checkpoint': lambda m: _model(m['pose_model'], 'checkpoint'),
+    'pose model config': lambda m: _model(m['pose_model'], 'config'),
+    'bbox_thr': lambda m: m['thresholds']['bbox_thr'],
+    'nms_thr': lambda m: m['thresholds']['nms_thr'],
+    'kpt_thr': lambda m: m['thresholds']['kpt_thr'],
+    'det_cat_id': lambda m: m['det_cat_id'],
+    'device': lambda m: m['device'],
+    'precision': lambda m: m['precision'],
+    'det_interval': lambda m: m['det_interval'],
+    'tracking': lambda m: m['tracking'],
+    'smoothing': lambda m: m['smoothing'],
+    'flip_test': lambda m: m['flip_test'],
+    'angles': lambda m: 'angles' in m,
+}
+
+
+def settings_in_meta(meta: dict) -> Dict[str, object]:
+    """The settings a result was made with, by name, as its ``meta``
+    records them (those it does not record are left out)."""
+    found = {}
+    for name, read in _IN_META.items():
+        try:
+            found[name] = read(meta)
+        except (KeyError, TypeError, AttributeError):
+            continue
+    return found
+
+
+def changed_settings(meta: dict, settings: dict) -> List[str]:
+    """``'name old -> new'`` for each of this run's ``settings`` (by name)
+    that ``meta`` records with another value, e.g. ``'angles false ->
+    true'``."""
+    before = settings_in_meta(meta)
+    return [_change(name, before[name], value)
+            for name, value in settings.items()
+            if name in before and before[name] != value]
+
+
+def _change(name: str, old, new) -> str:
+    if isinstance(new, ModelFile) and isinstance(old, ModelFile) and \
+            old.name == new.name:
+        return f'{name} {new.name} (its content changed)'
+    return f'{name} {_shown(old)} -> {_shown(new)}'
+
+
+def _shown(value) -> str:
+    """A setting's value as config.json spells it (``true``, ``0.5``)."""
+    if isinstance(value, ModelFile):
+        return value.name
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
 
 
 #: Settings that change only a video's result (an image has one frame:
