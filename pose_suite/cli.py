@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from pose_suite.batch.claim import claim_outputs
 from pose_suite.batch.local import (BatchResult, exports_note, kept_note,
                                     publish_summary, run_local)
 from pose_suite.config import load_config
@@ -73,7 +74,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                  if getattr(args, key) is not None}
     show_warnings_as_one_line()
     received = _stop_on_signals()
-    service = config = None
+    service = config = run_lock = None
     try:
         config = load_config(Path(args.config), overrides)
         inputs = expand_inputs(
@@ -92,6 +93,9 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                              output_files[0], config.output)
         elif config.visualize_output:
             check_overlay_name(config.visualize_output, len(inputs.sources))
+        # Names checked and the output locked before models or Ray start.
+        run_lock = claim_outputs(config, inputs, output_files,
+                                 None if inputs.batch else source)
         _quiet_library_logs()
         if config.executor == 'ray':
             from pose_suite.batch.ray_executor import run_on_ray
@@ -126,6 +130,9 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         else:
             print('error: interrupted; no output written', file=sys.stderr)
         return 128 + received.get('signal', signal.SIGINT)
+    finally:
+        if run_lock is not None:
+            run_lock.release()
     if config.quiet:
         return 0
     if done.status == 'up to date':

@@ -3,7 +3,9 @@
 Owns: the result's records and reader (:mod:`.results`), its streamed,
 resumable writer (:mod:`.writer`), atomic publishing (:mod:`.publish`),
 every output's name, checked before any work and never taken for an input
-(:mod:`.naming`), the exports (:mod:`.exports`; OpenPose's and Pose2Sim's
+(:mod:`.naming`; against the filesystem's name limit: :mod:`.limits`), the
+lock that keeps a second run off an output (:mod:`.lock`), the exports
+(:mod:`.exports`; OpenPose's and Pose2Sim's
 folders: :mod:`.openpose`), joint and segment angles (:mod:`.angles`;
 plotted for the report: :mod:`.angle_plots`), the overlay (:mod:`.overlay`),
 and a batch's

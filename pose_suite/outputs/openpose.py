@@ -181,8 +181,7 @@ def write_folder(native_path: Path, fmt: str, meta: dict,
                           'write the results elsewhere')
     image = meta['kind'] == 'image'
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = native_path.with_name(
-        f'.{native_path.name}.{fmt}.{secrets.token_hex(4)}.partial')
+    temporary = staging_folder(native_path, fmt, secrets.token_hex(4))
     temporary.mkdir()
     try:
         for frame in _with_failed_frames(frames,
@@ -206,10 +205,23 @@ def write_folder(native_path: Path, fmt: str, meta: dict,
     return target
 
 
+def staging_folder(native_path: Path, fmt: str, token: str) -> Path:
+    """The hidden folder the ``fmt`` files of a result are written in
+    before it replaces the previous one (``token``: 8 hex digits); that
+    one is first renamed to this name + ``.old`` (:func:`old_folder`)."""
+    native_path = Path(native_path)
+    return native_path.with_name(f'.{native_path.name}.{fmt}.{token}.partial')
+
+
+def old_folder(staging: Path) -> Path:
+    """Where the previous folder goes while ``staging`` replaces it."""
+    return staging.with_name(staging.name + '.old')
+
+
 def _replace_folder(new: Path, target: Path) -> None:
     old: Optional[Path] = None
     if target.exists():
-        old = new.with_name(new.name + '.old')
+        old = old_folder(new)
         os.replace(target, old)
     os.replace(new, target)
     fsync_folder(target.parent)

@@ -48,6 +48,13 @@ def overlay_path(visualize_output: Path, kind: str, output_file: Path,
     return visualize_output
 
 
+def temporary_overlay(path: Path) -> Path:
+    """The name an overlay is written under until it is complete:
+    ``.<stem>.partial<suffix>`` beside it."""
+    path = Path(path)
+    return path.with_name(f'.{path.stem}.partial{path.suffix}')
+
+
 def draw_persons(frame_bgr: np.ndarray, persons: List[Dict],
                  dataset_meta: Dict, kpt_thr: float) -> np.ndarray:
     """A copy of ``frame_bgr`` with each person drawn.
@@ -109,8 +116,7 @@ class OverlayWriter:
         self.path = Path(path)
         self.kind = kind
         self.dataset_meta, self.kpt_thr = dataset_meta, kpt_thr
-        self._temporary = self.path.with_name(
-            f'.{self.path.stem}.partial{self.path.suffix}')
+        self._temporary = temporary_overlay(self.path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

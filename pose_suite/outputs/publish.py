@@ -29,8 +29,7 @@ def atomic_write(target: Path, mode: str = 'w', **open_kwargs
     """
     target = Path(target)
     while True:
-        temporary = target.with_name(
-            f'.{target.name}.{secrets.token_hex(4)}.tmp')
+        temporary = temporary_path(target, secrets.token_hex(4))
         try:
             descriptor = os.open(temporary,
                                  os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -47,6 +46,12 @@ def atomic_write(target: Path, mode: str = 'w', **open_kwargs
         temporary.unlink(missing_ok=True)
         raise
     fsync_folder(target.parent)
+
+
+def temporary_path(target: Path, token: str) -> Path:
+    """The name ``target`` is written under before it is published:
+    ``.<name>.<token>.tmp`` beside it (``token``: 8 hex digits)."""
+    return Path(target).with_name(f'.{Path(target).name}.{token}.tmp')
 
 
 def sync_filesystem(path: Path) -> None:

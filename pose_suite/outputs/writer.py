@@ -63,8 +63,7 @@ class ResultWriter:
         #: An AngleComputer when each person's angles are written.
         self.angles = angles
         folder = self.output_path.parent
-        name = self.output_path.name
-        self.partial_path = folder / f'.{name}.partial'
+        self.partial_path = partial_path(self.output_path)
         self.frame_count = 0       # frames written, this session and before
         self.person_count = 0
         #: Frames (and their persons) kept from a resumed partial file.
@@ -83,7 +82,7 @@ class ResultWriter:
         except OSError as exc:
             raise OutputError(f'cannot write to output folder {folder}: '
                               f'{exc.strerror or exc}') from None
-        self._lock_path = folder / f'.{name}.lock'
+        self._lock_path = lock_path(self.output_path)
         self._lock = _acquire_lock(self._lock_path, self.output_path)
         try:
             self._partial = None
@@ -217,6 +216,17 @@ class ResultWriter:
             if self.frame_count == 0 and self.partial_path.exists():
                 self.partial_path.unlink()
         self._release_lock()
+
+
+def partial_path(output_path: Path) -> Path:
+    """Where the frames of ``output_path`` are streamed: beside it,
+    ``.<name>.partial``."""
+    return Path(output_path).with_name(f'.{Path(output_path).name}.partial')
+
+
+def lock_path(output_path: Path) -> Path:
+    """The lock a writer of ``output_path`` holds: ``.<name>.lock``."""
+    return Path(output_path).with_name(f'.{Path(output_path).name}.lock')
 
 
 def _json_line(line: bytes):
