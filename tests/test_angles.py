@@ -246,7 +246,8 @@ def test_report_plots_angles_per_track(smoothed_result):
                           for series in tracks.values())
     page = angle_plots_html(result)
     assert page.count('<img class="plot angles"') == len(tracks)
-    assert page.count('data-src="data:image/png;base64,') == len(tracks)
+    assert page.count('data-src="data:image/webp;base64,') == len(tracks)
+    assert page.count('data-full="data:image/webp;base64,') == len(tracks)
 
 
 def test_stitched_segments_get_angles(smoothed_result, keypoint_names,
