@@ -105,7 +105,8 @@ def plot_uris(track, series: Dict[str, List[Tuple]]) -> Tuple[str, str]:
     figure = angle_figure(track, series)
     try:
         return (figure_uri(figure, colours=COLOUR_COUNT),
-                figure_uri(figure, dpi=LARGE_DPI, colours=COLOUR_COUNT))
+                figure_uri(figure, dpi=LARGE_DPI, colours=COLOUR_COUNT,
+                           layout=False))
     finally:
         pyplot.close(figure)
 

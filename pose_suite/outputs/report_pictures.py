@@ -132,14 +132,17 @@ def new_figure(inches: Tuple[float, float] = PLOT_INCHES):
 
 
 def figure_uri(figure, dpi: Optional[float] = None,
-               colours: Optional[int] = None) -> str:
+               colours: Optional[int] = None, layout: bool = True) -> str:
     """A drawn figure as a lossless WebP data URI (a few KB); with
     ``dpi``, drawn at that resolution (the same drawing, more pixels); with
     ``colours``, reduced to that many colours first (a plot of a few lines
-    looks the same with 32, in half the bytes or less)."""
+    looks the same with 32, in half the bytes or less); ``layout=False``
+    keeps the layout of an earlier call (it does not change with ``dpi``)
+    instead of computing it again (a third of the time)."""
     if dpi:
         figure.set_dpi(dpi)
-    figure.tight_layout(pad=0.3)
+    if layout:
+        figure.tight_layout(pad=0.3)
     figure.canvas.draw()
     rgb = np.asarray(figure.canvas.buffer_rgba())[..., :3]
     from PIL import Image
