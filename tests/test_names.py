@@ -25,8 +25,9 @@ SPOOFS = {
     'para\u2029graph.jpg': 'para\\u2029graph.jpg',
     'plain é 日本 a\\b.jpg': 'plain é 日本 a\\b.jpg',  # kept as it is
 }
-#: Names shown escaped that the suite cannot analyse yet: a byte that is
-#: not UTF-8 (Python's surrogate escape) cannot be written in a result.
+#: Names shown escaped that are not analysed here: a byte that is not
+#: UTF-8 (Python's surrogate escape) has no place in a result written as
+#: UTF-8 (json.dumps(..., ensure_ascii=False) keeps it raw).
 NOT_ANALYSED = {'bad\udcffbyte.jpg': 'bad\\udcffbyte.jpg'}
 HIDDEN = ('Cc', 'Cf', 'Cs', 'Zl', 'Zp')
 
