@@ -41,6 +41,18 @@ def test_visible_shows_what_hides(name):
     assert visible(name) == {**SPOOFS, **NOT_ANALYSED}[name]
 
 
+def test_the_ray_executors_lines_too():
+    """Ray's per-input line is finished_line with the node and worker."""
+    from pose_suite.batch.local import finished_line
+    from pose_suite.service.analyser import InputResult
+    done = InputResult(Path('/out/new\nline\u202e.mp4.json'), 'done', 5, 2)
+    line = finished_line(3, 4, '/clips/new\nline\u202e.mp4', done,
+                         ' (node 10.0.0.2, worker 1)')
+    assert line == ('[3/4] new\\nline\\u202e.mp4: 5 frame(s), 2 person(s) '
+                    '-> /out/new\\nline\\u202e.mp4.json (node 10.0.0.2, '
+                    'worker 1)')
+
+
 @pytest.fixture(scope='module')
 def spoof_run(tiny_models, tmp_path_factory):
     """A folder of real photos with the SPOOFS names and an empty
