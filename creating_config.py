@@ -19,7 +19,8 @@ from typing import List, Optional
 from pose_suite.config import read_config_file, validate_dict
 from pose_suite.config.keys import (BY_NAME, DEFAULTS, HELP, Flag, flag_name,
                                     parse_flag, validate_value)
-from pose_suite.errors import ConfigError, show_warnings_as_one_line
+from pose_suite.errors import (ConfigError, OneLineParser,
+                               show_warnings_as_one_line, visible)
 from pose_suite.outputs.publish import atomic_write
 
 
@@ -33,7 +34,7 @@ def write_config(path: Path, values: dict) -> None:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n', 1)[1])
@@ -67,10 +68,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             what = 'updated' if exists and not args.reset else 'wrote'
             print(f'{what} {args.config}', file=sys.stderr)
     except ConfigError as exc:
-        print(f'error: {exc}', file=sys.stderr)
+        print(f'error: {visible(exc)}', file=sys.stderr)
         return 1
     except OSError as exc:
-        print(f'error: cannot write {args.config}: {exc.strerror or exc}',
+        print(f'error: cannot write {visible(args.config)}: '
+              f'{exc.strerror or exc}',
               file=sys.stderr)
         return 1
     if args.show:

@@ -3,11 +3,15 @@ folder, ``pose_analysis_service.py --report`` on it, and the page opened in
 headless Chromium. Prints seconds, megabytes and the CPU they come from.
 
     .venv/bin/python benchmarks/bench_report.py [RESULT.json] [--copies 1000]
+        [--angles]
 
 RESULT.json is any result of this suite whose input still exists (its
 thumbnail is made from it); the copies keep its ``meta.source``. Without
 it: the first version's result of tests/data's 24-frame clip, its source
-pointed at that clip (synthetic copies in the real format, no model run).
+pointed at that clip (synthetic copies in the real format, no model run);
+with ``--angles``, two tracked persons in each of its frames with the
+plotted angles (squats: knees 90-170 degrees and noise, one knee null in
+a quarter of the frames), so that the page has their plots.
 """
 import argparse
 import json
@@ -20,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / 'benchmarks'))
+sys.path.insert(1, str(ROOT))
 
 from bench import machine  # noqa: E402
 
@@ -28,11 +33,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('result', type=Path, nargs='?')
     parser.add_argument('--copies', type=int, default=1000)
+    parser.add_argument('--angles', action='store_true')
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / 'results'
         folder.mkdir()
-        result = args.result or _test_result(Path(scratch))
+        result = args.result or _test_result(Path(scratch), args.angles)
         for number in range(args.copies):
             shutil.copy(result, folder / f'input_{number:05d}.json')
         started = time.perf_counter()
@@ -49,7 +55,7 @@ def main() -> None:
               f'decoded after scrolling to the end in {all_pictures_s:.2f} s')
 
 
-def _test_result(scratch: Path) -> Path:
+def _test_result(scratch: Path, angles: bool = False) -> Path:
     data = ROOT / 'tests' / 'data'
     name = 'two_people_24frames_4fps_gop5.mp4'
     text = (data / 'results_c8e1fd9' / f'{name}.json').read_text()
@@ -57,7 +63,43 @@ def _test_result(scratch: Path) -> Path:
                         json.dumps(str(data / name)), 1)
     path = scratch / f'{name}.json'
     path.write_text(text)
+    if angles:
+        _add_angles(path)
     return path
+
+
+def _add_angles(path: Path) -> None:
+    """Two tracked persons in every frame of ``path``, with angles."""
+    import math
+    import random
+
+    from pose_suite.outputs.angles import PLOTTED
+    from pose_suite.outputs.results import record_line, write_result
+    whole = json.loads(path.read_text())
+    meta = dict(whole['meta'], angles=list(PLOTTED), tracking=True)
+    noise = random.Random(0)
+    frames = []
+    for frame in whole['frames']:
+        phase = frame['timestamp_s'] * 1.5
+        persons = []
+        for track in (1, 2):
+            knee = 130 + 40 * math.sin(phase + track)
+            angles = {'right knee': knee + noise.gauss(0, 3),
+                      'left knee': None if frame['frame_index'] % 4 == 0
+                      else knee + noise.gauss(0, 3),
+                      'right hip': knee - 20 + noise.gauss(0, 3),
+                      'left hip': knee - 22 + noise.gauss(0, 3),
+                      'trunk': 80 + 5 * math.sin(phase) + noise.gauss(0, 1)}
+            persons.append({
+                'bbox': [20.0 + 100 * track, 10.0, 80.0 + 100 * track,
+                         130.0], 'bbox_score': 0.9,
+                'keypoints': [[50.0 + 100 * track, 70.0]] * 133,
+                'keypoint_scores': [0.5] * 133, 'track_id': track,
+                'angles': {k: round(v, 6) if v is not None else None
+                           for k, v in angles.items()}})
+        frames.append(dict(frame, persons=persons))
+    with open(path, 'w', encoding='utf-8') as handle:
+        write_result(handle, meta, map(record_line, frames))
 
 
 def _open(page: Path):

@@ -16,7 +16,9 @@ from pose_suite.batch.local import (BatchResult, exports_note, kept_note,
 from pose_suite.config import load_config
 from pose_suite.config.keys import EXPORT_FORMATS
 from pose_suite.config.specs import check_overlay_name
-from pose_suite.errors import SuiteError, show_warnings_as_one_line
+from pose_suite.config.keys import parse_flag
+from pose_suite.errors import (ConfigError, OneLineParser, SuiteError,
+                               show_warnings_as_one_line, visible)
 from pose_suite.media.inputs import expand_inputs
 from pose_suite.media.sources import open_source
 from pose_suite.outputs.naming import output_files as plan_output_files
@@ -28,7 +30,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     """Parse the command line, run ``service_class`` (``PoseAnalysisService``)
     on the inputs, and turn every user error into one line; returns the
     exit code."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         description='Whole-body pose (133 keypoints) for every person in '
                     'every frame of an image or video, written as JSON.')
     parser.add_argument('--config', default='config.json',
@@ -48,9 +50,13 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                         choices=EXPORT_FORMATS,
                         help='also write this format beside the JSON '
                              '(repeatable; overrides config)')
-    parser.add_argument('--angles', action='store_true', default=None,
-                        help='also write joint and segment angles '
+    parser.add_argument('--angles', nargs='?', const=True, default=None,
+                        type=_true_false, metavar='true|false',
+                        help='also write joint and segment angles; '
+                             '--angles false (or --no-angles): not '
                              '(overrides config)')
+    parser.add_argument('--no-angles', dest='angles', action='store_false',
+                        help='the same as --angles false')
     parser.add_argument('--quiet', action='store_true', default=None,
                         help='no progress bar and no summary line')
     parser.add_argument('--executor', choices=('local', 'ray'),
@@ -110,7 +116,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         done = service.analyse_input(inputs.sources[0], output_files[0],
                                      source=source)
     except SuiteError as exc:
-        print(f'error: {exc}', file=sys.stderr)
+        print(f'error: {visible(exc)}', file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:
         writer = getattr(service, 'writer', None)
@@ -121,11 +127,11 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         elif config is not None and config.executor == 'ray':
             print('error: interrupted; the Ray workers were stopped and the '
                   f'unfinished results are kept as partial files in '
-                  f'{config.output}: run again with --resume to continue',
+                  f'{visible(config.output)}: run again with --resume to continue',
                   file=sys.stderr)
         elif writer is not None and writer.frame_count:
             print(f'error: interrupted after {writer.frame_count} frame(s); '
-                  f'they are kept in {writer.partial_path}: run again with '
+                  f'they are kept in {visible(writer.partial_path)}: run again with '
                   '--resume to continue', file=sys.stderr)
         else:
             print('error: interrupted; no output written', file=sys.stderr)
@@ -136,12 +142,13 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     if config.quiet:
         return 0
     if done.status == 'up to date':
-        print(f'up to date: {done.output} (made from the same input and '
-              'settings; run without --resume to analyse it again)'
-              f'{exports_note(done)}')
+        print(f'up to date: {visible(done.output)} (made from the same '
+              'input and settings; run without --resume to analyse it '
+              f'again){exports_note(done)}')
     else:
         print(f'{done.frames} frame(s), {done.persons} person(s) in '
-              f'{done.seconds:.1f} s{kept_note(done)} -> {done.output}')
+              f'{done.seconds:.1f} s{kept_note(done)} -> '
+              f'{visible(done.output)}')
     return 0
 
 
@@ -154,7 +161,8 @@ def _report_many(result: BatchResult, config,
         publish_summary(config, result)
     _report_skipped(result.skipped)
     for path, reason in result.failures:
-        print(f'warning: {path} failed: {reason}', file=sys.stderr)
+        print(f'warning: {visible(path)} failed: {visible(reason)}',
+              file=sys.stderr)
     if result.failures:
         total = len(result.outputs) + len(result.up_to_date) + \
             len(result.failures)
@@ -175,17 +183,17 @@ def _rebuild_report(folder: Path) -> int:
     from pose_suite.outputs.report import publish
     from pose_suite.outputs.summary import rows_from_folder
     if not folder.is_dir():
-        print(f'error: not a folder: {folder}', file=sys.stderr)
+        print(f'error: not a folder: {visible(folder)}', file=sys.stderr)
         return 1
     rows = rows_from_folder(folder)
     if not rows:
-        print(f'error: no results of this suite in {folder}',
+        print(f'error: no results of this suite in {visible(folder)}',
               file=sys.stderr)
         return 1
     written = publish(folder, lambda: rows)
     if len(written) < 3:
         return 1  # the warning said why
-    print(f'{len(rows)} input(s): ' + ', '.join(map(str, written)))
+    print(f'{len(rows)} input(s): ' + ', '.join(map(visible, written)))
     return 0
 
 
@@ -193,10 +201,19 @@ def _report_skipped(skipped: List[Tuple[str, str]]) -> None:
     """One line for the files a folder or pattern held that are not media
     (notes, subtitles, earlier results...), naming the first few."""
     if skipped:
-        names = ', '.join(Path(str(path)).name for path, _ in skipped[:5])
+        names = ', '.join(visible(Path(str(path)).name)
+                          for path, _ in skipped[:5])
         more = ', ...' if len(skipped) > 5 else ''
         print(f'warning: skipped {len(skipped)} non-media file(s): '
               f'{names}{more}', file=sys.stderr)
+
+
+def _true_false(text: str) -> bool:
+    """``--angles true``/``false`` (yes/no, on/off, 1/0) as a bool."""
+    try:
+        return parse_flag('angles', text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _stop_on_signals() -> dict:

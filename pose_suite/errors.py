@@ -2,8 +2,19 @@
 
 Each carries a one-line, human-readable message naming the problem and the
 file involved; the command-line edge prints ``error: <message>`` and exits
-non-zero without a traceback.
+non-zero without a traceback. Text that names files goes through
+:func:`visible` wherever a person reads it (terminal, report, summary.csv).
 """
+import argparse
+import unicodedata
+
+#: Unicode categories never shown as themselves in a name: controls (C0,
+#: DEL, C1: newline, escape...), format characters (the bidirectional
+#: overrides, embeddings and isolates, zero-width spaces and joiners, BOM),
+#: lone surrogates (undecodable bytes of a file name) and the line and
+#: paragraph separators.
+_HIDDEN_CATEGORIES = frozenset(('Cc', 'Cf', 'Cs', 'Zl', 'Zp'))
+_SHORT_ESCAPES = {'\n': '\\n', '\r': '\\r', '\t': '\\t'}
 
 
 class SuiteError(Exception):
@@ -53,6 +64,15 @@ class ClusterError(SuiteError):
     config asks of it (GPUs, cores, a shared output folder)."""
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse's parser, its usage errors (an unknown flag, a missing or
+    bad value) one ``error: ...`` line and exit status 2, not the usage
+    block (``--help`` shows that)."""
+
+    def error(self, message: str):
+        self.exit(2, f'error: {visible(message)} (see --help)\n')
+
+
 class SuiteWarning(UserWarning):
     """Something the user should know that does not stop the run."""
 
@@ -65,11 +85,30 @@ def show_warnings_as_one_line() -> None:
     import warnings
 
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f'warning: {message}', file=sys.stderr)
+        print(f'warning: {visible(message)}', file=sys.stderr)
 
     warnings.showwarning = show
     warnings.simplefilter('ignore')
     warnings.simplefilter('always', SuiteWarning)
+
+
+def visible(text) -> str:
+    """``text`` (a file name, a path, a message naming one) with every
+    character that is invisible or reorders text escaped as Python writes
+    it: ``\\n``, ``\\x1b``, ``\\u202e`` (RIGHT-TO-LEFT OVERRIDE), ``\\u200b``,
+    ``\\udcff`` (an undecodable byte). So ``innocent<RLO>gpj.exe`` reads
+    ``innocent\\u202egpj.exe``, not ``innocentexe.jpg``, and a name never
+    breaks a line. Other text, backslashes included, is kept as it is."""
+    return ''.join(_escaped(char) if unicodedata.category(char) in
+                   _HIDDEN_CATEGORIES else char for char in str(text))
+
+
+def _escaped(char: str) -> str:
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    code = ord(char)
+    return f'\\x{code:02x}' if code < 0x100 else \
+        f'\\u{code:04x}' if code < 0x10000 else f'\\U{code:08x}'
 
 
 def one_line(exc: BaseException) -> str:

@@ -244,9 +244,19 @@ def test_report_plots_angles_per_track(smoothed_result):
     assert tracks and all(set(series) == {'right knee', 'left knee',
                                           'right hip', 'left hip', 'trunk'}
                           for series in tracks.values())
+    # A person's angle null in every frame is a note, not a line; one
+    # with no angle at all (the test model's knees and hips) no plot.
+    with_values = [track for track, series in tracks.items() if any(
+        value == value for points in series.values() for _, value in points)]
+    with_empty = [track for track, series in tracks.items() if any(
+        all(value != value for _, value in points)
+        for points in series.values())]
     page = angle_plots_html(result)
-    assert page.count('<img class="plot angles"') == len(tracks)
-    assert page.count('data-src="data:image/png;base64,') == len(tracks)
+    assert page.count('<img class="plot angles"') == len(with_values)
+    assert page.count('data-src="data:image/webp;base64,') == len(with_values)
+    assert page.count('data-full="data:image/webp;base64,') == len(
+        with_values)
+    assert page.count('<div class="note">person ') == len(with_empty)
 
 
 def test_stitched_segments_get_angles(smoothed_result, keypoint_names,

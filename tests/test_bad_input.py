@@ -5,6 +5,7 @@ one readable line naming the problem and the file, no traceback, and no
 output file created or overwritten. Each odd-but-valid image is processed.
 """
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -30,9 +31,12 @@ def bad_files(tmp_path_factory):
                              cv2.VideoWriter_fourcc(*'mp4v'), 25, (64, 48))
     writer.release()  # a container with no frame in it
     (folder / 'a_folder').mkdir()
+    os.mkfifo(folder / 'pipe.mp4')  # never opened: that would wait
     return {
         'missing': (folder / 'absent.mp4', ['not found', 'absent.mp4']),
         'directory': (folder / 'a_folder', ['folder', 'a_folder']),
+        'FIFO': (folder / 'pipe.mp4', ['not a regular file (a FIFO)',
+                                       'pipe.mp4']),
         'text named .jpg': (folder / 'notes.jpg', ['not an image',
                                                    'notes.jpg']),
         'zero bytes': (folder / 'empty.jpg', ['empty', 'empty.jpg']),
@@ -42,7 +46,7 @@ def bad_files(tmp_path_factory):
     }
 
 
-CASES = ['missing', 'directory', 'text named .jpg', 'zero bytes',
+CASES = ['missing', 'directory', 'FIFO', 'text named .jpg', 'zero bytes',
          'truncated video', 'zero-frame video']
 
 

@@ -284,3 +284,26 @@ def test_unexpected_failure_of_one_input_does_not_stop_a_batch(
                      if p.name not in BATCH_FILES
                      and not p.name.startswith('.'))  # what made exports
     assert written == [f'{names[1]}.coco.json', f'{names[1]}.json']
+
+
+@pytest.mark.parametrize('recursive', [False, True])
+def test_a_fifo_in_a_folder_is_skipped_never_opened(photos, recursive):
+    """A FIFO would block the search that reads each file's first bytes
+    (a FIFO waits for a writer): it is skipped for what it is, from its
+    stat alone."""
+    import os
+    import threading
+    fifo = photos / 'camera_pipe.mp4'
+    os.mkfifo(fifo)
+    found = []
+    search = threading.Thread(target=lambda: found.append(
+        expand_inputs(photos, recursive=recursive)), daemon=True)
+    search.start()
+    search.join(20)
+    if search.is_alive():  # let the blocked open go on, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        search.join(5)
+    assert found, 'the folder search blocked on the FIFO'
+    assert found[0].skipped == [(fifo, 'not a regular file (a FIFO)')]
+    assert [p.name for p in found[0].sources] == sorted(
+        name.split('/')[-1] for name in COCO_IMAGES[:2])

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import List, Tuple, Union
 
 from pose_suite.config.specs import check_overlay_name
-from pose_suite.errors import NotMediaError, SuiteError, one_line
+from pose_suite.errors import NotMediaError, SuiteError, one_line, visible
 from pose_suite.media.inputs import Inputs
 from pose_suite.outputs.naming import output_files as plan_output_files
 
@@ -80,12 +80,13 @@ def problem_of(exc: BaseException) -> Tuple[str, str]:
 def finished_line(number: int, total: int, source, done,
                   where: str = '') -> str:
     """The line printed as each input of a batch is written or kept
-    (``done``: an :class:`~pose_suite.service.analyser.InputResult`)."""
+    (``done``: an :class:`~pose_suite.service.analyser.InputResult`);
+    names shown :func:`~pose_suite.errors.visible`, so none breaks it."""
     what = f'up to date{exports_note(done)}' \
         if done.status == 'up to date' else \
         f'{done.frames} frame(s), {done.persons} person(s){kept_note(done)}'
-    return (f'[{number}/{total}] {Path(str(source)).name}: {what} '
-            f'-> {done.output}{where}')
+    return visible(f'[{number}/{total}] {Path(str(source)).name}: {what} '
+                   f'-> {done.output}{where}')
 
 
 def kept_note(done) -> str:
@@ -127,21 +128,29 @@ def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
     started = time.perf_counter()
     result = BatchResult(skipped=[(str(path), reason)
                                   for path, reason in inputs.skipped])
-    total = len(inputs.sources)
+    # The counter counts media inputs: a file that turns out not to be
+    # media (an empty Thumbs.db) leaves the total and the numbering.
+    total, number = len(inputs.sources), 0
     files_bar = tqdm(total=total, unit='file', desc='inputs',
                      dynamic_ncols=True,
                      disable=service.quiet or not sys.stderr.isatty())
     service.in_batch = True  # each video's own bar is then cleared
     try:
-        for number, (path, output_file) in enumerate(
-                zip(inputs.sources, output_files), 1):
+        for path, output_file in zip(inputs.sources, output_files):
             try:
                 done = service.analyse_input(path, output_file)
             except Exception as exc:  # noqa: BLE001  (see problem_of)
                 result.add_problem(path, exc)
+                if isinstance(exc, NotMediaError):
+                    total -= 1
+                    files_bar.total = total
+                    files_bar.refresh()
+                else:
+                    number += 1
+                    files_bar.update(1)
                 continue
-            finally:
-                files_bar.update(1)
+            number += 1
+            files_bar.update(1)
             result.add(path, done)
             if not service.quiet:
                 files_bar.write(finished_line(number, total, path, done),

@@ -26,7 +26,7 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 from pose_suite.config.specs import (Source, check_distinct, has_glob,
                                      is_json_file, is_stream, output_name)
 from pose_suite.errors import InputError, OutputError, SuiteWarning
-from pose_suite.media.sniff import not_media_reason
+from pose_suite.media.sniff import not_media_reason, special_file_kind
 
 
 @dataclasses.dataclass
@@ -118,13 +118,19 @@ def expand_inputs(spec: Source, recursive: bool = False,
 def _folder_files(folder: Path, recursive: bool) -> List[Path]:
     if not recursive:
         return sorted(p for p in folder.iterdir()
-                      if p.is_file() and not p.name.startswith('.'))
+                      if _file_or_special(p) and not p.name.startswith('.'))
     found = []
     for root, folders, files in os.walk(folder):
         folders[:] = [name for name in folders if not name.startswith('.')]
         found += [Path(root) / name for name in files
                   if not name.startswith('.')]
     return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
+def _file_or_special(path: Path) -> bool:
+    """A regular file, or a FIFO, socket or device (listed to be skipped
+    with its reason, never opened)."""
+    return path.is_file() or special_file_kind(path) is not None
 
 
 def _recursive_hint(folder: Path, recursive: bool) -> str:
@@ -162,7 +168,9 @@ def _searched(found: List[Path], base: Path,
     sources, skipped = [], []
     for path in found:
         try:
-            reason = not_media_reason(path)
+            special = special_file_kind(path)
+            reason = f'not a regular file ({special})' if special \
+                else not_media_reason(path)
         except OSError:
             reason = None  # unreadable: open_source says so, as a failure
         if reason:

@@ -11,6 +11,8 @@ FLAC, Ogg Vorbis/Opus, M4A, and MP4/MOV files whose tracks are all
 sound).
 What it does not name is left to OpenCV to decode.
 """
+import os
+import stat
 import struct
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -72,6 +74,23 @@ def not_media_reason(path: Path) -> Optional[str]:
         return f'audio only ({audio})'
     if _is_text(head):
         return _TEXT_KINDS.get(Path(path).suffix.lower(), 'a text file')
+    return None
+
+
+def special_file_kind(path: Path) -> Optional[str]:
+    """What ``path`` is when it exists but is no regular file nor folder
+    (``'a FIFO'``, ``'a socket'``, ``'a character device'``, ``'a block
+    device'``), else None. Only ``stat``: a FIFO is never opened (that
+    would wait for a writer)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    for test, what in ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'),
+                       (stat.S_ISCHR, 'a character device'),
+                       (stat.S_ISBLK, 'a block device')):
+        if test(mode):
+            return what
     return None
 
 

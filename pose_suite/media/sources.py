@@ -35,7 +35,8 @@ from pose_suite.media.images import read_image
 from pose_suite.media.packets import PacketTable, packet_table
 from pose_suite.media.positions import FrameIndexer, PresentationClock, seek
 from pose_suite.media.sniff import (audio_only_reason, cut_short,
-                                    looks_like_media, not_media_reason)
+                                    looks_like_media, not_media_reason,
+                                    special_file_kind)
 
 Frame = Tuple[int, Optional[float], Optional[np.ndarray]]
 #: Failed reads in a row after which a video is taken to have ended, when
@@ -275,7 +276,8 @@ def open_source(path: Union[Path, str]) -> FrameSource:
     Raises:
         NotMediaError: by its content not an image or video at all (text,
             subtitles, a document, audio only, an empty non-media file).
-        InputError: missing, a folder, unreadable, an empty or damaged
+        InputError: missing, a folder, a FIFO, socket or device (never
+            opened), unreadable, an empty or damaged
             image or video, or a stream that sends no frame.
     """
     if is_stream(path):
@@ -285,6 +287,9 @@ def open_source(path: Union[Path, str]) -> FrameSource:
         raise InputError(f'input not found: {path}')
     if path.is_dir():
         raise InputError(f'input is a folder, not an image or video: {path}')
+    special = special_file_kind(path)
+    if special:  # before any open: opening a FIFO waits for a writer
+        raise InputError(f'input is not a regular file ({special}): {path}')
     if not os.access(path, os.R_OK):
         raise InputError(f'input is not readable (permission denied): {path}')
     if path.stat().st_size == 0:

@@ -1,22 +1,42 @@
-"""The angles of a result over time, one small plot per tracked person,
-for ``report.html`` (:func:`angle_plots_html`).
+"""The angles of a result over time, one plot per tracked person, for
+``report.html`` (:func:`angle_plots_html`).
 
 Only results written with ``angles`` have them; the plotted angles are
 :data:`pose_suite.outputs.angles.PLOTTED` (knees, hips, trunk), in degrees
-against seconds, a gap where an angle is null. At most
-:data:`MAX_TRACKS` persons are drawn, those seen in the most frames.
+against seconds, a gap where an angle is null, each angle in the same
+colour in every plot. An angle null in every frame of a person (its points
+never seen above ``kpt_thr``) gets no line and no legend entry, but a note
+under the plot. At most :data:`MAX_TRACKS` persons are drawn, those seen in
+the most frames.
+
+Each plot is drawn twice from one figure: at :data:`SMALL_INCHES` and the
+report's 100 dpi, shown 1:1 in the pictures column (340 CSS px), its text
+:data:`~pose_suite.outputs.report_pictures.LABEL_PT` (as large as the
+table's), and at :data:`LARGE_DPI` for the picture a click shows.
 """
-import base64
 import html
-import io
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 from pose_suite.outputs.angles import PLOTTED
+from pose_suite.outputs.report_pictures import (LABEL_PT, figure_uri,
+                                                new_figure)
 from pose_suite.outputs.results import iter_frame_records, read_meta
 
 MAX_TRACKS = 6
+#: The plot in the table: 340x190 px at 100 dpi, shown 1:1.
+SMALL_INCHES = (3.4, 1.9)
+#: The picture a click shows: the same drawing with 2.5 times the pixels
+#: (850x475), sharp at the lightbox's 900-1200 CSS px.
+LARGE_DPI = 250
+#: The colours a plot is reduced to (lines, text and their antialiasing):
+#: as it looks, in a third of the bytes.
+COLOUR_COUNT = 32
+#: Matplotlib's default colours, one per plotted angle, whichever are drawn.
+COLOURS = dict(zip(PLOTTED, ('tab:blue', 'tab:orange', 'tab:green',
+                             'tab:red', 'tab:purple')))
 
 
 def angle_tracks(result: Path) -> Dict[int, Dict[str, List[Tuple]]]:
@@ -42,35 +62,68 @@ def angle_tracks(result: Path) -> Dict[int, Dict[str, List[Tuple]]]:
 
 
 def angle_plots_html(result: Path) -> str:
-    """``<img>`` tags (lazy ``data-src``, as report.py's pictures) of the
-    angles of the longest-seen tracks; '' when the result has none."""
+    """For each of the longest-seen tracks: an ``<img>`` (lazy
+    ``data-src``, as report.py's pictures; ``data-full``: the large
+    picture) and a note naming the angles it has no value of; '' when the
+    result has no angles."""
     tracks = angle_tracks(result)
     longest = sorted(tracks, key=lambda track: (
-        -max(len(series) for series in tracks[track].values()), track))
-    return ''.join(
-        f'<img class="plot angles" alt="angles of person {track}" '
-        f'title="angles of person {track}" '
-        f'data-src="{html.escape(_plot(track, tracks[track]))}">'
-        for track in longest[:MAX_TRACKS])
+        -max(len(series) for series in tracks[track].values()), str(track)))
+    return ''.join(track_html(track, tracks[track])
+                   for track in longest[:MAX_TRACKS])
 
 
-def _plot(track: int, series: Dict[str, List[Tuple]]) -> str:
-    import matplotlib
-    matplotlib.use('Agg')
+def drawn_and_empty(series: Dict[str, List[Tuple]]
+                    ) -> Tuple[Dict[str, List[Tuple]], List[str]]:
+    """The series with at least one value, and the names of those null
+    (NaN) in every frame."""
+    drawn = {name: points for name, points in series.items()
+             if any(math.isfinite(value) for _, value in points)}
+    return drawn, [name for name in series if name not in drawn]
+
+
+def track_html(track, series: Dict[str, List[Tuple]]) -> str:
+    """One person's plot (none when no angle has a value) and note."""
+    drawn, empty = drawn_and_empty(series)
+    who = html.escape(f'person {track}')
+    parts = []
+    if drawn:
+        small, large = plot_uris(track, drawn)
+        parts.append(f'<img class="plot angles" alt="angles of {who} '
+                     f'(click to enlarge)" title="angles of {who}" '
+                     f'data-src="{html.escape(small)}" '
+                     f'data-full="{html.escape(large)}">')
+    if empty:
+        parts.append(f'<div class="note">{who}: no value in any frame for '
+                     f'{html.escape(", ".join(empty))}</div>')
+    return ''.join(parts)
+
+
+def plot_uris(track, series: Dict[str, List[Tuple]]) -> Tuple[str, str]:
+    """(small, large) WebP data URIs of one person's angles."""
     from matplotlib import pyplot
-    figure, axis = pyplot.subplots(figsize=(2.6, 1.1), dpi=100)
+    figure = angle_figure(track, series)
     try:
-        for name, points in series.items():
-            times, values = zip(*points)
-            axis.plot(times, values, linewidth=1, label=name)
-        axis.set_title(f'person {track}: angles (°)', fontsize=6, pad=2)
-        axis.legend(fontsize=4, loc='upper right', ncol=3, frameon=False)
-        axis.tick_params(labelsize=5, length=2, pad=1)
-        axis.set_xlabel('s', fontsize=6, labelpad=0)
-        figure.tight_layout(pad=0.2)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format='png')
+        return (figure_uri(figure, colours=COLOUR_COUNT),
+                figure_uri(figure, dpi=LARGE_DPI, colours=COLOUR_COUNT,
+                           layout=False))
     finally:
         pyplot.close(figure)
-    return 'data:image/png;base64,' + base64.b64encode(
-        buffer.getvalue()).decode()
+
+
+def angle_figure(track, series: Dict[str, List[Tuple]]):
+    """The figure (SMALL_INCHES at 100 dpi) of ``series``, angle name ->
+    [(seconds, degrees or NaN)]: a line and a legend entry each, the
+    legend right of the axes, every text LABEL_PT. The caller closes it."""
+    figure, axis = new_figure(SMALL_INCHES)
+    for name, points in series.items():
+        times, values = zip(*points)
+        axis.plot(times, values, linewidth=1.2, label=name,
+                  color=COLOURS.get(name))
+    axis.set_title(f'person {track}: angles (°)', fontsize=LABEL_PT,
+                   pad=3)
+    axis.set_xlabel('time (s)', fontsize=LABEL_PT, labelpad=1)
+    axis.legend(fontsize=LABEL_PT, loc='upper left',
+                bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False,
+                handlelength=1.0, handletextpad=0.4, labelspacing=0.25)
+    return figure

@@ -7,7 +7,11 @@ with links to each input's result, overlay and exports, and the pictures of
 :mod:`pose_suite.outputs.report_pictures` (a click shows one large).
 
 File names and summaries are the user's, so nothing read from disk reaches
-the page unchecked: text is HTML-escaped, statuses come from a known set,
+the page unchecked: text is HTML-escaped, with its control and bidirectional
+characters shown escaped (:func:`~pose_suite.errors.visible`: a name with a
+RIGHT-TO-LEFT OVERRIDE cannot pose as ``innocentexe.jpg``) and every name
+isolated in a ``<bdi>`` (a right-to-left name does not reorder the text
+around it); statuses come from a known set,
 and every link is ``./`` and the URL-encoded path relative to the page
 (or a ``file:`` URI made here), so it never carries a scheme of its own.
 The Content-Security-Policy forbids any request (``default-src 'none'``)
@@ -24,7 +28,7 @@ from typing import Callable, Dict, List
 from urllib.parse import quote
 
 from pose_suite.config.keys import is_number
-from pose_suite.errors import SuiteWarning, one_line
+from pose_suite.errors import SuiteWarning, one_line, visible
 from pose_suite.outputs.exports import current_outputs
 from pose_suite.outputs.publish import atomic_write
 from pose_suite.outputs.report_pictures import pictures, wholebody_meta
@@ -92,9 +96,10 @@ def write_report(folder: Path, rows: List[dict]) -> Path:
             f"form-action 'none'; style-src '{_sha256(STYLE)}'; "
             f"script-src '{_sha256(SCRIPT)}'",
         style=STYLE, script=SCRIPT,
-        title=html.escape(f'Pose results: {folder.resolve().name}'),
+        title=_text(f'Pose results: {folder.resolve().name}'),
+        name=_name(folder.resolve().name),
         made_at=datetime.datetime.now().strftime('%Y-%m-%d %H:%M'),
-        folder=html.escape(str(folder.resolve())),
+        folder=_name(folder.resolve()),
         totals=_totals_html(totals(rows)),
         settings=_settings_html(metas),
         headings=''.join(
@@ -151,18 +156,18 @@ def _row_html(row: dict, folder: Path, dataset_meta: dict,
             for label, path in files.items() if path.exists())
     cells = [f'<td class="pictures">{_img(thumbnail, "thumbnail")}'
              f'{"".join(_img(plot, "plot") for plot in plots)}'
-             f'{angle_plots}{html.escape(note)}</td>']
+             f'{angle_plots}{_text(note)}</td>']
     status_class = STATUS_CLASSES.get(row.get('status'), 'other')
     for column in HEADINGS:
         value = row.get(column, '')
-        text = html.escape(str(value))
+        text = _text(value)
         if column == 'input':
-            text = f'<span class="path">{text}</span>'
+            text = f'<bdi class="path">{text}</bdi>'
             if links:
                 text += f'<div class="links">{links}</div>'
         elif column == 'status' and row.get('reason'):
             text += (f'<div class="reason {status_class}">'
-                     f'{html.escape(str(row["reason"]))}</div>')
+                     f'{_text(row["reason"])}</div>')
         elif column in ('duration_s', 'seconds') and is_number(value):
             text = clock(value)
         sort_key = value if is_number(value) else str(value)
@@ -208,9 +213,21 @@ def _settings_html(metas: List[dict]) -> str:
             values = list(counted) if len(counted) == 1 else [
                 f'{value} ({number} results)'
                 for value, number in counted.items()]
-            items.append(f'<dt>{html.escape(label)}</dt><dd>'
-                         f'{html.escape("; ".join(values))}</dd>')
+            items.append(f'<dt>{html.escape(label)}</dt><dd>' + '; '.join(
+                _name(value) for value in values) + '</dd>')
     return f'<dl id="settings">{"".join(items)}</dl>' if items else ''
+
+
+def _text(value) -> str:
+    """Text read from disk for the page: control and bidirectional
+    characters shown escaped, then HTML-escaped."""
+    return html.escape(visible(value))
+
+
+def _name(value) -> str:
+    """A name (file, folder, checkpoint) for the page: :func:`_text`,
+    isolated in a ``<bdi>`` from the text around it."""
+    return f'<bdi>{_text(value)}</bdi>'
 
 
 def _totals_html(counted: dict) -> str:
@@ -234,7 +251,7 @@ _PAGE = """<!DOCTYPE html>
 <meta http-equiv="Content-Security-Policy" content="{csp}">
 <title>{title}</title>
 <style>{style}</style></head><body>
-<h1>{title}</h1>
+<h1>Pose results: {name}</h1>
 <p>{folder} · made {made_at}</p>
 <p id="totals">{totals}</p>
 <details open><summary>settings</summary>{settings}</details>

@@ -5,8 +5,9 @@
 The thumbnail is the representative frame (the most persons, then the
 highest mean keypoint score) with the skeletons drawn by the overlay's own
 :func:`~pose_suite.outputs.overlay.draw_persons`; the plot shows persons per
-frame and the mean keypoint score over time, its labels at least 11 CSS px
-where it stands (a figure at 100 dpi is shown at 1 px per pixel).
+frame and the mean keypoint score over time, its labels at least as large
+as the table's 13 CSS px text where it stands (a figure at 100 dpi is shown
+at 1 px per pixel).
 """
 import base64
 import io
@@ -21,8 +22,9 @@ from pose_suite.outputs.results import iter_frame_records, read_meta
 
 THUMBNAIL_SIZE = (240, 180)  # px, at most; shown at most 160x120 CSS px
 PLOT_INCHES, PLOT_DPI = (3.4, 1.5), 100  # 340x150 px, shown 1:1
-#: 8.5 pt at 100 dpi: 11.8 px, the smallest text on the plot.
-LABEL_PT = 8.5
+#: 9.5 pt at 100 dpi: 13.2 px, the smallest text on a plot (the table's
+#: text is 13 px: report_style).
+LABEL_PT = 9.5
 #: Further plots of a result, each drawn under the first: a function of
 #: (result path, its meta) giving a data URI or '' (nothing to show); it
 #: reads the frames itself with ``iter_frame_records`` (a long video's
@@ -118,26 +120,38 @@ def persons_plot(times, counts, means) -> str:
         pyplot.close(figure)
 
 
-def new_figure():
-    """A plot's (figure, axis) at the report's size, ticks readable."""
+def new_figure(inches: Tuple[float, float] = PLOT_INCHES):
+    """A plot's (figure, axis), ``inches`` at PLOT_DPI (the report's
+    size: PLOT_INCHES), ticks readable."""
     import matplotlib
     matplotlib.use('Agg')
     from matplotlib import pyplot
-    figure, axis = pyplot.subplots(figsize=PLOT_INCHES, dpi=PLOT_DPI)
+    figure, axis = pyplot.subplots(figsize=inches, dpi=PLOT_DPI)
     axis.tick_params(labelsize=LABEL_PT, length=3, pad=2)
     return figure, axis
 
 
-def figure_uri(figure) -> str:
-    """A drawn figure as a lossless WebP data URI (a few KB)."""
-    figure.tight_layout(pad=0.3)
+def figure_uri(figure, dpi: Optional[float] = None,
+               colours: Optional[int] = None, layout: bool = True) -> str:
+    """A drawn figure as a lossless WebP data URI (a few KB); with
+    ``dpi``, drawn at that resolution (the same drawing, more pixels); with
+    ``colours``, reduced to that many colours first (a plot of a few lines
+    looks the same with 32, in half the bytes or less); ``layout=False``
+    keeps the layout of an earlier call (it does not change with ``dpi``)
+    instead of computing it again (a third of the time)."""
+    if dpi:
+        figure.set_dpi(dpi)
+    if layout:
+        figure.tight_layout(pad=0.3)
     figure.canvas.draw()
     rgb = np.asarray(figure.canvas.buffer_rgba())[..., :3]
     from PIL import Image
+    image = Image.fromarray(rgb)
+    if colours:
+        image = image.quantize(colours)
     buffer = io.BytesIO()
     # method 4 at effort 50: as small as method 6 at 100, 20 times faster.
-    Image.fromarray(rgb).save(buffer, format='webp', lossless=True,
-                              quality=50, method=4)
+    image.save(buffer, format='webp', lossless=True, quality=50, method=4)
     return 'data:image/webp;base64,' + base64.b64encode(
         buffer.getvalue()).decode()
 

@@ -18,6 +18,7 @@ td.pictures { width: 340px; }
 td.pictures img { display: block; cursor: zoom-in; margin-bottom: 2px; }
 td.pictures img.thumbnail { max-width: 160px; max-height: 120px; }
 td.pictures img.plot { width: 340px; }
+td.pictures .note { color: #555; max-width: 340px; margin-bottom: 4px; }
 tr.failed { background: #fdd; }
 .attention, .reason.failed { color: #a00; }
 .reason.done, .reason.up-to-date { color: #a50; }
@@ -44,11 +45,13 @@ const watcher = 'IntersectionObserver' in window ? new IntersectionObserver(
   { rootMargin: '400px' }) : null;
 document.querySelectorAll('img[data-src]').forEach(
   image => watcher ? watcher.observe(image) : show(image));
-// A click on a picture shows it large; a click or Escape closes it.
+// A click on a picture shows it large (its own large picture where it has
+// one); a click or Escape closes it.
 const lightbox = document.getElementById('lightbox');
 document.querySelectorAll('td.pictures img').forEach(image =>
   image.addEventListener('click', () => {
-    lightbox.querySelector('img').src = image.dataset.src;
+    lightbox.querySelector('img').src = image.dataset.full ||
+      image.dataset.src;
     lightbox.hidden = false; }));
 lightbox.addEventListener('click', () => { lightbox.hidden = true; });
 document.addEventListener('keydown', event => {

@@ -20,7 +20,7 @@ from typing import Dict, Iterable, List, Optional
 
 import numpy as np
 
-from pose_suite.errors import one_line
+from pose_suite.errors import one_line, visible
 from pose_suite.outputs.openpose import is_openpose_file
 from pose_suite.outputs.publish import atomic_write, spreadsheet_cell
 from pose_suite.outputs.results import (LOSS_KEYS, frame_losses,
@@ -171,7 +171,7 @@ def write_summary(folder: Path, rows: List[dict]) -> List[Path]:
                       newline='') as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         writer.writeheader()
-        writer.writerows({key: spreadsheet_cell(value)
+        writer.writerows({key: _csv_cell(value)
                           for key, value in row.items()} for row in rows)
     document = {'made_at': datetime.datetime.now(
         datetime.timezone.utc).isoformat(timespec='seconds'),
@@ -180,6 +180,14 @@ def write_summary(folder: Path, rows: List[dict]) -> List[Path]:
     with atomic_write(folder / JSON_NAME, encoding='utf-8') as handle:
         json.dump(document, handle, indent=1, allow_nan=False)
     return [folder / CSV_NAME, folder / JSON_NAME]
+
+
+def _csv_cell(value):
+    """A value as a person reads it in a spreadsheet: text with its
+    control and bidirectional characters shown escaped (``\\u202e``, ``\\n``;
+    summary.json keeps the exact names) and never a formula."""
+    return spreadsheet_cell(visible(value) if isinstance(value, str)
+                            else value)
 
 
 def read_summary(folder: Path) -> List[dict]:

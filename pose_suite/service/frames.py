@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from pose_suite.config import AnalysisConfig
-from pose_suite.errors import SuiteWarning
+from pose_suite.errors import SuiteWarning, visible
 from pose_suite.media.sources import DecodeReport, Frame, FrameSource
 from pose_suite.outputs.overlay import OverlayWriter
 from pose_suite.outputs.results import frame_record, persons_from_record
@@ -138,7 +138,7 @@ def progress_bar(source: FrameSource, done: int, quiet: bool,
     this one is not left on screen."""
     from tqdm import tqdm
     return tqdm(total=source.frame_count or None, initial=done,
-                unit='frame', desc=Path(str(source.path)).name,
+                unit='frame', desc=visible(Path(str(source.path)).name),
                 dynamic_ncols=True, leave=not in_batch,
                 disable=(quiet or source.kind == 'image'
                          or not sys.stderr.isatty()))
