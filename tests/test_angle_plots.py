@@ -13,6 +13,7 @@ import re
 import pytest
 from conftest import ROOT
 from test_report import browser  # noqa: F401 - the same Chromium
+from test_report import wait_for
 
 from pose_suite.outputs.angle_plots import (angle_figure, angle_plots_html,
                                             angle_tracks, drawn_and_empty)
@@ -100,16 +101,6 @@ def test_legend_lists_the_drawn_series_and_text_is_legible(angles_result):
         pyplot.close(figure)
 
 
-def _wait_for(page, condition: str, seconds: float = 20) -> None:
-    """Poll ``condition`` from here (page.wait_for_function evaluates a
-    string in the page, which its Content-Security-Policy forbids)."""
-    import time
-    deadline = time.monotonic() + seconds
-    while not page.evaluate(f'() => {condition}'):
-        assert time.monotonic() < deadline, condition
-        time.sleep(0.05)
-
-
 def test_click_shows_the_large_picture(angles_result, browser):  # noqa: F811
     from pose_suite.outputs.report import publish
     from pose_suite.outputs.summary import rows_from_folder
@@ -118,7 +109,7 @@ def test_click_shows_the_large_picture(angles_result, browser):  # noqa: F811
     page = browser.new_page(viewport={'width': 1400, 'height': 1000})
     page.goto((folder / 'report.html').as_uri())
     page.mouse.wheel(0, 100000)
-    _wait_for(page, 'Array.from(document.querySelectorAll("td img"))'
+    wait_for(page, 'Array.from(document.querySelectorAll("td img"))'
                     '.every(i => i.complete && i.src)')
     sizes = page.eval_on_selector_all(
         'img.angles', 'ps => ps.map(p => [p.naturalWidth, p.width])')
@@ -130,7 +121,7 @@ def test_click_shows_the_large_picture(angles_result, browser):  # noqa: F811
     page.locator('img.angles').first.click()
     lightbox = page.locator('#lightbox img')
     assert lightbox.is_visible()
-    _wait_for(page, 'document.querySelector("#lightbox img").naturalWidth'
+    wait_for(page, 'document.querySelector("#lightbox img").naturalWidth'
                     ' > 0')
     assert lightbox.evaluate('i => i.naturalWidth') == 850
     page.close()

@@ -207,6 +207,17 @@ def browser():
         chromium.close()
 
 
+def wait_for(page, condition: str, seconds: float = 20) -> None:
+    """Poll the JavaScript expression ``condition`` from here until it is
+    true (``page.wait_for_function`` evaluates a string in the page, which
+    the report's Content-Security-Policy forbids: it failed now and then)."""
+    import time
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(f'() => {condition}'):
+        assert time.monotonic() < deadline, condition
+        time.sleep(0.05)
+
+
 def test_report_in_a_browser(batch, browser):
     """What a person sees: one row per input, the failure first with its
     reason, thumbnails and plots decoded from the page itself, columns
@@ -222,9 +233,8 @@ def test_report_in_a_browser(batch, browser):
     assert 'broken.mp4' in first and 'failed' in first
     assert 'no video frame can be decoded' in first
     page.mouse.wheel(0, 5000)  # the pictures are decoded when in view
-    page.wait_for_function(
-        'Array.from(document.querySelectorAll("td img"))'
-        '.every(i => i.complete && i.src)')
+    wait_for(page, 'Array.from(document.querySelectorAll("td img"))'
+             '.every(i => i.complete && i.src)')
     assert requests == [(out / 'report.html').as_uri()]
     pictures = page.evaluate(
         'Array.from(document.querySelectorAll("td img")).map(i => '

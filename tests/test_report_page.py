@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 from conftest import ROOT
 from test_report import browser  # noqa: F401 - the same Chromium
+from test_report import wait_for
 
 TESTS_DATA = ROOT / 'tests' / 'data'
 RESULT = TESTS_DATA / 'results_c8e1fd9' / 'two_people_24frames_4fps_gop5.mp4.json'
@@ -86,9 +87,9 @@ class Watched:
         self.page.on('request', lambda r: self.requests.append(r.url))
         self.page.goto(page_path.as_uri())
         self.page.mouse.wheel(0, 100000)  # pictures decode in view
-        self.page.wait_for_function(
-            'Array.from(document.querySelectorAll("td img"))'
-            '.every(i => i.complete && i.src)')
+        wait_for(self.page,
+                 'Array.from(document.querySelectorAll("td img"))'
+                 '.every(i => i.complete && i.src)')
 
 
 def test_no_hostile_script_runs_nor_request_leaves(hostile, browser):
