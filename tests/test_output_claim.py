@@ -194,6 +194,25 @@ def test_single_runs_of_other_results_in_one_folder_go_on(
     assert (out / FOLDER_LOCK).exists()  # left by the killed holder
 
 
+def test_run_failing_at_its_models_leaves_no_output_folder(
+        config, tmp_path, capsys):
+    """The lock made the output folder; a run that wrote nothing (its
+    checkpoint refused) removes it again, lock and all."""
+    from pose_suite.errors import CheckpointError
+
+    class BadCheckpoint:
+        def __init__(self, config):
+            assert (tmp_path / 'out' / 'a' / 'b' / FOLDER_LOCK).exists()
+            raise CheckpointError('not a checkpoint')
+
+    (tmp_path / 'out').mkdir()
+    assert run_command(['--config', str(config), '--input', str(data_file(
+        COCO_IMAGES[0])), '--output', str(tmp_path / 'out' / 'a' / 'b' /
+                                          'r.json')], BadCheckpoint) == 1
+    assert 'not a checkpoint' in capsys.readouterr().err
+    assert list((tmp_path / 'out').iterdir()) == []
+
+
 def test_lock_file_is_no_input_nor_result(config, photo_folder, tmp_path):
     """Pose2Sim's layout: the output folder is the searched one; a lock
     left by a killed run is neither an input nor a row."""

@@ -37,6 +37,9 @@ class OutputLock:
 
     def __init__(self) -> None:
         self._held: List[Tuple[Path, IO]] = []
+        #: Folders made for the lock, deepest first: removed again if the
+        #: run leaves them empty (it failed before writing anything).
+        self.made: List[Path] = []
 
     def take(self, path: Path, exclusive: bool, what: Path) -> None:
         """Lock ``path``, or raise OutputError naming the run that holds it
@@ -46,30 +49,45 @@ class OutputLock:
     def release(self) -> None:
         while self._held:
             _drop(*self._held.pop())
+        for folder in self.made:
+            try:
+                folder.rmdir()
+            except OSError:
+                break  # not empty: the run (or another) wrote there
 
 
 def lock_output(folder: Path, exclusive: bool,
                 result: Optional[Path] = None,
                 result_lock: Optional[Path] = None) -> OutputLock:
-    """Lock the output ``folder`` (made if missing): ``exclusive`` for a
-    batch or a Ray run, else shared, with ``result_lock`` (the lock file of
-    the one ``result``) exclusive.
+    """Lock the output ``folder`` (made if missing, and removed on release
+    if still empty): ``exclusive`` for a batch or a Ray run, else shared,
+    with ``result_lock`` (the lock file of the one ``result``) exclusive.
 
     Raises:
         OutputError: the folder cannot be made or written, or another run
         holds a lock that excludes this one (one line, naming its pid).
     """
     folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f'cannot write to output folder {folder}: '
-                          f'{exc.strerror or exc}') from None
     lock = OutputLock()
+    missing = folder.absolute()
+    while not missing.exists() and missing.parent != missing:
+        lock.made.append(missing)
+        missing = missing.parent
     try:
-        lock.take(folder / FOLDER_LOCK, exclusive, folder)
+        for attempt in range(3):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                lock.take(folder / FOLDER_LOCK, exclusive, folder)
+                break
+            except FileNotFoundError:
+                if attempt == 2:  # an ending run removed it, again
+                    raise
         if result_lock is not None:
             lock.take(result_lock, True, result)
+    except OSError as exc:
+        lock.release()
+        raise OutputError(f'cannot write to output folder {folder}: '
+                          f'{exc.strerror or exc}') from None
     except BaseException:
         lock.release()
         raise
@@ -81,6 +99,8 @@ def _take(path: Path, exclusive: bool, what: Path) -> IO:
     while True:
         try:
             handle = open(path, 'a+', encoding='utf-8')
+        except FileNotFoundError:
+            raise  # its folder, emptied, was removed: made again
         except OSError as exc:
             raise OutputError(f'cannot write to output folder {path.parent}: '
                               f'{exc.strerror or exc}') from None
