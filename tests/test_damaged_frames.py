@@ -236,3 +236,19 @@ def test_without_ffmpeg_nothing_is_checked_and_it_says_so(
         list(open_source(damaged_clips('h264_key_mp4')).frames(
             report=report))
     assert report.damage is None
+
+
+def test_a_name_ffmpeg_reads_as_a_protocol_is_the_file(damaged_clips,
+                                                       tmp_path,
+                                                       monkeypatch):
+    """``concat:a.mp4`` is a legal file name, and to ffmpeg the concat
+    protocol over ``a.mp4``: the scan must read the file named, not
+    another (here a damaged clip beside an intact one of that name)."""
+    damaged = damaged_clips('h264_key_mp4')
+    shutil.copy(damaged, tmp_path / 'concat:a.mp4')
+    shutil.copy(damaged.with_name(f'h264_key_mp4.intact{damaged.suffix}'),
+                tmp_path / 'a.mp4')
+    monkeypatch.chdir(tmp_path)
+    _, _, damaged_frames = read_checked(open_source(Path('concat:a.mp4')))
+    assert damaged_frames == ffmpeg_verdict(tmp_path / 'concat:a.mp4') \
+        == [8]

@@ -149,7 +149,7 @@ class DamageScan:
         self._process = subprocess.Popen(
             [ffmpeg_path(), '-hide_banner', '-nostdin', '-nostats',
              '-loglevel', 'level+info', '-threads', '1', '-copyts',
-             '-debug_ts', *seek, '-i', str(path), '-map', '0:v:0',
+             '-debug_ts', *seek, '-i', _file_url(path), '-map', '0:v:0',
              '-an', '-sn', '-dn', '-fps_mode', 'passthrough', '-f', 'null',
              '-'], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, text=True, errors='replace')
@@ -181,6 +181,12 @@ class DamageScan:
         if self._process.poll() is None:
             self._process.kill()
         self._process.wait()
+
+
+def _file_url(path: Union[Path, str]) -> str:
+    """``path`` as FFmpeg's ``file:`` URL: a name such as ``concat:a.mp4``
+    or ``pipe:1`` is then the file of that name, not a protocol."""
+    return 'file:' + str(Path(path).absolute())
 
 
 def start_scan(path: Union[Path, str], table: Optional[PacketTable],
