@@ -311,3 +311,168 @@ def test_folder_where_a_result_goes_refused(config, photo_folder,
     assert list(folder.iterdir()) == []
     assert sorted(p.name for p in folder.parent.iterdir()) == [
         'photo1.jpg.json']
+
+
+# Edges (issue 36, points 3, 6, 7, as an attacker found them).
+
+def test_batch_locks_every_folder_it_writes_in(config, photo_folder,
+                                               tmp_path, capsys):
+    """A recursive batch into out writes in out/sub: a run of one input
+    into out/sub, or a batch into out/sub, excludes it."""
+    out = tmp_path / 'out'
+    (photo_folder / 'sub').mkdir()
+    shutil.copy(photo_folder / 'photo0.jpg', photo_folder / 'sub' / 'c.jpg')
+    batch = ['--config', config, '--input', photo_folder, '--recursive']
+    for exclusive, result in ((False, out / 'sub' / 'r.json'), (True, None)):
+        holder = _hold(out / 'sub', exclusive, result)
+        try:
+            _refused(capsys, batch, 'another run', f'pid {holder.pid}',
+                     out / 'sub')
+        finally:
+            _kill(holder)
+        shutil.rmtree(out)
+    _passes(batch)
+    # The folders made for the locks were removed again, empty.
+    assert not out.exists()
+
+
+def test_overlay_folder_locked_as_the_output(config, photo_folder,
+                                             tiny_models, write_config,
+                                             tmp_path, capsys):
+    overlays = tmp_path / 'overlays'
+    with_overlays = write_config({**tiny_models,
+                                  'output': str(tmp_path / 'out2'),
+                                  'visualize_output': str(overlays)},
+                                 name='overlays.json')
+    holder = _hold(overlays, True)
+    try:
+        _refused(capsys, ['--config', with_overlays, '--input',
+                          photo_folder], 'another run', f'pid {holder.pid}',
+                 overlays)
+    finally:
+        _kill(holder)
+
+
+def test_lock_through_a_symlink_refused(config, tmp_path, capsys):
+    from pose_suite.errors import OutputError
+    from pose_suite.outputs.lock import lock_output
+    victim = tmp_path / 'victim.txt'
+    victim.write_text('keep me\n')
+    out = tmp_path / 'out'
+    out.mkdir()
+    photo = data_file(COCO_IMAGES[0])
+    for name, args in ((FOLDER_LOCK, []),
+                       ('.r.json.run.lock', ['--output', out / 'r.json'])):
+        (out / name).symlink_to(victim)
+        _refused(capsys, ['--config', config, '--input', photo, *args],
+                 out / name)
+        (out / name).unlink()
+    # The lock itself never follows one (checked first by the CLI).
+    (out / FOLDER_LOCK).symlink_to(victim)
+    for exclusive in (True, False):
+        with pytest.raises(OutputError, match='not a regular file'):
+            lock_output(out, exclusive)
+    assert victim.read_text() == 'keep me\n'
+
+
+@pytest.mark.parametrize('name, args', [
+    ('.a.jpg.json.partial', []), ('.a.jpg.json.lock', []),
+    ('.a.jpg.json.run.lock', []), (FOLDER_LOCK, []),
+    ('.a.jpg.json.exports.json', ['--format', 'csv']),
+    ('a.jpg.csv', ['--format', 'csv']), ('a.jpg.json', 'link')])
+def test_folder_where_a_hidden_file_goes_refused(config, tmp_path, capsys,
+                                                 name, args):
+    photo = tmp_path / 'a.jpg'
+    shutil.copy(data_file(COCO_IMAGES[0]), photo)
+    out = tmp_path / 'out'
+    out.mkdir()
+    if args == 'link':  # a link to a folder
+        (tmp_path / 'elsewhere').mkdir()
+        (out / name).symlink_to(tmp_path / 'elsewhere')
+        args = []
+    else:
+        (out / name).mkdir()
+    _refused(capsys, ['--config', config, '--input', photo, *args],
+             f'{out / name} is ', 'a.jpg')
+    assert sorted(p.name for p in out.iterdir()) == [name]
+
+
+@pytest.mark.parametrize('name', ['summary.csv', 'summary.json',
+                                  'report.html'])
+def test_folder_where_a_batch_file_goes_refused(config, photo_folder,
+                                                tmp_path, capsys, name):
+    (tmp_path / 'out' / name).mkdir(parents=True)
+    _refused(capsys, ['--config', config, '--input', photo_folder],
+             f'{tmp_path / "out" / name} is a folder', 'the batch')
+
+
+def test_path_over_path_max_refused_before_any_work(config, tmp_path,
+                                                    capsys):
+    """An output folder whose absolute path has 4062 bytes: the result of
+    a photo of 22 characters fits (4090 bytes), its partial and temporary
+    files would pass PATH_MAX (4096 with the NUL)."""
+    path_max = os.pathconf(tmp_path, 'PC_PATH_MAX')
+    deep = tmp_path
+    while len(os.fsencode(str(deep))) < path_max - 34 - 200:
+        deep = deep / ('d' * 200)
+    deep = deep / ('e' * (path_max - 34 - len(str(deep)) - 1))
+    assert len(os.fsencode(str(deep))) == path_max - 34
+    deep.mkdir(parents=True)
+    photo = tmp_path / ('b' * 18 + '.jpg')
+    shutil.copy(data_file(COCO_IMAGES[0]), photo)
+    assert len(os.fsencode(str(deep / (photo.name + '.json')))) == \
+        path_max - 6
+    _refused(capsys, ['--config', config, '--input', photo, '--output',
+                      deep], 'path', str(photo), f'allows {path_max - 1}')
+    assert list(deep.iterdir()) == []
+
+
+def test_lock_left_by_another_user_is_taken(tmp_path):
+    """As a user who is not root (``unshare --user``): a lock file another
+    user left (mode 0644) in a folder all may write is locked read-only;
+    while held, another run is refused."""
+    from pose_suite.errors import OutputError
+    from pose_suite.outputs.lock import lock_output
+    out = tmp_path / 'out'
+    out.mkdir(mode=0o777)
+    out.chmod(0o777)
+    (out / FOLDER_LOCK).write_text('')
+    os.chown(out / FOLDER_LOCK, 65534, 65534)
+    (out / FOLDER_LOCK).chmod(0o644)
+    code = ('import time; from pathlib import Path; '
+            'from pose_suite.outputs.lock import lock_output; '
+            f'held = lock_output(Path({str(out)!r}), True); '
+            'print("held", flush=True); time.sleep(120)')
+    try:
+        process = subprocess.Popen(
+            ['unshare', '--user', sys.executable, '-c', code], cwd=ROOT,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as exc:
+        pytest.skip(f'needs unshare --user: {exc}')
+    line = process.stdout.readline()
+    if line != 'held\n':
+        err = process.communicate()[1]
+        if 'unshare' in err and 'Operation not permitted' in err:
+            pytest.skip(f'needs unshare --user: {err.strip()}')
+        raise AssertionError(err)
+    try:
+        with pytest.raises(OutputError, match='another run'):
+            lock_output(out, True)
+    finally:
+        _kill(process)
+    assert (out / FOLDER_LOCK).read_text() == ''  # not written
+
+
+def test_segment_names_checked_with_their_real_digits():
+    """A 20-minute clip cut every second has 1200 segments: the name
+    checked is at least as long as the longest one written."""
+    from pose_suite.batch.claim import _longest_segment
+    from pose_suite.batch.segments import plan_segments, segment_file
+    result = Path('out') / 'clip.mp4.json'
+    segments = plan_segments(20 * 60 * 30, 30.0, 1.0)
+    assert len(segments) == 1200
+    longest = max(len(segment_file(result, number, len(segments)).name)
+                  for number in range(len(segments)))
+    assert longest == len('.clip.mp4.json.segment-1200-of-1200.json')
+    assert len(_longest_segment(result, 20 * 60 * 30).name) >= longest
+    assert len(_longest_segment(result).name) >= longest

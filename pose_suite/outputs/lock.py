@@ -1,7 +1,8 @@
 """One run at a time on an output, from before any model loads.
 
-A run locks its output folder (the folder of its result file, for one
-input) with ``flock`` on the hidden file ``.pose-suite.lock`` there: a
+A run locks every folder it writes files in (its output folder, the
+sub-folders of a recursive batch's results and exports, its overlays'
+folders) with ``flock`` on the hidden file ``.pose-suite.lock`` in each: a
 batch, and any run on Ray (the driver holds the lock, its workers write in
 the folder), holds it exclusively; a run of one input shares it and holds
 its result's own ``.<name>.run.lock`` exclusively. So two batches into one
@@ -15,13 +16,20 @@ not, and on NFS the lock is the server's (Linux maps ``flock`` to its
 byte-range locks): a lock file left behind is not a lock, and the next run
 takes it. No pid is trusted to mean a live run. The last holder removes the
 file. Lock files are hidden: never inputs, results or summary rows.
+
+A lock file is opened without following a symbolic link, and must be a
+regular file (else the run is refused, naming it). One another user left,
+which this user may not write, is locked read-only (its holder's pid
+cannot be written then).
 """
+import errno
 import fcntl
 import os
 import socket
+import stat
 import time
 from pathlib import Path
-from typing import IO, List, Optional, Tuple
+from typing import IO, List, Optional, Sequence, Tuple
 
 from pose_suite.errors import OutputError
 
@@ -49,39 +57,39 @@ class OutputLock:
     def release(self) -> None:
         while self._held:
             _drop(*self._held.pop())
-        for folder in self.made:
+        for folder in sorted(self.made, key=lambda f: len(f.parts),
+                             reverse=True):
             try:
                 folder.rmdir()
             except OSError:
-                break  # not empty: the run (or another) wrote there
+                pass  # not empty: the run (or another) wrote there
 
 
 def lock_output(folder: Path, exclusive: bool,
                 result: Optional[Path] = None,
                 result_lock: Optional[Path] = None) -> OutputLock:
-    """Lock the output ``folder`` (made if missing, and removed on release
-    if still empty): ``exclusive`` for a batch or a Ray run, else shared,
-    with ``result_lock`` (the lock file of the one ``result``) exclusive.
+    """:func:`lock_outputs` of the one ``folder``."""
+    return lock_outputs([folder], exclusive, result, result_lock)
+
+
+def lock_outputs(folders: Sequence[Path], exclusive: bool,
+                 result: Optional[Path] = None,
+                 result_lock: Optional[Path] = None) -> OutputLock:
+    """Lock each of the ``folders`` a run writes in (made if missing, and
+    removed on release if still empty): ``exclusive`` for a batch or a
+    Ray run, else shared, with ``result_lock`` (the lock file of the one
+    ``result``) exclusive.
 
     Raises:
-        OutputError: the folder cannot be made or written, or another run
-        holds a lock that excludes this one (one line, naming its pid).
+        OutputError: a folder cannot be made or written, a lock file is no
+        regular file, or another run holds a lock that excludes this one
+        (one line, naming its pid).
     """
-    folder = Path(folder)
     lock = OutputLock()
-    missing = folder.absolute()
-    while not missing.exists() and missing.parent != missing:
-        lock.made.append(missing)
-        missing = missing.parent
+    folder = None
     try:
-        for attempt in range(3):
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                lock.take(folder / FOLDER_LOCK, exclusive, folder)
-                break
-            except FileNotFoundError:
-                if attempt == 2:  # an ending run removed it, again
-                    raise
+        for folder in dict.fromkeys(Path(f) for f in folders):
+            _lock_folder(lock, folder, exclusive)
         if result_lock is not None:
             lock.take(result_lock, True, result)
     except OSError as exc:
@@ -94,11 +102,59 @@ def lock_output(folder: Path, exclusive: bool,
     return lock
 
 
+def _lock_folder(lock: OutputLock, folder: Path, exclusive: bool) -> None:
+    """Make ``folder`` (noting in ``lock.made`` what was missing) and take
+    its lock; a folder an ending run removed meanwhile is made again."""
+    missing = folder.absolute()
+    while not missing.exists() and missing.parent != missing:
+        if missing not in lock.made:
+            lock.made.append(missing)
+        missing = missing.parent
+    for attempt in range(3):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            lock.take(folder / FOLDER_LOCK, exclusive, folder)
+            return
+        except FileNotFoundError:
+            if attempt == 2:  # an ending run removed it, again
+                raise
+
+
+def _open(path: Path) -> IO:
+    """``path`` opened to be locked: never through a symbolic link, a
+    regular file only; read-only where another user's file may not be
+    written (a read-only ``flock`` holds all the same on Linux)."""
+    common = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | common,
+                     0o666)
+        mode = 'a+'
+    except PermissionError as exc:  # EACCES, EPERM
+        try:
+            fd = os.open(path, os.O_RDONLY | common)
+        except FileNotFoundError:
+            raise exc from None  # no file, and the folder is not ours
+        mode = 'r'
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            raise OutputError(_not_a_file(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OutputError(_not_a_file(path))
+    return os.fdopen(fd, mode, encoding='utf-8')
+
+
+def _not_a_file(path: Path) -> str:
+    return (f'{path} is not a regular file (a link, folder or other), where '
+            'the run keeps its lock: remove it (nothing was analysed)')
+
+
 def _take(path: Path, exclusive: bool, what: Path) -> IO:
     """Open and flock ``path`` without waiting; write this run's pid."""
     while True:
         try:
-            handle = open(path, 'a+', encoding='utf-8')
+            handle = _open(path)
         except FileNotFoundError:
             raise  # its folder, emptied, was removed: made again
         except OSError as exc:
@@ -133,7 +189,9 @@ def _is_linked(handle: IO, path: Path) -> bool:
 def _sign(handle: IO, exclusive: bool) -> None:
     """Write ``<pid> <host>`` in the lock file: alone when held
     exclusively, else as one more line (an append of one short line is
-    whole)."""
+    whole); nothing in a file this user may not write."""
+    if not handle.writable():
+        return
     if exclusive:
         handle.truncate(0)
     handle.write(f'{os.getpid()} {socket.gethostname()}\n')
@@ -196,6 +254,9 @@ def _drop(path: Path, handle: IO) -> None:
         pass  # others hold it still (and this run's hold is gone)
     else:
         if _is_linked(handle, path):
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # another user's, in a folder with the sticky bit
     finally:
         handle.close()
