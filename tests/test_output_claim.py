@@ -349,6 +349,9 @@ def test_overlay_folder_locked_as_the_output(config, photo_folder,
         _refused(capsys, ['--config', with_overlays, '--input',
                           photo_folder], 'another run', f'pid {holder.pid}',
                  overlays)
+        _refused(capsys, ['--config', with_overlays, '--input',
+                          photo_folder / 'photo0.jpg'], 'another run',
+                 f'pid {holder.pid}', overlays)  # a run of one input
     finally:
         _kill(holder)
 
@@ -373,6 +376,10 @@ def test_lock_through_a_symlink_refused(config, tmp_path, capsys):
         with pytest.raises(OutputError, match='not a regular file'):
             lock_output(out, exclusive)
     assert victim.read_text() == 'keep me\n'
+    (out / FOLDER_LOCK).unlink()
+    os.mkfifo(out / FOLDER_LOCK)  # nor anything but a regular file
+    with pytest.raises(OutputError, match='not a regular file'):
+        lock_output(out, True)
 
 
 @pytest.mark.parametrize('name, args', [

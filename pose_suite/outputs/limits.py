@@ -234,13 +234,12 @@ def _check_no_folder_stands(who: str,
                             paths: List[Tuple[str, Path]]) -> None:
     """Anything but a regular file (a folder, a link to one, a FIFO)
     where a file of the run goes would take the file inside it, or fail
-    the input after its analysis; a lock is never a link."""
+    the input after its analysis (a link to a lock file is refused when
+    it is opened, :mod:`pose_suite.outputs.lock`)."""
     for what, path in paths:
         if what.endswith(_FOLDERS):
             continue
-        lock = what.endswith('lock')
-        if (path.is_symlink() and lock) or (
-                os.path.lexists(path) and not path.is_file()):
+        if os.path.lexists(path) and not path.is_file():
             kind = 'a folder' if path.is_dir() else 'not a regular file'
             raise OutputError(
                 f'{path} is {kind}, where {who} would write its '
