@@ -252,3 +252,106 @@ def test_a_name_ffmpeg_reads_as_a_protocol_is_the_file(damaged_clips,
     _, _, damaged_frames = read_checked(open_source(Path('concat:a.mp4')))
     assert damaged_frames == ffmpeg_verdict(tmp_path / 'concat:a.mp4') \
         == [8]
+
+
+def _fake_ffmpeg(folder: Path, body: str) -> str:
+    fake = folder / 'ffmpeg'
+    fake.write_text('#!/bin/sh\n' + body + '\n')
+    fake.chmod(0o755)
+    return str(fake)
+
+
+def _scan_of(path: Path):
+    """The damage scan of a whole read of ``path`` (read to its end)."""
+    report = DecodeReport(damage_range=(0, None))
+    read = [i for i, _, f in open_source(path).frames(report=report)
+            if f is not None]
+    return report.damage, read
+
+
+def _stats() -> dict:
+    """pid -> (state, ppid) of the processes running (Linux's /proc)."""
+    found = {}
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        found[int(stat.parent.name)] = (fields[0], int(fields[1]))
+    return found
+
+
+def _with_children(pid: int) -> list:
+    """``pid`` and its children (the fake ffmpeg's sleep), once started."""
+    import time
+    for _ in range(50):
+        children = [p for p, (_, ppid) in _stats().items() if ppid == pid]
+        if children:
+            return [pid] + children
+        time.sleep(0.1)
+    return [pid]
+
+
+def _gone(pids: list) -> bool:
+    """None of ``pids`` alive (a zombie is dead) within 5 s."""
+    import time
+    for _ in range(50):
+        stats = _stats()
+        if all(stats.get(p, ('Z',))[0] == 'Z' for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_scan_that_does_not_finish_is_killed_and_said(
+        damaged_clips, tmp_path, monkeypatch):
+    """An ffmpeg that hangs: waited for a bounded time after the read,
+    then killed with what it started (nothing left running), null and
+    one warning line."""
+    from pose_suite.media import damage
+    monkeypatch.setattr(damage, 'ffmpeg_path', lambda: _fake_ffmpeg(
+        tmp_path, 'sleep 100000 & wait'))
+    monkeypatch.setattr(damage, 'WAIT_FLOOR_S', 1.0)
+    monkeypatch.setattr(damage, 'WAIT_PER_FRAME_S', 0.01)
+    scan, read = _scan_of(damaged_clips('h264_key_mp4'))
+    started = _with_children(scan._process.pid)
+    assert len(started) == 2
+    with pytest.warns(UserWarning, match=r'damage not checked for '
+                      r'h264_key_mp4\.mp4: ffmpeg did not finish within 1 s'):
+        assert scan.damaged(read) is None
+    assert scan._process.returncode is not None  # reaped
+    assert _gone(started)  # its sleep too
+
+
+def test_ctrl_c_while_waiting_kills_the_scan(damaged_clips, tmp_path,
+                                             monkeypatch):
+    from pose_suite.media import damage
+    monkeypatch.setattr(damage, 'ffmpeg_path', lambda: _fake_ffmpeg(
+        tmp_path, 'sleep 100000 & wait'))
+    scan, read = _scan_of(damaged_clips('h264_key_mp4'))
+    started = _with_children(scan._process.pid)
+
+    def interrupted(timeout=None):
+        raise KeyboardInterrupt
+    scan._reader.join = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        scan.damaged(read)
+    assert scan._process.returncode is not None
+    assert _gone(started)
+
+
+def test_an_ffmpeg_that_fails_says_why(damaged_clips, tmp_path,
+                                       monkeypatch):
+    """An ffmpeg before 5.1 has no ``-fps_mode``: null, and one line with
+    its exit status and last error line (escaped)."""
+    from pose_suite.media import damage
+    monkeypatch.setattr(damage, 'ffmpeg_path', lambda: _fake_ffmpeg(
+        tmp_path, "echo 'some banner' >&2; printf \"Unrecognized option "
+        "'fps_mode'.\\033[0m\\n\" >&2; exit 8"))
+    scan, read = _scan_of(damaged_clips('h264_key_mp4'))
+    with pytest.warns(UserWarning) as said:
+        assert scan.damaged(read) is None
+    assert [str(w.message) for w in said] == [
+        'damage not checked for h264_key_mp4.mp4: ffmpeg failed (exit '
+        "status 8): Unrecognized option 'fps_mode'.\\x1b[0m "
+        '(meta.frames_damaged is null)']
