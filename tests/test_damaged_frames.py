@@ -393,8 +393,7 @@ def test_without_a_packet_table_it_says_damage_is_not_checked(tmp_path):
     assert report.damage is None
 
 
-def test_verdicts_without_times_are_not_called_clean(damaged_clips,
-                                                     tmp_path):
+def test_a_raw_stream_is_not_called_clean(damaged_clips, tmp_path):
     """A raw H.264 stream (no container, packets without times) of the
     clip with a damaged key frame: FFmpeg logs errors, which cannot be
     placed: null and said, never ``[]``."""
@@ -402,10 +401,27 @@ def test_verdicts_without_times_are_not_called_clean(damaged_clips,
     _run(FFMPEG, '-v', 'error', '-i', damaged_clips('h264_key_mp4'),
          '-c', 'copy', '-f', 'h264', path)
     assert _ffmpeg_errors(path)  # FFmpeg sees the damage
-    scan, read = _scan_of(path)
+    report = DecodeReport(damage_range=(0, None))
     with pytest.warns(UserWarning, match=r'damage not checked for '
-                      r'raw\.h264: .*no times to place them by'):
-        assert scan.damaged(read) is None
+                      r'raw\.h264: its packets do not say where'):
+        list(open_source(path).frames(report=report))
+    assert report.damage is None
+
+
+@pytest.mark.parametrize('corrupt, errors', [([], [(None, None)]),
+                                             ([0.5], [(0.04, 0.0)]),
+                                             ([0.04], [(0.5, None)])])
+def test_verdicts_without_a_place_are_not_called_clean(corrupt, errors):
+    """A verdict without a time (a packet with none), or one no frame of
+    the packet table has: not checked (None), never dropped."""
+    from pose_suite.media.damage import Verdicts
+    from pose_suite.media.packets import PacketTable
+    verdicts = Verdicts()
+    verdicts.corrupt, verdicts.errors = corrupt, errors
+    table = PacketTable([0.0, 0.04, 0.08, 0.12])
+    assert verdicts.indices(table, 0.0) is None
+    verdicts.corrupt, verdicts.errors = [0.04], [(0.08, 0.0)]
+    assert verdicts.indices(table, 0.0) == {1, 2}
 
 
 def test_a_damaged_key_frame_never_shown_counts_for_the_first_shown(
