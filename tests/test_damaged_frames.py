@@ -95,7 +95,12 @@ def _make(folder: Path, name: str) -> Path:
     options, ext, number, how = MATRIX[name]
     intact = folder / f'{name}.intact.{ext}'
     _run(FFMPEG, '-v', 'error', '-y', *SOURCE, *options, intact)
-    path = folder / f'{name}.{ext}'
+    return _overwrite(intact, folder / f'{name}.{ext}', number, how)
+
+
+def _overwrite(intact: Path, path: Path, number, how) -> Path:
+    """``intact`` with its packet ``number`` damaged (see :data:`MATRIX`),
+    as ``path``."""
     data = bytearray(intact.read_bytes())
     if number is not None:
         packet = _packets(intact)[number]
@@ -252,3 +257,217 @@ def test_a_name_ffmpeg_reads_as_a_protocol_is_the_file(damaged_clips,
     _, _, damaged_frames = read_checked(open_source(Path('concat:a.mp4')))
     assert damaged_frames == ffmpeg_verdict(tmp_path / 'concat:a.mp4') \
         == [8]
+
+
+def _fake_ffmpeg(folder: Path, body: str) -> str:
+    fake = folder / 'ffmpeg'
+    fake.write_text('#!/bin/sh\n' + body + '\n')
+    fake.chmod(0o755)
+    return str(fake)
+
+
+def _scan_of(path: Path):
+    """The damage scan of a whole read of ``path`` (read to its end)."""
+    report = DecodeReport(damage_range=(0, None))
+    read = [i for i, _, f in open_source(path).frames(report=report)
+            if f is not None]
+    return report.damage, read
+
+
+def _stats() -> dict:
+    """pid -> (state, ppid) of the processes running (Linux's /proc)."""
+    found = {}
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try:
+            fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        found[int(stat.parent.name)] = (fields[0], int(fields[1]))
+    return found
+
+
+def _with_children(pid: int) -> list:
+    """``pid`` and its children (the fake ffmpeg's sleep), once started."""
+    import time
+    for _ in range(50):
+        children = [p for p, (_, ppid) in _stats().items() if ppid == pid]
+        if children:
+            return [pid] + children
+        time.sleep(0.1)
+    return [pid]
+
+
+def _gone(pids: list) -> bool:
+    """None of ``pids`` alive (a zombie is dead) within 5 s."""
+    import time
+    for _ in range(50):
+        stats = _stats()
+        if all(stats.get(p, ('Z',))[0] == 'Z' for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_scan_that_does_not_finish_is_killed_and_said(
+        damaged_clips, tmp_path, monkeypatch):
+    """An ffmpeg that hangs: waited for a bounded time after the read,
+    then killed with what it started (nothing left running), null and
+    one warning line."""
+    from pose_suite.media import damage
+    monkeypatch.setattr(damage, 'ffmpeg_path', lambda: _fake_ffmpeg(
+        tmp_path, 'sleep 100000 & wait'))
+    monkeypatch.setattr(damage, 'WAIT_FLOOR_S', 1.0)
+    monkeypatch.setattr(damage, 'WAIT_PER_FRAME_S', 0.01)
+    scan, read = _scan_of(damaged_clips('h264_key_mp4'))
+    started = _with_children(scan._process.pid)
+    assert len(started) == 2
+    with pytest.warns(UserWarning, match=r'damage not checked for '
+                      r'h264_key_mp4\.mp4: ffmpeg did not finish within 1 s'):
+        assert scan.damaged(read) is None
+    assert scan._process.returncode is not None  # reaped
+    assert _gone(started)  # its sleep too
+
+
+def test_ctrl_c_while_waiting_kills_the_scan(damaged_clips, tmp_path,
+                                             monkeypatch):
+    from pose_suite.media import damage
+    monkeypatch.setattr(damage, 'ffmpeg_path', lambda: _fake_ffmpeg(
+        tmp_path, 'sleep 100000 & wait'))
+    scan, read = _scan_of(damaged_clips('h264_key_mp4'))
+    started = _with_children(scan._process.pid)
+
+    def interrupted(timeout=None):
+        raise KeyboardInterrupt
+    scan._reader.join = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        scan.damaged(read)
+    assert scan._process.returncode is not None
+    assert _gone(started)
+
+
+def test_an_ffmpeg_that_fails_says_why(damaged_clips, tmp_path,
+                                       monkeypatch):
+    """An ffmpeg before 5.1 has no ``-fps_mode``: null, and one line with
+    its exit status and last error line (escaped)."""
+    from pose_suite.media import damage
+    monkeypatch.setattr(damage, 'ffmpeg_path', lambda: _fake_ffmpeg(
+        tmp_path, "echo 'some banner' >&2; printf \"Unrecognized option "
+        "'fps_mode'.\\033[0m\\n\" >&2; exit 8"))
+    scan, read = _scan_of(damaged_clips('h264_key_mp4'))
+    with pytest.warns(UserWarning) as said:
+        assert scan.damaged(read) is None
+    assert [str(w.message) for w in said] == [
+        'damage not checked for h264_key_mp4.mp4: ffmpeg failed (exit '
+        "status 8): Unrecognized option 'fps_mode'.\\x1b[0m "
+        '(meta.frames_damaged is null)']
+
+
+def _pixels_differ(path: Path, intact: Path, indices) -> list:
+    """Of ``indices``, the frames whose picture in ``path`` differs from
+    that in ``intact`` (mean absolute difference of at least 1)."""
+    ours = dict((i, f) for i, _, f in open_source(path).frames())
+    theirs = dict((i, f) for i, _, f in open_source(intact).frames())
+    return [i for i in indices if np.abs(
+        ours[i].astype(np.int16) - theirs[i].astype(np.int16)).mean() >= 1]
+
+
+def _ffmpeg_errors(path: Path) -> str:
+    return subprocess.run([FFMPEG, '-v', 'error', '-threads', '1', '-i',
+                           path, '-f', 'null', '-'], capture_output=True,
+                          text=True, timeout=120).stderr
+
+
+def test_without_a_packet_table_it_says_damage_is_not_checked(tmp_path):
+    """MPEG-PS with tiny pictures: several frames a PES packet, most
+    without a time (ffprobe: N/A); nowhere to place verdicts."""
+    path = tmp_path / 'ps.mpg'
+    _run(FFMPEG, '-v', 'error', '-f', 'lavfi', '-i',
+         'testsrc2=size=64x48:rate=30:duration=0.2', '-c:v', 'mpeg2video',
+         path)
+    times = [p.get('pts_time') for p in _packets(path)]
+    assert times.count('N/A') + times.count(None) >= 3, times
+    report = DecodeReport(damage_range=(0, None))
+    with pytest.warns(UserWarning, match=r'damage not checked for ps\.mpg: '
+                      'its packets do not say where its frames are'):
+        list(open_source(path).frames(report=report))
+    assert report.damage is None
+
+
+def test_a_raw_stream_is_not_called_clean(damaged_clips, tmp_path):
+    """A raw H.264 stream (no container, packets without times) of the
+    clip with a damaged key frame: FFmpeg logs errors, which cannot be
+    placed: null and said, never ``[]``."""
+    path = tmp_path / 'raw.h264'
+    _run(FFMPEG, '-v', 'error', '-i', damaged_clips('h264_key_mp4'),
+         '-c', 'copy', '-f', 'h264', path)
+    assert _ffmpeg_errors(path)  # FFmpeg sees the damage
+    report = DecodeReport(damage_range=(0, None))
+    with pytest.warns(UserWarning, match=r'damage not checked for '
+                      r'raw\.h264: its packets do not say where'):
+        list(open_source(path).frames(report=report))
+    assert report.damage is None
+
+
+@pytest.mark.parametrize('corrupt, errors', [([], [(None, None)]),
+                                             ([0.5], [(0.04, 0.0)]),
+                                             ([0.04], [(0.5, None)])])
+def test_verdicts_without_a_place_are_not_called_clean(corrupt, errors):
+    """A verdict without a time (a packet with none), or one no frame of
+    the packet table has: not checked (None), never dropped."""
+    from pose_suite.media.damage import Verdicts
+    from pose_suite.media.packets import PacketTable
+    verdicts = Verdicts()
+    verdicts.corrupt, verdicts.errors = corrupt, errors
+    table = PacketTable([0.0, 0.04, 0.08, 0.12])
+    assert verdicts.indices(table, 0.0) is None
+    verdicts.corrupt, verdicts.errors = [0.04], [(0.08, 0.0)]
+    assert verdicts.indices(table, 0.0) == {1, 2}
+
+
+def test_a_damaged_key_frame_never_shown_counts_for_the_first_shown(
+        damaged_clips, tmp_path):
+    """An MP4 trimmed with ``-ss 0.1 -c copy``: its key frame before the
+    cut is decoded, never shown. Damaged, its errors smear the first
+    frames shown (the pixels tell); no shown frame is flagged corrupt,
+    so they count for the first frame shown."""
+    whole = damaged_clips('h264_key_mp4').with_name(
+        'h264_key_mp4.intact.mp4')
+    intact = tmp_path / 'trim.intact.mp4'
+    _run(FFMPEG, '-v', 'error', '-ss', '0.1', '-i', whole, '-c', 'copy',
+         intact)
+    assert _packets(intact)[0]['pts_time'].startswith('-')  # hidden
+    path = _overwrite(intact, tmp_path / 'trim.mp4', 0, 'noise')
+    assert _ffmpeg_errors(path)
+    _, _, damaged = read_checked(open_source(path))
+    assert damaged == [0]
+    assert _pixels_differ(path, intact, [0]) == [0]
+
+
+def test_the_warning_says_the_frames_after_a_damaged_one_are_smeared(
+        damaged_clips):
+    """FFmpeg flags only the frame decoded with errors (8, the second key
+    frame); the pictures after it up to the next key frame (16, by
+    ffprobe's key flags) refer to it and differ from the intact clip's
+    too: the warning line says so."""
+    from types import SimpleNamespace
+    from pose_suite.service.frames import damaged_frames
+    path = damaged_clips('h264_key_mp4')
+    source = open_source(path)
+    report = DecodeReport(damage_range=(0, None))
+    read = list(source.frames(report=report))
+    writer = SimpleNamespace(frames_failed=[], next_frame_index=len(read))
+    with pytest.warns(UserWarning) as said:
+        assert damaged_frames(source, writer, report, 0) == [8]
+    assert [str(w.message).split(': ', 1)[1] for w in said] == [
+        '1 frame(s) decoded with errors FFmpeg concealed (partly guessed '
+        'pictures): 8; listed in meta.frames_damaged; the frames after '
+        'each up to the next key frame refer to it and may be smeared too']
+    keys = json.loads(_run(FFPROBE, '-v', 'error', '-select_streams', 'v:0',
+                           '-show_entries', 'packet=pts_time,flags', '-of',
+                           'json', path))['packets']
+    times = sorted(float(p['pts_time']) for p in keys)
+    key_frames = sorted(times.index(float(p['pts_time'])) for p in keys
+                        if 'K' in p['flags'])
+    assert key_frames == [0, 8, 16]
+    intact = path.with_name('h264_key_mp4.intact.mp4')
+    assert _pixels_differ(path, intact, range(20)) == list(range(8, 16))

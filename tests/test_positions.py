@@ -7,6 +7,9 @@ The expected times are ffprobe's (``-show_entries
 frame=best_effort_timestamp_time``, minus the stream's start_time), noted
 in tests/data/README.md; the code under test never ran ffprobe.
 """
+import json
+import shutil
+import subprocess
 import warnings
 
 import numpy as np
@@ -119,3 +122,34 @@ def test_lost_packets_go_where_the_rate_leaves_a_hole():
         rate[:5] + rate[6:])
     # A variable rate leaves no hole.
     assert _with_lost([0, 0.03, 0.1, 0.12, 0.2, 0.33, 0.35], 1) is None
+
+
+@pytest.mark.skipif(not (shutil.which('ffmpeg') and shutil.which('ffprobe')),
+                    reason='ffmpeg/ffprobe not installed')
+@pytest.mark.parametrize('name', ['intra.mkv', 'raw.h264'])
+def test_a_packet_without_a_time_is_not_frame_0s_time(tmp_path, name):
+    """OpenCV's raw mode gives FFmpeg's "no time" (INT64_MIN, scaled) for
+    every packet of an all-intra H.264 MKV and of a raw ``.h264``: it is
+    no time (frame 0 got -9.2e15 s and -7.7e12 s). The times are
+    ffprobe's (frames' best effort times; a raw stream has none, nor a
+    start_time: from 0, by 1 / fps)."""
+    path = tmp_path / name
+    subprocess.run(['ffmpeg', '-v', 'error', '-f', 'lavfi', '-i',
+                    'testsrc2=size=64x48:rate=30', '-frames:v', '6',
+                    '-c:v', 'libx264', '-x264-params', 'keyint=1', path],
+                   check=True, timeout=120)
+    probed = subprocess.run(
+        ['ffprobe', '-v', 'error', '-select_streams', 'v:0', '-show_entries',
+         'frame=best_effort_timestamp_time:format=start_time', '-of',
+         'json', path], capture_output=True, text=True, check=True).stdout
+    probed = json.loads(probed)
+    times = [f.get('best_effort_timestamp_time', 'N/A')
+             for f in probed['frames']]
+    if 'N/A' in times:
+        assert probed['format'].get('start_time', 'N/A') == 'N/A'
+        times = [i / 30 for i in range(6)]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        read = list(open_source(path).frames())
+    assert [t for _, t, _ in read] == pytest.approx(
+        [float(t) - float(times[0]) for t in times], abs=1e-3)

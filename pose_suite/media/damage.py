@@ -20,19 +20,34 @@ flag. A frame is damaged when
   B-frames, where the packet's time does not say which frame it is).
 
 A frame that does not decode at all is not damaged but failed
-(``frames_failed``). Without ``ffmpeg`` on the PATH (a Debian package,
-not a dependency of the suite) nothing is checked: ``frames_damaged`` is
-null, and a note says so once. Checked with FFmpeg 5.1 (Debian 12).
+(``frames_failed``). Errors of a packet that is never shown (one before
+the cut of a trimmed file) count for the first frame shown. FFmpeg flags
+only the frame decoded with errors: the frames after it up to the next
+key frame refer to it and may be smeared too (the warning says so).
+
+``frames_damaged`` is null (not checked) and one warning line ``damage
+not checked for NAME: WHY`` says so where: ``ffmpeg`` is not on the PATH
+(a Debian package, not a dependency of the suite; said once); the packets
+do not say where the frames are (no packet table: MPEG-PS, ...); ffmpeg
+fails (its exit status and last error line: an ffmpeg before 5.1 has no
+``-fps_mode``); it does not finish within :func:`wait_s` after the
+suite's own read ended (then it is killed); or a verdict has no time to
+place it by (a raw ``.h264`` stream). Every way out of the read (an
+exception, Ctrl-C, SIGTERM) kills the scan and reaps it. Checked with
+FFmpeg 5.1 (Debian 12).
 """
+import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import warnings
+from collections import deque
 from pathlib import Path
 from typing import Iterable, List, Optional, Set, Tuple, Union
 
-from pose_suite.errors import SuiteWarning
+from pose_suite.errors import SuiteWarning, visible
 from pose_suite.media.packets import PacketTable, nearest_place
 
 #: Seconds the scan reads past the last frame asked for (B-frames come
@@ -41,6 +56,11 @@ PAST_STOP_S = 2.0
 #: Seconds a segment's scan starts before its first frame (FFmpeg seeks
 #: from the file's start, which may be before the video's).
 BEFORE_START_S = 2.0
+#: The scan is waited for at most WAIT_FLOOR_S, or WAIT_PER_FRAME_S a
+#: frame checked if longer, after the suite's own read ended (it ran
+#: beside the read, on one thread: about 5 ms a 1080p frame).
+WAIT_FLOOR_S = 30.0
+WAIT_PER_FRAME_S = 0.1
 _said_missing = []
 
 _TIME = r'{}:(-?[0-9.]+)'
@@ -71,11 +91,16 @@ class Verdicts:
         self.corrupt: List[float] = []
         self.errors: List[Tuple[Optional[float], Optional[float]]] = []
         self.last_dts: Optional[float] = None
+        #: ffmpeg's last line at level error or fatal (else its last line).
+        self.last_error: Optional[str] = None
         self._packet: Optional[Tuple] = None
         self._flagged = False
 
     def feed(self, line: str) -> None:
         line = line.rstrip('\n')
+        if '[error] ' in line or '[fatal] ' in line or (
+                line.strip() and not line.startswith('[')):
+            self.last_error = line.strip()
         if self.decoder is None and ' -> #0:0 (' in line:
             self.decoder = line.split(' -> #0:0 (', 1)[1].split(' ', 1)[0]
         elif _CORRUPT.search(line):
@@ -101,25 +126,44 @@ class Verdicts:
                 if not self.errors or self.errors[-1] != self._packet:
                     self.errors.append(self._packet)
 
-    def indices(self, table: PacketTable, start_s: float) -> Set[int]:
+    def indices(self, table: PacketTable, start_s: float
+                ) -> Optional[Set[int]]:
         """The frame indices of the damaged frames (times ``start_s``, the
-        stream's start on the container's clock, subtracted)."""
+        stream's start on the container's clock, subtracted); None when a
+        verdict has no time the packet table places (a raw stream)."""
         found = set()
         for time in self.corrupt:
-            index = table.place(time - start_s)
-            if index is not None:
-                found.add(index)
+            index = _hidden_before(table, time - start_s)
+            if index is None:
+                index = table.place(time - start_s)
+            if index is None:
+                return None
+            found.add(index)
         if table.delay:
             # Decoding times only (AVI), frames reordered: a packet's time
             # does not say which frame it is; the flag tells.
             return found
         for pts, dts in self.errors:
             time = pts if pts is not None else dts
-            index = None if time is None else \
-                nearest_place(table.times, time - start_s)
-            if index is not None:
-                found.add(index)
+            if time is None:
+                return None
+            index = _hidden_before(table, time - start_s)
+            if index is None:
+                index = nearest_place(table.times, time - start_s)
+            if index is None:
+                return None
+            found.add(index)
         return found
+
+
+def _hidden_before(table: PacketTable, time_s: float) -> Optional[int]:
+    """0, the first frame shown, for a time before it (a packet never
+    shown: before the cut of a trimmed file); else None."""
+    first = table.time_of(0)
+    if first is not None and time_s < first - 1e-3 and \
+            nearest_place(table.times, time_s) is None:
+        return 0
+    return None
 
 
 class DamageScan:
@@ -137,6 +181,7 @@ class DamageScan:
     def __init__(self, path: Union[Path, str], table: PacketTable,
                  stream_start_s: Optional[float], first: int = 0,
                  stop: Optional[int] = None):
+        self.name = Path(path).name
         self.table, self.start_s = table, stream_start_s or 0.0
         self.verdicts = Verdicts()
         stop_time = table.time_of(stop) if stop is not None else None
@@ -152,7 +197,8 @@ class DamageScan:
              '-debug_ts', *seek, '-i', _file_url(path), '-map', '0:v:0',
              '-an', '-sn', '-dn', '-fps_mode', 'passthrough', '-f', 'null',
              '-'], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True, errors='replace')
+            stderr=subprocess.PIPE, text=True, errors='replace',
+            start_new_session=True)  # its own group: killed as a whole
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -161,26 +207,65 @@ class DamageScan:
             self.verdicts.feed(line)
             if self._until is not None and self.verdicts.last_dts is not \
                     None and self.verdicts.last_dts > self._until:
-                self._process.kill()  # past the segment: enough
+                self._kill()  # past the segment: enough
                 break
         self._process.stderr.close()
 
     def damaged(self, decoded: Iterable[int]) -> Optional[List[int]]:
         """The frames among ``decoded`` (indices) that FFmpeg decoded
-        with errors, once it is done; None when it could not tell (it
-        failed to run through the file)."""
-        self._reader.join()
-        code = self._process.wait()
-        if code != 0 and self._until is None:
-            return None
-        found = self.verdicts.indices(self.table, self.start_s)
-        return sorted(found.intersection(decoded))
+        with errors, once it is done; None when it could not tell (said
+        in one warning line, see the module's docstring). The scan is
+        killed and reaped on every way out."""
+        decoded = set(decoded)
+        try:
+            wait = wait_s(len(decoded))
+            self._reader.join(wait)
+            if self._reader.is_alive():
+                return self._not_checked(
+                    f'ffmpeg did not finish within {wait:.0f} s after the '
+                    'read (killed)')
+            code = self._process.wait()
+            if code != 0 and self._until is None:
+                return self._not_checked(
+                    f'ffmpeg failed (exit status {code}): '
+                    f'{visible(self.verdicts.last_error or "no message")}')
+            found = self.verdicts.indices(self.table, self.start_s)
+            if found is None:
+                return self._not_checked(
+                    "FFmpeg's verdicts have no times to place them by "
+                    '(packets without times)')
+            return sorted(found.intersection(decoded))
+        finally:
+            self.close()
+
+    def _not_checked(self, why: str) -> None:
+        not_checked(self.name, why)
+        return None
 
     def close(self) -> None:
-        """Stop the scan (a read cut off)."""
+        """Stop the scan (a read cut off, or done) and reap it."""
         if self._process.poll() is None:
-            self._process.kill()
+            self._kill()
         self._process.wait()
+
+    def _kill(self) -> None:
+        """Kill ffmpeg and whatever it started (its process group)."""
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except (OSError, AttributeError):
+            self._process.kill()
+
+
+def wait_s(frames: int) -> float:
+    """Seconds the scan of ``frames`` frames is waited for after the
+    suite's own read ended."""
+    return max(WAIT_FLOOR_S, WAIT_PER_FRAME_S * frames)
+
+
+def not_checked(name: str, why: str) -> None:
+    """The one warning line saying a video's damage was not checked."""
+    warnings.warn(f'damage not checked for {visible(name)}: {why} '
+                  '(meta.frames_damaged is null)', SuiteWarning)
 
 
 def _file_url(path: Union[Path, str]) -> str:
@@ -193,10 +278,8 @@ def start_scan(path: Union[Path, str], table: Optional[PacketTable],
                stream_start_s: Optional[float], first: int = 0,
                stop: Optional[int] = None) -> Optional[DamageScan]:
     """A :class:`DamageScan` of a video file, or None where there can be
-    none: no packet table (nowhere to place the verdicts) or no ffmpeg
-    (said once)."""
-    if table is None:
-        return None
+    none: no ffmpeg (said once) or no packet table (nowhere to place the
+    verdicts; said)."""
     if ffmpeg_path() is None:
         if not _said_missing:
             _said_missing.append(True)
@@ -204,5 +287,10 @@ def start_scan(path: Union[Path, str], table: Optional[PacketTable],
                           'errors FFmpeg concealed are not detected '
                           '(meta.frames_damaged is null; `apt-get install '
                           'ffmpeg` to check them)', SuiteWarning)
+        return None
+    if table is None:
+        not_checked(Path(path).name, 'its packets do not say where its '
+                    'frames are (no times, or times that repeat: MPEG-PS '
+                    '.mpg, ...)')
         return None
     return DamageScan(path, table, stream_start_s, first, stop)

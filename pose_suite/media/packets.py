@@ -21,6 +21,10 @@ import cv2
 
 #: Packet times closer than this repeat (a container without times).
 REPEAT_S = 1e-5
+#: A packet time before this (seconds) is FFmpeg's "no time"
+#: (``AV_NOPTS_VALUE``, INT64_MIN, as OpenCV's raw mode scales it: an
+#: all-intra H.264 MKV, a raw ``.h264``), not a time: None.
+NO_TIME_S = -1e6
 #: Reads that may fail at the start while the B-frame delay is measured.
 MAX_FIRST_READS = 32
 #: Failed raw reads in a row taken for the end of the file.
@@ -142,7 +146,8 @@ def packet_times(path: Union[Path, str], keys: bool = False) -> List:
     has no others) of every video packet of ``path``, in the file's order
     (``keys``: ``(time, is a key frame)`` pairs); None (``(None, False)``)
     for a packet the raw mode could not hand out, followed by one it
-    could. Demuxes only."""
+    could, and as the time of a packet that has none (:data:`NO_TIME_S`).
+    Demuxes only."""
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
     times, failed = [], 0
     try:
@@ -155,6 +160,8 @@ def packet_times(path: Union[Path, str], keys: bool = False) -> List:
                 times += [(None, False) if keys else None] * failed
                 failed = 0
                 time = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if time < NO_TIME_S:
+                    time = None
                 times.append((time, bool(capture.get(
                     cv2.CAP_PROP_LRF_HAS_KEY_FRAME))) if keys else time)
     finally:

@@ -78,15 +78,21 @@ def damaged_frames(source: FrameSource, writer: ResultWriter,
     (see :mod:`pose_suite.media.damage`)."""
     if report.damage is None:
         return None
-    failed = set(writer.frames_failed)
-    damaged = report.damage.damaged(
-        i for i in range(first, writer.next_frame_index) if i not in failed)
+    try:
+        failed = set(writer.frames_failed)
+        damaged = report.damage.damaged(
+            i for i in range(first, writer.next_frame_index)
+            if i not in failed)
+    finally:
+        report.damage.close()  # every way out (Ctrl-C while waiting)
     if damaged:
         shown = ', '.join(map(str, damaged[:10])) + \
             (', ...' if len(damaged) > 10 else '')
-        warnings.warn(f'{source.path}: {len(damaged)} frame(s) decoded with '
-                      f'errors FFmpeg concealed (partly guessed pictures): '
-                      f'{shown}; listed in meta.frames_damaged', SuiteWarning)
+        warnings.warn(f'{visible(source.path)}: {len(damaged)} frame(s) '
+                      'decoded with errors FFmpeg concealed (partly guessed '
+                      f'pictures): {shown}; listed in meta.frames_damaged; '
+                      'the frames after each up to the next key frame refer '
+                      'to it and may be smeared too', SuiteWarning)
     return damaged
 
 
