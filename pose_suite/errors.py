@@ -103,6 +103,21 @@ def visible(text) -> str:
                    _HIDDEN_CATEGORIES else char for char in str(text))
 
 
+def opencv_name(path, error=None, what: str = 'input') -> str:
+    """``str(path)`` for OpenCV, which crashes the process (a segmentation
+    fault) on a name holding a byte that is not UTF-8 (an undecodable byte
+    Python keeps as a lone surrogate). Such a name raises ``error``
+    (default InputError) telling the user to rename the file."""
+    text = str(path)
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        raise (error or InputError)(
+            f'{what} name is not valid UTF-8, which OpenCV cannot open: '
+            f'{text} (rename it)') from None
+    return text
+
+
 def _escaped(char: str) -> str:
     if char in _SHORT_ESCAPES:
         return _SHORT_ESCAPES[char]
