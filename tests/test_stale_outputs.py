@@ -75,8 +75,8 @@ def test_exports_of_an_earlier_result_are_removed_and_never_linked(
              out / 'a.jpg.overlay.jpg']
     assert all(path.is_file() for path in stale)
     first = _result_id(result)
-    assert _manifest(result) == {'csv': first, 'angles': first,
-                                 'overlay': first}
+    assert _manifest(result) == {'csv': first, 'angles': first, 'overlay': {
+        'from': first, 'file': 'a.jpg.overlay.jpg'}}
     (out / 'a.jpg.coco.json').write_text('[]')  # the user's, not ours
     code, _, err = _main(capsys, '--config', _config(
         tmp_path, dict(values, kpt_thr=0.5)))
@@ -103,6 +103,36 @@ def test_exports_of_an_earlier_result_are_removed_and_never_linked(
     page = (out / 'report.html').read_text()
     assert './a.jpg.csv">csv</a>' in page
     assert './a.jpg.coco.json"' not in page
+
+
+def test_only_the_overlay_written_is_removed_or_linked(
+        tiny_models, photo, tmp_path, capsys):
+    """Files named like an overlay that the run did not write (the user's
+    ``a.jpg.overlay.before-fix.jpg`` and notes, the result of an input
+    named ``a.jpg.overlay.png``) are never linked as a.jpg's overlay nor
+    removed when a new result replaces a.jpg's: only the overlay file the
+    manifest records is."""
+    out = tmp_path / 'out'
+    values = dict(tiny_models, input=str(photo), output=str(out))
+    code, _, err = _main(capsys, '--config', _config(tmp_path, dict(
+        values, visualize_output=str(out))))
+    assert code == 0, err
+    others = {'a.jpg.overlay.before-fix.jpg': b'user', 'a.jpg.overlay.notes.'
+              'txt': b'notes', 'a.jpg.overlay.png.json': b'{}'}
+    for name, data in others.items():
+        (out / name).write_bytes(data)
+    code, _, err = _main(capsys, '--report', out)
+    assert code == 0, err
+    page = (out / 'report.html').read_text()
+    assert './a.jpg.overlay.jpg">overlay jpg</a>' in page
+    for name in others:
+        assert f'./{name}"' not in page, name
+    code, _, err = _main(capsys, '--config', _config(
+        tmp_path, dict(values, kpt_thr=0.5)))
+    assert code == 0, err
+    assert not (out / 'a.jpg.overlay.jpg').exists()
+    assert {name: (out / name).read_bytes() for name in others} == others
+    assert _manifest(out / 'a.jpg.json') == {}
 
 
 def test_a_changed_setting_is_named(tiny_models, photo, tmp_path, capsys):
