@@ -307,3 +307,25 @@ def test_a_fifo_in_a_folder_is_skipped_never_opened(photos, recursive):
     assert found[0].skipped == [(fifo, 'not a regular file (a FIFO)')]
     assert [p.name for p in found[0].sources] == sorted(
         name.split('/')[-1] for name in COCO_IMAGES[:2])
+
+
+def test_two_inputs_planning_one_export_are_refused(tmp_path):
+    """``p.jpg``'s angles export and ``p.jpg.angles``'s (a JPEG) csv are
+    both ``p.jpg.angles.csv``: refused before any work, naming both; each
+    format alone is fine."""
+    from pose_suite.outputs.naming import output_files
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    shutil.copy(data_file(COCO_IMAGES[2]), folder / 'p.jpg')
+    shutil.copy(data_file(COCO_IMAGES[2]), folder / 'p.jpg.angles')
+    inputs = expand_inputs(folder)
+    assert [p.name for p in inputs.sources] == ['p.jpg', 'p.jpg.angles']
+    out = tmp_path / 'out'
+    for formats in (['csv'], ['angles'], ['csv', 'coco', 'mmpose']):
+        assert len(output_files(inputs, out, formats)) == 2
+    with pytest.raises(OutputError) as refused:
+        output_files(inputs, out, ['csv', 'angles'])
+    assert str(refused.value) == (
+        f'inputs {folder / "p.jpg"} and {folder / "p.jpg.angles"} would both '
+        f'write {out / "p.jpg.angles.csv"} (as the angles export of one and '
+        'the csv export of the other): rename one')

@@ -41,8 +41,11 @@ def output_files(inputs: Inputs, output: Path,
     (``cam01.mp4`` and ``cam01.mov`` both make ``cam01_json``), nor replace
     a folder of the user's that has such a name; in a batch no input's
     result or export may be one of the batch's own files (a photo named
-    ``summary`` would write ``summary.json``); and nothing written (result,
-    export, summary, overlay in the folder ``overlays``) may be an input.
+    ``summary`` would write ``summary.json``); no two inputs may plan the same file
+    (a result, an export of any format, an overlay: ``p.jpg``'s angles
+    export and ``p.jpg.angles``'s csv are both ``p.jpg.angles.csv``); and
+    nothing written (result, export, summary, overlay in the folder
+    ``overlays``) may be an input.
 
 
     Raises:
@@ -61,6 +64,8 @@ def output_files(inputs: Inputs, output: Path,
                     f'({", ".join(foreign[:3])}); its {fmt} export would '
                     'replace them: move them, or write the results '
                     'elsewhere')
+    _check_no_two_inputs_write_one(_planned(inputs, files, output,
+                                            export_formats, overlays))
     _check_no_input_is_written(inputs, files, output, export_formats,
                                overlays)
     if inputs.batch and not is_json_file(output):
@@ -76,6 +81,37 @@ def output_files(inputs: Inputs, output: Path,
                         f'own {name}: rename it or choose another output '
                         'folder')
     return files
+
+
+def _planned(inputs: Inputs, files: List[Path], output: Path,
+             export_formats: Sequence[str],
+             overlays: Optional[Path]) -> List[tuple]:
+    """``(source, path, what)`` of every file or folder each input may
+    write: its result, its exports, its overlay (as an image's and as a
+    video's, the kind unknown yet) in the folder ``overlays``."""
+    planned = []
+    for source, file in zip(inputs.sources, files):
+        planned += [(source, file, 'result')] + [
+            (source, export_path(file, fmt, source), f'{fmt} export')
+            for fmt in export_formats]
+        if overlays is not None and not Path(overlays).suffix:
+            planned += [(source, overlay_path(overlays, kind, file, output),
+                         'overlay') for kind in ('image', 'video')]
+    return planned
+
+
+def _check_no_two_inputs_write_one(planned: List[tuple]) -> None:
+    """Refuse two inputs that would write the same file (compared
+    without case, which some filesystems ignore)."""
+    first_of = {}
+    for source, path, what in planned:
+        other, other_what = first_of.setdefault(str(path).casefold(),
+                                                (source, what))
+        if other != source:
+            raise OutputError(
+                f'inputs {other} and {source} would both write {path} (as '
+                f'the {other_what} of one and the {what} of the other): '
+                'rename one')
 
 
 def _check_no_input_is_written(inputs: Inputs, files: List[Path],
