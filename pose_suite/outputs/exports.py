@@ -40,8 +40,9 @@ from typing import Collection, Dict, List, Optional
 
 import numpy as np
 
-from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
-                                         foreign_entries, write_folder)
+from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_owner,
+                                         folder_path, foreign_entries,
+                                         owned_by, same_file, write_folder)
 from pose_suite.outputs.publish import atomic_write, spreadsheet_cell
 from pose_suite.outputs.results import iter_frame_records, triplets_found
 
@@ -71,7 +72,8 @@ def export(native_path: Path, fmt: str, meta: dict,
     """
     if fmt in FOLDER_FORMATS:
         target = write_folder(native_path, fmt, meta,
-                              iter_frame_records(native_path))
+                              iter_frame_records(native_path),
+                              _identity(Path(native_path), meta))
     else:
         target = export_path(native_path, fmt, meta['source'])
         with atomic_write(target, encoding='utf-8', newline='') as handle:
@@ -93,8 +95,11 @@ def is_current(native_path: Path, fmt: str, meta: dict) -> bool:
     """Whether the ``fmt`` export of the result ``native_path`` (whose
     ``meta`` is given) is there and was made from this very result."""
     native_path = Path(native_path)
-    return export_path(native_path, fmt, meta['source']).exists() and \
-        _made_from(native_path).get(fmt) == _identity(native_path, meta)
+    target = export_path(native_path, fmt, meta['source'])
+    identity = _identity(native_path, meta)
+    if fmt in FOLDER_FORMATS and not owned_by(target, native_path, identity):
+        return False  # written since for another result (or unmarked)
+    return target.exists() and _made_from(native_path).get(fmt) == identity
 
 
 def current_outputs(native_path: Path, meta: dict) -> Dict[str, Path]:
@@ -127,7 +132,8 @@ def remove_stale(native_path: Path, meta: dict,
     than this one (``meta``'s), and drop them from the manifest; returns
     the paths removed. ``fresh``: paths just written for this result (an
     overlay), kept. An OpenPose folder holding files the suite did not
-    write is kept (and never linked)."""
+    write, or written since for another result (its owner file says), is
+    kept (and never linked)."""
     native_path = Path(native_path)
     made = _made_from(native_path)
     identity = _identity(native_path, meta)
@@ -137,8 +143,10 @@ def remove_stale(native_path: Path, meta: dict,
     for key in stale:
         if key in FOLDER_FORMATS:
             folder = export_path(native_path, key, meta['source'])
+            owner = folder_owner(folder)
             if folder.is_dir() and not folder.is_symlink() and \
-                    not foreign_entries(folder):
+                    not foreign_entries(folder) and owner is not None and \
+                    same_file(owner[0], native_path):
                 shutil.rmtree(folder)
                 removed.append(folder)
             continue

@@ -18,7 +18,8 @@ from pose_suite.config.specs import check_distinct, is_json_file, is_stream
 from pose_suite.errors import OutputError
 from pose_suite.media.inputs import Inputs
 from pose_suite.outputs.exports import SUFFIXES, export_path
-from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
+from pose_suite.outputs.openpose import (FOLDER_FORMATS, OWNER_FILE,
+                                         check_owner, folder_path,
                                          foreign_entries, is_openpose_file)
 from pose_suite.outputs.overlay import overlay_path
 from pose_suite.outputs.results import is_result, starts_with
@@ -39,7 +40,8 @@ def output_files(inputs: Inputs, output: Path,
     (:meth:`~pose_suite.media.inputs.Inputs.output_files`), checked before
     any work: no two inputs may write the same OpenPose folder
     (``cam01.mp4`` and ``cam01.mov`` both make ``cam01_json``), nor replace
-    a folder of the user's that has such a name; in a batch no input's
+    a folder of the user's that has such a name, nor one written for
+    another result that is still there (``cam.png``'s, of an earlier run); in a batch no input's
     result or export may be one of the batch's own files (a photo named
     ``summary`` would write ``summary.json``); no two inputs may plan the same file
     (a result, an export of any format, an overlay: ``p.jpg``'s angles
@@ -56,7 +58,8 @@ def output_files(inputs: Inputs, output: Path,
         folders = [folder_path(file, fmt, source)
                    for source, file in zip(inputs.sources, files)]
         check_distinct(inputs.sources, folders, f'{fmt} files')
-        for folder in folders:
+        for file, folder in zip(files, folders):
+            check_owner(folder, file, fmt)  # another result's (cam.png's)
             foreign = foreign_entries(folder)
             if foreign:
                 raise OutputError(
@@ -175,5 +178,6 @@ def is_own_output(path: Path, roots: Sequence[Path] = ()) -> bool:
     overlay = _OVERLAY.match(name)
     if overlay and is_result(path.with_name(overlay['input'] + '.json')):
         return True  # an overlay beside its input's result
-    return is_openpose_file(path)
+    return is_openpose_file(path) or (
+        name == OWNER_FILE and path.parent.name.endswith('_json'))
 
