@@ -41,6 +41,28 @@ def test_visible_shows_what_hides(name):
     assert visible(name) == {**SPOOFS, **NOT_ANALYSED}[name]
 
 
+#: Characters that show nothing outside the categories above (Unicode's
+#: Default_Ignorable_Code_Point, and BRAILLE PATTERN BLANK), written by hand.
+BLANKS = {'\u3164': '\\u3164', '\u115f': '\\u115f', '\u1160': '\\u1160',
+          '\uffa0': '\\uffa0', '\u2800': '\\u2800', '\ufe00': '\\ufe00',
+          '\ufe0f': '\\ufe0f', '\U000e0100': '\\U000e0100',
+          '\U000e01ef': '\\U000e01ef', '\u034f': '\\u034f',
+          '\u180b': '\\u180b', '\u17b4': '\\u17b4'}
+
+
+@pytest.mark.parametrize('char', BLANKS)
+def test_visible_shows_blank_characters(char):
+    assert visible(f'cam{char}.jpg') == f'cam{BLANKS[char]}.jpg'
+
+
+def test_visible_keeps_letters_next_to_blanks():
+    """Hangul syllables and jamo, braille dots, a heart: shown as they
+    are."""
+    for text in ('\ud55c\uae00.jpg', '\u1100\u1161.jpg', '\u2801.jpg',
+                 '\u2764.jpg', '\uffa1.jpg'):
+        assert visible(text) == text
+
+
 def test_the_ray_executors_lines_too():
     """Ray's per-input line is finished_line with the node and worker."""
     from pose_suite.batch.local import finished_line
