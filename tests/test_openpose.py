@@ -153,7 +153,8 @@ def test_failed_export_keeps_the_previous_folder(exporting, tmp_path,
     video = write_avi(tmp_path / 'clip.avi', real_frames(3))
     native = exporting.run(video, tmp_path / 'clip.avi.json')
     folder = tmp_path / 'clip_json'
-    before = {p.name: p.read_bytes() for p in folder.glob('*_keypoints.json')}
+    before = {p.name: p.read_bytes()
+              for p in folder.glob('*_keypoints.json')}
     assert len(before) == 3
     import pose_suite.outputs.openpose
     real_dump, calls = json.dump, []
@@ -170,7 +171,8 @@ def test_failed_export_keeps_the_previous_folder(exporting, tmp_path,
         exporting.run(video, native, resume=False)
     monkeypatch.undo()
     assert native.is_file()
-    assert {p.name: p.read_bytes() for p in folder.glob('*_keypoints.json')} == before
+    assert {p.name: p.read_bytes()
+            for p in folder.glob('*_keypoints.json')} == before
     assert not list(tmp_path.glob('.*partial*'))
 
 

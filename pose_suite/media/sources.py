@@ -277,10 +277,10 @@ def open_source(path: Union[Path, str]) -> FrameSource:
     Raises:
         NotMediaError: by its content not an image or video at all (text,
             subtitles, a document, audio only, an empty non-media file).
-        InputError: a name that is not UTF-8 (OpenCV would crash on
-            it: never handed over), missing, a folder, a FIFO, socket or device (never
-            opened), unreadable, an empty or damaged
-            image or video, or a stream that sends no frame.
+        InputError: a name that is not UTF-8 (OpenCV would crash on it:
+            never handed over), missing, a folder, a FIFO, socket or
+            device (never opened), unreadable, an empty or damaged image
+            or video, or a stream that sends no frame.
     """
     opencv_name(path)  # a name OpenCV would crash on: refused, before all
     if is_stream(path):

@@ -6,9 +6,9 @@ Only results written with ``angles`` have them; the plotted angles are
 against seconds, a gap where an angle is null, each angle in the same
 colour in every plot; a value with no value beside it (a line has no
 length there) is drawn as a dot, and a person seen at one time only gets
-one second of axis around it. An angle null in every frame of a person (its points
-never seen above ``kpt_thr``) gets no line and no legend entry, but a note
-under the plot. At most :data:`MAX_TRACKS` persons are drawn, those seen in
+one second of axis around it. An angle null in every frame of a person
+(its points never seen above ``kpt_thr``) gets no line and no legend
+entry, but a note under the plot. At most :data:`MAX_TRACKS` persons are drawn, those seen in
 the most frames.
 
 Each plot is drawn twice from one figure: at :data:`SMALL_INCHES` and the

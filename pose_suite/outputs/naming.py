@@ -41,13 +41,13 @@ def output_files(inputs: Inputs, output: Path,
     any work: no two inputs may write the same OpenPose folder
     (``cam01.mp4`` and ``cam01.mov`` both make ``cam01_json``), nor replace
     a folder of the user's that has such a name, nor one written for
-    another result that is still there (``cam.png``'s, of an earlier run); in a batch no input's
-    result or export may be one of the batch's own files (a photo named
-    ``summary`` would write ``summary.json``); no two inputs may plan the same file
-    (a result, an export of any format, an overlay: ``p.jpg``'s angles
-    export and ``p.jpg.angles``'s csv are both ``p.jpg.angles.csv``); and
-    nothing written (result, export, summary, overlay in the folder
-    ``overlays``) may be an input.
+    another result that is still there (``cam.png``'s, of an earlier run);
+    in a batch no input's result or export may be one of the batch's own
+    files (a photo named ``summary`` would write ``summary.json``); no two
+    inputs may plan the same file (a result, an export of any format, an
+    overlay: ``p.jpg``'s angles export and ``p.jpg.angles``'s csv are both
+    ``p.jpg.angles.csv``); and nothing written (result, export, summary,
+    overlay in the folder ``overlays``) may be an input.
 
 
     Raises:
