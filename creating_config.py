@@ -66,7 +66,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if changes or args.reset or not args.show:
             write_config(args.config, {**values, **unknown})
             what = 'updated' if exists and not args.reset else 'wrote'
-            print(f'{what} {args.config}', file=sys.stderr)
+            print(f'{what} {visible(args.config)}', file=sys.stderr)
     except ConfigError as exc:
         print(f'error: {visible(exc)}', file=sys.stderr)
         return 1

@@ -15,6 +15,19 @@ import unicodedata
 #: paragraph separators.
 _HIDDEN_CATEGORIES = frozenset(('Cc', 'Cf', 'Cs', 'Zl', 'Zp'))
 _SHORT_ESCAPES = {'\n': '\\n', '\r': '\\r', '\t': '\\t'}
+#: ... and the characters outside those categories that show nothing:
+#: Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt,
+#: Unicode 15: the HANGUL FILLERs, variation selectors, the combining
+#: grapheme joiner, Mongolian free variation selectors, tags...) and the
+#: BRAILLE PATTERN BLANK, as inclusive ranges.
+_BLANK_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x2800, 0x2800), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+_BLANK = frozenset(chr(code) for start, end in _BLANK_RANGES
+                   for code in range(start, end + 1))
 
 
 class SuiteError(Exception):
@@ -98,9 +111,26 @@ def visible(text) -> str:
     it: ``\\n``, ``\\x1b``, ``\\u202e`` (RIGHT-TO-LEFT OVERRIDE), ``\\u200b``,
     ``\\udcff`` (an undecodable byte). So ``innocent<RLO>gpj.exe`` reads
     ``innocent\\u202egpj.exe``, not ``innocentexe.jpg``, and a name never
-    breaks a line. Other text, backslashes included, is kept as it is."""
-    return ''.join(_escaped(char) if unicodedata.category(char) in
-                   _HIDDEN_CATEGORIES else char for char in str(text))
+    breaks a line. Characters that show nothing (HANGUL FILLER ``\\u3164``,
+    variation selectors, BRAILLE PATTERN BLANK: :data:`_BLANK_RANGES`) are
+    escaped too. Other text, backslashes included, is kept as it is."""
+    return ''.join(_escaped(char) if char in _BLANK or unicodedata.category(
+        char) in _HIDDEN_CATEGORIES else char for char in str(text))
+
+
+def opencv_name(path, error=None, what: str = 'input') -> str:
+    """``str(path)`` for OpenCV, which crashes the process (a segmentation
+    fault) on a name holding a byte that is not UTF-8 (an undecodable byte
+    Python keeps as a lone surrogate). Such a name raises ``error``
+    (default InputError) telling the user to rename the file."""
+    text = str(path)
+    try:
+        text.encode('utf-8')
+    except UnicodeEncodeError:
+        raise (error or InputError)(
+            f'{what} name is not valid UTF-8, which OpenCV cannot open: '
+            f'{text} (rename it)') from None
+    return text
 
 
 def _escaped(char: str) -> str:

@@ -25,7 +25,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from pose_suite.errors import InputError, SuiteError, show_warnings_as_one_line
+from pose_suite.errors import (InputError, SuiteError,
+                               show_warnings_as_one_line, visible)
 
 #: (name used by COCOeval, key in a COCO-WholeBody annotation, keypoints)
 PARTS = (('body', 'keypoints', 17), ('foot', 'foot_kpts', 6),
@@ -125,13 +126,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     show_warnings_as_one_line()
     if not args.annotations.is_file():
-        print(f'error: annotations not found: {args.annotations}',
+        print(f'error: annotations not found: {visible(args.annotations)}',
               file=sys.stderr)
         return 1
     try:
         scores = evaluate(args.annotations, args.results)
     except SuiteError as exc:
-        print(f'error: {exc}', file=sys.stderr)
+        print(f'error: {visible(exc)}', file=sys.stderr)
         return 1
     print(f'{"part":<10} {"AP":>6} {"AR":>6}')
     for name, values in scores.items():

@@ -125,3 +125,37 @@ def test_click_shows_the_large_picture(angles_result, browser):  # noqa: F811
                     ' > 0')
     assert lightbox.evaluate('i => i.naturalWidth') == 850
     page.close()
+
+
+def _marker_points(axis, colour):
+    from matplotlib.colors import to_hex
+    return [list(zip(line.get_xdata(), line.get_ydata()))
+            for line in axis.lines if line.get_marker() not in ('None', None)
+            and to_hex(line.get_color()) == to_hex(colour)]
+
+
+def test_isolated_values_are_dots_and_one_time_has_a_range():
+    """Values with no value beside them (no line segment) are drawn as
+    dots; a person seen at one time gets one second of axis around it, not
+    matplotlib's -0.05..0.05 around a point."""
+    from matplotlib import pyplot
+    nan = float('nan')
+    figure = angle_figure(3, {
+        'right knee': [(0.0, 10.0), (0.1, nan), (0.2, 20.0), (0.3, nan)],
+        'left knee': [(0.0, 5.0), (0.1, 6.0), (0.2, nan), (0.3, 7.0)]})
+    try:
+        axis = figure.axes[0]
+        assert _marker_points(axis, 'tab:blue') == [[(0.0, 10.0),
+                                                     (0.2, 20.0)]]
+        assert _marker_points(axis, 'tab:orange') == [[(0.3, 7.0)]]
+        assert [text.get_text() for text in axis.get_legend().get_texts()] \
+            == ['right knee', 'left knee']
+    finally:
+        pyplot.close(figure)
+    figure = angle_figure(4, {'right knee': [(1.5, 30.0)]})
+    try:
+        axis = figure.axes[0]
+        assert axis.get_xlim() == (1.0, 2.0)
+        assert _marker_points(axis, 'tab:blue') == [[(1.5, 30.0)]]
+    finally:
+        pyplot.close(figure)

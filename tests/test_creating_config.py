@@ -265,3 +265,11 @@ def test_segment_s_refusals(tmp_path, values, words):
     config.write_text(json.dumps(values))
     assert_one_line_error(run_cli('pose_analysis_service.py', '--config',
                                   config), *words)
+
+
+def test_wrote_line_shows_the_name_escaped(tmp_path):
+    path = tmp_path / 'con\u202enosj.json'
+    result = run_cli('creating_config.py', '--config', path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f'wrote {tmp_path}/con\\u202enosj.json\n'
+    assert json.loads(path.read_text()) == DEFAULTS

@@ -173,3 +173,19 @@ def test_same_ap_as_mmpose_coco_wholebody_metric(tmp_path):
     no_threshold = _mmpose_metric_directly(paths, keypoint_score_thr=0.0)
     assert any(abs(without_nms[p] - theirs[p]) > 1e-3 for p in theirs)
     assert any(abs(no_threshold[p] - theirs[p]) > 1e-3 for p in theirs)
+
+
+def test_error_lines_show_names_escaped(tmp_path, capsys):
+    """A name with a RIGHT-TO-LEFT OVERRIDE or a newline is shown
+    escaped in both error lines (not found; not results)."""
+    from pose_suite.evaluate import main
+    missing = tmp_path / 'gt\u202enosj.json'
+    assert main([str(missing), str(tmp_path / 'r.json')]) == 1
+    assert capsys.readouterr().err == (
+        f'error: annotations not found: {tmp_path}/gt\\u202enosj.json\n')
+    other = tmp_path / 'other\nline.json'
+    other.write_text('{"hello": 1}')
+    assert main([str(data_file(ANNOTATIONS)), str(other)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1, err
+    assert f'{tmp_path}/other\\nline.json' in err

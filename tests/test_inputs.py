@@ -307,3 +307,43 @@ def test_a_fifo_in_a_folder_is_skipped_never_opened(photos, recursive):
     assert found[0].skipped == [(fifo, 'not a regular file (a FIFO)')]
     assert [p.name for p in found[0].sources] == sorted(
         name.split('/')[-1] for name in COCO_IMAGES[:2])
+
+
+def test_two_inputs_planning_one_export_are_refused(tmp_path):
+    """``p.jpg``'s angles export and ``p.jpg.angles``'s (a JPEG) csv are
+    both ``p.jpg.angles.csv``: refused before any work, naming both; each
+    format alone is fine."""
+    from pose_suite.outputs.naming import output_files
+    folder = tmp_path / 'in'
+    folder.mkdir()
+    shutil.copy(data_file(COCO_IMAGES[2]), folder / 'p.jpg')
+    shutil.copy(data_file(COCO_IMAGES[2]), folder / 'p.jpg.angles')
+    inputs = expand_inputs(folder)
+    assert [p.name for p in inputs.sources] == ['p.jpg', 'p.jpg.angles']
+    out = tmp_path / 'out'
+    for formats in (['csv'], ['angles'], ['csv', 'coco', 'mmpose']):
+        assert len(output_files(inputs, out, formats)) == 2
+    with pytest.raises(OutputError) as refused:
+        output_files(inputs, out, ['csv', 'angles'])
+    assert str(refused.value) == (
+        f'inputs {folder / "p.jpg"} and {folder / "p.jpg.angles"} would both '
+        f'write {out / "p.jpg.angles.csv"} (as the angles export of one and '
+        'the csv export of the other): rename one')
+
+
+def test_empty_files_in_a_folder_are_not_counted(tmp_path):
+    """An empty Thumbs.db or empty.txt in a folder is skipped when the
+    folder is searched (not in the [n/N] total); an empty clip.mp4 stays an
+    input (a failed one: an empty file); given alone, an empty file is
+    still refused."""
+    shutil.copy(data_file(COCO_IMAGES[2]), tmp_path / 'a.jpg')
+    for name in ('Thumbs.db', 'empty.txt', 'clip.mp4'):
+        (tmp_path / name).write_bytes(b'')
+    inputs = expand_inputs(tmp_path)
+    assert [p.name for p in inputs.sources] == ['a.jpg', 'clip.mp4']
+    assert sorted((p.name, why) for p, why in inputs.skipped) == [
+        ('Thumbs.db', 'an empty file'), ('empty.txt', 'an empty file')]
+    with pytest.raises(InputError, match='empty file'):
+        open_source(tmp_path / 'empty.txt')
+    with pytest.raises(InputError, match='input is an empty file'):
+        open_source(tmp_path / 'clip.mp4')

@@ -41,6 +41,28 @@ def test_visible_shows_what_hides(name):
     assert visible(name) == {**SPOOFS, **NOT_ANALYSED}[name]
 
 
+#: Characters that show nothing outside the categories above (Unicode's
+#: Default_Ignorable_Code_Point, and BRAILLE PATTERN BLANK), written by hand.
+BLANKS = {'\u3164': '\\u3164', '\u115f': '\\u115f', '\u1160': '\\u1160',
+          '\uffa0': '\\uffa0', '\u2800': '\\u2800', '\ufe00': '\\ufe00',
+          '\ufe0f': '\\ufe0f', '\U000e0100': '\\U000e0100',
+          '\U000e01ef': '\\U000e01ef', '\u034f': '\\u034f',
+          '\u180b': '\\u180b', '\u17b4': '\\u17b4'}
+
+
+@pytest.mark.parametrize('char', BLANKS)
+def test_visible_shows_blank_characters(char):
+    assert visible(f'cam{char}.jpg') == f'cam{BLANKS[char]}.jpg'
+
+
+def test_visible_keeps_letters_next_to_blanks():
+    """Hangul syllables and jamo, braille dots, a heart: shown as they
+    are."""
+    for text in ('\ud55c\uae00.jpg', '\u1100\u1161.jpg', '\u2801.jpg',
+                 '\u2764.jpg', '\uffa1.jpg'):
+        assert visible(text) == text
+
+
 def test_the_ray_executors_lines_too():
     """Ray's per-input line is finished_line with the node and worker."""
     from pose_suite.batch.local import finished_line
@@ -160,3 +182,56 @@ def test_report_as_chromium_renders_it(spoof_run):
         for (top, left), (next_top, next_left) in zip(boxes, boxes[1:]):
             # right of the character before, or on a line below it
             assert next_left > left or next_top > top + 8, (text, boxes)
+
+
+@pytest.fixture(scope='module')
+def undecodable_run(tiny_models, tmp_path_factory):
+    """A folder of a photo and its copy named with a byte that is not
+    UTF-8 (``\\xff``: Python's ``\\udcff``), analysed by the command line.
+    OpenCV crashes the process (exit 139) on such a name."""
+    import shutil
+    folder = tmp_path_factory.mktemp('undecodable')
+    inputs = folder / 'in'
+    inputs.mkdir()
+    shutil.copy(data_file(COCO_IMAGES[3]), inputs / 'a.jpg')
+    shutil.copy(inputs / 'a.jpg', inputs / 'bad\udcffbyte.jpg')
+    config = folder / 'config.json'
+    config.write_text(json.dumps(tiny_models))
+    result = run_cli('pose_analysis_service.py', '--config', config,
+                     '--input', inputs, '--output', folder / 'out')
+    return inputs, folder / 'out', result
+
+
+def test_undecodable_name_is_one_failed_input(undecodable_run):
+    """The batch goes on: a.jpg done, the other one failed row whose
+    reason says to rename it, the summary written, exit status 1."""
+    inputs, out, result = undecodable_run
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (out / 'a.jpg.json').is_file()
+    assert not hidden_characters(result.stderr.replace('\n', ''))
+    assert ('warning: bad\\udcffbyte.jpg failed: input name is not valid '
+            'UTF-8' in result.stderr or f'{inputs}/bad\\udcffbyte.jpg '
+            'failed: input name is not valid UTF-8' in result.stderr), \
+        result.stderr
+    document = json.loads((out / 'summary.json').read_text())
+    status = {Path(row['input']).name: row['status']
+              for row in document['inputs']}
+    assert status == {'a.jpg': 'done', 'bad\udcffbyte.jpg': 'failed'}
+
+
+def test_report_of_a_result_naming_it_has_no_thumbnail(undecodable_run):
+    """A result whose source is such a name (renamed since, or from an
+    earlier version): --report writes the page, that row without a
+    thumbnail and saying why."""
+    inputs, out, _ = undecodable_run
+    text = (out / 'a.jpg.json').read_text(encoding='utf-8')
+    source = json.dumps(str(inputs / 'a.jpg'))
+    assert source in text
+    (out / 'b.jpg.json').write_text(text.replace(source, json.dumps(
+        str(inputs / 'bad\udcffbyte.jpg'))))  # ASCII escapes: \udcff
+    result = run_cli('pose_analysis_service.py', '--report', out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = (out / 'report.html').read_text(encoding='utf-8')
+    assert page.count('class="thumbnail"') == 1
+    assert 'no picture: pose_suite.errors.InputError: input name is not ' \
+        'valid UTF-8' in page

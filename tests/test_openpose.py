@@ -105,7 +105,7 @@ def test_openpose_files_of_a_video(exporting, tmp_path):
     frames = {frame['frame_index']: frame for frame in result['frames']}
     assert sorted(frames) == [0, 1, 3]
     folder = tmp_path / 'clip_json'
-    assert sorted(p.name for p in folder.iterdir()) == [
+    assert sorted(p.name for p in folder.glob('*_keypoints.json')) == [
         f'clip_{i:012d}_keypoints.json' for i in range(4)]
     for index in range(4):
         written = json.loads(
@@ -141,8 +141,8 @@ def test_openpose_file_of_an_image(exporting, tmp_path):
     for entry, person in zip(written['people'], persons):
         assert entry['person_id'] == [-1]
         _assert_openpose_person(entry, person, result['meta']['keypoint_names'])
-    assert [p.name for p in (tmp_path / 'out' / 'pose' /
-                             f'{image.stem}_json').iterdir()] == [
+    assert [p.name for p in (tmp_path / 'out' / 'pose' / f'{image.stem}_json'
+                             ).glob('*_keypoints.json')] == [
         f'{image.stem}_000000000000_keypoints.json']
 
 
@@ -153,7 +153,8 @@ def test_failed_export_keeps_the_previous_folder(exporting, tmp_path,
     video = write_avi(tmp_path / 'clip.avi', real_frames(3))
     native = exporting.run(video, tmp_path / 'clip.avi.json')
     folder = tmp_path / 'clip_json'
-    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    before = {p.name: p.read_bytes()
+              for p in folder.glob('*_keypoints.json')}
     assert len(before) == 3
     import pose_suite.outputs.openpose
     real_dump, calls = json.dump, []
@@ -170,7 +171,8 @@ def test_failed_export_keeps_the_previous_folder(exporting, tmp_path,
         exporting.run(video, native, resume=False)
     monkeypatch.undo()
     assert native.is_file()
-    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert {p.name: p.read_bytes()
+            for p in folder.glob('*_keypoints.json')} == before
     assert not list(tmp_path.glob('.*partial*'))
 
 
@@ -193,8 +195,9 @@ def test_formats_asked_later_are_written_without_analysing(
         monkeypatch.setattr(exporting.detector, name, no_detection)
     done = exporting.analyse_input(video, native, resume=True)
     assert done.status == 'up to date'
-    assert len(list((tmp_path / 'clip_json').iterdir())) == 2
-    assert len(list((tmp_path / 'pose' / 'clip_json').iterdir())) == 2
+    assert len(list((tmp_path / 'clip_json').glob('*_keypoints.json'))) == 2
+    assert len(list((tmp_path / 'pose' / 'clip_json').glob(
+        '*_keypoints.json'))) == 2
 
 
 def test_two_inputs_one_folder_refused(tiny_models, write_config, tmp_path):
@@ -295,5 +298,6 @@ def test_a_folder_of_frame_files_is_synced_once(tmp_path, monkeypatch):
     monkeypatch.setattr(openpose, 'sync_filesystem', sync_filesystem)
     folder = openpose.write_folder(tmp_path / 'clip.mp4.json', 'openpose',
                                    meta, frames)
-    assert len(list(folder.iterdir())) == 300
+    assert len(list(folder.glob("*_keypoints.json"))) == 300
+    assert (folder / openpose.OWNER_FILE).is_file()
     assert calls['fsync'] <= 3 and calls['sync_filesystem'] == 1, calls

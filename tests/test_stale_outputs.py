@@ -75,8 +75,8 @@ def test_exports_of_an_earlier_result_are_removed_and_never_linked(
              out / 'a.jpg.overlay.jpg']
     assert all(path.is_file() for path in stale)
     first = _result_id(result)
-    assert _manifest(result) == {'csv': first, 'angles': first,
-                                 'overlay': first}
+    assert _manifest(result) == {'csv': first, 'angles': first, 'overlay': {
+        'from': first, 'file': 'a.jpg.overlay.jpg'}}
     (out / 'a.jpg.coco.json').write_text('[]')  # the user's, not ours
     code, _, err = _main(capsys, '--config', _config(
         tmp_path, dict(values, kpt_thr=0.5)))
@@ -103,6 +103,86 @@ def test_exports_of_an_earlier_result_are_removed_and_never_linked(
     page = (out / 'report.html').read_text()
     assert './a.jpg.csv">csv</a>' in page
     assert './a.jpg.coco.json"' not in page
+
+
+def test_only_the_overlay_written_is_removed_or_linked(
+        tiny_models, photo, tmp_path, capsys):
+    """Files named like an overlay that the run did not write (the user's
+    ``a.jpg.overlay.before-fix.jpg`` and notes, the result of an input
+    named ``a.jpg.overlay.png``) are never linked as a.jpg's overlay nor
+    removed when a new result replaces a.jpg's: only the overlay file the
+    manifest records is."""
+    out = tmp_path / 'out'
+    values = dict(tiny_models, input=str(photo), output=str(out))
+    code, _, err = _main(capsys, '--config', _config(tmp_path, dict(
+        values, visualize_output=str(out))))
+    assert code == 0, err
+    others = {'a.jpg.overlay.before-fix.jpg': b'user', 'a.jpg.overlay.notes.'
+              'txt': b'notes', 'a.jpg.overlay.png.json': b'{}'}
+    for name, data in others.items():
+        (out / name).write_bytes(data)
+    code, _, err = _main(capsys, '--report', out)
+    assert code == 0, err
+    page = (out / 'report.html').read_text()
+    assert './a.jpg.overlay.jpg">overlay jpg</a>' in page
+    for name in others:
+        assert f'./{name}"' not in page, name
+    code, _, err = _main(capsys, '--config', _config(
+        tmp_path, dict(values, kpt_thr=0.5)))
+    assert code == 0, err
+    assert not (out / 'a.jpg.overlay.jpg').exists()
+    assert {name: (out / name).read_bytes() for name in others} == others
+    assert _manifest(out / 'a.jpg.json') == {}
+
+
+def test_an_openpose_folder_is_its_last_writers_only(
+        tiny_models, photo, tmp_path, capsys):
+    """cam.jpg's and cam.png's results both make cam_json: while cam.jpg's
+    result is there, cam.png's run with --format openpose is refused
+    before any work. Once cam.png's run wrote the folder (cam.jpg's result
+    was away), the report links it for cam.png only, and cam.jpg's next
+    result does not remove it, though cam.jpg's manifest still names it."""
+    import cv2
+    out = tmp_path / 'out'
+    jpg = photo.rename(photo.with_name('cam.jpg'))
+    png = jpg.with_name('cam.png')
+    cv2.imwrite(str(png), cv2.imread(str(jpg)))
+    run = dict(tiny_models, output=str(out))
+    code, _, err = _main(capsys, '--config', _config(tmp_path, dict(
+        run, input=str(jpg))), '--format', 'openpose')
+    assert code == 0, err
+    folder, jpg_result = out / 'cam_json', out / 'cam.jpg.json'
+    assert json.loads((folder / '.pose-suite-export').read_text()) == {
+        'result': '../cam.jpg.json', 'result_id': _result_id(jpg_result)}
+    png_config = _config(tmp_path, dict(run, input=str(png)), 'png.json')
+    code, _, err = _main(capsys, '--config', png_config,
+                         '--format', 'openpose')
+    assert code == 1
+    assert err == (f'error: {folder} holds the openpose export of '
+                   f'{jpg_result}; writing {out / "cam.png.json"}\'s would '
+                   'replace it: write the results elsewhere, or remove that '
+                   'result first\n')
+    assert not (out / 'cam.png.json').exists()
+    jpg_result.rename(tmp_path / 'away.json')
+    code, _, err = _main(capsys, '--config', png_config,
+                         '--format', 'openpose')
+    assert code == 0, err
+    (tmp_path / 'away.json').rename(jpg_result)
+    assert _manifest(jpg_result) == {'openpose': _result_id(jpg_result)}
+    code, _, err = _main(capsys, '--report', out)
+    assert code == 0, err
+    page = (out / 'report.html').read_text()
+    assert page.count('./cam_json"') == 1
+    at = page.index('./cam_json"')
+    row = page[page.rindex('<tr', 0, at):at]  # the row linking it
+    assert './cam.png.json"' in row and './cam.jpg.json"' not in row
+    code, _, err = _main(capsys, '--config', _config(tmp_path, dict(
+        run, input=str(jpg), kpt_thr=0.5)))
+    assert code == 0, err
+    assert json.loads((folder / '.pose-suite-export').read_text()) == {
+        'result': '../cam.png.json', 'result_id': _result_id(
+            out / 'cam.png.json')}
+    assert _manifest(jpg_result) == {}
 
 
 def test_a_changed_setting_is_named(tiny_models, photo, tmp_path, capsys):

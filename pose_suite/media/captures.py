@@ -6,6 +6,7 @@ from typing import Optional, Union
 
 import cv2
 
+from pose_suite.errors import opencv_name
 from pose_suite.media.packets import PacketTable
 
 
@@ -54,7 +55,7 @@ def first_time(reads: Reads, table: PacketTable,
 
 
 def open_capture(path: Union[Path, str]) -> cv2.VideoCapture:
-    text = str(path)
+    text = opencv_name(path)
     capture = cv2.VideoCapture(int(text) if text.isdigit() else text)
     # Phones store portrait video sideways and say in the container's
     # display matrix how to turn it; OpenCV's FFmpeg backend turns the

@@ -12,7 +12,7 @@ from typing import Iterator, List, Tuple
 import cv2
 import numpy as np
 
-from pose_suite.errors import InputError, SuiteWarning
+from pose_suite.errors import InputError, SuiteWarning, opencv_name
 
 #: EXIF Orientation value -> (clockwise rotation in degrees, mirrored), and
 #: the OpenCV operations that turn the stored pixels upright.
@@ -38,7 +38,7 @@ def read_image(path: Path) -> Tuple[np.ndarray, int, bool]:
     is told not to, and the suite applies it for all.
     """
     with native_stderr_captured() as printed:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR |
+        image = cv2.imread(opencv_name(path), cv2.IMREAD_COLOR |
                            cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:
         raise InputError(f'image cannot be decoded (corrupt or truncated): '

@@ -26,7 +26,8 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 from pose_suite.config.specs import (Source, check_distinct, has_glob,
                                      is_json_file, is_stream, output_name)
 from pose_suite.errors import InputError, OutputError, SuiteWarning
-from pose_suite.media.sniff import not_media_reason, special_file_kind
+from pose_suite.media.sniff import (looks_like_media, not_media_reason,
+                                   special_file_kind)
 
 
 @dataclasses.dataclass
@@ -170,7 +171,7 @@ def _searched(found: List[Path], base: Path,
         try:
             special = special_file_kind(path)
             reason = f'not a regular file ({special})' if special \
-                else not_media_reason(path)
+                else not_media_reason(path) or _empty_stray(path)
         except OSError:
             reason = None  # unreadable: open_source says so, as a failure
         if reason:
@@ -181,6 +182,16 @@ def _searched(found: List[Path], base: Path,
         raise InputError(f'{what} no image or video ({len(skipped)} '
                          f'non-media file(s) skipped){hint}')
     return Inputs(sources, base, skipped, many=True)
+
+
+def _empty_stray(path: Path) -> Optional[str]:
+    """'an empty file' for an empty file not named like media (an empty
+    ``Thumbs.db``, ``notes.txt``): skipped, never counted as an input. An
+    empty ``clip.mp4`` stays an input, reported as failed (an empty
+    file), as when it is the input named."""
+    if path.stat().st_size == 0 and not looks_like_media(path):
+        return 'an empty file'
+    return None
 
 
 def _listed(list_file: Path) -> Inputs:

@@ -19,6 +19,8 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import cv2
 
+from pose_suite.errors import opencv_name
+
 #: Packet times closer than this repeat (a container without times).
 REPEAT_S = 1e-5
 #: A packet time before this (seconds) is FFmpeg's "no time"
@@ -148,7 +150,7 @@ def packet_times(path: Union[Path, str], keys: bool = False) -> List:
     for a packet the raw mode could not hand out, followed by one it
     could, and as the time of a packet that has none (:data:`NO_TIME_S`).
     Demuxes only."""
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    capture = cv2.VideoCapture(opencv_name(path), cv2.CAP_FFMPEG)
     times, failed = [], 0
     try:
         if capture.isOpened() and capture.set(cv2.CAP_PROP_FORMAT, -1):
@@ -219,7 +221,7 @@ def _decoding_delay(path: Union[Path, str], times: List[float]) -> int:
     pictures: each failed read stands for a frame); 0 when none of the
     first reads decodes or the delay is more than :data:`MAX_DELAY`
     (frames lost at the start, not a decoder's delay)."""
-    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    capture = cv2.VideoCapture(opencv_name(path), cv2.CAP_FFMPEG)
     at = None
     try:
         for failed in range(MAX_FIRST_READS):

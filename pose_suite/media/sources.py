@@ -27,7 +27,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pose_suite.config.specs import is_stream
-from pose_suite.errors import InputError, NotMediaError, SuiteWarning
+from pose_suite.errors import (InputError, NotMediaError, SuiteWarning,
+                               opencv_name)
 from pose_suite.media.captures import Reads, first_time, open_capture
 from pose_suite.media.clocks import stream_start_seconds
 from pose_suite.media.damage import DamageScan, start_scan
@@ -276,10 +277,12 @@ def open_source(path: Union[Path, str]) -> FrameSource:
     Raises:
         NotMediaError: by its content not an image or video at all (text,
             subtitles, a document, audio only, an empty non-media file).
-        InputError: missing, a folder, a FIFO, socket or device (never
-            opened), unreadable, an empty or damaged
-            image or video, or a stream that sends no frame.
+        InputError: a name that is not UTF-8 (OpenCV would crash on it:
+            never handed over), missing, a folder, a FIFO, socket or
+            device (never opened), unreadable, an empty or damaged image
+            or video, or a stream that sends no frame.
     """
+    opencv_name(path)  # a name OpenCV would crash on: refused, before all
     if is_stream(path):
         return _open_capture(str(path), 'stream')
     path = Path(path)

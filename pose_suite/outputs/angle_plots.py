@@ -4,9 +4,11 @@
 Only results written with ``angles`` have them; the plotted angles are
 :data:`pose_suite.outputs.angles.PLOTTED` (knees, hips, trunk), in degrees
 against seconds, a gap where an angle is null, each angle in the same
-colour in every plot. An angle null in every frame of a person (its points
-never seen above ``kpt_thr``) gets no line and no legend entry, but a note
-under the plot. At most :data:`MAX_TRACKS` persons are drawn, those seen in
+colour in every plot; a value with no value beside it (a line has no
+length there) is drawn as a dot, and a person seen at one time only gets
+one second of axis around it. An angle null in every frame of a person
+(its points never seen above ``kpt_thr``) gets no line and no legend
+entry, but a note under the plot. At most :data:`MAX_TRACKS` persons are drawn, those seen in
 the most frames.
 
 Each plot is drawn twice from one figure: at :data:`SMALL_INCHES` and the
@@ -111,6 +113,15 @@ def plot_uris(track, series: Dict[str, List[Tuple]]) -> Tuple[str, str]:
         pyplot.close(figure)
 
 
+def isolated(points: List[Tuple]) -> List[Tuple]:
+    """The ``(seconds, degrees)`` of ``points`` whose value is finite and
+    whose neighbours (in order) are not: no line segment shows them."""
+    finite = [math.isfinite(value) for _, value in points]
+    return [point for index, point in enumerate(points) if finite[index]
+            and not (index and finite[index - 1])
+            and not (index + 1 < len(points) and finite[index + 1])]
+
+
 def angle_figure(track, series: Dict[str, List[Tuple]]):
     """The figure (SMALL_INCHES at 100 dpi) of ``series``, angle name ->
     [(seconds, degrees or NaN)]: a line and a legend entry each, the
@@ -120,6 +131,14 @@ def angle_figure(track, series: Dict[str, List[Tuple]]):
         times, values = zip(*points)
         axis.plot(times, values, linewidth=1.2, label=name,
                   color=COLOURS.get(name))
+        alone = isolated(points)
+        if alone:
+            axis.plot(*zip(*alone), linestyle='none', marker='o',
+                      markersize=3, color=COLOURS.get(name))
+    times = [time for points in series.values() for time, _ in points]
+    if times and min(times) == max(times):  # one time: no range of its own
+        start = max(0.0, times[0] - 0.5)
+        axis.set_xlim(start, start + 1.0)
     axis.set_title(f'person {track}: angles (°)', fontsize=LABEL_PT,
                    pad=3)
     axis.set_xlabel('time (s)', fontsize=LABEL_PT, labelpad=1)

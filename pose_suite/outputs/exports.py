@@ -23,8 +23,10 @@
 The native JSON holds one frame per line, so each export streams through it
 without loading the whole file. Each export is tied to the result it was
 made from: a hidden file beside the result (``.<name>.exports.json``, the
-manifest) maps each format (and ``overlay``, for an overlay beside the
-result) to the result's ``meta.run.result_id``, so that an export of an
+manifest) maps each format to the result's ``meta.run.result_id`` (and
+``overlay`` to ``{"from": result_id, "file": name}``: the one overlay file
+beside the result written with it; no other ``<name>.overlay.*`` file is
+ever removed or linked), so that an export of an
 earlier result is never kept beside a new one (:func:`is_current`): when a
 new result replaces one, what the manifest says was made from the earlier
 result is removed (:func:`remove_stale`), and the report links only what
@@ -34,12 +36,13 @@ import csv
 import json
 import shutil
 from pathlib import Path
-from typing import Collection, Dict, List
+from typing import Collection, Dict, List, Optional
 
 import numpy as np
 
-from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
-                                         foreign_entries, write_folder)
+from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_owner,
+                                         folder_path, foreign_entries,
+                                         owned_by, same_file, write_folder)
 from pose_suite.outputs.publish import atomic_write, spreadsheet_cell
 from pose_suite.outputs.results import iter_frame_records, triplets_found
 
@@ -69,7 +72,8 @@ def export(native_path: Path, fmt: str, meta: dict,
     """
     if fmt in FOLDER_FORMATS:
         target = write_folder(native_path, fmt, meta,
-                              iter_frame_records(native_path))
+                              iter_frame_records(native_path),
+                              _identity(Path(native_path), meta))
     else:
         target = export_path(native_path, fmt, meta['source'])
         with atomic_write(target, encoding='utf-8', newline='') as handle:
@@ -91,8 +95,11 @@ def is_current(native_path: Path, fmt: str, meta: dict) -> bool:
     """Whether the ``fmt`` export of the result ``native_path`` (whose
     ``meta`` is given) is there and was made from this very result."""
     native_path = Path(native_path)
-    return export_path(native_path, fmt, meta['source']).exists() and \
-        _made_from(native_path).get(fmt) == _identity(native_path, meta)
+    target = export_path(native_path, fmt, meta['source'])
+    identity = _identity(native_path, meta)
+    if fmt in FOLDER_FORMATS and not owned_by(target, native_path, identity):
+        return False  # written since for another result (or unmarked)
+    return target.exists() and _made_from(native_path).get(fmt) == identity
 
 
 def current_outputs(native_path: Path, meta: dict) -> Dict[str, Path]:
@@ -105,9 +112,11 @@ def current_outputs(native_path: Path, meta: dict) -> Dict[str, Path]:
     try:
         identity = _identity(native_path, meta)
         source = meta['source']
-        found = {f'overlay {path.suffix[1:]}': path
-                 for path in _overlays(native_path)} \
-            if _made_from(native_path).get(OVERLAY) == identity else {}
+        made = _made_from(native_path)
+        overlay = _overlay_file(native_path, made)
+        found = {f'overlay {overlay.suffix[1:]}': overlay} if overlay and \
+            overlay.is_file() and _made_from_id(made, OVERLAY) == identity \
+            else {}
         for fmt in (*SUFFIXES, *FOLDER_FORMATS):
             if is_current(native_path, fmt, meta):
                 found[fmt] = export_path(native_path, fmt, source)
@@ -123,25 +132,28 @@ def remove_stale(native_path: Path, meta: dict,
     than this one (``meta``'s), and drop them from the manifest; returns
     the paths removed. ``fresh``: paths just written for this result (an
     overlay), kept. An OpenPose folder holding files the suite did not
-    write is kept (and never linked)."""
+    write, or written since for another result (its owner file says), is
+    kept (and never linked)."""
     native_path = Path(native_path)
     made = _made_from(native_path)
     identity = _identity(native_path, meta)
     fresh = {Path(path).resolve() for path in fresh}
-    stale = [key for key, made_from in made.items() if made_from != identity]
+    stale = [key for key in made if _made_from_id(made, key) != identity]
     removed = []
     for key in stale:
         if key in FOLDER_FORMATS:
             folder = export_path(native_path, key, meta['source'])
+            owner = folder_owner(folder)
             if folder.is_dir() and not folder.is_symlink() and \
-                    not foreign_entries(folder):
+                    not foreign_entries(folder) and owner is not None and \
+                    same_file(owner[0], native_path):
                 shutil.rmtree(folder)
                 removed.append(folder)
             continue
-        paths = _overlays(native_path) if key == OVERLAY else \
+        paths = [_overlay_file(native_path, made)] if key == OVERLAY else \
             [export_path(native_path, key, meta['source'])] \
             if key in SUFFIXES else []
-        for path in paths:
+        for path in filter(None, paths):
             if path.resolve() not in fresh and (path.is_file()
                                                 or path.is_symlink()):
                 path.unlink()
@@ -155,20 +167,38 @@ def remove_stale(native_path: Path, meta: dict,
 def record_overlay(native_path: Path, meta: dict, overlay: Path) -> None:
     """Note in the manifest that ``overlay``, when it is the overlay beside
     the result ``native_path``, was made from this result."""
-    native_path = Path(native_path)
-    if Path(overlay).resolve() not in [path.resolve()
-                                       for path in _overlays(native_path)]:
+    native_path, overlay = Path(native_path), Path(overlay)
+    if overlay.parent.resolve() != native_path.parent.resolve() or \
+            not _is_overlay_name(native_path, overlay.name):
         return  # elsewhere: never linked
     made = _made_from(native_path)
-    made[OVERLAY] = _identity(Path(native_path), meta)
-    _write_made_from(Path(native_path), made)
+    made[OVERLAY] = {'from': _identity(native_path, meta),
+                     'file': overlay.name}
+    _write_made_from(native_path, made)
 
 
-def _overlays(native_path: Path) -> List[Path]:
-    """The overlays beside a result: ``<name>.overlay.<ext>``."""
-    stem = native_path.name[:-len('.json')]
-    escaped = ''.join(f'[{c}]' if c in '*?[' else c for c in stem)
-    return sorted(native_path.parent.glob(f'{escaped}.overlay.*'))
+def _is_overlay_name(native_path: Path, name: str) -> bool:
+    """Whether ``name`` is an overlay's beside the result: ``<input
+    name>.overlay.<ext>``, ``<ext>`` letters and digits."""
+    stem = native_path.name[:-len('.json')] + '.overlay.'
+    return name.startswith(stem) and name[len(stem):].isalnum() and \
+        name[len(stem):].isascii()
+
+
+def _overlay_file(native_path: Path, made: dict) -> Optional[Path]:
+    """The overlay file the manifest ``made`` records beside the result
+    (None: none, or a manifest of an earlier version, which named none)."""
+    entry = made.get(OVERLAY)
+    name = entry.get('file') if isinstance(entry, dict) else None
+    if not isinstance(name, str) or not _is_overlay_name(native_path, name):
+        return None
+    return native_path.with_name(name)
+
+
+def _made_from_id(made: dict, key: str) -> Optional[str]:
+    """The identity of the result the manifest's ``key`` was made from."""
+    entry = made.get(key)
+    return entry.get('from') if isinstance(entry, dict) else entry
 
 
 def _made_from_path(native_path: Path) -> Path:

@@ -18,7 +18,8 @@ from pose_suite.config.specs import check_distinct, is_json_file, is_stream
 from pose_suite.errors import OutputError
 from pose_suite.media.inputs import Inputs
 from pose_suite.outputs.exports import SUFFIXES, export_path
-from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_path,
+from pose_suite.outputs.openpose import (FOLDER_FORMATS, OWNER_FILE,
+                                         check_owner, folder_path,
                                          foreign_entries, is_openpose_file)
 from pose_suite.outputs.overlay import overlay_path
 from pose_suite.outputs.results import is_result, starts_with
@@ -39,10 +40,14 @@ def output_files(inputs: Inputs, output: Path,
     (:meth:`~pose_suite.media.inputs.Inputs.output_files`), checked before
     any work: no two inputs may write the same OpenPose folder
     (``cam01.mp4`` and ``cam01.mov`` both make ``cam01_json``), nor replace
-    a folder of the user's that has such a name; in a batch no input's
-    result or export may be one of the batch's own files (a photo named
-    ``summary`` would write ``summary.json``); and nothing written (result,
-    export, summary, overlay in the folder ``overlays``) may be an input.
+    a folder of the user's that has such a name, nor one written for
+    another result that is still there (``cam.png``'s, of an earlier run);
+    in a batch no input's result or export may be one of the batch's own
+    files (a photo named ``summary`` would write ``summary.json``); no two
+    inputs may plan the same file (a result, an export of any format, an
+    overlay: ``p.jpg``'s angles export and ``p.jpg.angles``'s csv are both
+    ``p.jpg.angles.csv``); and nothing written (result, export, summary,
+    overlay in the folder ``overlays``) may be an input.
 
 
     Raises:
@@ -53,7 +58,8 @@ def output_files(inputs: Inputs, output: Path,
         folders = [folder_path(file, fmt, source)
                    for source, file in zip(inputs.sources, files)]
         check_distinct(inputs.sources, folders, f'{fmt} files')
-        for folder in folders:
+        for file, folder in zip(files, folders):
+            check_owner(folder, file, fmt)  # another result's (cam.png's)
             foreign = foreign_entries(folder)
             if foreign:
                 raise OutputError(
@@ -61,6 +67,8 @@ def output_files(inputs: Inputs, output: Path,
                     f'({", ".join(foreign[:3])}); its {fmt} export would '
                     'replace them: move them, or write the results '
                     'elsewhere')
+    _check_no_two_inputs_write_one(_planned(inputs, files, output,
+                                            export_formats, overlays))
     _check_no_input_is_written(inputs, files, output, export_formats,
                                overlays)
     if inputs.batch and not is_json_file(output):
@@ -76,6 +84,37 @@ def output_files(inputs: Inputs, output: Path,
                         f'own {name}: rename it or choose another output '
                         'folder')
     return files
+
+
+def _planned(inputs: Inputs, files: List[Path], output: Path,
+             export_formats: Sequence[str],
+             overlays: Optional[Path]) -> List[tuple]:
+    """``(source, path, what)`` of every file or folder each input may
+    write: its result, its exports, its overlay (as an image's and as a
+    video's, the kind unknown yet) in the folder ``overlays``."""
+    planned = []
+    for source, file in zip(inputs.sources, files):
+        planned += [(source, file, 'result')] + [
+            (source, export_path(file, fmt, source), f'{fmt} export')
+            for fmt in export_formats]
+        if overlays is not None and not Path(overlays).suffix:
+            planned += [(source, overlay_path(overlays, kind, file, output),
+                         'overlay') for kind in ('image', 'video')]
+    return planned
+
+
+def _check_no_two_inputs_write_one(planned: List[tuple]) -> None:
+    """Refuse two inputs that would write the same file (compared
+    without case, which some filesystems ignore)."""
+    first_of = {}
+    for source, path, what in planned:
+        other, other_what = first_of.setdefault(str(path).casefold(),
+                                                (source, what))
+        if other != source:
+            raise OutputError(
+                f'inputs {other} and {source} would both write {path} (as '
+                f'the {other_what} of one and the {what} of the other): '
+                'rename one')
 
 
 def _check_no_input_is_written(inputs: Inputs, files: List[Path],
@@ -139,5 +178,6 @@ def is_own_output(path: Path, roots: Sequence[Path] = ()) -> bool:
     overlay = _OVERLAY.match(name)
     if overlay and is_result(path.with_name(overlay['input'] + '.json')):
         return True  # an overlay beside its input's result
-    return is_openpose_file(path)
+    return is_openpose_file(path) or (
+        name == OWNER_FILE and path.parent.name.endswith('_json'))
 

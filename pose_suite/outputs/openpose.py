@@ -26,7 +26,13 @@ image), holding ``{"version": 1.3, "people": [...]}``; each person has flat
 frame gets a file, an undecodable one (``meta.frames_failed``) and one with
 nobody ``"people": []``, so that Pose2Sim's frame count per camera is the
 video's. ``<name>`` is the result JSON's name without ``.json`` and without
-the input's suffix (``cam01.mp4.json`` gives ``cam01``).
+the input's suffix (``cam01.mp4.json`` gives ``cam01``), so results of
+``cam.jpg`` and ``cam.png`` (separate runs) name the same folder: a hidden
+file in it, ``.pose-suite-export`` (:data:`OWNER_FILE`, no ``.json``: the
+readers take ``*.json``), names the result it was last written for (its
+path from the folder, and ``meta.run.result_id``). The folder is linked and
+removed only for that result, and another result's run refuses to replace
+it while that result is there (:func:`check_owner`).
 """
 import json
 import os
@@ -43,6 +49,8 @@ from pose_suite.outputs.publish import fsync_folder, sync_filesystem
 from pose_suite.outputs.results import triplets_found
 
 FOLDER_FORMATS = ('openpose', 'pose2sim')
+#: The hidden file in an export folder naming the result it was made from.
+OWNER_FILE = '.pose-suite-export'
 #: A frame file's name (see :func:`frame_file_name`).
 _FRAME_FILE = re.compile(r'^(?P<stem>.+?)_(\d{12}_)?keypoints\.json$')
 #: BODY_25's points as COCO-WholeBody indices; a pair is a midpoint.
@@ -92,7 +100,50 @@ def foreign_entries(folder: Path) -> List[str]:
     if not folder.is_dir():
         return [folder.name] if folder.exists() else []
     return sorted(entry.name for entry in folder.iterdir()
-                  if not (entry.is_file() and is_openpose_file(entry)))
+                  if not (entry.is_file() and (is_openpose_file(entry) or
+                                               entry.name == OWNER_FILE)))
+
+
+def folder_owner(folder: Path) -> Optional[tuple]:
+    """``(result path, result id)`` that the export ``folder`` was last
+    written for, from its :data:`OWNER_FILE`; None where it has none (not
+    there, or written by a version before it)."""
+    try:
+        owner = json.loads((Path(folder) / OWNER_FILE).read_text('utf-8'))
+        return (Path(os.path.normpath(Path(folder) / owner['result'])),
+                str(owner['result_id']))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def owned_by(folder: Path, native_path: Path, made_from: str) -> bool:
+    """Whether ``folder`` was last written for the result ``native_path``
+    whose identity is ``made_from``."""
+    owner = folder_owner(folder)
+    return owner is not None and owner[1] == made_from and \
+        same_file(owner[0], native_path)
+
+
+def check_owner(folder: Path, native_path: Path, fmt: str) -> None:
+    """Refuse to replace ``folder`` for the result ``native_path`` when
+    it was written for another result that is still there (``cam.jpg``'s
+    and ``cam.png``'s both make ``cam_json``).
+
+    Raises:
+        OutputError: naming the folder and both results.
+    """
+    owner = folder_owner(folder)
+    if owner is not None and owner[0].is_file() and \
+            not same_file(owner[0], native_path):
+        raise OutputError(
+            f'{folder} holds the {fmt} export of {owner[0]}; writing '
+            f'{native_path}\'s would replace it: write the results '
+            'elsewhere, or remove that result first')
+
+
+def same_file(first: Path, second: Path) -> bool:
+    return os.path.normcase(Path(first).resolve()) == \
+        os.path.normcase(Path(second).resolve())
 
 
 def frame_file_name(name: str, frame_index: int, image: bool = False) -> str:
@@ -163,8 +214,10 @@ def _with_failed_frames(frames: Iterable[dict],
 
 
 def write_folder(native_path: Path, fmt: str, meta: dict,
-                 frames: Iterable[dict]) -> Path:
-    """Write a result's frames as OpenPose files; returns the folder.
+                 frames: Iterable[dict], made_from: str = '') -> Path:
+    """Write a result's frames as OpenPose files, and the
+    :data:`OWNER_FILE` naming the result (``made_from``: its identity);
+    returns the folder.
 
     The files are written and fsynced into a new hidden folder beside the
     result JSON (not in ``pose/``, where Pose2Sim takes every folder named
@@ -179,6 +232,7 @@ def write_folder(native_path: Path, fmt: str, meta: dict,
         raise OutputError(f'{target} holds files this suite did not write '
                           f'({", ".join(foreign[:3])}); move them, or '
                           'write the results elsewhere')
+    check_owner(target, native_path, fmt)
     image = meta['kind'] == 'image'
     target.parent.mkdir(parents=True, exist_ok=True)
     temporary = staging_folder(native_path, fmt, secrets.token_hex(4))
@@ -193,6 +247,10 @@ def write_folder(native_path: Path, fmt: str, meta: dict,
             with open(file, 'w', encoding='utf-8') as handle:
                 json.dump({'version': 1.3, 'people': people}, handle,
                           allow_nan=False)
+        (temporary / OWNER_FILE).write_text(json.dumps({
+            'result': os.path.relpath(native_path.absolute(),
+                                      target.absolute()),
+            'result_id': made_from}), encoding='utf-8')
         # One sync of the filesystem for all the files (one fsync a file
         # took 60 s for 10,000 frames), before the folder is renamed into
         # place: a crash still leaves the previous folder or this one.

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from pose_suite.config.specs import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from pose_suite.errors import ConfigError, OutputError
+from pose_suite.errors import ConfigError, OutputError, opencv_name
 
 
 def overlay_path(visualize_output: Path, kind: str, output_file: Path,
@@ -117,6 +117,7 @@ class OverlayWriter:
         self.kind = kind
         self.dataset_meta, self.kpt_thr = dataset_meta, kpt_thr
         self._temporary = temporary_overlay(self.path)
+        opencv_name(self._temporary, OutputError, 'overlay')  # else a crash
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -125,7 +126,8 @@ class OverlayWriter:
         self._video = None
         if kind in ('video', 'stream'):
             self._video = cv2.VideoWriter(
-                str(self._temporary), cv2.VideoWriter_fourcc(*'mp4v'),
+                opencv_name(self._temporary, OutputError, 'overlay'),
+                cv2.VideoWriter_fourcc(*'mp4v'),
                 fps if fps > 0 else 25.0, (width, height))
             if not self._video.isOpened():
                 raise OutputError(f'cannot write overlay video {self.path} '
@@ -138,7 +140,8 @@ class OverlayWriter:
             self._video.write(canvas)
             return
         try:
-            written = cv2.imwrite(str(self._temporary), canvas)
+            written = cv2.imwrite(
+                opencv_name(self._temporary, OutputError, 'overlay'), canvas)
         except cv2.error:  # an encoder OpenCV lacks
             written = False
         if not written:
