@@ -148,8 +148,10 @@ def test_openpose_file_of_an_image(exporting, tmp_path):
 
 def test_failed_export_keeps_the_previous_folder(exporting, tmp_path,
                                                  monkeypatch):
-    """An export that fails half way leaves the previous folder whole and
-    no partial folder; the JSON stays written."""
+    """An export that fails half way leaves no partial folder, and the
+    JSON stays written; the previous folder, made from the result this
+    run replaced, is gone (issue 36: an export not made from the current
+    result is removed), not left to be read as the new result's."""
     video = write_avi(tmp_path / 'clip.avi', real_frames(3))
     native = exporting.run(video, tmp_path / 'clip.avi.json')
     folder = tmp_path / 'clip_json'
@@ -171,9 +173,10 @@ def test_failed_export_keeps_the_previous_folder(exporting, tmp_path,
         exporting.run(video, native, resume=False)
     monkeypatch.undo()
     assert native.is_file()
-    assert {p.name: p.read_bytes()
-            for p in folder.glob('*_keypoints.json')} == before
+    assert not folder.exists()
     assert not list(tmp_path.glob('.*partial*'))
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()
+                and p.name.startswith(('.clip_json', 'clip_json'))]
 
 
 def test_formats_asked_later_are_written_without_analysing(
