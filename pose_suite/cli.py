@@ -70,6 +70,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                              'from the results in this folder (nothing is '
                              'analysed; --config is not read)')
     args = parser.parse_args(argv)
+    show_warnings_as_one_line()
     if args.report is not None:
         return _rebuild_report(Path(args.report))
     overrides = {key: getattr(args, key)
@@ -78,7 +79,6 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                              'recursive',
                              'executor')
                  if getattr(args, key) is not None}
-    show_warnings_as_one_line()
     received = _stop_on_signals()
     service = config = run_lock = None
     try:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import (COCO_IMAGES, ROOT, data_file, real_frames, run_cli,
-                      write_avi)
+from conftest import (COCO_IMAGES, ROOT, assert_one_line_error, data_file,
+                      real_frames, run_cli, write_avi)
 
 CHROMIUM = Path('/usr/bin/chromium')
 TESTS_DATA = ROOT / 'tests' / 'data'
@@ -159,9 +159,10 @@ def test_report_rebuilt_from_results_of_the_first_version(tmp_path):
 
 def test_report_that_fails_is_one_warning(config_values, write_config,
                                           tmp_path):
-    """A report that cannot be made (here: the output folder holds a
-    folder named report.html) is one warning line; results and summary
-    stay, and the run succeeds."""
+    """A folder named report.html where a batch writes its report refuses
+    the batch before any work (issue 36, point 7); a report that cannot be
+    made when rebuilt (``--report``: the same folder there) is one warning
+    line, and the results and summary stay."""
     clips = tmp_path / 'clips'
     clips.mkdir()
     write_avi(clips / 'a.avi', real_frames(1))
@@ -169,8 +170,15 @@ def test_report_that_fails_is_one_warning(config_values, write_config,
     (out / 'report.html').mkdir(parents=True)
     config = write_config(dict(config_values, input=str(clips),
                                output=str(out)))
-    result = run_cli('pose_analysis_service.py', '--config', config)
-    assert result.returncode == 0, result.stderr
+    refused = run_cli('pose_analysis_service.py', '--config', config)
+    assert_one_line_error(refused, 'report.html', 'nothing was analysed')
+    assert not (out / 'a.avi.json').exists()
+    (out / 'report.html').rmdir()
+    assert run_cli('pose_analysis_service.py', '--config',
+                   config).returncode == 0
+    (out / 'report.html').unlink()
+    (out / 'report.html').mkdir()
+    result = run_cli('pose_analysis_service.py', '--report', out)
     warnings = [line for line in result.stderr.splitlines()
                 if 'report' in line]
     assert len(warnings) == 1 and warnings[0].startswith(
@@ -207,7 +215,7 @@ def browser():
         chromium.close()
 
 
-def wait_for(page, condition: str, seconds: float = 20) -> None:
+def wait_for(page, condition: str, seconds: float = 60) -> None:
     """Poll the JavaScript expression ``condition`` from here until it is
     true (``page.wait_for_function`` evaluates a string in the page, which
     the report's Content-Security-Policy forbids: it failed now and then)."""
@@ -215,6 +223,11 @@ def wait_for(page, condition: str, seconds: float = 20) -> None:
     deadline = time.monotonic() + seconds
     while not page.evaluate(f'() => {condition}'):
         assert time.monotonic() < deadline, condition
+        # The page decodes a picture when it comes into view: bring the
+        # first one still without its picture there.
+        page.evaluate('() => { const i = Array.from(document.querySelector'
+                      'All("td img")).find(i => !(i.complete && i.src)); '
+                      'if (i) i.scrollIntoView(); }')
         time.sleep(0.05)
 
 

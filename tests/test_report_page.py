@@ -54,7 +54,9 @@ def hostile(tmp_path_factory):
         stat = (folder / f'{name}.json').stat()
         made_from = f'{stat.st_size}-{stat.st_mtime_ns}'
         (folder / f'.{name}.json.exports.json').write_text(json.dumps(
-            dict.fromkeys(('overlay', 'csv', 'coco'), made_from)))
+            dict(dict.fromkeys(('csv', 'coco'), made_from),
+                 overlay={'from': made_from,
+                          'file': f'{name}.overlay.mp4'})))
     (folder / 'summary.json').write_text(json.dumps({'inputs': [
         {'input': '/clips/x.mp4', 'status': HOSTILE_STATUS, 'reason': 'r'},
         {'input': '</td><script>alert(3)</script>', 'status': 'failed',
