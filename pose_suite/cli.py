@@ -14,9 +14,8 @@ from pose_suite.batch.claim import claim_outputs
 from pose_suite.batch.local import (BatchResult, exports_note, kept_note,
                                     publish_summary, run_local)
 from pose_suite.config import load_config
-from pose_suite.config.keys import EXPORT_FORMATS
+from pose_suite.config.keys import EXPORT_FORMATS, parse_flag
 from pose_suite.config.specs import check_overlay_name
-from pose_suite.config.keys import parse_flag
 from pose_suite.errors import (ConfigError, OneLineParser, SuiteError,
                                show_warnings_as_one_line, visible)
 from pose_suite.media.inputs import expand_inputs
