@@ -1,13 +1,19 @@
-"""Shared fixtures: real test data, and checkpoints made here
-(``model_factory``)."""
+"""Shared fixtures: real test data, checkpoints made here
+(``model_factory``), the command line run in this process, and the markers
+a test gets from the fixtures it uses (tests/pytest.ini registers them).
+"""
 import contextlib
 import functools
 import http.server
+import importlib
+import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
@@ -15,7 +21,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from model_factory import make_model_files  # noqa: E402
+from model_factory import cached_model_files, copy_model_files  # noqa: E402
 
 TESTDATA = Path(os.environ.get('POSE_SUITE_TESTDATA',
                                ROOT.parent / 'shared' / 'testdata'))
@@ -33,10 +39,23 @@ def data_file(relative: str) -> Path:
     return path
 
 
-def pytest_configure(config):
-    config.addinivalue_line(
-        'markers', 'gpu: runs on a CUDA device (POSE_SUITE_GPU_DEVICE; '
-        '`make gpu-check`); skipped where there is none')
+#: Built models, kept between test runs (``model_factory``).
+MODEL_CACHE = Path(os.environ.get(
+    'POSE_SUITE_TEST_CACHE', Path.home() / '.cache' / 'pose-suite-tests'))
+
+#: The marker (tests/pytest.ini) a test gets for using a fixture: what it
+#: needs is what it uses.
+FIXTURE_MARKERS = {
+    'real_model_files': 'models',
+    'cluster': 'ray',
+    'browser': 'browser',
+}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in set(FIXTURE_MARKERS) & set(item.fixturenames):
+            item.add_marker(FIXTURE_MARKERS[fixture])
 
 
 COCO_IMAGES = ['images/000000000785.jpg', 'images/000000040083.jpg',
@@ -45,25 +64,55 @@ COCO_IMAGES = ['images/000000000785.jpg', 'images/000000040083.jpg',
 
 @pytest.fixture(scope='session')
 def model_files(tmp_path_factory):
-    """See ``model_factory.make_model_files``."""
-    return make_model_files(tmp_path_factory.mktemp('checkpoints'),
-                            BOXES_PER_FRAME)
+    """The tiny models (``model_factory``: the real configs' model types,
+    heads and checkpoint layout, a narrow backbone, a small input), copied
+    for this run: for every test of what the suite does around the
+    models."""
+    return copy_model_files(
+        cached_model_files(MODEL_CACHE, 'tiny', BOXES_PER_FRAME),
+        tmp_path_factory.mktemp('checkpoints'))
+
+
+@pytest.fixture(scope='session')
+def real_model_files(tmp_path_factory):
+    """The real-size RTMDet-m and HRNet-W48 (random weights), copied for
+    this run: for the tests that compare with mmdet's and mmpose's own
+    functions. A test using them is marked ``models``."""
+    return copy_model_files(
+        cached_model_files(MODEL_CACHE, 'real', BOXES_PER_FRAME),
+        tmp_path_factory.mktemp('real_checkpoints'))
+
+
+def _detector(files):
+    from detection_service import DetectionService
+    return DetectionService(files['det_config'], files['det_checkpoint'],
+                            device='cpu', bbox_thr=0.0, nms_thr=0.3)
+
+
+def _pose_service(files):
+    from pose_extraction_service import PoseExtractionService
+    return PoseExtractionService(files['pose_config'],
+                                 files['pose_checkpoint'], device='cpu')
 
 
 @pytest.fixture(scope='session')
 def detector(model_files):
-    from detection_service import DetectionService
-    return DetectionService(model_files['det_config'],
-                            model_files['det_checkpoint'], device='cpu',
-                            bbox_thr=0.0, nms_thr=0.3)
+    return _detector(model_files)
 
 
 @pytest.fixture(scope='session')
 def pose_service(model_files):
-    from pose_extraction_service import PoseExtractionService
-    return PoseExtractionService(model_files['pose_config'],
-                                 model_files['pose_checkpoint'],
-                                 device='cpu')
+    return _pose_service(model_files)
+
+
+@pytest.fixture(scope='session')
+def real_detector(real_model_files):
+    return _detector(real_model_files)
+
+
+@pytest.fixture(scope='session')
+def real_pose_service(real_model_files):
+    return _pose_service(real_model_files)
 
 
 @pytest.fixture
@@ -81,6 +130,13 @@ def config_values(model_files, tmp_path):
     }
 
 
+def with_models(values: dict, files: dict) -> dict:
+    """Config keys ``values`` with the models of ``files`` (e.g.
+    ``real_model_files``)."""
+    return dict(values, **{key: str(files[key]) for key in (
+        'det_config', 'det_checkpoint', 'pose_config', 'pose_checkpoint')})
+
+
 @pytest.fixture
 def write_config(tmp_path):
     def write(values, name='config.json'):
@@ -90,13 +146,50 @@ def write_config(tmp_path):
     return write
 
 
-def run_cli(script: str, *args, cwd=None) -> subprocess.CompletedProcess:
+def run_process(script: str, *args, cwd=None) -> subprocess.CompletedProcess:
     """Run one of the project's scripts (``x.py``) or modules (``a.b``) as a
-    user would."""
+    user would, in a new Python process: for the tests of the process
+    itself (its exit status, its stderr from a fresh interpreter)."""
     target = [str(ROOT / script)] if script.endswith('.py') else ['-m', script]
     return subprocess.run([sys.executable, *target, *map(str, args)],
                           capture_output=True, text=True, cwd=cwd or ROOT,
                           timeout=600)
+
+
+def run_cli(script: str, *args, cwd=None) -> subprocess.CompletedProcess:
+    """Run the ``main(argv)`` of one of the project's scripts (``x.py``) or
+    modules (``a.b``) in this process, as :func:`run_process` would run it
+    (in ``cwd``, default the project folder; ``sys.argv[0]`` the script),
+    and return what it printed and its exit status the same way. What the
+    command changes for its process (signal handlers, warning filters, the
+    current folder) is put back."""
+    module = importlib.import_module(script.removesuffix('.py'))
+    argv = [str(arg) for arg in args]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    handlers = {number: signal.getsignal(number)
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    saved_argv0, saved_cwd = sys.argv[0], os.getcwd()
+    try:
+        sys.argv[0] = str(ROOT / script) if script.endswith('.py') \
+            else script
+        os.chdir(cwd or ROOT)
+        with warnings.catch_warnings(), contextlib.redirect_stdout(stdout), \
+                contextlib.redirect_stderr(stderr):
+            try:
+                code = module.main(argv)
+            except SystemExit as exc:  # argparse, or a sys.exit
+                code = exc.code if isinstance(exc.code, int) else \
+                    (0 if exc.code is None else 1)
+                if exc.code is not None and not isinstance(exc.code, int):
+                    print(exc.code, file=sys.stderr)
+    finally:
+        os.chdir(saved_cwd)
+        sys.argv[0] = saved_argv0
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    return subprocess.CompletedProcess(
+        [sys.executable, script, *argv], code or 0, stdout.getvalue(),
+        stderr.getvalue())
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *words):
@@ -202,10 +295,10 @@ def serve_folder(folder: Path):
 
 @pytest.fixture(scope='session')
 def tiny_models(model_files, tmp_path_factory):
-    """Config keys for big batches: the test detector at a 64x64 input
-    (the same weights, about 100 times less work than at 640) keeping no
-    box (bbox_thr 1), so no pose model runs. For tests of which inputs a
-    batch analyses, not of what it finds."""
+    """Config keys for big batches: the tiny detector at a 64x64 input
+    (the same weights, a quarter of its work at 128) keeping no box
+    (bbox_thr 1), so no pose model runs. For tests of which inputs a batch
+    analyses, not of what it finds."""
     folder = tmp_path_factory.mktemp('tiny')
     det_config = folder / 'det_64.py'
     det_config.write_text(

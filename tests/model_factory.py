@@ -1,12 +1,29 @@
 """Checkpoints made here, in the real OpenMMLab file layout.
 
 The real weights cannot be downloaded on this machine, so the tests and the
-benchmark build the two real model configs with random weights (fixed
-seeds) and save them as ``{'meta': ..., 'state_dict': ...}``. A
-``-<8 hex>`` part in each name is the file's real SHA-256 prefix, so the
-checksum code runs on them as on the published files.
+benchmark build the two model configs with random weights (fixed seeds) and
+save them as ``{'meta': ..., 'state_dict': ...}``. A ``-<8 hex>`` part in
+each name is the file's real SHA-256 prefix, so the checksum code runs on
+them as on the published files.
+
+Two sizes (``make_model_files(size=...)``):
+
+* ``'real'``: the project's RTMDet-m 640 and HRNet-W48 384x288 configs, for
+  the tests that compare with mmdet's and mmpose's own functions, and the
+  benchmarks;
+* ``'tiny'``: the same model types, heads, 133 keypoints, DARK codec, flip
+  test, pipelines and checkpoint layout, on a narrow backbone and a small
+  input (RTMDet at 128x128, HRNet with 8-64 channels at 128x96): a few
+  milliseconds a frame, for the tests of the plumbing around the models.
+
+:func:`cached_model_files` builds each size once per machine, in a folder
+named by the configs, this file and the torch, mmdet and mmpose versions.
 """
+import hashlib
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +62,105 @@ def _legacy_pose_state_dict(state_dict):
     return legacy
 
 
-def make_model_files(folder: Path, boxes_per_frame: int) -> dict:
-    """Configs and random-weight checkpoints for both models.
+#: Overrides of the project's RTMDet-m config for the tiny detector:
+#: RTMDet's CSPNeXt backbone, PAFPN neck and RTMDetSepBNHead at an eighth
+#: of RTMDet-l's widths and a sixth of its depth, fed 128x128 images.
+TINY_DET_MODEL = """
+    backbone=dict(deepen_factor=0.167, widen_factor=0.125),
+    neck=dict(in_channels=[32, 64, 128], out_channels=32, num_csp_blocks=1),
+    bbox_head=dict(in_channels=32, feat_channels=32),"""
+TINY_DET = """
+test_pipeline = [
+    dict(type='LoadImageFromFile', backend_args=None),
+    dict(type='Resize', scale=(128, 128), keep_ratio=True),
+    dict(type='Pad', size=(128, 128), pad_val=dict(img=(114, 114, 114))),
+    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
+                                          'img_shape', 'scale_factor'))]
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader
+"""
+
+#: Overrides of the project's HRNet-W48 config for the tiny pose model:
+#: HRNet's four stages and branches with one block each and 8-64 channels,
+#: the same HeatmapHead (133 keypoints) and DARK codec at a 128x96 input.
+TINY_POSE = """
+codec = dict(type='MSRAHeatmap', input_size=(96, 128), heatmap_size=(24, 32),
+             sigma=1, unbiased=True)
+model = dict(
+    backbone=dict(extra=dict(
+        stage1=dict(num_blocks=(1, ), num_channels=(16, )),
+        stage2=dict(num_blocks=(1, 1), num_channels=(8, 16)),
+        stage3=dict(num_modules=1, num_blocks=(1, 1, 1),
+                    num_channels=(8, 16, 32)),
+        stage4=dict(num_modules=1, num_blocks=(1, 1, 1, 1),
+                    num_channels=(8, 16, 32, 64)))),
+    head=dict(in_channels=8, decoder=codec))
+val_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='TopdownAffine', input_size=codec['input_size']),
+    dict(type='PackPoseInputs')]
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = val_dataloader
+"""
+
+
+def cached_model_files(cache: Path, size: str, boxes_per_frame: int) -> dict:
+    """:func:`make_model_files` of ``size``, built once in a sub-folder of
+    ``cache`` named by everything that makes them (the configs, this file,
+    the library versions, ``boxes_per_frame``, and the project folder the
+    configs name as their base). Build in a temporary
+    folder, renamed into place, so concurrent test runs never read half a
+    file. Callers copy the files before changing them."""
+    import mmdet
+    import mmpose
+    import torch
+    key = hashlib.sha256()
+    for part in (Path(__file__).read_bytes(), (ROOT / DET_CONFIG).read_bytes(),
+                 (ROOT / POSE_CONFIG).read_bytes(), torch.__version__.encode(),
+                 mmdet.__version__.encode(), mmpose.__version__.encode(),
+                 f'{size} {boxes_per_frame} {ROOT}'.encode()):
+        key.update(hashlib.sha256(part).digest())
+    folder = Path(cache) / f'{size}-{key.hexdigest()[:16]}'
+    index = folder / 'files.txt'
+    if not index.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f'.{size}-', dir=cache))
+        files = make_model_files(building, boxes_per_frame, size)
+        (building / 'files.txt').write_text(''.join(
+            f'{name} {Path(path).name}\n' for name, path in files.items()
+            if Path(path).parent == building))
+        try:
+            os.rename(building, folder)
+        except OSError:  # another run published it first
+            shutil.rmtree(building, ignore_errors=True)
+    files = dict(line.split(' ', 1) for line in
+                 index.read_text().splitlines())
+    result = {name: folder / file for name, file in files.items()}
+    if size == 'real':
+        result['pose_config'] = ROOT / POSE_CONFIG
+    return result
+
+
+def copy_model_files(files: dict, folder: Path) -> dict:
+    """``files`` copied into ``folder`` (configs that name a base by path
+    keep naming it), so that a test may change them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copied = {}
+    for name, path in files.items():
+        path = Path(path)
+        if path.is_relative_to(ROOT):
+            copied[name] = path  # the project's own config
+            continue
+        copied[name] = folder / path.name
+        shutil.copyfile(path, copied[name])
+    return copied
+
+
+def make_model_files(folder: Path, boxes_per_frame: int,
+                     size: str = 'real') -> dict:
+    """Configs and random-weight checkpoints for both models, ``size``
+    ``'real'`` or ``'tiny'`` (module docstring).
 
     Returns a dict: ``det_config`` (the project's config with ``score_thr=0``
     and ``max_per_img=boxes_per_frame`` so every frame yields that many
@@ -62,12 +176,18 @@ def make_model_files(folder: Path, boxes_per_frame: int) -> dict:
     from mmdet.apis import init_detector
     from mmpose.apis import init_model
 
-    det_config = folder / 'rtmdet_person_test.py'
+    assert size in ('real', 'tiny'), size
+    det_config = folder / f'rtmdet_person_{size}.py'
     det_config.write_text(
         f'_base_ = {str(ROOT / DET_CONFIG)!r}\n'
-        'model = dict(test_cfg=dict(score_thr=0.0, '
-        f'max_per_img={boxes_per_frame}))\n')
+        + (TINY_DET if size == 'tiny' else '') +
+        'model = dict(' + (TINY_DET_MODEL if size == 'tiny' else '') +
+        f'\n    test_cfg=dict(score_thr=0.0, max_per_img={boxes_per_frame}))\n')
     pose_config = ROOT / POSE_CONFIG
+    if size == 'tiny':
+        pose_config = folder / 'hrnet_wholebody_tiny.py'
+        pose_config.write_text(f'_base_ = {str(ROOT / POSE_CONFIG)!r}\n'
+                               + TINY_POSE)
 
     torch.manual_seed(0)
     detector = init_detector(str(det_config), None, device='cpu')
@@ -95,13 +215,16 @@ def make_model_files(folder: Path, boxes_per_frame: int) -> dict:
                          'seed': np.int64(0)},
                 'state_dict': _legacy_pose_state_dict(state_dict)},
                legacy_path, _use_new_zipfile_serialization=False)
+    pose_name = 'hrnet_w48' if size == 'real' else 'hrnet_tiny'
     return {
         'det_config': det_config,
-        'det_checkpoint': _with_hash_name(det_path, 'rtmdet_person_random'),
+        'det_checkpoint': _with_hash_name(
+            det_path, 'rtmdet_person_random' + ('_tiny' if size == 'tiny'
+                                                else '')),
         'pose_config': pose_config,
-        'pose_checkpoint': _with_hash_name(pose_path, 'hrnet_w48_random'),
+        'pose_checkpoint': _with_hash_name(pose_path, f'{pose_name}_random'),
         'pose_checkpoint_legacy': _with_hash_name(
-            legacy_path, 'hrnet_w48_random_legacy'),
+            legacy_path, f'{pose_name}_random_legacy'),
     }
 
 
