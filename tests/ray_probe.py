@@ -2,9 +2,12 @@
 batch: join the cluster, wait until a unit of the batch has written at least
 ``--frames`` frames, print where it runs (JSON) and, with ``--kill``, kill
 the worker process analysing it (kill -9). With ``--kill-when-exists
-PATH`` (or ``--kill-when-gone PATH``) the worker found so is killed once
-PATH exists (or, having existed, is gone; polled every millisecond), and
-the JSON lists the files beside PATH at that moment.
+PATH`` the worker found so is stopped (SIGSTOP) once PATH exists (polled
+every millisecond), then killed, and the JSON lists the files beside PATH
+at that moment; with ``--remove-first FILE`` too, FILE is removed while
+the worker is stopped, before the kill: the state a kill leaves a moment
+later, once the worker has removed FILE (a window too short to hit by
+polling).
 
 The process is found through Ray: the batch's ``progress`` actor (named, in
 a ``pose-suite-*`` namespace) holds each unit's node, worker and pid.
@@ -27,7 +30,7 @@ def main() -> int:
                         'only a unit on the node that has it')
     parser.add_argument('--kill', action='store_true')
     parser.add_argument('--kill-when-exists', metavar='PATH')
-    parser.add_argument('--kill-when-gone', metavar='PATH')
+    parser.add_argument('--remove-first', metavar='FILE')
     args = parser.parse_args()
     ray.init(address=args.address, log_to_driver=False,
              logging_level='ERROR')
@@ -52,10 +55,10 @@ def main() -> int:
                 if where['frames'] < args.frames or (
                         node_id and not node_id.startswith(where['node_id'])):
                     continue
-                if args.kill_when_exists or args.kill_when_gone:
+                if args.kill_when_exists:
                     where['beside'] = _kill_when(
-                        args.kill_when_exists or args.kill_when_gone,
-                        bool(args.kill_when_exists), where['pid'], deadline)
+                        args.kill_when_exists, args.remove_first,
+                        where['pid'], deadline)
                 elif args.kill:
                     os.kill(where['pid'], signal.SIGKILL)
                 print(json.dumps(dict(where, unit=unit)), flush=True)
@@ -64,19 +67,19 @@ def main() -> int:
     return 1
 
 
-def _kill_when(path: str, exists: bool, pid: int, deadline: float) -> list:
-    """Kill ``pid`` once ``path`` exists (or, not ``exists``, is gone);
-    the names beside it then."""
-    while not exists and not os.path.exists(path):
+def _kill_when(path: str, remove_first, pid: int, deadline: float) -> list:
+    """Stop ``pid`` once ``path`` exists, remove ``remove_first`` (if
+    given), and kill it; the names beside ``path`` before the removal."""
+    while not os.path.exists(path):
         if time.monotonic() > deadline:
             raise SystemExit(f'{path} never appeared')
-        time.sleep(0.05)
-    while os.path.exists(path) != exists:
-        if time.monotonic() > deadline:
-            raise SystemExit(f'{path} never changed')
         time.sleep(0.001)
+    os.kill(pid, signal.SIGSTOP)
+    beside = sorted(os.listdir(os.path.dirname(path)))
+    if remove_first:
+        os.unlink(remove_first)
     os.kill(pid, signal.SIGKILL)
-    return sorted(os.listdir(os.path.dirname(path)))
+    return beside
 
 
 if __name__ == '__main__':

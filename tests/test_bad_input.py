@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import (COCO_IMAGES, ROOT, assert_one_line_error, data_file,
-                      real_frames, run_cli, write_avi)
+                      real_frames, run_cli, with_models, write_avi)
 
 from pose_suite.errors import (CheckpointError, ConfigError, DeviceError,
                                InputError, OutputError)
@@ -131,12 +131,14 @@ def test_16_bit_image_is_processed(analysis_service, tmp_path):
                                                         tmp_path / 'e.json'))
 
 
-def test_very_large_image_is_processed(config_values, tmp_path):
+def test_very_large_image_is_processed(config_values, real_model_files,
+                                       tmp_path):
     """An 8000x6000 photo: processed, boxes inside it, and the memory it
     adds measured in a fresh process: the peak (VmHWM) is reset after the
     models and a small photo (Linux's clear_refs 5; loading the models
     peaks higher than the photo does, so ru_maxrss would show nothing),
     then read after the big one."""
+    config_values = with_models(config_values, real_model_files)
     import subprocess
     import sys
     big = tmp_path / 'big.jpg'

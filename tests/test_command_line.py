@@ -7,7 +7,7 @@ import io
 import sys
 
 import pytest
-from conftest import COCO_IMAGES, assert_one_line_error, data_file, run_cli
+from conftest import COCO_IMAGES, assert_one_line_error, data_file, run_process
 
 import creating_config
 import pose_analysis_service
@@ -41,7 +41,7 @@ def test_creating_config_flag_error_is_one_line(capsys):
 
 
 def test_flag_error_as_a_user_sees_it():
-    result = run_cli('pose_analysis_service.py', '--input')
+    result = run_process('pose_analysis_service.py', '--input')
     assert_one_line_error(result, '--input', 'expected one argument')
     assert result.returncode == 2 and result.stdout == ''
     assert 'usage' not in result.stderr

@@ -64,7 +64,8 @@ def keypoints(pose, frames_and_boxes):
 
 
 @pytest.fixture(scope='module')
-def frames_and_boxes(detector):
+def frames_and_boxes(real_detector):
+    detector = real_detector
     frames = [cv2.imread(str(data_file(image))) for image in COCO_IMAGES]
     return [(frame, detector.detect(frame)) for frame in frames]
 
@@ -74,7 +75,8 @@ def largest_shift(reference, other):
 
 
 def test_exact_mode_on_cuda_is_ieee_and_tf32_would_move_keypoints(
-        simulated_cuda, model_files, pose_service, frames_and_boxes):
+        simulated_cuda, real_model_files, real_pose_service,
+        frames_and_boxes):
     """The pose model built for (simulated) CUDA in exact mode gives the
     CPU's keypoints under emulated TF32 hardware; the same model run with
     torch's default TF32 flag moves some by more than the gpu tests' 1 px,
@@ -82,6 +84,7 @@ def test_exact_mode_on_cuda_is_ieee_and_tf32_would_move_keypoints(
     from pose_extraction_service import PoseExtractionService
 
     from pose_suite.models.cuda_arithmetic import CudaArithmetic, running_with
+    model_files, pose_service = real_model_files, real_pose_service
     pose = PoseExtractionService(model_files['pose_config'],
                                  model_files['pose_checkpoint'],
                                  device='cpu')

@@ -42,9 +42,9 @@ from pose_suite.batch.segments import plan_segments
 from pose_suite.media.sources import DecodeReport, open_source
 
 FFMPEG, FFPROBE = shutil.which('ffmpeg'), shutil.which('ffprobe')
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.skipif(
     not (FFMPEG and FFPROBE),
-    reason='ffmpeg/ffprobe not installed (`make test` installs Debian\'s)')
+    reason='ffmpeg/ffprobe not installed (`make test` installs Debian\'s)')]
 
 SOURCE = ['-f', 'lavfi', '-i',
           'testsrc2=size=320x240:rate=25:duration=0.8']

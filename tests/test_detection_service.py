@@ -19,25 +19,26 @@ def reference_boxes(model, image, bbox_thr, nms_thr, det_cat_id=0):
 
 
 @pytest.fixture(scope='module')
-def reference_detector(model_files):
-    """The same checkpoint through mmdet's plain init_detector, set up as
-    mmpose's topdown_demo_with_mmdet.py does."""
+def reference_detector(real_model_files):
+    """The same real-size checkpoint through mmdet's plain init_detector,
+    set up as mmpose's topdown_demo_with_mmdet.py does."""
     import torch
     from mmdet.apis import init_detector
     from mmpose.utils import adapt_mmdet_pipeline
 
     from pose_suite.models.checkpoints import allowed_globals
     with torch.serialization.safe_globals(allowed_globals()):
-        model = init_detector(str(model_files['det_config']),
-                              str(model_files['det_checkpoint']),
+        model = init_detector(str(real_model_files['det_config']),
+                              str(real_model_files['det_checkpoint']),
                               device='cpu')
     model.cfg = adapt_mmdet_pipeline(model.cfg)
     return model
 
 
 @pytest.mark.parametrize('image_name', COCO_IMAGES + ['images/astronaut.png'])
-def test_boxes_match_mmdet_reference(detector, reference_detector,
+def test_boxes_match_mmdet_reference(real_detector, reference_detector,
                                      image_name):
+    detector = real_detector
     image = cv2.imread(str(data_file(image_name)))
     boxes = detector.detect(image)
     expected = reference_boxes(reference_detector, image, detector.bbox_thr,
@@ -155,10 +156,11 @@ def test_detect_batch_matches_detect(detector):
         np.testing.assert_allclose(boxes, detector.detect(frame), atol=1e-3)
 
 
-def test_production_settings_end_to_end(model_files, tmp_path):
+def test_production_settings_end_to_end(real_model_files, tmp_path):
     """The shipped detector config as it is (test_cfg score 0.05, NMS 0.6,
     up to 100 boxes; the tests' factory config forces 2 boxes instead):
     the same boxes as mmdet's own inference, then through the CLI."""
+    model_files = real_model_files
     import json
 
     import torch

@@ -38,6 +38,7 @@ def _run(service, *args, **options):
     return done, [str(w.message) for w in caught]
 
 
+@pytest.mark.ffmpeg
 @pytest.mark.skipif(not (FFMPEG and FFPROBE), reason='ffmpeg not installed')
 def test_a_damaged_key_frame_is_listed_counted_and_shown(
         nobody_detected, damaged_clips, tmp_path):
@@ -67,6 +68,7 @@ def test_a_damaged_key_frame_is_listed_counted_and_shown(
         'with concealed errors)']
 
 
+@pytest.mark.ffmpeg
 @pytest.mark.skipif(not (FFMPEG and FFPROBE), reason='ffmpeg not installed')
 def test_a_resumed_run_keeps_the_damage_before_its_interruption(
         nobody_detected, damaged_clips, tmp_path):

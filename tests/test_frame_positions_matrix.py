@@ -69,10 +69,10 @@ from pose_suite.errors import InputError
 from pose_suite.media.sources import DecodeReport, open_source
 
 FFMPEG, FFPROBE = shutil.which('ffmpeg'), shutil.which('ffprobe')
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.ffmpeg, pytest.mark.skipif(
     not (FFMPEG and FFPROBE),
     reason='ffmpeg/ffprobe not installed (`make test` installs Debian\'s '
-           'as root; otherwise `apt-get install ffmpeg`)')
+           'as root; otherwise `apt-get install ffmpeg`)')]
 
 FRAMES = 40
 RATE = 25

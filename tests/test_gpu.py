@@ -18,6 +18,22 @@ from conftest import BATCH_FILES, COCO_IMAGES, data_file
 pytestmark = pytest.mark.gpu
 
 
+# The real-size models here: a GPU's numerics on the models users run.
+@pytest.fixture(scope='module')
+def model_files(real_model_files):
+    return real_model_files
+
+
+@pytest.fixture(scope='module')
+def detector(real_detector):
+    return real_detector
+
+
+@pytest.fixture(scope='module')
+def pose_service(real_pose_service):
+    return real_pose_service
+
+
 @pytest.fixture(scope='module')
 def device():
     asked = os.environ.get('POSE_SUITE_GPU_DEVICE')

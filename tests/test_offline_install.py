@@ -19,10 +19,10 @@ from ray_cluster import network_namespace
 
 from pose_suite.models.weights import WEIGHT_URLS
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [pytest.mark.install, pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which('ip'),
     reason='the offline install runs in a loopback-only network namespace '
-           '(`ip netns`), which needs root')
+           '(`ip netns`), which needs root')]
 
 #: The imports `make install` checks, and what evaluation needs.
 IMPORTS = ('import mmcv.ops, mmdet, mmpose, mmengine, xtcocotools.mask, '

@@ -11,6 +11,8 @@ import sys
 import pytest
 from conftest import ROOT
 
+pytestmark = pytest.mark.install
+
 
 def python_of(venv):
     return str(venv / 'bin' / 'python')

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import (BOXES_PER_FRAME, COCO_IMAGES, ROOT, data_file,
-                      fail_on_call, run_cli)
+                      fail_on_call, run_cli, run_process)
 
 from pose_suite.errors import InputError, OutputError
 
@@ -125,7 +125,7 @@ def test_output_under_a_file_is_an_output_error(service, tmp_path):
 
 def test_cli_writes_json(config_values, write_config, tmp_path):
     config = write_config(config_values)
-    result = run_cli('pose_analysis_service.py', '--config', config)
+    result = run_process('pose_analysis_service.py', '--config', config)
     assert result.returncode == 0, result.stderr
     assert result.stderr == '', 'library chatter reached the user'
     output = tmp_path / 'out' / 'result.json'
@@ -261,7 +261,7 @@ def test_progress_bar_on_a_terminal_and_quiet(config_values, write_config,
     assert '5/5' in terminal and 'frame' in terminal, terminal
     assert '5 frame(s)' in stdout and 'result.json' in stdout
 
-    quiet = run_cli('pose_analysis_service.py', '--config', config,
+    quiet = run_process('pose_analysis_service.py', '--config', config,
                     '--quiet')
     assert quiet.returncode == 0
     assert quiet.stdout == '' and quiet.stderr == ''
@@ -329,7 +329,7 @@ def test_torchvision_status_in_a_real_output(config_values, write_config,
          'print(torchvision.__version__)'], capture_output=True, text=True)
     expected = f'torchvision {probe.stdout.strip()}' \
         if probe.returncode == 0 else 'fallback'
-    result = run_cli('pose_analysis_service.py', '--config',
+    result = run_process('pose_analysis_service.py', '--config',
                      write_config(config_values), '--quiet')
     assert result.returncode == 0, result.stderr
     meta = json.loads((tmp_path / 'out' / 'result.json').read_text())['meta']
@@ -392,7 +392,7 @@ def test_three_processes_write_the_same_json(config_values, write_config,
         output = tmp_path / f'run{number}.json'
         config = write_config(dict(config_values, output=str(output)),
                               name=f'config{number}.json')
-        result = run_cli('pose_analysis_service.py', '--config', config,
+        result = run_process('pose_analysis_service.py', '--config', config,
                          '--quiet')
         assert result.returncode == 0, result.stderr
         data = json.loads(output.read_text())

@@ -20,19 +20,21 @@ def inference_topdown_reference(model, image, boxes):
 
 
 @pytest.fixture(scope='module')
-def reference_pose_model(model_files):
-    """The same checkpoint through mmpose's plain init_model."""
+def reference_pose_model(real_model_files):
+    """The same real-size checkpoint through mmpose's plain init_model."""
     from mmpose.apis import init_model
 
     from pose_suite.models.checkpoints import allowed_globals
     with torch.serialization.safe_globals(allowed_globals()):
-        return init_model(str(model_files['pose_config']),
-                          str(model_files['pose_checkpoint']), device='cpu')
+        return init_model(str(real_model_files['pose_config']),
+                          str(real_model_files['pose_checkpoint']),
+                          device='cpu')
 
 
 @pytest.mark.parametrize('image_name', COCO_IMAGES)
-def test_keypoints_match_inference_topdown(detector, pose_service,
+def test_keypoints_match_inference_topdown(real_detector, real_pose_service,
                                            reference_pose_model, image_name):
+    detector, pose_service = real_detector, real_pose_service
     image = cv2.imread(str(data_file(image_name)))
     boxes = detector.detect(image)
     people = pose_service.extract(image, boxes)
@@ -48,7 +50,8 @@ def test_keypoints_match_inference_topdown(detector, pose_service,
         assert person['bbox_score'] == pytest.approx(float(box[4]))
 
 
-def test_keypoints_lie_in_their_box(detector, pose_service):
+def test_keypoints_lie_in_their_box(real_detector, real_pose_service):
+    detector, pose_service = real_detector, real_pose_service
     image = cv2.imread(str(data_file(COCO_IMAGES[0])))
     boxes = detector.detect(image)
     for person in pose_service.extract(image, boxes):
@@ -65,7 +68,8 @@ def test_keypoints_lie_in_their_box(detector, pose_service):
         assert np.ptp(kx) > w / 10, 'keypoints spread over the crop'
 
 
-def test_batching_does_not_change_results(detector, pose_service):
+def test_batching_does_not_change_results(real_detector, real_pose_service):
+    detector, pose_service = real_detector, real_pose_service
     image = cv2.imread(str(data_file(COCO_IMAGES[3])))
     boxes = detector.detect(image)
     batched = pose_service.extract(image, boxes)
@@ -142,11 +146,13 @@ def test_torchvision_status_is_reported():
             ToPILImage()
 
 
-def test_fast_mode_heatmaps_within_one_percent(model_files, detector,
-                                               pose_service):
+def test_fast_mode_heatmaps_within_one_percent(
+        real_model_files, real_detector, real_pose_service):
     """bf16 fast mode: the heatmaps stay within 1 % (relative L2) of fp32;
     the keypoints are mostly the same. (Random weights make flat heatmaps
     whose near-equal peaks can swap, so single keypoints may jump.)"""
+    model_files, detector, pose_service = \
+        real_model_files, real_detector, real_pose_service
     from pose_extraction_service import PoseExtractionService
     fast = PoseExtractionService(model_files['pose_config'],
                                  model_files['pose_checkpoint'],
@@ -195,8 +201,11 @@ def test_one_box_in_any_documented_shape(detector, pose_service):
 
 
 def test_flip_test_off_matches_mmpose_without_flip_test(
-        model_files, detector, pose_service, reference_pose_model):
+        real_model_files, real_detector, real_pose_service,
+        reference_pose_model):
     from pose_extraction_service import PoseExtractionService
+    model_files, detector, pose_service = \
+        real_model_files, real_detector, real_pose_service
     no_flip = PoseExtractionService(model_files['pose_config'],
                                     model_files['pose_checkpoint'],
                                     flip_test=False)
@@ -229,10 +238,11 @@ def test_building_a_model_leaves_torch_init_as_it_was(pose_service):
 
 
 def test_fast_mode_flip_test_in_one_pass_equals_mmpose_two_passes(
-        model_files, detector):
+        real_model_files, real_detector):
     """Fast mode runs crops and mirrored crops as one batch; the averaged
     heatmaps equal those of mmpose's own predict (two passes) on the same
     bf16 model, within rounding."""
+    model_files, detector = real_model_files, real_detector
     from pose_extraction_service import PoseExtractionService
     fast = PoseExtractionService(model_files['pose_config'],
                                  model_files['pose_checkpoint'],

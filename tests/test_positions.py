@@ -124,6 +124,7 @@ def test_lost_packets_go_where_the_rate_leaves_a_hole():
     assert _with_lost([0, 0.03, 0.1, 0.12, 0.2, 0.33, 0.35], 1) is None
 
 
+@pytest.mark.ffmpeg
 @pytest.mark.skipif(not (shutil.which('ffmpeg') and shutil.which('ffprobe')),
                     reason='ffmpeg/ffprobe not installed')
 @pytest.mark.parametrize('name', ['intra.mkv', 'raw.h264'])

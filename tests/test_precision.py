@@ -128,12 +128,14 @@ def test_choice_on_cuda_and_fp16_on_the_cpu(monkeypatch):
         choose_precision('fp16', 'cpu')
 
 
-def test_fast_fp32_is_within_a_thousandth_of_a_pixel(model_files, detector,
-                                                     pose_service):
+def test_fast_fp32_is_within_a_thousandth_of_a_pixel(
+        real_model_files, real_detector, real_pose_service):
     """fp32 fast mode (BatchNorm folded, channels-last) against exact mode:
     boxes and heatmaps equal to rounding; keypoints within 1e-3 px but
     where a random-weight heatmap has two near-equal peaks (measured: 6
     of 1,064 keypoints on the four photos, the largest 0.83 px)."""
+    model_files, detector, pose_service = \
+        real_model_files, real_detector, real_pose_service
     from detection_service import DetectionService
     from pose_extraction_service import PoseExtractionService
     fast_detector = DetectionService(

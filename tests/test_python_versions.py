@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
+pytestmark = pytest.mark.install
+
 PYENV = Path.home() / '.pyenv' / 'versions'
 
 

@@ -321,44 +321,44 @@ def test_resume_writes_formats_asked_for_since_a_stitched_result(
     assert not _left_of_stitching(tmp_path)
 
 
-@pytest.mark.parametrize('when, name', [
-    ('exists', 'stitched.json'),
-    ('gone', '.stitched.json.segment-001-of-003.json')])
+@pytest.mark.parametrize('removed', [
+    None, '.stitched.json.segment-001-of-003.json'])
 def test_worker_killed_while_stitching_is_done_on_retry(
-        cluster, whole_segmented_run, tmp_path, when, name):
+        cluster, whole_segmented_run, tmp_path, removed):
     """kill -9 of the stitching worker once the stitched result is
     published (its export under way), or once the first segment file is
-    removed: the retry stitches again from the segment files, or finds the
-    result published; the input is done with its export, and nothing of
-    the killed attempt is left (no segment, .partial or temporary file);
+    removed too: the retry stitches again from the segment files, or finds
+    the result published; the input is done with its export, and nothing
+    of the killed attempt is left (no segment, .partial or temporary file);
     no line of Ray's about the dead worker."""
     values, whole, whole_folder = whole_segmented_run
-    if when == 'exists':
-        # The OpenPose folder last, after four other exports: a window of
-        # tens of ms between the result and its folder (one filesystem
-        # sync a folder makes a folder quick to write).
-        values = dict(values, export_formats=[
-            'mmpose', 'coco', 'csv', 'pose2sim', 'openpose'])
+    # The OpenPose folder last, after four other exports: a window of
+    # tens of ms between the result and its folder (one filesystem sync a
+    # folder makes a folder quick to write).
+    values = dict(values, export_formats=[
+        'mmpose', 'coco', 'csv', 'pose2sim', 'openpose'])
     stitched = tmp_path / 'stitched.json'
     config = _config(tmp_path, values, output=str(stitched),
                      executor='ray', ray_address=cluster.address,
                      workers=1, segment_s=2.0)
-    probe = cluster.popen(sys.executable, str(TESTS / 'ray_probe.py'),
-                          '--address', cluster.address, '--frames', '1',
-                          f'--kill-when-{when}', str(tmp_path / name),
-                          stdout=subprocess.PIPE)
+    probe = cluster.popen(
+        sys.executable, str(TESTS / 'ray_probe.py'), '--address',
+        cluster.address, '--frames', '1', '--kill-when-exists', str(stitched),
+        *(['--remove-first', str(tmp_path / removed)] if removed else []),
+        stdout=subprocess.PIPE)
     result = cluster.run(*_cli('--config', config))
     killed = json.loads(probe.communicate(timeout=60)[0])
     assert 'stitched.json' in killed['beside'], killed
-    if when == 'exists':  # else this tests nothing
-        assert 'stitched_json' not in killed['beside'], killed
+    assert 'stitched_json' not in killed['beside'], killed  # else: no test
+    if removed:
+        assert removed in killed['beside'], killed
     assert result.returncode == 0, result.stdout + result.stderr
     assert 'attempt 2' in result.stdout
     assert 'worker died' not in result.stdout + result.stderr
     assert '\x1b[' not in result.stdout + result.stderr
     stitched_result = json.loads(stitched.read_text())
     _same_as_whole(stitched_result, whole)
-    if when == 'exists':  # stitched again by the next attempt
+    if not removed:  # stitched again by the next attempt
         assert stitched_result['meta']['run']['pid'] != killed['pid']
     assert _openpose_frames(tmp_path / 'stitched_json', 'stitched') == \
         _openpose_frames(whole_folder / 'whole_json', 'whole')

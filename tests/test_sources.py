@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 from conftest import (ROOT, assert_one_line_error, data_file, fail_on_call,
-                      real_frames, run_cli, write_avi)
+                      real_frames, run_cli, run_process, write_avi)
 from PIL import Image
 
 from pose_suite.errors import InputError, NotMediaError, SuiteWarning
@@ -281,7 +281,7 @@ def test_libpng_warning_is_silenced(config_values, write_config, tmp_path):
                            'cv2.imread(sys.argv[1])', str(png)],
                           capture_output=True, text=True)
     assert 'libpng warning: iCCP' in bare.stderr  # what OpenCV alone prints
-    result = run_cli('pose_analysis_service.py', '--config',
+    result = run_process('pose_analysis_service.py', '--config',
                      write_config(config_values), '--input', png, '--quiet')
     assert result.returncode == 0 and result.stderr == '', result.stderr
 
