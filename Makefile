@@ -30,7 +30,7 @@ WEIGHTS_FROM ?=
 # for 3.12 and is built against the pinned numpy, see below).
 PYTHONS := 3.10 3.11 3.12
 
-.PHONY: system-venv install weights wheelhouse run test bench bench-scale gpu-check clean
+.PHONY: system-venv install weights wheelhouse run test test-fast test-rest bench bench-scale gpu-check clean
 
 install: $(INSTALLED)
 
@@ -112,8 +112,22 @@ $(TEST_INSTALLED): $(INSTALLED) tests/requirements.txt Makefile
 	  echo "ffmpeg could not be installed: the frame-position matrix will be skipped"
 	touch $@
 
+# The fast tier: every test that needs no install (venvs, wheelhouses),
+# Ray, browser or real-size model (the markers in tests/pytest.ini); a few
+# minutes. `make test` is the whole suite, `make test-rest` what the fast
+# tier leaves (.ci/run runs the two in turn). PYTEST_ARGS=-x: stop at the
+# first failure.
+FAST_TIER := not (install or ray or browser or models)
+PYTEST_ARGS ?=
+
 test: $(TEST_INSTALLED)
-	$(PY) -m pytest -rs tests
+	$(PY) -m pytest -rs --durations=25 $(PYTEST_ARGS) tests
+
+test-fast: $(TEST_INSTALLED)
+	$(PY) -m pytest -rs --durations=10 -m "$(FAST_TIER)" $(PYTEST_ARGS) tests
+
+test-rest: $(TEST_INSTALLED)
+	$(PY) -m pytest -rs --durations=25 -m "not ($(FAST_TIER))" $(PYTEST_ARGS) tests
 
 # Side-by-side speed: this suite, mmpose's demo, a plain mmdet+mmpose loop
 # (about 25 minutes on 2 cores); writes benchmarks/RESULTS.md.
