@@ -109,37 +109,61 @@ def cached_model_files(cache: Path, size: str, boxes_per_frame: int) -> dict:
     """:func:`make_model_files` of ``size``, built once in a sub-folder of
     ``cache`` named by everything that makes them (the configs, this file,
     the library versions, ``boxes_per_frame``, and the project folder the
-    configs name as their base). Build in a temporary
-    folder, renamed into place, so concurrent test runs never read half a
-    file. Callers copy the files before changing them."""
+    configs name as their base). Built in a temporary folder renamed into
+    place, so a concurrent test run never reads half a file; a folder whose
+    files are not all there at their sizes (``files.txt``) is built again.
+    Callers copy the files before changing them."""
+    import mmcv
     import mmdet
+    import mmengine
     import mmpose
     import torch
     key = hashlib.sha256()
     for part in (Path(__file__).read_bytes(), (ROOT / DET_CONFIG).read_bytes(),
-                 (ROOT / POSE_CONFIG).read_bytes(), torch.__version__.encode(),
-                 mmdet.__version__.encode(), mmpose.__version__.encode(),
+                 (ROOT / POSE_CONFIG).read_bytes(),
+                 ' '.join(module.__version__ for module in (
+                     torch, mmcv, mmengine, mmdet, mmpose)).encode(),
                  f'{size} {boxes_per_frame} {ROOT}'.encode()):
         key.update(hashlib.sha256(part).digest())
     folder = Path(cache) / f'{size}-{key.hexdigest()[:16]}'
-    index = folder / 'files.txt'
-    if not index.exists():
-        cache.mkdir(parents=True, exist_ok=True)
-        building = Path(tempfile.mkdtemp(prefix=f'.{size}-', dir=cache))
-        files = make_model_files(building, boxes_per_frame, size)
-        (building / 'files.txt').write_text(''.join(
-            f'{name} {Path(path).name}\n' for name, path in files.items()
-            if Path(path).parent == building))
+    files = _complete(folder)
+    if files is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f'.{size}-',
+                                         dir=folder.parent))
         try:
+            made = make_model_files(building, boxes_per_frame, size)
+            (building / 'files.txt').write_text(''.join(
+                f'{name} {path.stat().st_size} {path.name}\n'
+                for name, path in made.items() if path.parent == building))
             os.rename(building, folder)
         except OSError:  # another run published it first
+            pass
+        finally:
             shutil.rmtree(building, ignore_errors=True)
-    files = dict(line.split(' ', 1) for line in
-                 index.read_text().splitlines())
-    result = {name: folder / file for name, file in files.items()}
+        files = _complete(folder)
+        assert files is not None, f'models not built in {folder}'
     if size == 'real':
-        result['pose_config'] = ROOT / POSE_CONFIG
-    return result
+        files['pose_config'] = ROOT / POSE_CONFIG
+    return files
+
+
+def _complete(folder: Path):
+    """The files listed in ``folder``'s ``files.txt``, when all are there
+    at their sizes; else None."""
+    try:
+        lines = (folder / 'files.txt').read_text().splitlines()
+    except OSError:
+        return None
+    files = {}
+    for line in lines:
+        name, size, file = line.split(' ', 2)
+        path = folder / file
+        if not path.is_file() or path.stat().st_size != int(size):
+            return None
+        files[name] = path
+    return files
 
 
 def copy_model_files(files: dict, folder: Path) -> dict:
