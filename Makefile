@@ -113,21 +113,25 @@ $(TEST_INSTALLED): $(INSTALLED) tests/requirements.txt Makefile
 	touch $@
 
 # The fast tier: every test that needs no install (venvs, wheelhouses),
-# Ray, browser or real-size model (the markers in tests/pytest.ini); a few
+# Ray, browser or real-size model (the markers in tests/conftest.py); a few
 # minutes. `make test` is the whole suite, `make test-rest` what the fast
-# tier leaves (.ci/run runs the two in turn). PYTEST_ARGS=-x: stop at the
+# tier leaves (.ci/run runs the two in turn). Each runs on TEST_WORKERS
+# pytest workers (pytest-xdist; default one per core; a test file stays on
+# one worker), each with one torch thread. PYTEST_ARGS=-x: stop at the
 # first failure.
 FAST_TIER := not (install or ray or browser or models)
+TEST_WORKERS ?= auto
 PYTEST_ARGS ?=
+PYTEST := $(PY) -m pytest -rs -n $(TEST_WORKERS) --dist loadfile
 
 test: $(TEST_INSTALLED)
-	$(PY) -m pytest -rs --durations=25 $(PYTEST_ARGS) tests
+	$(PYTEST) --durations=25 $(PYTEST_ARGS) tests
 
 test-fast: $(TEST_INSTALLED)
-	$(PY) -m pytest -rs --durations=10 -m "$(FAST_TIER)" $(PYTEST_ARGS) tests
+	$(PYTEST) --durations=10 -m "$(FAST_TIER)" $(PYTEST_ARGS) tests
 
 test-rest: $(TEST_INSTALLED)
-	$(PY) -m pytest -rs --durations=25 -m "not ($(FAST_TIER))" $(PYTEST_ARGS) tests
+	$(PYTEST) --durations=25 -m "not ($(FAST_TIER))" $(PYTEST_ARGS) tests
 
 # Side-by-side speed: this suite, mmpose's demo, a plain mmdet+mmpose loop
 # (about 25 minutes on 2 cores); writes benchmarks/RESULTS.md.

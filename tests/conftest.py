@@ -1,6 +1,7 @@
 """Shared fixtures: real test data, checkpoints made here
-(``model_factory``), the command line run in this process, and the markers
-a test gets from the fixtures it uses (tests/pytest.ini registers them).
+(``model_factory``), the command line run in this process, and the markers:
+what each says (:data:`MARKERS`), and those a test gets from the fixtures
+it uses.
 """
 import contextlib
 import functools
@@ -43,13 +44,40 @@ def data_file(relative: str) -> Path:
 MODEL_CACHE = Path(os.environ.get(
     'POSE_SUITE_TEST_CACHE', Path.home() / '.cache' / 'pose-suite-tests'))
 
-#: The marker (tests/pytest.ini) a test gets for using a fixture: what it
-#: needs is what it uses.
+#: What a test needs beyond this project and Python, as markers (the only
+#: place they are registered; tests/pytest.ini makes an unknown one an
+#: error). `make test-fast` runs the tests that need none of install, ray,
+#: browser or models.
+MARKERS = {
+    'install': 'makes venvs, wheelhouses or pyenv Pythons, or runs make '
+               'install',
+    'ray': 'starts Ray (root: in a loopback-only network namespace)',
+    'browser': 'opens a page in chromium (playwright)',
+    'ffmpeg': 'makes its media with ffmpeg, or checks them with ffprobe',
+    'models': 'runs the real-size RTMDet-m and HRNet-W48 (random weights)',
+    'gpu': 'runs on a CUDA device (POSE_SUITE_GPU_DEVICE; `make '
+           'gpu-check`); skipped where there is none',
+}
+
+#: The marker a test gets for using a fixture: what it needs is what it
+#: uses.
 FIXTURE_MARKERS = {
     'real_model_files': 'models',
     'cluster': 'ray',
     'browser': 'browser',
 }
+
+
+def pytest_configure(config):
+    for name, needs in MARKERS.items():
+        config.addinivalue_line('markers', f'{name}: {needs}')
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        # One of several pytest workers (`make test-fast`: one per core):
+        # one thread each, and for the processes it starts, so that they
+        # do not wait on each other's threads.
+        import torch
+        torch.set_num_threads(1)
+        os.environ['OMP_NUM_THREADS'] = '1'
 
 
 def pytest_collection_modifyitems(items):
@@ -68,9 +96,7 @@ def model_files(tmp_path_factory):
     heads and checkpoint layout, a narrow backbone, a small input), copied
     for this run: for every test of what the suite does around the
     models."""
-    return copy_model_files(
-        cached_model_files(MODEL_CACHE, 'tiny', BOXES_PER_FRAME),
-        tmp_path_factory.mktemp('checkpoints'))
+    return _models('tiny', tmp_path_factory)
 
 
 @pytest.fixture(scope='session')
@@ -78,9 +104,20 @@ def real_model_files(tmp_path_factory):
     """The real-size RTMDet-m and HRNet-W48 (random weights), copied for
     this run: for the tests that compare with mmdet's and mmpose's own
     functions. A test using them is marked ``models``."""
-    return copy_model_files(
-        cached_model_files(MODEL_CACHE, 'real', BOXES_PER_FRAME),
-        tmp_path_factory.mktemp('real_checkpoints'))
+    return _models('real', tmp_path_factory)
+
+
+def _models(size: str, tmp_path_factory) -> dict:
+    """The models of ``size`` from the cache (built there once), copied for
+    this run; built for this run only where the cache cannot be written."""
+    try:
+        files = cached_model_files(MODEL_CACHE, size, BOXES_PER_FRAME)
+    except OSError as exc:
+        warnings.warn(f'model cache {MODEL_CACHE} not usable ({exc}): '
+                      'the models are built for this run only')
+        files = cached_model_files(tmp_path_factory.mktemp(f'{size}_cache'),
+                                   size, BOXES_PER_FRAME)
+    return copy_model_files(files, tmp_path_factory.mktemp(f'{size}_models'))
 
 
 def _detector(files):
@@ -160,9 +197,11 @@ def run_cli(script: str, *args, cwd=None) -> subprocess.CompletedProcess:
     """Run the ``main(argv)`` of one of the project's scripts (``x.py``) or
     modules (``a.b``) in this process, as :func:`run_process` would run it
     (in ``cwd``, default the project folder; ``sys.argv[0]`` the script),
-    and return what it printed and its exit status the same way. What the
-    command changes for its process (signal handlers, warning filters, the
-    current folder) is put back."""
+    and return its exit status and what it printed the same way: through
+    ``sys.stdout``/``sys.stderr`` and straight to file descriptors 1 and 2
+    (C libraries: OpenCV, FFmpeg). What the command changes for its
+    process (signal handlers, warning filters, the current folder) is put
+    back."""
     module = importlib.import_module(script.removesuffix('.py'))
     argv = [str(arg) for arg in args]
     stdout, stderr = io.StringIO(), io.StringIO()
@@ -173,23 +212,56 @@ def run_cli(script: str, *args, cwd=None) -> subprocess.CompletedProcess:
         sys.argv[0] = str(ROOT / script) if script.endswith('.py') \
             else script
         os.chdir(cwd or ROOT)
-        with warnings.catch_warnings(), contextlib.redirect_stdout(stdout), \
+        with _file_descriptors_captured() as written, \
+                warnings.catch_warnings(), \
+                contextlib.redirect_stdout(stdout), \
                 contextlib.redirect_stderr(stderr):
-            try:
-                code = module.main(argv)
-            except SystemExit as exc:  # argparse, or a sys.exit
-                code = exc.code if isinstance(exc.code, int) else \
-                    (0 if exc.code is None else 1)
-                if exc.code is not None and not isinstance(exc.code, int):
-                    print(exc.code, file=sys.stderr)
+            code = _exit_status(module.main, argv)
     finally:
         os.chdir(saved_cwd)
         sys.argv[0] = saved_argv0
         for number, handler in handlers.items():
             signal.signal(number, handler)
     return subprocess.CompletedProcess(
-        [sys.executable, script, *argv], code or 0, stdout.getvalue(),
-        stderr.getvalue())
+        [sys.executable, script, *argv], code, stdout.getvalue() +
+        written[1], stderr.getvalue() + written[2])
+
+
+def _exit_status(main, argv: list) -> int:
+    """``main(argv)``'s return value, or the status of the ``SystemExit``
+    it raised (argparse's errors), as the process would exit with."""
+    try:
+        return main(argv) or 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+
+
+@contextlib.contextmanager
+def _file_descriptors_captured():
+    """File descriptors 1 and 2 sent to temporary files in the block;
+    yields a dict that gets ``{1: text, 2: text}`` written there."""
+    import ctypes
+    import tempfile
+    written = {}
+    libc = ctypes.CDLL(None)
+    sys.stdout.flush(), sys.stderr.flush(), libc.fflush(None)
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    files = {fd: tempfile.TemporaryFile() for fd in (1, 2)}
+    try:
+        for fd, file in files.items():
+            os.dup2(file.fileno(), fd)
+        yield written
+    finally:
+        libc.fflush(None)
+        for fd, file in files.items():
+            os.dup2(saved[fd], fd)
+            os.close(saved[fd])
+            file.seek(0)
+            written[fd] = file.read().decode(errors='replace')
+            file.close()
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *words):
@@ -261,6 +333,14 @@ def damaged_avi(path: Path, count: int, damaged) -> Path:
         data[jpeg_starts[index]:jpeg_starts[index] + 600] = bytes(600)
     video.write_bytes(bytes(data))
     return video
+
+
+@pytest.fixture(scope='session')
+def real_analysis_service(real_model_files):
+    """PoseAnalysisService on the real-size models (bbox_thr 0)."""
+    from pose_analysis_service import PoseAnalysisService
+    return PoseAnalysisService(with_models(
+        {'device': 'cpu', 'bbox_thr': 0.0}, real_model_files))
 
 
 @pytest.fixture(scope='session')

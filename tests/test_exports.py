@@ -13,16 +13,24 @@ from conftest import COCO_IMAGES, ROOT, data_file, real_frames, write_avi
 
 @pytest.fixture
 def exporting(analysis_service, monkeypatch):
-    monkeypatch.setattr(analysis_service, 'config', dataclasses.replace(
-        analysis_service.config, export_formats=('mmpose', 'coco', 'csv')))
-    return analysis_service
+    return _exporting(analysis_service, monkeypatch)
 
 
-def test_mmpose_export_matches_mmpose_demo(exporting, model_files,
+def _exporting(service, monkeypatch):
+    """``service`` writing the mmpose, coco and csv exports too."""
+    monkeypatch.setattr(service, 'config', dataclasses.replace(
+        service.config, export_formats=('mmpose', 'coco', 'csv')))
+    return service
+
+
+def test_mmpose_export_matches_mmpose_demo(real_analysis_service,
+                                           real_model_files, monkeypatch,
                                            tmp_path):
     """The same image through mmpose's own demo --save-predictions and
-    through this suite's mmpose export: same structure and numbers, except
-    the real bbox_score where the demo writes 1.0."""
+    through this suite's mmpose export (real-size models): same structure
+    and numbers, except the real bbox_score where the demo writes 1.0."""
+    model_files = real_model_files
+    exporting = _exporting(real_analysis_service, monkeypatch)
     image = data_file(COCO_IMAGES[3])
     native = exporting.run(image, tmp_path / 'ours' / 'result.json')
     ours = json_tricks.loads(

@@ -236,6 +236,7 @@ def test_whole_run_on_the_device_with_overlay(model_files, tmp_path, device,
             overlay.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (1280, 720)
 
 
+@pytest.mark.ray
 def test_ray_workers_share_the_device(model_files, tmp_path, device):
     """executor ray, a private Ray (in a loopback-only network namespace):
     two workers of half a GPU each (none in the dry run) analyse a photo

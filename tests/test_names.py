@@ -149,6 +149,7 @@ def test_report_names_escaped_and_isolated(spoof_run):
         assert f'<bdi class="path">{inputs}/{escaped}</bdi>' in page
 
 
+@pytest.mark.browser
 def test_report_as_chromium_renders_it(spoof_run):
     """The rendered text of each input reads as its escaped name, in a
     <bdi>, every character left of the next on its line (nothing

@@ -19,12 +19,16 @@ def service(analysis_service):
     return analysis_service
 
 
-def test_image_json_matches_reference_pipeline(service, detector,
-                                               pose_service, tmp_path):
+def test_image_json_matches_reference_pipeline(
+        real_analysis_service, real_detector, real_pose_service, tmp_path):
+    """The JSON of a photo against mmdet's and mmpose's own inference on
+    the same (real-size) models."""
     from test_detection_service import reference_boxes
     from test_pose_extraction_service import inference_topdown_reference
 
     image_path = data_file(COCO_IMAGES[2])
+    service, detector, pose_service = \
+        real_analysis_service, real_detector, real_pose_service
     output = service.run(image_path, tmp_path / 'r.json')
     result = json.loads(output.read_text(encoding='utf-8'))
     meta = result['meta']

@@ -36,8 +36,12 @@ def cluster():
 
 
 @pytest.fixture(scope='module')
-def light_models(model_files, tmp_path_factory):
-    """The test checkpoints, the pose model without flip test."""
+def light_models(real_model_files, tmp_path_factory):
+    """The real-size test checkpoints, the pose model without flip test:
+    about a second a frame, so that a probe (tests/ray_probe.py, polling)
+    finds a run in its middle to kill or interrupt (the tiny models finish
+    a clip before it looks)."""
+    model_files = real_model_files
     folder = tmp_path_factory.mktemp('light')
     pose_config = folder / 'pose_no_flip.py'
     pose_config.write_text(f"_base_ = '{model_files['pose_config']}'\n"
@@ -546,6 +550,7 @@ def test_interrupted_folder_resumes_only_what_was_left(
     assert len(_results(out)) == 200
 
 
+@pytest.mark.ray
 def test_private_ray_of_its_own(light_models, inputs, local_results,
                                 tmp_path):
     """ray_address "" (the default): a Ray of the run's own, with a token,
