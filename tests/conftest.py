@@ -155,16 +155,12 @@ def real_pose_service(real_model_files):
 @pytest.fixture
 def config_values(model_files, tmp_path):
     """A config.json dict using the test checkpoints, output in tmp_path."""
-    return {
-        'det_config': str(model_files['det_config']),
-        'det_checkpoint': str(model_files['det_checkpoint']),
-        'pose_config': str(model_files['pose_config']),
-        'pose_checkpoint': str(model_files['pose_checkpoint']),
+    return with_models({
         'input': str(data_file(COCO_IMAGES[0])),
         'output': str(tmp_path / 'out' / 'result.json'),
         'device': 'cpu',
         'bbox_thr': 0.0,
-    }
+    }, model_files)
 
 
 def with_models(values: dict, files: dict) -> dict:
@@ -347,12 +343,8 @@ def real_analysis_service(real_model_files):
 def analysis_service(model_files):
     """PoseAnalysisService on the test checkpoints (bbox_thr 0)."""
     from pose_analysis_service import PoseAnalysisService
-    return PoseAnalysisService({
-        'det_config': str(model_files['det_config']),
-        'det_checkpoint': str(model_files['det_checkpoint']),
-        'pose_config': str(model_files['pose_config']),
-        'pose_checkpoint': str(model_files['pose_checkpoint']),
-        'device': 'cpu', 'bbox_thr': 0.0})
+    return PoseAnalysisService(with_models({'device': 'cpu', 'bbox_thr': 0.0},
+                                           model_files))
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):

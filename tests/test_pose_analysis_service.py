@@ -285,6 +285,38 @@ def test_progress_bar_over_a_folder(config_values, write_config, tmp_path):
     assert '[2/2] 000000040083.jpg' in stdout
 
 
+def test_a_published_file_is_synced_before_its_rename(tmp_path,
+                                                      monkeypatch):
+    """A result is flushed to disk (fsync of the new file) before it is
+    renamed over the old one, and the folder is synced after: a power cut
+    leaves the previous result or the new one, never an empty file."""
+    import os
+
+    from pose_suite.outputs.publish import atomic_write
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(descriptor):
+        events.append(('fsync', os.readlink(f'/proc/self/fd/{descriptor}')))
+        return real_fsync(descriptor)
+
+    def replace(source, target):
+        events.append(('replace', str(source), str(target)))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(os, 'fsync', fsync)
+    monkeypatch.setattr(os, 'replace', replace)
+    target = tmp_path / 'r.json'
+    target.write_text('old')
+    with atomic_write(target) as handle:
+        handle.write('new')
+    assert target.read_text() == 'new'
+    [(_, temporary, _)] = [event for event in events
+                           if event[0] == 'replace']
+    assert events == [('fsync', temporary),
+                      ('replace', temporary, str(target)),
+                      ('fsync', str(tmp_path))]
+
+
 def test_published_files_get_the_users_permissions(config_values,
                                                    write_config, tmp_path):
     """Results, exports, overlay and config.json are created as any new
