@@ -24,6 +24,11 @@ sys.path.insert(0, str(ROOT))
 
 from model_factory import cached_model_files, copy_model_files  # noqa: E402
 
+# Sets OpenCV's FFmpeg log level before a test opens a video, as the
+# command line does before it opens one: run_cli sees what the command's
+# own process would print, whatever ran before it in this one.
+import pose_suite.media.sources  # noqa: E402,F401
+
 TESTDATA = Path(os.environ.get('POSE_SUITE_TESTDATA',
                                ROOT.parent / 'shared' / 'testdata'))
 #: Person boxes the test detector returns per frame: few, so tests stay fast.
