@@ -17,7 +17,8 @@ Two sizes (``make_model_files(size=...)``):
   milliseconds a frame, for the tests of the plumbing around the models.
 
 :func:`cached_model_files` builds each size once per machine, in a folder
-named by the configs, this file and the torch, mmdet and mmpose versions.
+named by the configs, this file and the torch, mmcv, mmengine, mmdet and
+mmpose versions.
 """
 import hashlib
 import os
