@@ -49,7 +49,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         alone = {'nargs': '?', 'const': 'true'} \
             if isinstance(BY_NAME[key].kind, Flag) else {}
         parser.add_argument(flag_name(key), dest=key, metavar='VALUE',
-                            help=f'{HELP[key]} (default: {default})', **alone)
+                            help=f'{HELP[key]} (default: {json.dumps(default)})', **alone)
     args = parser.parse_args(argv)
     show_warnings_as_one_line()
     changes = {key: getattr(args, key) for key in DEFAULTS

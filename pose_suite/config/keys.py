@@ -184,6 +184,87 @@ class SegmentSeconds(Number):
         return float(value)
 
 
+class Range(Kind):
+    """``null`` (the whole input) or ``[start, end]`` (a tuple here),
+    either end ``null`` (open); in seconds (``whole`` False) or frame indices (``whole``: the
+    last one included). A flag's text: ``12.5-30``, ``12.5-``, ``-30``
+    (or with a comma), ``none``."""
+
+    type = Optional[tuple]
+
+    def __init__(self, whole: bool):
+        self.whole = whole
+        self.unit = 'frame indices' if whole else 'seconds'
+
+    def validate(self, key, value):
+        if value is None:
+            return None
+        if not isinstance(value, (list, tuple)) or len(value) != 2 or any(
+                end is not None and not self._end(end) for end in value):
+            raise ConfigError(
+                f'{key} must be null or [start, end] in {self.unit} '
+                f'(numbers >= 0{", whole" if self.whole else ""}; null for '
+                f'an open end), got {_shown_value(value)}')
+        start, end = value
+        if start is not None and end is not None and (
+                end < start if self.whole else end <= start):
+            raise ConfigError(f'{key} ends before it starts: '
+                              f'{_shown_value(value)}')
+        if start is None and end is None:
+            return None
+        number = int if self.whole else float
+        return (None if start is None else number(start),
+                None if end is None else number(end))
+
+    def _end(self, end) -> bool:
+        if not is_number(end) or end < 0:
+            return False
+        return int(end) == end if self.whole else True
+
+    def parse(self, key, text):
+        return parse_range(text, flag_name(key), self.unit)
+
+
+def parse_range(text: str, where: str, unit: str) -> Optional[list]:
+    """``START-END`` (either side may be empty; a comma may stand for the
+    dash) as ``[start, end]`` numbers or None; ``none``/``null``/"" as None
+    (unchecked: the key's kind validates)."""
+    text = text.strip()
+    if text.lower() in ('', 'none', 'null'):
+        return None
+    match = re.fullmatch(r'([0-9.eE+]*)\s*[-,]\s*([0-9.eE+]*)', text)
+    if not match:
+        raise ConfigError(f'{where} must be START-END in {unit} (either may '
+                          f'be left out: 12.5-30, 12.5-, -30), got {text!r}')
+    ends = []
+    for part in match.groups():
+        try:
+            ends.append(None if part == '' else (
+                int(part) if part.isdigit() else float(part)))
+        except ValueError:
+            raise ConfigError(f'{where} must be START-END in {unit}, got '
+                              f'{text!r}') from None
+    return ends
+
+
+class Rate(Number):
+    """0 (off) or a positive number."""
+
+    def validate(self, key, value):
+        if not is_number(value) or value < 0 or value > 1e4:
+            raise ConfigError(f'{key} must be 0 (off) or a number of frames '
+                              f'per second > 0, got {value!r}')
+        return float(value)
+
+
+def _shown_value(value) -> str:
+    import json
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 class RayAddress(Kind):
     _PATTERN = re.compile(r'^(ray://)?[\w.\-\[\]:]+:\d+$')
 
@@ -301,6 +382,31 @@ KEYS: Tuple[Key, ...] = (
         'Run the detector every N video frames and, in between, take each '
         'person\'s box from their previous keypoints (1: detect on every '
         'frame).', Whole(1)),
+    Key('time_range', None,
+        'Analyse only [start_s, end_s] of a video, in seconds of its '
+        'timestamp_s (either end null: open), e.g. [12.5, 30]; null: all of '
+        'it. Not with frame_range.', Range(whole=False)),
+    Key('frame_range', None,
+        'Analyse only frames [first, last] of a video (source frame indices, '
+        'last included; either null: open), e.g. [300, 899]; null: all. Not '
+        'with time_range.', Range(whole=True)),
+    Key('frame_step', 1,
+        'Analyse every Nth frame of the range (1: every frame). Not with '
+        'target_fps.', Whole(1)),
+    Key('target_fps', 0,
+        'Analyse about this many frames a second: the frame nearest each '
+        '1/target_fps tick of the true timestamps, from the range\'s first '
+        'frame (0: off; at most the video\'s own rate). Not with '
+        'frame_step.', Rate()),
+    Key('max_persons', 0,
+        'Keep at most this many persons a frame, chosen by person_order '
+        'before the pose model runs, so that it runs less (0: every person '
+        'found).', Whole(0)),
+    Key('person_order', 'largest',
+        'Which persons max_persons keeps: largest (box area), score (the '
+        'detector\'s box score) or longest (on a video with tracking: the '
+        'tracks seen in most frames so far, then the largest).',
+        Choice('largest', 'score', 'longest')),
     Key('export_formats', [],
         'Also write the results as any of: mmpose (the JSON of mmpose\'s '
         'demo), coco (COCO keypoint results), csv (one row per person and '

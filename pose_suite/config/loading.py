@@ -90,6 +90,16 @@ def check_combination(values) -> None:
                 'its own GPU, which the worker sees as cuda:0; set "device": '
                 '"cuda" (to keep Ray to some GPUs, start it with '
                 'CUDA_VISIBLE_DEVICES set)')
+    if get('time_range') is not None and get('frame_range') is not None:
+        raise ConfigError('time_range and frame_range both say what part to '
+                          'analyse: set one of them to null')
+    if get('frame_step') > 1 and get('target_fps'):
+        raise ConfigError('frame_step and target_fps both say which frames '
+                          'to analyse: set "frame_step": 1 or '
+                          '"target_fps": 0')
+    if get('person_order') == 'longest' and not get('tracking'):
+        raise ConfigError('person_order longest needs tracking (the tracks '
+                          'seen longest): set "tracking": true')
     if get('segment_s') and get('visualize_output'):
         raise ConfigError('segment_s cannot be combined with '
                           'visualize_output (an overlay is drawn in one '

@@ -17,6 +17,27 @@ class Reads:
     def __init__(self, capture: cv2.VideoCapture):
         self.capture = capture
         self.ahead: Optional[tuple] = None
+        #: The picture of a frame read ahead, for :meth:`retrieve`.
+        self._picture = None
+
+    def grab(self) -> tuple:
+        """``(ok, position_ms)`` of the next frame, decoded but not yet
+        turned into a BGR picture (:meth:`retrieve` does that, when the
+        frame is wanted)."""
+        if self.ahead is not None:
+            (ok, frame, position_ms), self.ahead = self.ahead, None
+            self._picture = frame
+            return ok and frame is not None, position_ms
+        self._picture = None
+        ok = self.capture.grab()
+        return ok, self.capture.get(cv2.CAP_PROP_POS_MSEC)
+
+    def retrieve(self):
+        """The BGR picture of the frame :meth:`grab` got, or None."""
+        if self._picture is not None:
+            return self._picture
+        ok, frame = self.capture.retrieve()
+        return frame if ok else None
 
     def read(self) -> tuple:
         """``(ok, frame, position_ms)``."""

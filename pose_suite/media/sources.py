@@ -35,6 +35,7 @@ from pose_suite.media.damage import DamageScan, start_scan
 from pose_suite.media.images import read_image
 from pose_suite.media.packets import PacketTable, packet_table
 from pose_suite.media.positions import FrameIndexer, PresentationClock, seek
+from pose_suite.media.selection import FramePlan
 from pose_suite.media.sniff import (audio_only_reason, cut_short,
                                     looks_like_media, not_media_reason,
                                     special_file_kind)
@@ -96,7 +97,8 @@ class FrameSource:
     stream_start_s: Optional[float] = None
 
     def frames(self, start: int = 0,
-               report: Optional[DecodeReport] = None) -> Iterator[Frame]:
+               report: Optional[DecodeReport] = None,
+               plan: Optional[FramePlan] = None) -> Iterator[Frame]:
         """Yield ``(frame_index, timestamp_s, frame)`` in order.
 
         frame is (H, W, 3) uint8 BGR as displayed, or None (and
@@ -121,13 +123,23 @@ class FrameSource:
             report: filled in when the video has been read to its end;
                 with its ``damage_range`` set, its ``damage`` scan starts
                 with the read (the caller waits for it, or closes it).
+            plan: the frames to give out (a range and step,
+                :mod:`pose_suite.media.selection`): the read starts at its
+                first (a seek), ends past its last, and the frames between
+                are decoded but never turned into pictures.
         """
         if self.kind == 'image':
             if start == 0:
                 yield 0, 0.0, read_image(self.path)[0]
             return
+        if plan is not None and plan.everything:
+            plan = None
+        if plan is not None:
+            start = max(start, plan.first)
         capture = Reads(open_capture(self.path))
-        table = packet_table(self.path) if self.kind == 'video' else None
+        table = None if self.kind != 'video' else plan.table \
+            if plan is not None and plan.table is not None \
+            else packet_table(self.path)
         clock = PresentationClock(self.path, self.kind == 'stream')
         indexer = FrameIndexer(self.fps, table)
         if report is not None and report.damage_range is not None and \
@@ -146,6 +158,7 @@ class FrameSource:
         # yielded: the last index given out (a read that starts again at
         # the first frame gives nothing out twice).
         last_index, decoded, yielded = -1, 0, -1
+        ended_at = None  # where the plan's range ended the read
         try:
             failures = 0  # failed reads since the last good frame
             while True:
@@ -160,12 +173,17 @@ class FrameSource:
                         capture, table, start, seeks)
                     failures = 0
                     continue
-                ok, frame, position_ms = capture.read()
-                if not ok or frame is None:
+                ok, position_ms = capture.grab()
+                frame = None
+                if ok and decoded == 0 and table is not None and \
+                        not table.delay:
+                    frame = capture.retrieve()  # before reading ahead
+                    ok = frame is not None
+                if not ok:
                     # A bad frame, or the end: only a later good frame tells.
                     failures += 1
                     continue
-                if decoded == 0 and table is not None and not table.delay:
+                if frame is not None:
                     position_ms = first_time(capture, table, position_ms)
                 placed = indexer.place(
                     clock.time_of(position, position_ms, table is None),
@@ -200,17 +218,35 @@ class FrameSource:
                     continue
                 for index in range(max(last_index + 1, yielded + 1, start),
                                    frame_index):
+                    if plan is not None and (plan.past_end(index, None) or
+                                             not plan.wants(index, None)):
+                        continue
                     warnings.warn(f'frame {index} of {self.path} could '
                                   'not be decoded; skipped', SuiteWarning)
                     yield index, None, None
                 failures = 0
                 last_index = frame_index
-                if frame_index >= start and frame_index > yielded:
-                    yield frame_index, timestamp_s, frame
+                if plan is not None and plan.past_end(frame_index,
+                                                      timestamp_s):
+                    ended_at = frame_index  # the range's end, not the file's
+                    break
+                if frame_index >= start and frame_index > yielded and (
+                        plan is None or plan.wants(frame_index, timestamp_s)):
+                    if frame is None:
+                        frame = capture.retrieve()
+                    if frame is None:
+                        warnings.warn(f'frame {frame_index} of {self.path} '
+                                      'could not be decoded; skipped',
+                                      SuiteWarning)
+                    yield frame_index, timestamp_s if frame is not None \
+                        else None, frame
                     yielded = frame_index
         finally:
             capture.release()
         gaps = table.gaps(table.time_of(start) or 0.0) if table else []
+        if ended_at is not None:
+            until = table.time_of(ended_at) if table else None
+            gaps = [gap for gap in gaps if until is None or gap[0] < until]
         if gaps:
             before, after, missing = gaps[0]
             warnings.warn(
@@ -220,7 +256,8 @@ class FrameSource:
                 f'({missing} frames: lost from a damaged file, dropped '
                 'when it was recorded, or cut out); frame_index counts the '
                 'frames there are, timestamp_s shows the gap', SuiteWarning)
-        unread, reported = self._unread_at_end(last_index, table)
+        unread, reported = self._unread_at_end(last_index, table) \
+            if ended_at is None else (0, 0)
         if unread:
             warnings.warn(
                 f'{self.path}: the container reports {reported} '

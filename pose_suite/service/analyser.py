@@ -22,6 +22,7 @@ from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
                                load_config)
 from pose_suite.config.specs import is_stream
 from pose_suite.errors import InputError, OutputError, SuiteWarning, one_line
+from pose_suite.media.selection import FrameSelection, RangeError
 from pose_suite.media.sources import DecodeReport, FrameSource, open_source
 from pose_suite.outputs.angles import AngleComputer
 from pose_suite.outputs.exports import (export, is_current, record_overlay,
@@ -35,7 +36,8 @@ from pose_suite.service.meta import result_meta
 from pose_suite.service.resume import (ModelFile, finished_segment, is_file,
                                        resume_keys, segment_key, video_only,
                                        why_not_up_to_date)
-from pose_suite.service.tracking import CarriedState
+from pose_suite.service.persons import choose_boxes
+from pose_suite.service.tracking import CarriedState, PoseTracker
 
 PathLike = Union[str, Path]
 
@@ -110,14 +112,21 @@ class PoseAnalyser:
         #: and each video's own progress bar are left out.
         self.in_batch = False
 
-    def analyse_frame(self, frame_bgr: np.ndarray) -> List[Dict]:
-        """Detect and estimate every person in one (H, W, 3) BGR frame.
+    def analyse_frame(self, frame_bgr: np.ndarray,
+                      tracker: Optional[PoseTracker] = None) -> List[Dict]:
+        """Detect and estimate every person in one (H, W, 3) BGR frame, at
+        most ``max_persons`` of them, chosen by ``person_order`` before the
+        pose model runs (:mod:`pose_suite.service.persons`; ``tracker``:
+        the tracks of the frames before, for ``longest``).
 
         Returns:
             The list of ``PoseExtractionService.extract`` (bbox, bbox_score,
             keypoints (133, 2) in pixels, keypoint_scores (133,)).
         """
-        return self.pose.extract(frame_bgr, self.detector.detect(frame_bgr))
+        boxes = self.detector.detect(frame_bgr)
+        return self.pose.extract(frame_bgr, choose_boxes(
+            boxes, self.config.max_persons, self.config.person_order,
+            tracker))
 
     def run(self, input_path: Optional[PathLike] = None,
             output_path: Optional[PathLike] = None,
@@ -138,7 +147,8 @@ class PoseAnalyser:
                       run_info: Optional[dict] = None,
                       on_frame: Optional[Callable[[int], None]] = None,
                       source: Optional[FrameSource] = None,
-                      keep_up_to_date: Optional[bool] = None) -> InputResult:
+                      keep_up_to_date: Optional[bool] = None,
+                      settings: Optional[dict] = None) -> InputResult:
         """Analyse every frame of an image or video and write the JSON.
 
         Args:
@@ -160,6 +170,8 @@ class PoseAnalyser:
             keep_up_to_date: whether a complete result of the same input
                 and settings is kept (default: ``resume``); a Ray worker
                 resumes a dead attempt's partial file without it.
+            settings: config keys that differ for this input (a list
+                file's range: ``{'time_range': (12.5, 30.0)}``).
 
         Returns:
             What was done (:class:`InputResult`).
@@ -174,6 +186,8 @@ class PoseAnalyser:
                 input_path) else Path(input_path))
         if output_path is not None:
             cfg = dataclasses.replace(cfg, output=Path(output_path))
+        if settings:
+            cfg = apply_overrides(cfg, settings)
         resume = cfg.resume if resume is None else resume
         keep = resume if keep_up_to_date is None else keep_up_to_date
         output_file = cfg.output_file()
@@ -182,10 +196,10 @@ class PoseAnalyser:
         # resumes in seconds.
         if frame_range and resume and is_file(cfg.input) and \
                 finished_segment(output_file, segment_key(
-                    self.resume_keys(cfg.input)[0], frame_range)):
+                    self.resume_keys(cfg.input, cfg=cfg)[0], frame_range)):
             return InputResult(output_file, 'up to date')
         if keep and not frame_range:
-            meta, why = self.up_to_date(cfg.input, output_file)
+            meta, why = self.up_to_date(cfg.input, output_file, cfg)
             if meta is not None:  # formats asked for since: written now
                 exports = tuple(self.export(output_file, meta,
                                             only_stale=True))
@@ -197,7 +211,10 @@ class PoseAnalyser:
                               SuiteWarning)
         if source is None or str(source.path) != str(cfg.input):
             source = open_source(cfg.input)  # the input's own errors
-        resume_key, settings_key = self.resume_keys(cfg.input, source.kind)
+        # The frames to analyse (a range past the end: refused here).
+        plan = FrameSelection.from_config(cfg).plan(source)
+        resume_key, settings_key = self.resume_keys(cfg.input, source.kind,
+                                                    cfg)
         key_of_segment = segment_key(resume_key, frame_range) \
             if frame_range else None
         # In the results' layout below the configured output folder.
@@ -227,8 +244,12 @@ class PoseAnalyser:
                         source.height, source.fps,
                         self.pose.model.dataset_meta, cfg.kpt_thr)
                 write_frames(self, cfg, source, writer, overlay, carried, bar,
-                             report, first, stop, on_frame)
+                             report, first, stop, on_frame, plan)
                 if writer.frame_count == 0 and first == 0:
+                    if not plan.everything and not writer.frames_failed:
+                        raise RangeError(
+                            f'{plan.selection.describe()} holds no frame of '
+                            f'{cfg.input}')
                     raise InputError(
                         f'no frame could be read from {cfg.input}')
                 meta = result_meta(self, cfg, source, writer, report,
@@ -296,17 +317,19 @@ class PoseAnalyser:
                 yield {'frame_index': frame_index, 'timestamp_s': timestamp_s,
                        'persons': persons}
 
-    def resume_keys(self, input_path: PathLike, kind: str = 'video'
-                    ) -> Tuple[str, str]:
+    def resume_keys(self, input_path: PathLike, kind: str = 'video',
+                    cfg: Optional[AnalysisConfig] = None) -> Tuple[str, str]:
         """``(resume_key, settings_sha256)`` of a run of ``input_path`` (of
-        ``kind``, ``image`` or ``video``) with this service
+        ``kind``, ``image`` or ``video``) with this service (``cfg``: the
+        input's settings, default the service's)
         (:func:`pose_suite.service.resume.resume_keys`): the settings are
         the checkpoints, the model configs by their resolved content (an
         edit to them, or to a file they inherit from, is another run),
         thresholds, device, precision and every option that changes a
         result of that kind (not ``visualize_output``; for an image not the
         video settings either, :func:`video_only`)."""
-        cfg = video_only(self.config, kind)
+        cfg = video_only(cfg or self.config, kind)
+        selection = FrameSelection.from_config(cfg)
         return resume_keys(input_path, [
             self.detector.loaded.checkpoint_sha256,
             self.pose.loaded.checkpoint_sha256,
@@ -317,13 +340,18 @@ class PoseAnalyser:
             cfg.det_interval, cfg.kpt_thr, cfg.tracking, cfg.smoothing,
             self.pose.flip_test,
             # Only when on: results made before the key keep their keys.
-            *(['angles'] if cfg.angles else [])])
+            *(['angles'] if cfg.angles else []),
+            *([selection.as_meta()] if not selection.whole else []),
+            *([cfg.max_persons, cfg.person_order] if cfg.max_persons
+              else [])])
 
-    def settings_by_name(self, kind: str) -> dict:
+    def settings_by_name(self, kind: str,
+                         cfg: Optional[AnalysisConfig] = None) -> dict:
         """The settings of :meth:`resume_keys` by name, as a result's meta
         records them (:func:`pose_suite.service.resume.settings_in_meta`),
         so that a warning can say which changed."""
-        cfg = video_only(self.config, kind)
+        cfg = video_only(cfg or self.config, kind)
+        selection = FrameSelection.from_config(cfg).as_meta()
         det, pose = self.detector.loaded, self.pose.loaded
         return {
             'detector checkpoint': ModelFile(det.checkpoint_sha256,
@@ -341,14 +369,17 @@ class PoseAnalyser:
             'det_interval': cfg.det_interval,
             'tracking': cfg.tracking and kind != 'image',
             'smoothing': cfg.smoothing and kind != 'image',
-            'flip_test': self.pose.flip_test, 'angles': cfg.angles}
+            'flip_test': self.pose.flip_test, 'angles': cfg.angles,
+            **selection, 'max_persons': cfg.max_persons,
+            'person_order': cfg.person_order}
 
     def angles(self, cfg) -> Optional[AngleComputer]:
         """What computes each person's angles, when ``cfg.angles``."""
         return AngleComputer(self.pose.keypoint_names, cfg.kpt_thr) \
             if cfg.angles else None
 
-    def up_to_date(self, input_path: PathLike, output_file: Path
+    def up_to_date(self, input_path: PathLike, output_file: Path,
+                   cfg: Optional[AnalysisConfig] = None
                    ) -> Tuple[Optional[dict], str]:
         """``(meta, '')`` when ``output_file`` is a complete result of
         ``input_path`` made with these settings (its ``meta``), else
@@ -358,8 +389,8 @@ class PoseAnalyser:
         meta = read_meta(output_file)
         kind = meta.get('kind', 'video') if meta else 'video'
         why = why_not_up_to_date(meta, Path(output_file),
-                                 *self.resume_keys(input_path, kind),
-                                 self.settings_by_name(kind)) \
+                                 *self.resume_keys(input_path, kind, cfg),
+                                 self.settings_by_name(kind, cfg)) \
             or why_incomplete(Path(output_file), meta)
         return (meta, '') if why is None else (None, why)
 

@@ -13,10 +13,12 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from pose_suite.config import AnalysisConfig
 from pose_suite.errors import SuiteWarning, visible
+from pose_suite.media.selection import FramePlan, FrameSelection
 from pose_suite.media.sources import DecodeReport, Frame, FrameSource
 from pose_suite.outputs.overlay import OverlayWriter
 from pose_suite.outputs.results import frame_record, persons_from_record
 from pose_suite.outputs.writer import ResultWriter
+from pose_suite.service.persons import choose_boxes
 from pose_suite.service.tracking import CarriedState, boxes_from_keypoints
 
 
@@ -24,24 +26,33 @@ def write_frames(analyser, cfg: AnalysisConfig, source: FrameSource,
                  writer: ResultWriter, overlay: Optional[OverlayWriter],
                  carried: CarriedState, bar, report: DecodeReport,
                  first: int = 0, stop: Optional[int] = None,
-                 on_frame: Optional[Callable[[int], None]] = None) -> None:
+                 on_frame: Optional[Callable[[int], None]] = None,
+                 plan: Optional[FramePlan] = None) -> None:
     """Analyse the frames not yet written (from ``first``, before
-    ``stop``) and write them, in order.
+    ``stop``) that ``plan`` selects (None: all), and write them, in order.
 
     Args:
         bar: a tqdm bar, advanced once a frame (:func:`progress_bar`).
         report: filled in by the source when the video ends.
         on_frame: called with each frame index once it is written.
     """
+    plan = plan or FramePlan(FrameSelection(), 0, None)
+    first = max(first, plan.first)
+    stop = plan.stop if stop is None else \
+        stop if plan.stop is None else min(stop, plan.stop)
     # A resumed run checks the damage of the frames written before too.
     report.damage_range = (first, stop)
-    frames = source.frames(start=max(writer.next_frame_index, first),
-                           report=report)
+    start = max(writer.next_frame_index, first)
+    frames = source.frames(start=start, report=report, plan=plan)
     if stop is not None:
         frames = itertools.takewhile(lambda item: item[0] < stop, frames)
+    # Where det_interval's count of analysed frames stands at the start.
+    counted = plan.count_before(start)
+    if counted is None:  # chosen as they come: the records written count
+        counted = writer.frame_count + len(writer.frames_failed)
     try:
         for frame_index, timestamp_s, frame, persons in analysed(
-                analyser, frames, cfg, source, carried.persons):
+                analyser, frames, cfg, source, carried, counted):
             if persons is None:
                 writer.write_failed(frame_index)
             else:
@@ -97,17 +108,27 @@ def damaged_frames(source: FrameSource, writer: ResultWriter,
 
 
 def analysed(analyser, frames: Iterator[Frame], cfg: AnalysisConfig,
-             source: FrameSource, persons: Optional[List[Dict]] = None
-             ) -> Iterator[Tuple]:
+             source: FrameSource, carried: Optional[CarriedState] = None,
+             counted: int = 0) -> Iterator[Tuple]:
     """Yield ``(frame_index, timestamp_s, frame, persons)`` in frame order;
     frame and persons are None for a frame that could not be decoded.
 
     Args:
         frames: ``(frame_index, timestamp_s, frame)`` from
             :meth:`FrameSource.frames`; frame (H, W, 3) BGR or None.
-        persons: those of the frame before the first (video mode follows
-            them).
+        carried: the tracks and the persons of the frame before the first
+            (video mode follows them; ``person_order`` longest reads the
+            tracks, which the caller updates as it writes each frame).
+        counted: frames analysed (or failed) before the first:
+            ``det_interval`` counts analysed frames.
     """
+    tracker = carried.tracker if carried is not None else None
+
+    def chosen(boxes):
+        """At most max_persons boxes, before the pose model runs."""
+        return choose_boxes(boxes, cfg.max_persons, cfg.person_order,
+                            tracker)
+
     if cfg.det_interval == 1 and analyser.frame_batch > 1:
         for chunk in _chunks(frames, analyser.frame_batch):
             decoded = [frame for _, _, frame in chunk if frame is not None]
@@ -116,14 +137,18 @@ def analysed(analyser, frames: Iterator[Frame], cfg: AnalysisConfig,
             for frame_index, timestamp_s, frame in chunk:
                 yield frame_index, timestamp_s, frame, \
                     None if frame is None \
-                    else analyser.pose.extract(frame, next(boxes))
+                    else analyser.pose.extract(frame, chosen(next(boxes)))
         return
-    persons = persons or []
-    for frame_index, timestamp_s, frame in frames:
+    persons = (carried.persons if carried is not None else None) or []
+    # person_order longest reads the tracks of the frames before.
+    tracks = (tracker,) if tracker is not None and cfg.max_persons and \
+        cfg.person_order == 'longest' else ()
+    for number, (frame_index, timestamp_s, frame) in enumerate(frames,
+                                                              counted):
         if frame is None:
             yield frame_index, timestamp_s, None, None
             continue
-        if persons and frame_index % cfg.det_interval:
+        if persons and number % cfg.det_interval:
             # Video mode: follow the people found before, by their
             # keypoints as written (0.001 px), which is all a resumed run
             # has: both then compute the same boxes.
@@ -132,7 +157,7 @@ def analysed(analyser, frames: Iterator[Frame], cfg: AnalysisConfig,
                 cfg.kpt_thr, source.width, source.height)
             persons = analyser.pose.extract(frame, boxes)
         else:
-            persons = analyser.analyse_frame(frame)
+            persons = analyser.analyse_frame(frame, *tracks)
         yield frame_index, timestamp_s, frame, persons
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Optional
 
 from pose_suite.config import AnalysisConfig
+from pose_suite.media.selection import FrameSelection
 from pose_suite.media.sources import DecodeReport, FrameSource
 from pose_suite.outputs.writer import ResultWriter
 from pose_suite.service.resume import video_only
@@ -62,6 +63,10 @@ def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
                        'kpt_thr': cfg.kpt_thr},
         'det_cat_id': cfg.det_cat_id,
         'det_interval': cfg.det_interval,
+        # The part analysed: range and step (a video's), person limit.
+        'selection': FrameSelection.from_config(cfg).as_meta(),
+        'max_persons': cfg.max_persons,
+        'person_order': cfg.person_order,
         'precision': precision.precision,
         'precision_asked': cfg.precision,
         'flip_test': pose.flip_test,

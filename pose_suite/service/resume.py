@@ -110,6 +110,12 @@ _IN_META = {
     'smoothing': lambda m: m['smoothing'],
     'flip_test': lambda m: m['flip_test'],
     'angles': lambda m: 'angles' in m,
+    'time_range': lambda m: m['selection']['time_range'],
+    'frame_range': lambda m: m['selection']['frame_range'],
+    'frame_step': lambda m: m['selection']['frame_step'],
+    'target_fps': lambda m: m['selection']['target_fps'],
+    'max_persons': lambda m: m['max_persons'],
+    'person_order': lambda m: m['person_order'],
 }
 
 
@@ -152,8 +158,9 @@ def _shown(value) -> str:
 
 
 #: Settings that change only a video's result (an image has one frame:
-#: nothing to follow, track or smooth).
-VIDEO_ONLY_KEYS = ('det_interval', 'tracking', 'smoothing')
+#: nothing to follow, track, smooth, cut or step over).
+VIDEO_ONLY_KEYS = ('det_interval', 'tracking', 'smoothing', 'time_range',
+                   'frame_range', 'frame_step', 'target_fps')
 
 
 def video_only(config: AnalysisConfig, kind: str) -> AnalysisConfig:
@@ -163,7 +170,11 @@ def video_only(config: AnalysisConfig, kind: str) -> AnalysisConfig:
     if kind != 'image':
         return config
     return dataclasses.replace(config, **{key: DEFAULTS[key]
-                                          for key in VIDEO_ONLY_KEYS})
+                                          for key in VIDEO_ONLY_KEYS},
+                               # No tracks in one frame: the largest.
+                               person_order='largest'
+                               if config.person_order == 'longest'
+                               else config.person_order)
 
 
 def _sha256_of(values: list) -> str:

@@ -97,7 +97,10 @@ class PoseTracker:
             if self.tracks[track_id]['missed'] >= self.max_missed:
                 del self.tracks[track_id]
         for person in persons:
+            before = self.tracks.get(person['track_id'], {})
             self.tracks[person['track_id']] = {
+                # Frames the track was seen in (person_order longest).
+                'seen': before.get('seen', 0) + 1,
                 'bbox': np.asarray(person['bbox'], np.float64),
                 'keypoints': np.asarray(person['keypoints'], np.float64),
                 'keypoint_scores': np.asarray(person['keypoint_scores']),
