@@ -7,6 +7,7 @@ Everything here speaks to a person at a terminal; the analysis itself is
 import argparse
 import signal
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional, Tuple
 
@@ -14,15 +15,24 @@ from pose_suite.batch.claim import claim_outputs
 from pose_suite.batch.local import (BatchResult, exports_note, kept_note,
                                     publish_summary, run_local)
 from pose_suite.config import load_config
-from pose_suite.config.keys import EXPORT_FORMATS, parse_flag
+from pose_suite.config.keys import (DEFAULTS, EXPORT_FORMATS, HELP,
+                                    flag_name, parse_flag)
 from pose_suite.config.specs import check_overlay_name
 from pose_suite.errors import (ConfigError, OneLineParser, SuiteError,
                                show_warnings_as_one_line, visible)
 from pose_suite.media.inputs import expand_inputs
+from pose_suite.media.selection import FrameSelection
 from pose_suite.media.sources import open_source
 from pose_suite.outputs.naming import output_files as plan_output_files
 from pose_suite.outputs.naming import own_outputs_in
 from pose_suite.outputs.overlay import overlay_path
+
+
+#: Flags of the keys that say what part of an input to analyse, with the
+#: metavar shown by --help.
+SELECTION_FLAGS = {'time_range': 'START-END', 'frame_range': 'FIRST-LAST',
+                   'frame_step': 'N', 'target_fps': 'FPS',
+                   'max_persons': 'N', 'person_order': 'ORDER'}
 
 
 def run_command(argv: Optional[List[str]], service_class) -> int:
@@ -64,6 +74,9 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     parser.add_argument('--recursive', '-r', action='store_true',
                         default=None, help='search a folder input\'s '
                         'sub-folders too (overrides config)')
+    for key, example in SELECTION_FLAGS.items():
+        parser.add_argument(flag_name(key), dest=key, metavar=example,
+                            help=f'{HELP[key]} (overrides config)')
     parser.add_argument('--report', metavar='OUTPUT_FOLDER',
                         help='only rebuild summary.csv and report.html '
                              'from the results in this folder (nothing is '
@@ -81,6 +94,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     received = _stop_on_signals()
     service = config = run_lock = None
     try:
+        overrides.update(_selection_flags(args))
         config = load_config(Path(args.config), overrides)
         inputs = expand_inputs(
             config.input, config.recursive,
@@ -93,6 +107,11 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                                          config.visualize_output)
         if not inputs.batch:
             source = open_source(inputs.sources[0])  # before the models
+            # A range past the end, a rate above the video's: said now
+            # (its warnings when the input is analysed).
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore')
+                FrameSelection.from_config(config).plan(source)
             if config.visualize_output:
                 overlay_path(config.visualize_output, source.kind,
                              output_files[0], config.output)
@@ -149,6 +168,21 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
               f'{done.seconds:.1f} s{kept_note(done)} -> '
               f'{visible(done.output)}')
     return 0
+
+
+def _selection_flags(args) -> dict:
+    """The range, step and person flags given, as config values; a flag
+    that sets one key of a pair (time_range, frame_range) clears the other
+    one's config value."""
+    given = {key: parse_flag(key, getattr(args, key))
+             for key in SELECTION_FLAGS if getattr(args, key) is not None}
+    for one, other in (('time_range', 'frame_range'),
+                       ('frame_step', 'target_fps')):
+        if one in given and other not in given:
+            given[other] = DEFAULTS[other]
+        elif other in given and one not in given:
+            given[one] = DEFAULTS[one]
+    return given
 
 
 def _report_many(result: BatchResult, config,

@@ -206,6 +206,13 @@ FLAG_VALUES = {
     'threads_per_worker': ('2', 2),
     'gpus_per_worker': ('0.5', 0.5),
     'segment_s': ('0', 0.0),  # with visualize_output set above: refused
+    # One of each pair: the other is refused beside it (below).
+    'frame_range': ('10-20', [10, 20]),
+    'time_range': ('none', None),
+    'frame_step': ('3', 3),
+    'target_fps': ('0', 0.0),
+    'max_persons': ('2', 2),
+    'person_order': ('score', 'score'),
 }
 
 

@@ -92,8 +92,8 @@ def test_no_overlay_when_a_video_fails_midway(analysis_service, tmp_path,
                  RuntimeError('simulated failure'))
     real_write, written = OverlayWriter.write, []
 
-    def write(self, frame, persons):
-        real_write(self, frame, persons)
+    def write(self, frame, persons, *index):
+        real_write(self, frame, persons, *index)
         written.append(self._temporary.exists())
 
     monkeypatch.setattr(OverlayWriter, 'write', write)

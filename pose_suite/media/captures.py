@@ -1,13 +1,15 @@
 """OpenCV captures of videos, cameras and streams: opened to show frames
 as displayed, and read with each frame's time, one read ahead where
-asked."""
+asked; what a capture that gives no frame means, in one error."""
 from pathlib import Path
 from typing import Optional, Union
 
 import cv2
+import numpy as np
 
-from pose_suite.errors import opencv_name
-from pose_suite.media.packets import PacketTable
+from pose_suite.errors import InputError, NotMediaError, opencv_name
+from pose_suite.media.packets import PacketTable, packet_table
+from pose_suite.media.sniff import audio_only_reason, looks_like_media
 
 
 class Reads:
@@ -83,3 +85,42 @@ def open_capture(path: Union[Path, str]) -> cv2.VideoCapture:
     # frames only when asked (its default here is off).
     capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
     return capture
+
+
+def rate_from_packets(path: Union[Path, str]) -> float:
+    """Frames per second from the median interval of a video's packet
+    times; 0.0 when they do not tell."""
+    table = packet_table(path)
+    if table is None or len(table) < 2:
+        return 0.0
+    interval = float(np.median(np.diff(table.times)))
+    return round(1.0 / interval, 3) if interval > 0 else 0.0
+
+
+def no_frame_error(path: Union[Path, str], kind: str,
+                    unsized: bool = False) -> InputError:
+    """``unsized``: FFmpeg found a video stream but not its picture size
+    in the seconds it probes."""
+    if kind == 'stream':
+        return InputError(f'camera or stream sends no frame: {path}')
+    if unsized and looks_like_media(Path(path)):
+        # OpenCV's FFmpeg probes about 7 s of an MPEG-TS and takes no
+        # options for more (OPENCV_FFMPEG_CAPTURE_OPTIONS is not applied
+        # by the opencv-python wheel), so a picture that starts later than
+        # its sound is not found.
+        return InputError(
+            'the video stream gives no picture in the first seconds '
+            'FFmpeg reads through OpenCV (its picture starts long after its '
+            'sound, or its headers come late); `ffmpeg -analyzeduration '
+            '60M -i IN -map 0 -c copy OUT.mp4` makes a copy that opens, '
+            f'sound and offsets kept: {path}')
+    audio = audio_only_reason(Path(path))
+    if audio:
+        return NotMediaError(f'input is not an image or video ({audio}): '
+                             f'{path}')
+    if not looks_like_media(Path(path)):
+        return NotMediaError(f'input is not an image or video (no decoder '
+                             f'reads it): {path}')
+    return InputError(
+        'input is not an image, and no video frame can be decoded from it '
+        f'(not a video, or a corrupt, truncated or empty one): {path}')

@@ -29,14 +29,15 @@ import numpy as np  # noqa: E402
 from pose_suite.config.specs import is_stream
 from pose_suite.errors import (InputError, NotMediaError, SuiteWarning,
                                opencv_name)
-from pose_suite.media.captures import Reads, first_time, open_capture
+from pose_suite.media.captures import (Reads, first_time, no_frame_error,
+                                      open_capture, rate_from_packets)
 from pose_suite.media.clocks import stream_start_seconds
 from pose_suite.media.damage import DamageScan, start_scan
 from pose_suite.media.images import read_image
 from pose_suite.media.packets import PacketTable, packet_table
 from pose_suite.media.positions import FrameIndexer, PresentationClock, seek
 from pose_suite.media.selection import FramePlan
-from pose_suite.media.sniff import (audio_only_reason, cut_short,
+from pose_suite.media.sniff import (cut_short,
                                     looks_like_media, not_media_reason,
                                     special_file_kind)
 
@@ -360,14 +361,14 @@ def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
             if ok and frame is not None:
                 break
         if not ok or frame is None:
-            raise _no_frame_error(path, kind, capture.isOpened() and
+            raise no_frame_error(path, kind, capture.isOpened() and
                                   capture.get(cv2.CAP_PROP_FRAME_WIDTH) == 0)
         fps = capture.get(cv2.CAP_PROP_FPS)
         fps = float(fps) if np.isfinite(fps) and 0 < fps < 1000 else 0.0
         if not fps and kind == 'video':
             # 1000 fps and more is what a millisecond time base (Matroska)
             # reports of a rate it does not know: the packets tell.
-            fps = _rate_from_packets(path)
+            fps = rate_from_packets(path)
         reported = capture.get(cv2.CAP_PROP_FRAME_COUNT)
         reported = int(reported) if np.isfinite(reported) and reported > 0 \
             else 0
@@ -387,42 +388,3 @@ def _open_capture(path: Union[Path, str], kind: str) -> FrameSource:
                            else round(start, 6))
     finally:
         capture.release()
-
-
-def _rate_from_packets(path: Union[Path, str]) -> float:
-    """Frames per second from the median interval of a video's packet
-    times; 0.0 when they do not tell."""
-    table = packet_table(path)
-    if table is None or len(table) < 2:
-        return 0.0
-    interval = float(np.median(np.diff(table.times)))
-    return round(1.0 / interval, 3) if interval > 0 else 0.0
-
-
-def _no_frame_error(path: Union[Path, str], kind: str,
-                    unsized: bool = False) -> InputError:
-    """``unsized``: FFmpeg found a video stream but not its picture size
-    in the seconds it probes."""
-    if kind == 'stream':
-        return InputError(f'camera or stream sends no frame: {path}')
-    if unsized and looks_like_media(Path(path)):
-        # OpenCV's FFmpeg probes about 7 s of an MPEG-TS and takes no
-        # options for more (OPENCV_FFMPEG_CAPTURE_OPTIONS is not applied
-        # by the opencv-python wheel), so a picture that starts later than
-        # its sound is not found.
-        return InputError(
-            'the video stream gives no picture in the first seconds '
-            'FFmpeg reads through OpenCV (its picture starts long after its '
-            'sound, or its headers come late); `ffmpeg -analyzeduration '
-            '60M -i IN -map 0 -c copy OUT.mp4` makes a copy that opens, '
-            f'sound and offsets kept: {path}')
-    audio = audio_only_reason(Path(path))
-    if audio:
-        return NotMediaError(f'input is not an image or video ({audio}): '
-                             f'{path}')
-    if not looks_like_media(Path(path)):
-        return NotMediaError(f'input is not an image or video (no decoder '
-                             f'reads it): {path}')
-    return InputError(
-        'input is not an image, and no video frame can be decoded from it '
-        f'(not a video, or a corrupt, truncated or empty one): {path}')

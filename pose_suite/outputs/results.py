@@ -12,10 +12,13 @@ import json
 import math
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 import numpy as np
+
+from pose_suite.errors import SuiteWarning
 
 #: The first bytes of every result the suite has written.
 RESULT_HEAD = b'{\n"meta": '
@@ -265,3 +268,15 @@ def losses_in_words(meta: dict) -> str:
         said.append(f'{damaged} of {total} frames damaged (decoded with '
                     'concealed errors)')
     return '; '.join(said)
+
+
+def repeat_losses(output_file: Path, meta: dict) -> None:
+    """Say again, for a result kept up to date, the frames it lacks or
+    holds damaged (its run said so once; the kept result still does)."""
+    try:
+        losses = losses_in_words(meta)
+    except ValueError:
+        return  # not this suite's numbers: the summary's row says so
+    if losses:
+        warnings.warn(f'{output_file} (kept, up to date): {losses}',
+                      SuiteWarning)

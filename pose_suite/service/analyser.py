@@ -28,7 +28,7 @@ from pose_suite.outputs.angles import AngleComputer
 from pose_suite.outputs.exports import (export, is_current, record_overlay,
                                         remove_stale)
 from pose_suite.outputs.overlay import OverlayWriter, overlay_path
-from pose_suite.outputs.results import (losses_in_words, read_meta,
+from pose_suite.outputs.results import (read_meta, repeat_losses,
                                         why_incomplete)
 from pose_suite.outputs.writer import ResultWriter
 from pose_suite.service.frames import analysed, progress_bar, write_frames
@@ -113,20 +113,24 @@ class PoseAnalyser:
         self.in_batch = False
 
     def analyse_frame(self, frame_bgr: np.ndarray,
-                      tracker: Optional[PoseTracker] = None) -> List[Dict]:
+                      tracker: Optional[PoseTracker] = None,
+                      max_persons: Optional[int] = None,
+                      person_order: Optional[str] = None) -> List[Dict]:
         """Detect and estimate every person in one (H, W, 3) BGR frame, at
-        most ``max_persons`` of them, chosen by ``person_order`` before the
-        pose model runs (:mod:`pose_suite.service.persons`; ``tracker``:
-        the tracks of the frames before, for ``longest``).
+        most ``max_persons`` of them (default: the config's), chosen by
+        ``person_order`` before the pose model runs
+        (:mod:`pose_suite.service.persons`; ``tracker``: the tracks of the
+        frames before, for ``longest``).
 
         Returns:
             The list of ``PoseExtractionService.extract`` (bbox, bbox_score,
             keypoints (133, 2) in pixels, keypoint_scores (133,)).
         """
-        boxes = self.detector.detect(frame_bgr)
-        return self.pose.extract(frame_bgr, choose_boxes(
-            boxes, self.config.max_persons, self.config.person_order,
-            tracker))
+        boxes = choose_boxes(
+            self.detector.detect(frame_bgr),
+            self.config.max_persons if max_persons is None else max_persons,
+            person_order or self.config.person_order, tracker)
+        return self.pose.extract(frame_bgr, boxes)
 
     def run(self, input_path: Optional[PathLike] = None,
             output_path: Optional[PathLike] = None,
@@ -203,7 +207,7 @@ class PoseAnalyser:
             if meta is not None:  # formats asked for since: written now
                 exports = tuple(self.export(output_file, meta,
                                             only_stale=True))
-                _repeat_losses(output_file, meta)
+                repeat_losses(output_file, meta)
                 return InputResult(output_file, 'up to date',
                                    exports=exports)
             if why:
@@ -393,15 +397,3 @@ class PoseAnalyser:
                                  self.settings_by_name(kind, cfg)) \
             or why_incomplete(Path(output_file), meta)
         return (meta, '') if why is None else (None, why)
-
-
-def _repeat_losses(output_file: Path, meta: dict) -> None:
-    """Say again, for a result kept up to date, the frames it lacks or
-    holds damaged (its run said so once; the kept result still does)."""
-    try:
-        losses = losses_in_words(meta)
-    except ValueError:
-        return  # not this suite's numbers: the summary's row says so
-    if losses:
-        warnings.warn(f'{output_file} (kept, up to date): {losses}',
-                      SuiteWarning)

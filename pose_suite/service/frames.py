@@ -64,7 +64,7 @@ def write_frames(analyser, cfg: AnalysisConfig, source: FrameSource,
                                          written['timestamp_s'])
                 writer.write_frame(frame_index, timestamp_s, persons)
                 if overlay:
-                    overlay.write(frame, persons)
+                    overlay.write(frame, persons, frame_index)
             bar.update(1)
             if on_frame:
                 on_frame(frame_index)
@@ -140,9 +140,13 @@ def analysed(analyser, frames: Iterator[Frame], cfg: AnalysisConfig,
                     else analyser.pose.extract(frame, chosen(next(boxes)))
         return
     persons = (carried.persons if carried is not None else None) or []
+    # The input's person limit, where it is not the service's own;
     # person_order longest reads the tracks of the frames before.
-    tracks = (tracker,) if tracker is not None and cfg.max_persons and \
-        cfg.person_order == 'longest' else ()
+    limit = (cfg.max_persons, cfg.person_order)
+    limit = () if limit == (analyser.config.max_persons,
+                            analyser.config.person_order) and not (
+        cfg.max_persons and cfg.person_order == 'longest') \
+        else (tracker, *limit)
     for number, (frame_index, timestamp_s, frame) in enumerate(frames,
                                                               counted):
         if frame is None:
@@ -157,7 +161,7 @@ def analysed(analyser, frames: Iterator[Frame], cfg: AnalysisConfig,
                 cfg.kpt_thr, source.width, source.height)
             persons = analyser.pose.extract(frame, boxes)
         else:
-            persons = analyser.analyse_frame(frame, *tracks)
+            persons = analyser.analyse_frame(frame, *limit)
         yield frame_index, timestamp_s, frame, persons
 
 
