@@ -66,6 +66,8 @@ import pytest
 
 from pose_suite.batch.segments import plan_segments
 from pose_suite.errors import InputError
+from pose_suite.media.captures import Reads
+from pose_suite.media.selection import FrameSelection, RangeError
 from pose_suite.media.sources import DecodeReport, open_source
 
 FFMPEG, FFPROBE = shutil.which('ffmpeg'), shutil.which('ffprobe')
@@ -390,14 +392,14 @@ def _deadline(seconds: int):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _read(source, start=0, stop=None):
-    """(records, pixels, report, damage warnings) of one read; records are
-    ``(frame_index, timestamp_s, failed)``."""
+def _read(source, start=0, stop=None, plan=None):
+    """(records, pixels, report, damage warnings) of one read (``plan``: a
+    range and step); records are ``(frame_index, timestamp_s, failed)``."""
     report = DecodeReport()
     with warnings.catch_warnings(record=True) as caught, \
             _deadline(READ_TIMEOUT_S):
         warnings.simplefilter('always')
-        frames = source.frames(start=start, report=report)
+        frames = source.frames(start=start, report=report, plan=plan)
         if stop is not None:
             frames = itertools.takewhile(lambda item: item[0] < stop, frames)
         read = list(frames)
@@ -626,3 +628,102 @@ def test_a_1000_fps_clip_has_its_rate(clips, name):
         else stream['r_frame_rate']
     numerator, denominator = map(int, rate.split('/'))
     assert open_source(path).fps == pytest.approx(numerator / denominator)
+
+
+#: Ranges and steps read from every clip (40 frames of 1.6 s at 25 fps;
+#: the variable-rate ones 2.6 s): by index, by time (ends between frames
+#: and on one), and target rates whose ticks fall between frames.
+SELECTIONS = {
+    'frames 5-30, every 3rd': FrameSelection(frame_range=(5, 30),
+                                             frame_step=3),
+    'from 0.86 s, every 2nd': FrameSelection(time_range=(0.86, None),
+                                             frame_step=2),
+    '0.3-1.1 s at 7 fps': FrameSelection(time_range=(0.3, 1.1),
+                                         target_fps=7.0),
+    'up to frame 27 at 11 fps': FrameSelection(frame_range=(None, 27),
+                                               target_fps=11.0),
+    '0.4-1.2 s, frames at both ends': FrameSelection(time_range=(0.4, 1.2)),
+}
+
+
+def _chosen_in(whole, selection) -> list:
+    """The frame indices ``selection`` names among the records of a whole
+    read, computed here from its times alone (a failed frame, which has
+    none, is placed by its index between its neighbours' times, or one
+    frame interval on from the nearest): the expected answer."""
+    good = {index: time for index, time, failed in whole if not failed}
+    indices = [index for index, _, _ in whole]
+    times = {}
+    for index in indices:
+        before = max((i for i in good if i <= index), default=None)
+        after = min((i for i in good if i >= index), default=None)
+        if before is None or after is None or before == after:
+            near = before if after is None else after
+            times[index] = good[near] + (index - near) / RATE
+        else:
+            times[index] = good[before] + (good[after] - good[before]) * \
+                (index - before) / (after - before)
+    if selection.frame_range is not None:
+        first, last = selection.frame_range
+        inside = [i for i in indices if (first or 0) <= i and
+                  (last is None or i <= last)]
+    else:
+        start, end = selection.time_range
+        inside = [i for i in indices if times[i] >= start - 5e-7 and
+                  (end is None or times[i] <= end + 5e-7)]
+    if not selection.target_fps or not inside:
+        return inside[::selection.frame_step]
+    origin, last = times[inside[0]], times[inside[-1]]
+    limit = last + (last - times[inside[-2]]) / 2 if len(inside) > 1 \
+        else last
+    chosen, number = [], 0
+    while origin + number / selection.target_fps <= limit + 1e-9:
+        tick = origin + number / selection.target_fps
+        nearest = min(inside, key=lambda i: (abs(times[i] - tick), i))
+        if nearest not in chosen:
+            chosen.append(nearest)
+        number += 1
+    return chosen
+
+
+@pytest.mark.parametrize('name', CLIPS)
+def test_a_selected_read_is_the_whole_read_selected(clips, name,
+                                                    monkeypatch):
+    """What a run with a range and a step reads: exactly the whole read's
+    records of the frames the selection names (computed from the whole
+    read's times, which the tests above hold to ffprobe's), with their
+    pixels; the frames between steps are never turned into pictures."""
+    path, _ = clips(name)
+    source = open_source(path)
+    whole, pixels, _, _ = _read(source)
+    calls = {'retrieve': 0, 'set': 0, '__init__': 0}
+    for method in calls:
+        real = getattr(Reads, method)
+
+        def counted(*args, _real=real, _name=method):
+            calls[_name] += 1
+            return _real(*args)
+        monkeypatch.setattr(Reads, method, counted)
+    for label, selection in SELECTIONS.items():
+        expected = _chosen_in(whole, selection)
+        if not expected:  # the 40-ms clips end before 0.3 s
+            with pytest.raises(RangeError, match='starts after the end'):
+                selection.plan(source)
+            continue
+        plan = selection.plan(source)
+        calls.update(retrieve=0, set=0, __init__=0)
+        records, got, _, _ = _read(source, plan=plan)
+        assert [r for r in whole if r[0] in expected and not r[2]] == \
+            [r for r in records if not r[2]], label
+        # A failed frame has no time of its own: by time, one next to an
+        # end may fall either side of it.
+        failed = [r[0] for r in whole if r[2]]
+        assert all(r[0] in failed and min(expected) - 1 <= r[0] <=
+                   max(expected) + 1 for r in records if r[2]), label
+        for index in got:
+            assert np.array_equal(got[index], pixels[index]), (label, index)
+        # A picture a frame chosen, and the first of each try (an open or
+        # a seek: its time is put right by reading one ahead).
+        assert calls['retrieve'] <= len(expected) + calls['set'] + \
+            calls['__init__'], (label, calls)
+
