@@ -333,6 +333,17 @@ def test_each_inputs_settings_go_with_its_units_to_analyse_input(tmp_path):
     for unit in units:
         Worker._analyse(worker, unit.message(), False, {}, None)
     assert asked == [cut, {}]
+    # Cut into segments (1 s each of a 6.7 s video): every one carries it.
+    shutil.copy(data_file('videos/no_person_168frames.mp4'),
+                tmp_path / 'long.mp4')
+    listing.write_text('long.mp4 1-5\n')
+    inputs = expand_inputs(listing)
+    units = _plan(types.SimpleNamespace(segment_s=1.0, det_interval=1),
+                  inputs, inputs.output_files(tmp_path / 'out'),
+                  BatchResult())
+    assert len(units) > 1 and {unit.kind for unit in units} == {'segment'}
+    assert all(unit.settings == {'time_range': (1.0, 5.0),
+                                 'frame_range': None} for unit in units)
     segments = _segments(1, [(0, 10), (10, None)])
     for unit in segments:
         unit.settings = cut
