@@ -191,3 +191,66 @@ def test_frames_counted_in_the_summary_are_those_analysed(tiny_service,
     assert (first.frames, len(first.outputs)) == (2, 2)
     assert (second.frames, len(second.outputs), len(second.up_to_date)) \
         == (1, 1, 2)
+
+
+def _frames(result) -> dict:
+    """``{frame_index: timestamp_s}`` of a result JSON."""
+    return {frame['frame_index']: frame['timestamp_s']
+            for frame in json.loads(result.read_text())['frames']}
+
+
+def test_a_list_file_cuts_each_video_its_own_way(tiny_models, tmp_path,
+                                                 write_config):
+    """Each list line's range replaces the config's for that input (a line
+    without one keeps the config's); the config's frame_step applies to
+    all. Each result holds the frames whose timestamp_s, in an uncut run,
+    lies in its range (every 2nd of them); the summary and report say
+    what was analysed."""
+    import csv
+    import shutil
+
+    from conftest import data_file
+    clips = tmp_path / 'clips'
+    clips.mkdir()
+    videos = [clips / name for name in ('street.mp4', 'football.mp4',
+                                        'street_again.mp4')]
+    for video, name in zip(videos, ('street_5frames.mp4',
+                                    'football_5frames_720p.mp4',
+                                    'street_5frames.mp4')):
+        shutil.copy(data_file(f'videos/{name}'), video)
+    whole, cut = tmp_path / 'whole', tmp_path / 'cut'
+    listing = tmp_path / 'list.txt'
+    listing.write_text('\n'.join(str(video) for video in videos))
+    uncut = run_cli('pose_analysis_service.py', '--config', write_config(
+        dict(tiny_models, input=str(listing), output=str(whole))), '--quiet')
+    assert uncut.returncode == 0, uncut.stderr
+    listing.write_text(f'{videos[0]}  0.3-0.9\n'
+                       f'# frame indices, the last included\n'
+                       f'{videos[1]} frames:1-4\n'
+                       f'{videos[2]}\n')
+    result = run_cli('pose_analysis_service.py', '--config', write_config(
+        dict(tiny_models, input=str(listing), output=str(cut),
+             time_range=[0, 0.5], frame_step=2)), '--quiet')
+    assert result.returncode == 0, result.stderr
+    in_range = [lambda index, time: 0.3 <= time <= 0.9,
+                lambda index, time: 1 <= index <= 4,
+                lambda index, time: 0 <= time <= 0.5]
+    for video, wanted in zip(videos, in_range):
+        name = f'{video.name}.json'
+        everything = _frames(whole / name)
+        expected = sorted(index for index, time in everything.items()
+                          if wanted(index, time))[::2]
+        got = _frames(cut / name)
+        assert len(expected) >= 2 and sorted(got) == expected, name
+        assert all(got[index] == everything[index] for index in got), name
+    with open(cut / 'summary.csv', newline='', encoding='utf-8') as handle:
+        analysed = {row['input']: row['analysed']
+                    for row in csv.DictReader(handle)}
+    assert analysed == {
+        str(videos[0]): '0.3-0.9 s, every 2 frames',
+        str(videos[1]): 'frames 1-4, every 2 frames',
+        str(videos[2]): '0-0.5 s, every 2 frames'}
+    page = (cut / 'report.html').read_text(encoding='utf-8')
+    assert '<div class="analysed">frames 1-4, every 2 frames</div>' in page
+    with open(whole / 'summary.csv', newline='', encoding='utf-8') as handle:
+        assert {row['analysed'] for row in csv.DictReader(handle)} == {''}

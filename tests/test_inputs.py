@@ -347,3 +347,100 @@ def test_empty_files_in_a_folder_are_not_counted(tmp_path):
         open_source(tmp_path / 'empty.txt')
     with pytest.raises(InputError, match='input is an empty file'):
         open_source(tmp_path / 'clip.mp4')
+
+
+def test_list_lines_carry_their_own_range(tmp_path):
+    """``PATH RANGE``: START-END seconds (either side open) or
+    frames:FIRST-LAST; a line that as a whole names a file is that file;
+    streams and cameras take a range too; no range: the config's."""
+    for name in ('a.mp4', 'b.mp4', 'c.mp4', 'd.mp4', 'take 1-2', 'e.mp4'):
+        (tmp_path / name).write_bytes(b'')
+    listing = tmp_path / 'list.txt'
+    listing.write_text('# clips, each cut its own way\n'
+                       'a.mp4  12.5-30\n'
+                       '\n'
+                       'b.mp4\t90-\n'
+                       'c.mp4 -30\n'
+                       'd.mp4 FRAMES:300-899\n'
+                       'take 1-2\n'             # a file with a space
+                       'e.mp4\n'
+                       'rtsp://camera.local/stream 5-10.5\n'
+                       '0 frames:25-\n')
+    inputs = expand_inputs(listing)
+    assert inputs.sources == [tmp_path / name for name in (
+        'a.mp4', 'b.mp4', 'c.mp4', 'd.mp4', 'take 1-2', 'e.mp4')] + [
+        'rtsp://camera.local/stream', '0']
+
+    def ranges(source):
+        got = inputs.settings_for(source)
+        return got and (got['time_range'], got['frame_range'])
+    assert [ranges(source) for source in inputs.sources] == [
+        ((12.5, 30.0), None), ((90.0, None), None), ((None, 30.0), None),
+        (None, (300, 899)), {}, {}, ((5.0, 10.5), None), (None, (25, None))]
+    # As a Ray unit names it, and a copy the caller may change.
+    assert inputs.settings_for(str(tmp_path / 'a.mp4'))['time_range'] == \
+        (12.5, 30.0)
+    inputs.settings_for(tmp_path / 'a.mp4').clear()
+    assert inputs.settings_for(tmp_path / 'a.mp4')
+
+
+@pytest.mark.parametrize('line, words', [
+    ('a.mp4 12.5-x', ["'12.5-x' is not a range", 'START-END in seconds',
+                      'frames:FIRST-LAST']),
+    ('a.mp4 30-12.5', ['time_range ends before it starts']),
+    ('a.mp4 1e400-', ['time_range must be null or [start, end] in seconds']),
+    ('a.mp4 frames:1.5-9', ['frame_range must be', 'whole']),
+    ('a.mp4 frames:9-3', ['frame_range ends before it starts']),
+    ('a.mp4 frames:x', ["'frames:x' is not a range"]),
+    ('rtsp://camera.local/s 12-x', ["'12-x' is not a range"]),
+])
+def test_a_malformed_list_range_names_the_file_and_line(tmp_path, line,
+                                                        words):
+    (tmp_path / 'a.mp4').write_bytes(b'')
+    listing = tmp_path / 'list.txt'
+    listing.write_text(f'# clips\na.mp4\n\n{line}\n')
+    with pytest.raises(InputError) as caught:
+        expand_inputs(listing)
+    message = str(caught.value)
+    assert message.startswith(f'{listing} line 4: '), message
+    assert '\n' not in message
+    for word in words:
+        assert word in message, message
+
+
+def test_a_file_listed_twice_needs_the_same_range(tmp_path):
+    (tmp_path / 'a.mp4').write_bytes(b'')
+    listing = tmp_path / 'list.txt'
+    listing.write_text('a.mp4 1-2\n./a.mp4 1.0-2\n')
+    with pytest.warns(UserWarning, match='more than once'):
+        inputs = expand_inputs(listing)
+    assert inputs.sources == [tmp_path / 'a.mp4']
+    assert inputs.settings_for(tmp_path / 'a.mp4')['time_range'] == (1, 2)
+    for second in ('./a.mp4 1-3', './a.mp4', 'a.mp4 frames:1-2'):
+        listing.write_text(f'a.mp4 1-2\n# again\n{second}\n')
+        with pytest.raises(InputError, match=r'list.txt lines 1 and 3 name '
+                           'the same input with different ranges'):
+            expand_inputs(listing)
+
+
+def test_a_malformed_list_range_is_one_line_before_the_models(
+        tiny_models, tmp_path, write_config):
+    """Exit 1, one ``error:`` line naming the list file and line, nothing
+    written; before any model loads (the pose config names no model: were
+    the models built first, that would be the error)."""
+    bad_model = tmp_path / 'no_such_model.py'
+    bad_model.write_text(f"_base_ = '{tiny_models['pose_config']}'\n"
+                         "model = dict(type='NoSuchPoseModel')\n")
+    video = data_file('videos/street_5frames.mp4')
+    listing = tmp_path / 'list.txt'
+    listing.write_text(f'{video} 0-0.5\n\n{video.parent}/football_5frames_'
+                       f'720p.mp4 0.5-0.2\n')
+    out = tmp_path / 'out'
+    result = run_cli('pose_analysis_service.py', '--config', write_config(
+        dict(tiny_models, pose_config=str(bad_model), input=str(listing),
+             output=str(out))))
+    assert result.returncode == 1
+    assert_one_line_error(result, f'{listing} line 3:', "'0.5-0.2'",
+                          'ends before it starts')
+    assert not out.exists()
+    assert not result.stdout

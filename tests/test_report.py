@@ -295,3 +295,28 @@ def test_odd_numbers_and_formula_names_in_the_summary(tmp_path):
     summary = json.loads((folder / 'summary.json').read_text())
     assert len(summary['inputs']) == 5
     assert (folder / 'report.html').is_file()
+
+
+def test_analysed_says_the_part_a_result_holds():
+    """summary.csv's ``analysed``: a video's range and step, the person
+    limit; "" for all of it, for an image's range, and for results older
+    than ``meta.selection`` or with odd values."""
+    from pose_suite.outputs.summary import analysed
+    whole = {'time_range': None, 'frame_range': None, 'frame_step': 1,
+             'target_fps': 0.0}
+    video = {'kind': 'video', 'max_persons': 0, 'person_order': 'largest'}
+    assert analysed(dict(video, selection=dict(
+        whole, time_range=[12.5, 30], frame_step=4))) == \
+        '12.5-30 s, every 4 frames'
+    assert analysed(dict(video, selection=dict(
+        whole, frame_range=[300, None], target_fps=5.0), max_persons=2,
+        person_order='score')) == \
+        'frames 300-, 5 fps, at most 2 persons a frame (score)'
+    assert analysed(dict(video, selection=whole, max_persons=1)) == \
+        'at most 1 person a frame (largest)'
+    assert analysed(dict(video, selection=whole)) == ''
+    assert analysed({'kind': 'video', 'fps': 25.0}) == ''  # older result
+    assert analysed(dict(video, kind='image', selection=dict(
+        whole, time_range=[1, 2]))) == ''
+    assert analysed(dict(video, selection=dict(
+        whole, time_range=['x', None]), max_persons='2')) == ''

@@ -299,3 +299,57 @@ def test_cuda_settings_ray_cannot_honour_are_refused_at_the_edge(
                   'gpus_per_worker': 0.5},
                  {'executor': 'ray', 'device': 'cpu', 'gpus_per_worker': 0}):
         build_config(fine)
+
+
+def test_each_inputs_settings_go_with_its_units_to_analyse_input(tmp_path):
+    """A list line's range travels in the Ray units (segments and their
+    stitching too) to the worker's ``analyse_input(settings=...)``."""
+    import shutil
+
+    from conftest import data_file
+
+    from pose_suite.batch.ray_executor import _plan
+    from pose_suite.batch.ray_worker import Worker
+    from pose_suite.media.inputs import expand_inputs
+    for name in ('a.mp4', 'b.mp4'):
+        shutil.copy(data_file('videos/street_5frames.mp4'), tmp_path / name)
+    listing = tmp_path / 'list.txt'
+    listing.write_text('a.mp4 0.3-0.9\nb.mp4\n')
+    inputs = expand_inputs(listing)
+    config = types.SimpleNamespace(segment_s=0, det_interval=1)
+    units = _plan(config, inputs, inputs.output_files(tmp_path / 'out'),
+                  BatchResult())
+    cut = {'time_range': (0.3, 0.9), 'frame_range': None}
+    assert [unit.settings for unit in units] == [cut, {}]
+    asked = []
+
+    def analyse_input(*args, **options):
+        asked.append(options['settings'])
+        return types.SimpleNamespace(status='done', output=args[1],
+                                     frames=2, persons=0, frames_kept=0,
+                                     exports=())
+    worker = types.SimpleNamespace(service=types.SimpleNamespace(
+        analyse_input=analyse_input))
+    for unit in units:
+        Worker._analyse(worker, unit.message(), False, {}, None)
+    assert asked == [cut, {}]
+    # Cut into segments (1 s each of a 6.7 s video): every one carries it.
+    shutil.copy(data_file('videos/no_person_168frames.mp4'),
+                tmp_path / 'long.mp4')
+    listing.write_text('long.mp4 1-5\n')
+    inputs = expand_inputs(listing)
+    units = _plan(types.SimpleNamespace(segment_s=1.0, det_interval=1),
+                  inputs, inputs.output_files(tmp_path / 'out'),
+                  BatchResult())
+    assert len(units) > 1 and {unit.kind for unit in units} == {'segment'}
+    assert all(unit.settings == {'time_range': (1.0, 5.0),
+                                 'frame_range': None} for unit in units)
+    segments = _segments(1, [(0, 10), (10, None)])
+    for unit in segments:
+        unit.settings = cut
+    scheduler = Scheduler(segments, BatchResult())
+    while scheduler.has_waiting():
+        unit = scheduler.take()
+        assert unit.message()['settings'] == cut, unit.kind
+        scheduler.answered(unit, DONE)
+    assert unit.kind == 'stitch'

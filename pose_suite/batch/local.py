@@ -115,7 +115,8 @@ def publish_summary(config, result: BatchResult) -> None:
 
 def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
     """``service.run`` on each input in turn (see
-    ``PoseAnalysisService.run_many``)."""
+    ``PoseAnalysisService.run_many``), with the settings that differ for
+    it (a list line's range: ``Inputs.settings``)."""
     if not isinstance(inputs, Inputs):
         inputs = Inputs(list(inputs))
     output_files = plan_output_files(inputs, service.config.output,
@@ -138,7 +139,8 @@ def run_local(service, inputs: Union[Inputs, list]) -> BatchResult:
     try:
         for path, output_file in zip(inputs.sources, output_files):
             try:
-                done = service.analyse_input(path, output_file)
+                done = service.analyse_input(
+                    path, output_file, settings=inputs.settings_for(path))
             except Exception as exc:  # noqa: BLE001  (see problem_of)
                 result.add_problem(path, exc)
                 if isinstance(exc, NotMediaError):

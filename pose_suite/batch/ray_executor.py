@@ -114,16 +114,17 @@ def _plan(config, inputs: Inputs, output_files: List[Path],
             frames, source.fps or 0.0, config.segment_s,
             config.det_interval) \
             if source.kind == 'video' and config.segment_s else []
+        settings = inputs.settings_for(path)  # a list line's range
         if len(segments) < 2:
             units.append(Unit(f'{number}', 'input', number, str(path),
-                              output, output, frames))
+                              output, output, frames, settings=settings))
             continue
         for index, segment in enumerate(segments):
             stop = segment.stop if segment.stop is not None else frames
             units.append(Unit(
                 f'{number}.{index + 1}', 'segment', number, str(path),
                 segment_file(output, index, len(segments)), output,
-                max(stop - segment.start, 1), segment))
+                max(stop - segment.start, 1), segment, settings=settings))
     return units
 
 

@@ -145,7 +145,7 @@ class Worker:
             if segment else None,
             run_info=dict(executor='ray', **where,
                           attempts=unit['attempts']),
-            on_frame=on_frame)
+            on_frame=on_frame, settings=unit.get('settings'))
         return dict(status=done.status, output=str(done.output),
                     frames=done.frames, persons=done.persons,
                     frames_kept=done.frames_kept, exports=list(done.exports))

@@ -48,6 +48,7 @@ class Unit:
     resume_partial: bool = False  # a cut-off attempt left a partial file
     unavailable: int = 0   # answers "worker unreachable, try again"
     kept: bool = False     # a stitch of a result found up to date
+    settings: Optional[dict] = None  # config keys that differ for the input
 
     def message(self) -> dict:
         """What the worker receives (plain values, for pickling)."""
@@ -187,7 +188,7 @@ class Scheduler:
         del self._segments_left[unit.number]
         self.queue.appendleft(Unit(
             f'{unit.number}.stitch', 'stitch', unit.number, unit.source,
-            unit.result, unit.result, 0,
+            unit.result, unit.result, 0, settings=unit.settings,
             stitch_of=[(dataclasses.asdict(u.segment), str(u.output))
                        for u in done]))
 
@@ -202,7 +203,7 @@ class Scheduler:
         planned.sort(key=lambda u: u.segment.start)
         self.queue.appendleft(Unit(
             f'{number}.stitch', 'stitch', number, unit.source, unit.result,
-            unit.result, 0, kept=True,
+            unit.result, 0, kept=True, settings=unit.settings,
             stitch_of=[(dataclasses.asdict(u.segment), str(u.output))
                        for u in planned]))
 

@@ -2,7 +2,8 @@
 
 A spec is a file, a folder (its files; with ``recursive`` also those of its
 sub-folders), a glob pattern (``**`` matches any depth), a list file
-(``.txt``, one path or stream a line), a camera index or a stream URL.
+(``.txt``, one path or stream a line, each optionally followed by its own
+range: :func:`_list_line`), a camera index or a stream URL.
 
 Results are named so that no two inputs of a run can write the same file:
 ``<input file name>.json`` (``clip.mp4`` -> ``clip.mp4.json``, so
@@ -19,13 +20,16 @@ any work; so are OpenPose folders that would meet
 import dataclasses
 import glob
 import os
+import re
 import warnings
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from pose_suite.config.keys import parse_range, validate_value
 from pose_suite.config.specs import (Source, check_distinct, has_glob,
                                      is_json_file, is_stream, output_name)
-from pose_suite.errors import InputError, OutputError, SuiteWarning
+from pose_suite.errors import (ConfigError, InputError, OutputError,
+                               SuiteWarning)
 from pose_suite.media.sniff import (looks_like_media, not_media_reason,
                                    special_file_kind)
 
@@ -37,13 +41,23 @@ class Inputs:
     ``base``: the folder whose layout the results mirror (None: file names
     only). ``skipped``: files a folder or pattern search found that are not
     media, with the reason. ``many``: named by a folder, pattern or list
-    (a batch, with a summary, even when it holds one input).
+    (a batch, with a summary, even when it holds one input). ``settings``:
+    config keys that differ for some sources, by source as in ``sources``
+    (a list line's range: ``{'time_range': (12.5, 30.0), 'frame_range':
+    None}``, seconds; or a ``frame_range`` of source frame indices).
     """
 
     sources: List[Source]
     base: Optional[Path] = None
     skipped: List[Tuple[Path, str]] = dataclasses.field(default_factory=list)
     many: bool = False
+    settings: Dict[Source, dict] = dataclasses.field(default_factory=dict)
+
+    def settings_for(self, source: Source) -> dict:
+        """The config keys that differ for ``source`` ({}: none), for
+        ``PoseAnalyser.analyse_input(settings=...)``."""
+        return dict(self.settings.get(
+            source if is_stream(str(source)) else Path(source), {}))
 
     @property
     def batch(self) -> bool:
@@ -80,8 +94,9 @@ def expand_inputs(spec: Source, recursive: bool = False,
     Folders and patterns give their files in name order, hidden ones
     (``.name``) and those inside hidden folders left out, and files that
     are not media by content (see :mod:`pose_suite.media.sniff`) moved to
-    ``skipped``. A list file's entries are relative to its folder; an entry
-    named twice is analysed once.
+    ``skipped``. A list file's entries are relative to its folder, and
+    each may carry its own range (``Inputs.settings``); an entry named
+    twice is analysed once (refused if with different ranges).
 
     Args:
         recursive: search a folder's sub-folders too.
@@ -91,7 +106,8 @@ def expand_inputs(spec: Source, recursive: bool = False,
             pattern search leaves out (the output folder can be the
             searched one: :func:`pose_suite.outputs.naming.own_outputs_in`).
     Raises:
-        InputError: a folder, pattern or list that names no input.
+        InputError: a folder, pattern or list that names no input; a list
+        line with a malformed or invalid range (naming the file and line).
     """
     text = str(spec)
     if is_stream(text):
@@ -195,28 +211,115 @@ def _empty_stray(path: Path) -> Optional[str]:
 
 
 def _listed(list_file: Path) -> Inputs:
-    lines = [line.strip() for line in
-             list_file.read_text(encoding='utf-8').splitlines()]
-    sources, seen = [], set()
-    for line in lines:
+    """The inputs of a list file: one a line, ``PATH`` or ``PATH RANGE``
+    (:func:`_list_line`); blank lines and ``#`` comments left out. A file
+    named twice is analysed once, and only if with the same range.
+
+    Raises:
+        InputError: a malformed or invalid range, a file named twice with
+        different ranges, or no input at all; naming the file and line.
+    """
+    lines = list_file.read_text(encoding='utf-8').splitlines()
+    sources, settings, seen = [], {}, {}
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
         if not line or line.startswith('#'):
             continue
-        source = line if is_stream(line) else (
-            Path(line) if Path(line).is_absolute()
-            else list_file.parent / line)
+        source, wanted = _list_line(list_file, number, line)
         key = source if isinstance(source, str) else \
             os.path.realpath(source)
         if key in seen:
-            warnings.warn(f'{list_file} names {line} more than once; it is '
-                          'analysed once', SuiteWarning)
+            _named_again(list_file, line, number, seen[key], wanted)
             continue
-        seen.add(key)
+        seen[key] = (number, wanted)
         sources.append(source)
+        if wanted is not None:
+            settings[_absolute(source)] = wanted
     if not sources:
         raise InputError(f'list file names no input: {list_file}')
     files = [Path(os.path.abspath(s)) for s in sources
              if isinstance(s, Path)]
     base = Path(os.path.commonpath([f.parent for f in files])) \
         if files else None
-    return Inputs([Path(os.path.abspath(s)) if isinstance(s, Path) else s
-                   for s in sources], base, many=True)
+    return Inputs([_absolute(s) for s in sources], base, many=True,
+                  settings=settings)
+
+
+def _absolute(source: Source) -> Source:
+    """A list's file as an absolute path; a stream as it is."""
+    return source if isinstance(source, str) else \
+        Path(os.path.abspath(source))
+
+
+def _list_line(list_file: Path, number: int, line: str
+               ) -> Tuple[Source, Optional[dict]]:
+    """The source of one list line and its range as config keys (None: the
+    config's). The line's last word is a range when it starts like one
+    (``frames:``, a digit, ``-`` or ``.``), unless the whole line names an
+    existing file (a name with a space and a range-like tail)."""
+    words = line.rsplit(None, 1)
+    if len(words) == 2 and _RANGE_START.match(words[1]) and \
+            not _list_path(list_file, line).is_file():
+        return _list_source(list_file, words[0]), _list_range(
+            words[1], f'{list_file} line {number}')
+    return _list_source(list_file, line), None
+
+
+#: How a list line's last word starts when it is a range, not a name.
+_RANGE_START = re.compile(r'frames:|[-.0-9]', re.IGNORECASE)
+
+
+def _list_path(list_file: Path, text: str) -> Path:
+    """A list entry as a path: relative ones from the list's folder."""
+    return Path(text) if Path(text).is_absolute() else \
+        list_file.parent / text
+
+
+def _list_source(list_file: Path, text: str) -> Source:
+    return text if is_stream(text) else _list_path(list_file, text)
+
+
+def _list_range(word: str, where: str) -> dict:
+    """A list line's range as the config keys it sets for that input:
+    ``START-END`` seconds on the result's ``timestamp_s`` clock (either
+    side may be empty) or ``frames:FIRST-LAST`` source frame indices (the
+    last included), validated as ``time_range``/``frame_range`` are.
+
+    Raises:
+        InputError: ``where`` (``list.txt line 3``), the range and what is
+        wrong with it.
+    """
+    frames = word.lower().startswith('frames:')
+    key = 'frame_range' if frames else 'time_range'
+    try:
+        ends = parse_range(word[len('frames:'):] if frames else word,
+                           where, '')
+    except ConfigError:
+        raise InputError(
+            f'{where}: {word!r} is not a range: the last word of a line is '
+            'START-END in seconds (12.5-30, 90-, -30) or frames:FIRST-LAST '
+            '(source frame indices)') from None
+    try:
+        value = validate_value(key, ends)
+    except ConfigError as exc:
+        raise InputError(f'{where}: range {word!r}: {exc}') from None
+    return {'time_range': None, 'frame_range': None, key: value}
+
+
+def _named_again(list_file: Path, line: str, number: int,
+                 first: Tuple[int, Optional[dict]],
+                 wanted: Optional[dict]) -> None:
+    """A list names one input twice (line ``number`` and ``first``'s):
+    a warning when the ranges are the same (it is analysed once).
+
+    Raises:
+        InputError: the ranges differ (both would write one result).
+    """
+    if first[1] == wanted:
+        warnings.warn(f'{list_file} names {line} more than once; it is '
+                      'analysed once', SuiteWarning)
+        return
+    raise InputError(
+        f'{list_file} lines {first[0]} and {number} name the same input '
+        'with different ranges, and both would write the same result file: '
+        'list it once (or analyse a copy of it)')

@@ -77,7 +77,7 @@ class FrameSelection:
         frame``; "" for the whole video."""
         parts = []
         if self.time_range is not None:
-            parts.append(_ends(self.time_range, 's'))
+            parts.append(_ends(self.time_range, ' s'))
         if self.frame_range is not None:
             parts.append('frames ' + _ends(self.frame_range, ''))
         if self.frame_step > 1:

@@ -165,9 +165,8 @@ def _row_html(row: dict, folder: Path, dataset_meta: dict,
             text = f'<bdi class="path">{text}</bdi>'
             if links:
                 text += f'<div class="links">{links}</div>'
-        elif column == 'status' and row.get('reason'):
-            text += (f'<div class="reason {status_class}">'
-                     f'{_text(row["reason"])}</div>')
+        elif column == 'status':
+            text += _status_notes(row, status_class)
         elif column in ('duration_s', 'seconds') and is_number(value):
             text = clock(value)
         sort_key = value if is_number(value) else str(value)
@@ -175,6 +174,19 @@ def _row_html(row: dict, folder: Path, dataset_meta: dict,
         cells.append(f'<td{wraps} data-sort="'
                      f'{html.escape(json.dumps(sort_key))}">{text}</td>')
     return f'<tr class="{status_class}">{"".join(cells)}</tr>'
+
+
+def _status_notes(row: dict, status_class: str) -> str:
+    """What goes under a row's status: its reason, and the part of the
+    input analysed (the summary's ``analysed``: a range, step or person
+    limit)."""
+    notes = ''
+    if row.get('reason'):
+        notes += (f'<div class="reason {status_class}">'
+                  f'{_text(row["reason"])}</div>')
+    if row.get('analysed'):
+        notes += f'<div class="analysed">{_text(row["analysed"])}</div>'
+    return notes
 
 
 def clock(seconds: float) -> str:

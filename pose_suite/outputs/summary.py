@@ -9,10 +9,12 @@ give one: the fields read (``meta.source``, ``kind``, ``fps``,
 results of its first version (commit c8e1fd9) on; the frames lost or
 damaged (``meta.frames_failed``, ``frames_unread_at_end``,
 ``frames_damaged``: later keys) are counted where a result has them, and
-said in its reason. Inputs without a result (failed, not media) get their
-one-line reason.
+said in its reason; so is the part analysed (``meta.selection``,
+``max_persons``: later keys, "" where absent). Inputs without a result
+(failed, not media) get their one-line reason.
 """
 import csv
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Dict, Iterable, List, Optional
 import numpy as np
 
 from pose_suite.errors import one_line, visible
+from pose_suite.media.selection import FrameSelection
 from pose_suite.outputs.openpose import is_openpose_file
 from pose_suite.outputs.publish import atomic_write, spreadsheet_cell
 from pose_suite.outputs.results import (LOSS_KEYS, frame_losses,
@@ -32,7 +35,8 @@ CSV_NAME, JSON_NAME = 'summary.csv', 'summary.json'
 REPORT_NAME = 'report.html'
 #: The files a batch writes in its output folder, besides the results.
 BATCH_FILES = (CSV_NAME, JSON_NAME, REPORT_NAME)
-COLUMNS = ('input', 'status', 'reason', 'kind', 'frames', *LOSS_KEYS,
+COLUMNS = ('input', 'status', 'reason', 'kind', 'analysed', 'frames',
+           *LOSS_KEYS,
            'fps', 'duration_s', 'persons', 'persons_per_frame_mean',
            'persons_per_frame_max', 'frames_with_nobody', 'body_score_mean',
            'face_score_mean', 'hands_score_mean', 'tracks', 'seconds',
@@ -81,7 +85,8 @@ def result_row(path: Path, status: str, folder: Path) -> dict:
         input=str(meta.get('source', '')), status=status,
         # Frames lost or damaged: counted, and said in the reason.
         reason=losses_in_words(meta), **frame_losses(meta),
-        kind=meta.get('kind', ''), frames=len(counts),
+        kind=meta.get('kind', ''), analysed=analysed(meta),
+        frames=len(counts),
         fps=round(fps, 3) if fps else '',
         duration_s=_duration(times, fps, meta.get('kind')),
         persons=sum(counts),
@@ -95,6 +100,29 @@ def result_row(path: Path, status: str, folder: Path) -> dict:
     for part, (total, number) in sums.items():
         row[f'{part}_score_mean'] = round(total / number, 4) if number else ''
     return row
+
+
+def analysed(meta: dict) -> str:
+    """What part of its input a result holds, in words: a video's range
+    and step (``12.5-30 s, every 4 frames``: seconds of ``timestamp_s``;
+    ``frames 300-899``: source frame indices) and the person limit (``at
+    most 2 persons a frame (largest)``). "" for all of it, and for results
+    older than ``meta.selection``."""
+    parts = []
+    selection = meta.get('selection')
+    if isinstance(selection, dict) and meta.get('kind') != 'image':
+        names = [field.name for field in dataclasses.fields(FrameSelection)]
+        try:
+            parts.append(FrameSelection(**{
+                name: selection[name] for name in names
+                if name in selection}).describe())
+        except (TypeError, ValueError):  # not this suite's: not shown
+            pass
+    limit = meta.get('max_persons')
+    if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0:
+        parts.append(f'at most {limit} person{"s" * (limit > 1)} a frame'
+                     f' ({meta.get("person_order", "largest")})')
+    return ', '.join(part for part in parts if part)
 
 
 def _number(value, name: str):
