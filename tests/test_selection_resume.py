@@ -114,3 +114,42 @@ def test_result_of_another_selection_is_analysed_again(
         'time_range': None, 'frame_range': None, 'frame_step': 1,
         'target_fps': 0.0, **{key: value for key, value in after.items()
                               if key in meta['selection']}}
+
+
+#: 24 frames at 4 fps, a key frame every 5th: segments seek.
+GOP5 = ROOT / 'tests' / 'data' / 'two_people_24frames_4fps_gop5.mp4'
+
+
+def test_segments_of_a_selection_stitch_to_a_whole_run(analysis_service,
+                                                       tmp_path):
+    """Frames 3..21, every 2nd, video mode, tracks and smoothing, cut as
+    Ray cuts them (1.5 s), each segment analysed on its own and stitched
+    (no Ray: its run is in test_ray_executor.py): the records and meta of
+    a whole run."""
+    from pose_suite.batch.segments import segment_file, segments_for, stitch
+    from pose_suite.config import apply_overrides
+    from pose_suite.media.sources import open_source
+    settings = {**FOLLOWED, 'frame_range': [3, 21], 'frame_step': 2}
+    whole = json.loads(analysis_service.run(
+        GOP5, tmp_path / 'whole.json', settings=settings).read_text())
+    config = apply_overrides(analysis_service.config,
+                             {**settings, 'executor': 'ray',
+                              'segment_s': 1.5})
+    segments = segments_for(config, open_source(GOP5))
+    assert [(s.start, s.stop) for s in segments] == [(3, 11), (11, 19),
+                                                     (19, 22)]
+    output = tmp_path / 'stitched.json'
+    files = [segment_file(output, number, len(segments))
+             for number in range(len(segments))]
+    for segment, path in zip(segments, files):
+        analysis_service.analyse_input(GOP5, path, settings=settings,
+                                       frame_range=(segment.start,
+                                                    segment.stop))
+    stitch(segments, files, output, config)
+    stitched = json.loads(output.read_text())
+    assert [f['frame_index'] for f in stitched['frames']] == \
+        list(range(3, 22, 2))
+    assert stitched['frames'] == whole['frames']
+    for result in (stitched, whole):
+        result['meta'].pop('run')
+    assert stitched['meta'] == whole['meta']
