@@ -83,7 +83,9 @@ def test_a_whole_video_is_cut_as_before():
 
 
 def _config(**values):
-    return build_config({'executor': 'ray', 'segment_s': 1.5, 'det_interval': 2, **values})
+    """A config of a Ray run cutting 1.5 s segments, video mode."""
+    return build_config({'executor': 'ray', 'segment_s': 1.5,
+                         'det_interval': 2, **values})
 
 
 def test_segments_for_a_video_with_a_range_and_step():

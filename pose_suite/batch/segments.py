@@ -5,12 +5,14 @@ Only the frames a run selects are cut (a range and step,
 frame to its stop. A cut falls on a detection frame (an analysed frame
 whose number among the analysed frames is a multiple of ``det_interval``),
 so every frame of a segment is measured exactly as in a whole run: the
-keypoints are the same. Tracking and smoothing are what one frame hands to the next, so
-the segments' own track ids and filtered keypoints stop at the cut; the
-stitching redoes both over the whole video from the measured keypoints as
-written, as a whole run computes them (``PoseAnalyser`` tracks and
-smooths the written values too). A stitched result therefore equals a whole
-run, track ids and smoothed keypoints included; no overlap is needed.
+keypoints are the same. Tracking and smoothing are what one frame hands
+to the next, so the segments' own track ids and filtered keypoints stop at
+the cut; the stitching redoes both over the whole video from the measured
+keypoints as written, as a whole run computes them (``PoseAnalyser``
+tracks and smooths the written values too). A stitched result therefore
+equals a whole run, track ids and smoothed keypoints included; no overlap
+is needed. A selection a segment cannot follow on its own (frames chosen
+as they come, or the persons of the longest tracks) is one unit.
 """
 import dataclasses
 import json
