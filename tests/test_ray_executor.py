@@ -266,6 +266,41 @@ def test_segments_equal_a_whole_run(cluster, whole_segmented_run, tmp_path):
         _openpose_frames(whole_folder / 'whole_json', 'whole')
 
 
+def test_segments_of_a_range_and_step_equal_a_whole_run(
+        cluster, whole_segmented_run, tmp_path):
+    """Frames 3..21, every 2nd, det_interval 2: three segments (1.5 s)
+    from the range's first frame to its stop, each starting on a detection
+    frame of a whole run (3, 11, 19: none a key frame, so each seeks),
+    stitched: the records and meta of one whole local run with the same
+    settings."""
+    values, _, _ = whole_segmented_run
+    values = dict(values, frame_range=[3, 21], frame_step=2,
+                  export_formats=[])
+    whole = tmp_path / 'whole.json'
+    local = subprocess.run(
+        _cli('--config', _config(tmp_path, values, output=str(whole)),
+             '--quiet'), env=dict(os.environ, OMP_NUM_THREADS='1'),
+        capture_output=True, text=True, timeout=900)
+    assert local.returncode == 0, local.stderr
+    whole = json.loads(whole.read_text())
+    stitched = tmp_path / 'stitched.json'
+    config = _config(tmp_path, values, output=str(stitched),
+                     executor='ray', ray_address=cluster.address,
+                     workers=2, segment_s=1.5)  # 6 frames at 4 fps
+    result = cluster.run(*_cli('--config', config))
+    assert result.returncode == 0, result.stderr
+    stitched = json.loads(stitched.read_text())
+    assert [f['frame_index'] for f in stitched['frames']] == \
+        list(range(3, 22, 2))
+    assert any(f['persons'] for f in whole['frames'])
+    assert stitched['frames'] == whole['frames']
+    whole['meta'].pop('run')
+    segments = stitched['meta'].pop('run')['segments']
+    assert stitched['meta'] == whole['meta']
+    assert [s['frames'] for s in segments] == [[3, 11], [11, 19], [19, 22]]
+    assert not _left_of_stitching(tmp_path)
+
+
 def test_interrupted_segmented_run_resumes(cluster, whole_segmented_run,
                                            tmp_path):
     """One worker, interrupted once the first segment is finished (its

@@ -28,13 +28,14 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from pose_suite.batch.local import BatchResult, finished_line
 from pose_suite.batch.ray_cluster import connect, import_ray, worker_shape
 from pose_suite.batch.ray_worker import PROGRESS_INTERVAL_S, Progress, Worker
 from pose_suite.batch.scheduler import Scheduler, Unit
-from pose_suite.batch.segments import plan_segments, segment_file
+from pose_suite.batch.segments import segment_file, segments_for
+from pose_suite.config import apply_overrides
 from pose_suite.errors import ClusterError, OutputError, SuiteWarning
 from pose_suite.media.inputs import Inputs
 from pose_suite.media.sources import open_source
@@ -98,23 +99,31 @@ def run_on_ray(config, inputs: Inputs) -> BatchResult:
 
 
 def _plan(config, inputs: Inputs, output_files: List[Path],
-          result: BatchResult) -> List[Unit]:
-    """The units of work. An input that cannot be opened is that input's
-    failure (or skip) now, as in a local run, and goes to no worker."""
+          result: BatchResult,
+          settings_for: Optional[Callable[[str], Optional[dict]]] = None
+          ) -> List[Unit]:
+    """The units of work. An input that cannot be opened, or whose range
+    selects none of its frames, is that input's failure (or skip) now, as
+    in a local run, and goes to no worker.
+
+    Args:
+        settings_for: the config keys that differ for an input (a list
+            file's range), by its path; None: the inputs'. A video is cut
+            (:func:`~pose_suite.batch.segments.segments_for`) with its
+            own settings.
+    """
     units = []
     for number, (path, output) in enumerate(
             zip(inputs.sources, output_files), 1):
+        settings = (settings_for or inputs.settings_for)(path)
         try:
             source = open_source(path)
+            segments = segments_for(apply_overrides(config, settings)
+                                    if settings else config, source)
         except Exception as exc:  # noqa: BLE001  (see problem_of)
             result.add_problem(path, exc)
             continue
         frames = max(source.frame_count or 1, 1)
-        segments = plan_segments(
-            frames, source.fps or 0.0, config.segment_s,
-            config.det_interval) \
-            if source.kind == 'video' and config.segment_s else []
-        settings = inputs.settings_for(path)  # a list line's range
         if len(segments) < 2:
             units.append(Unit(f'{number}', 'input', number, str(path),
                               output, output, frames, settings=settings))

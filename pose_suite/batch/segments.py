@@ -1,22 +1,30 @@
 """Long videos cut into segments analysed in parallel, and stitched back.
 
-A cut falls on a detection frame (a multiple of ``det_interval``), so every
-frame of a segment is measured exactly as in a whole run: the keypoints are
-the same. Tracking and smoothing are what one frame hands to the next, so
-the segments' own track ids and filtered keypoints stop at the cut; the
-stitching redoes both over the whole video from the measured keypoints as
-written, as a whole run computes them (``PoseAnalyser`` tracks and
-smooths the written values too). A stitched result therefore equals a whole
-run, track ids and smoothed keypoints included; no overlap is needed.
+Only the frames a run selects are cut (a range and step,
+:mod:`pose_suite.media.selection`): the segments go from the range's first
+frame to its stop. A cut falls on a detection frame (an analysed frame
+whose number among the analysed frames is a multiple of ``det_interval``),
+so every frame of a segment is measured exactly as in a whole run: the
+keypoints are the same. Tracking and smoothing are what one frame hands
+to the next, so the segments' own track ids and filtered keypoints stop at
+the cut; the stitching redoes both over the whole video from the measured
+keypoints as written, as a whole run computes them (``PoseAnalyser``
+tracks and smooths the written values too). A stitched result therefore
+equals a whole run, track ids and smoothed keypoints included; no overlap
+is needed. A selection a segment cannot follow on its own (frames chosen
+as they come, or the persons of the longest tracks) is one unit.
 """
 import dataclasses
 import json
 import re
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
 
+from pose_suite.errors import SuiteWarning, visible
+from pose_suite.media.selection import FramePlan, FrameSelection
 from pose_suite.outputs.angles import AngleComputer
 from pose_suite.outputs.exports import SUFFIXES
 from pose_suite.outputs.openpose import FOLDER_FORMATS
@@ -37,24 +45,84 @@ class Segment:
 
 
 def plan_segments(frame_count: int, fps: float, segment_s: float,
-                  det_interval: int = 1) -> List[Segment]:
-    """Cut a video of ``frame_count`` frames at ``fps`` into segments of
-    about ``segment_s`` seconds (one segment when it is not longer, or its
-    length is unknown).
+                  det_interval: int = 1,
+                  plan: Optional[FramePlan] = None) -> List[Segment]:
+    """Cut the frames of a video that ``plan`` analyses (None, or every
+    frame: all ``frame_count`` of them) into segments of about
+    ``segment_s`` seconds of source time at ``fps`` frames a second (one
+    segment when they are not longer, or the length is unknown).
+
+    ``plan`` must know its frames in advance (``plan.indices``) unless it
+    analyses every frame.
 
     Returns:
-        The segments in order; cuts are multiples of ``det_interval``, and
-        a last segment shorter than half the others joins the one before.
+        The segments in order, from the plan's first frame to its stop
+        (None: the video's end). Each starts on an analysed frame that
+        ``det_interval`` makes a detection frame in a whole run (its
+        ``count_before`` a multiple of ``det_interval``); a last segment
+        shorter than half the others joins the one before.
     """
+    if plan is None or plan.everything:
+        analysed, stop, end = range(frame_count), None, frame_count
+    else:
+        analysed, stop = plan.indices, plan.stop
+        end = stop
     length = _round_up(max(1, round(segment_s * fps)), det_interval) \
         if fps > 0 and segment_s > 0 else 0
-    if length == 0 or frame_count <= length:
-        return [Segment(0, None)]
-    cuts = list(range(0, frame_count, length))
-    if frame_count - cuts[-1] < length / 2:
+    if not analysed:
+        return [Segment(0, stop)]
+    if length == 0 or end - analysed[0] <= length:
+        return [Segment(analysed[0], stop)]
+    cuts = [analysed[0]]
+    # Detection frames: every det_interval-th analysed frame.
+    for cut in analysed[det_interval::det_interval]:
+        if cut >= cuts[-1] + length:
+            cuts.append(cut)
+    if len(cuts) > 1 and end - cuts[-1] < length / 2:
         cuts.pop()
     return [Segment(cut, cuts[number + 1] if number + 1 < len(cuts)
-                    else None) for number, cut in enumerate(cuts)]
+                    else stop) for number, cut in enumerate(cuts)]
+
+
+def segments_for(config, source) -> List[Segment]:
+    """The segments ``source`` (an opened
+    :class:`~pose_suite.media.sources.FrameSource`) is cut in with
+    ``config`` (the input's own settings: its range and step,
+    ``segment_s`` in seconds, ``det_interval``); [] for one unit (not a
+    video, no ``segment_s``, or a selection segments cannot follow, said
+    in one warning line).
+
+    Raises:
+        RangeError: the range selects no frame of it.
+    """
+    if source.kind != 'video' or not config.segment_s:
+        return []
+    with warnings.catch_warnings():
+        # A range past the end: said by the worker that analyses it.
+        warnings.simplefilter('ignore', SuiteWarning)
+        plan = FrameSelection.from_config(config).plan(source)
+    why = _not_cut_because(config, plan)
+    if why:
+        warnings.warn(f'{visible(source.path)} is analysed as one unit, '
+                      f'not in segments of {config.segment_s:g} s: {why}',
+                      SuiteWarning)
+        return []
+    return plan_segments(max(source.frame_count or 1, 1), source.fps or 0.0,
+                         config.segment_s, config.det_interval, plan)
+
+
+def _not_cut_because(config, plan: FramePlan) -> Optional[str]:
+    """Why a segment could not analyse its frames as a whole run does
+    (None: it can)."""
+    if config.max_persons and config.person_order == 'longest':
+        return ('max_persons with person_order longest keeps the persons '
+                'of the longest tracks, which follow the video from its '
+                'start')
+    if plan.indices is None and not plan.everything:
+        return ('its frames are chosen as they come (the file gives no '
+                'packet times), so a segment cannot know which frames the '
+                'range and step pick before it')
+    return None
 
 
 def segment_file(output_file: Path, number: int, count: int) -> Path:

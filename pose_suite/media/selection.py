@@ -234,6 +234,18 @@ class FramePlan:
             return index
         return None
 
+    def next_after(self, index: int) -> Optional[int]:
+        """The source index of the analysed frame that comes after frame
+        ``index``: ``index + 1`` where every frame is analysed, the next of
+        ``indices`` where they are known in advance (-1 past the last: none
+        comes); None where chosen as they come (any later frame may)."""
+        if self.everything:
+            return index + 1
+        if self.indices is None:
+            return None
+        at = bisect.bisect_right(self.indices, index)
+        return self.indices[at] if at < len(self.indices) else -1
+
     def _wanted_as_it_comes(self, index: int, time_s: Optional[float]
                             ) -> bool:
         selection = self.selection

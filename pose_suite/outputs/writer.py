@@ -48,6 +48,11 @@ class ResultWriter:
         replay: called with each frame record already in a resumed partial
             file, in order, so that state carried from frame to frame
             (tracks, filters) is rebuilt.
+        next_after: the frame index whose record comes after frame
+            ``index``'s (a range and step skip frames:
+            :meth:`~pose_suite.media.selection.FramePlan.next_after`; None:
+            any later one); default ``index + 1``. A resumed record that
+            is not that one is damage.
 
     Raises:
         OutputError: the folder cannot be created or written, or another
@@ -58,7 +63,8 @@ class ResultWriter:
     def __init__(self, output_path: Path, resume_key: str,
                  resume: bool = False,
                  replay: Optional[Callable[[dict], None]] = None,
-                 angles=None):
+                 angles=None,
+                 next_after: Optional[Callable[[int], Optional[int]]] = None):
         self.output_path = Path(output_path)
         #: An AngleComputer when each person's angles are written.
         self.angles = angles
@@ -70,6 +76,8 @@ class ResultWriter:
         self.kept_frames = self.kept_persons = 0
         self.frames_failed: List[int] = []
         self.next_frame_index = 0  # where decoding must continue
+        self._next_after = next_after or (lambda index: index + 1)
+        self._last_index: Optional[int] = None  # of the last record read
         self.resumed_from = None
         #: A damaged partial file was dropped (and said so).
         self.restarted = False
@@ -129,13 +137,14 @@ class ResultWriter:
                 break
             if 'failed_frame' in record:
                 self.frames_failed.append(record['failed_frame'])
-                self.next_frame_index = record['failed_frame'] + 1
             else:
                 self.frame_count += 1
                 self.person_count += len(record['persons'])
-                self.next_frame_index = record['frame_index'] + 1
                 if replay is not None:
                     replay(record)
+            self._last_index = record.get('failed_frame',
+                                          record.get('frame_index'))
+            self.next_frame_index = self._last_index + 1
             kept += len(line) + 1
         self.resumed_from = self.next_frame_index
         self.kept_frames, self.kept_persons = \
@@ -151,11 +160,17 @@ class ResultWriter:
         if not isinstance(record, dict):
             return False
         index = record.get('failed_frame', record.get('frame_index'))
-        # Every frame from the first on has a record (failed or not): the
-        # next one is the one after the last, or, first, any.
-        if not isinstance(index, int) or index < 0 or (
-                self.next_frame_index and index != self.next_frame_index):
+        # Every frame analysed from the first on has a record (failed or
+        # not): the next one is the one analysed after the last (any
+        # later one where not known in advance), or, first, any.
+        if not isinstance(index, int) or isinstance(index, bool) or \
+                index < 0:
             return False
+        if self._last_index is not None:
+            expected = self._next_after(self._last_index)
+            if index <= self._last_index or (expected is not None
+                                             and index != expected):
+                return False
         return 'failed_frame' in record or (
             isinstance(record.get('persons'), list)
             and isinstance(record.get('timestamp_s'), (int, float)))

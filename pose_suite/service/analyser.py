@@ -231,8 +231,8 @@ class PoseAnalyser:
         first, stop = frame_range or (0, None)
         try:
             with ResultWriter(output_file, key_of_segment or resume_key,
-                              resume, carried.replay,
-                              self.angles(cfg)) as writer, progress_bar(
+                              resume, carried.replay, self.angles(cfg),
+                              plan.next_after) as writer, progress_bar(
                                   source, writer.next_frame_index,
                                   self.quiet, self.in_batch) as bar:
                 self.writer = writer  # progress, for an interrupted caller
