@@ -406,3 +406,40 @@ def tiny_photos(tmp_path_factory):
         cv2.imwrite(str(folder / f'photo_{number:03d}.jpg'), crop)
     (folder / 'README.md').write_text('# 200 photos\n')
     return folder
+
+
+class _CountingCapture:
+    """An OpenCV capture that counts the pictures it makes (``read``,
+    ``retrieve``) and the seeks it is asked for."""
+
+    def __init__(self, capture, counts: dict):
+        self._capture, self._counts = capture, counts
+        counts['opens'] += 1
+
+    def read(self):
+        self._counts['pictures'] += 1
+        return self._capture.read()
+
+    def retrieve(self):
+        self._counts['pictures'] += 1
+        return self._capture.retrieve()
+
+    def set(self, *args):
+        self._counts['seeks'] += 1
+        return self._capture.set(*args)
+
+    def __getattr__(self, name):
+        return getattr(self._capture, name)
+
+
+def count_pictures(monkeypatch) -> dict:
+    """Count, in the captures ``FrameSource.frames`` opens from now on,
+    the frames turned into BGR pictures (``pictures``), the captures opened
+    (``opens``) and their seeks (``seeks``, with the orientation setting
+    of each open)."""
+    from pose_suite.media import sources
+    counts = {'pictures': 0, 'opens': 0, 'seeks': 0}
+    real = sources.open_capture
+    monkeypatch.setattr(sources, 'open_capture',
+                        lambda path: _CountingCapture(real(path), counts))
+    return counts

@@ -15,6 +15,7 @@ from typing import Dict
 
 from pose_suite.batch.local import problem_of
 from pose_suite.batch.segments import Segment, remove_segments, stitch
+from pose_suite.config import apply_overrides
 from pose_suite.errors import (ClusterError, OutputError, SuiteError,
                                SuiteWarning, one_line)
 from pose_suite.outputs.results import iter_frame_records
@@ -131,8 +132,8 @@ class Worker:
                  on_frame) -> dict:
         segment = unit['segment']
         if segment and user_resume and \
-                self.service.up_to_date(unit['source'],
-                                        Path(unit['result']))[0]:
+                self.service.up_to_date(unit['source'], Path(unit['result']),
+                                        self._config_of(unit))[0]:
             # The whole input was finished and stitched before.
             return dict(status='input up to date')
         done = self.service.analyse_input(
@@ -149,6 +150,13 @@ class Worker:
         return dict(status=done.status, output=str(done.output),
                     frames=done.frames, persons=done.persons,
                     frames_kept=done.frames_kept, exports=list(done.exports))
+
+    def _config_of(self, unit: dict):
+        """The service's config with the unit's input's own settings (a
+        list file's range)."""
+        settings = unit.get('settings')
+        return apply_overrides(self.service.config, settings) if settings \
+            else self.service.config
 
     def stitch(self, unit: dict) -> dict:
         """Join an input's segment files into its result, and export; or,
@@ -185,7 +193,8 @@ class Worker:
     def _published(self, unit: dict, result: Path, files: list) -> dict:
         """The answer for a stitched result already published, once the
         exports it lacks are written."""
-        meta, why = self.service.up_to_date(unit['source'], result)
+        meta, why = self.service.up_to_date(unit['source'], result,
+                                            self._config_of(unit))
         if meta is None:
             gone = next((path for path in files if not path.exists()), None)
             raise OutputError(f'cannot stitch {result}: its segment file '

@@ -25,7 +25,8 @@ import warnings
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-from pose_suite.config.keys import parse_range, validate_value
+from pose_suite.config.keys import validate_value
+from pose_suite.config.kinds import parse_range
 from pose_suite.config.specs import (Source, check_distinct, has_glob,
                                      is_json_file, is_stream, output_name)
 from pose_suite.errors import (ConfigError, InputError, OutputError,
