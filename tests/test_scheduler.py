@@ -316,7 +316,8 @@ def test_each_inputs_settings_go_with_its_units_to_analyse_input(tmp_path):
     listing = tmp_path / 'list.txt'
     listing.write_text('a.mp4 0.3-0.9\nb.mp4\n')
     inputs = expand_inputs(listing)
-    config = types.SimpleNamespace(segment_s=0, det_interval=1)
+    from pose_suite.config import build_config
+    config = build_config({})
     units = _plan(config, inputs, inputs.output_files(tmp_path / 'out'),
                   BatchResult())
     cut = {'time_range': (0.3, 0.9), 'frame_range': None}
@@ -338,7 +339,7 @@ def test_each_inputs_settings_go_with_its_units_to_analyse_input(tmp_path):
                 tmp_path / 'long.mp4')
     listing.write_text('long.mp4 1-5\n')
     inputs = expand_inputs(listing)
-    units = _plan(types.SimpleNamespace(segment_s=1.0, det_interval=1),
+    units = _plan(build_config({'executor': 'ray', 'segment_s': 1.0}),
                   inputs, inputs.output_files(tmp_path / 'out'),
                   BatchResult())
     assert len(units) > 1 and {unit.kind for unit in units} == {'segment'}
