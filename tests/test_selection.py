@@ -335,3 +335,12 @@ def test_a_result_of_another_selection_is_not_up_to_date(analysis_service,
     done = analysis_service.analyse_input(
         path, output, resume=True, settings={'frame_range': [0, 7]})
     assert done.status == 'up to date'
+
+
+def test_iter_frames_follows_the_range_and_step(analysis_service,
+                                                monkeypatch):
+    import dataclasses
+    monkeypatch.setattr(analysis_service, 'config', dataclasses.replace(
+        analysis_service.config, frame_range=(2, 11), frame_step=3))
+    frames = list(analysis_service.iter_frames(data_file(VIDEO)))
+    assert [f['frame_index'] for f in frames] == [2, 5, 8, 11]

@@ -21,8 +21,8 @@ import numpy as np
 from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
                                load_config)
 from pose_suite.config.specs import is_stream
-from pose_suite.errors import InputError, OutputError, SuiteWarning, one_line
-from pose_suite.media.selection import FrameSelection, RangeError
+from pose_suite.errors import OutputError, SuiteWarning, one_line
+from pose_suite.media.selection import FrameSelection
 from pose_suite.media.sources import DecodeReport, FrameSource, open_source
 from pose_suite.outputs.angles import AngleComputer
 from pose_suite.outputs.exports import (export, is_current, record_overlay,
@@ -31,7 +31,8 @@ from pose_suite.outputs.overlay import OverlayWriter, overlay_path
 from pose_suite.outputs.results import (read_meta, repeat_losses,
                                         why_incomplete)
 from pose_suite.outputs.writer import ResultWriter
-from pose_suite.service.frames import analysed, progress_bar, write_frames
+from pose_suite.service.frames import (analysed, check_any_frame,
+                                       progress_bar, write_frames)
 from pose_suite.service.meta import result_meta
 from pose_suite.service.resume import (ModelFile, finished_segment, is_file,
                                        resume_keys, segment_key, video_only,
@@ -233,8 +234,9 @@ class PoseAnalyser:
             with ResultWriter(output_file, key_of_segment or resume_key,
                               resume, carried.replay, self.angles(cfg),
                               plan.next_after) as writer, progress_bar(
-                                  source, writer.next_frame_index,
-                                  self.quiet, self.in_batch) as bar:
+                                  source, writer.frame_count +
+                                  len(writer.frames_failed), self.quiet,
+                                  self.in_batch, plan) as bar:
                 self.writer = writer  # progress, for an interrupted caller
                 if resume and writer.resumed_from is None and \
                         not writer.restarted and not self.in_batch and \
@@ -249,13 +251,8 @@ class PoseAnalyser:
                         self.pose.model.dataset_meta, cfg.kpt_thr)
                 write_frames(self, cfg, source, writer, overlay, carried, bar,
                              report, first, stop, on_frame, plan)
-                if writer.frame_count == 0 and first == 0:
-                    if not plan.everything and not writer.frames_failed:
-                        raise RangeError(
-                            f'{plan.selection.describe()} holds no frame of '
-                            f'{cfg.input}')
-                    raise InputError(
-                        f'no frame could be read from {cfg.input}')
+                if first == 0:
+                    check_any_frame(writer, plan, cfg.input)
                 meta = result_meta(self, cfg, source, writer, report,
                                    time.perf_counter() - started)
                 # What a resumed run checks a result against.
@@ -308,15 +305,17 @@ class PoseAnalyser:
                     ) -> Iterator[Dict]:
         """Analyse an image or video frame by frame, writing nothing.
 
-        Yields, as each frame is done: ``{'frame_index': int,
-        'timestamp_s': float, 'persons': [...]}`` with persons as
-        ``analyse_frame`` returns them (numpy arrays). Frames that cannot be
-        decoded are skipped with a warning.
+        Yields, as each frame the config's range and step select is done:
+        ``{'frame_index': int, 'timestamp_s': float, 'persons': [...]}``
+        with persons as ``analyse_frame`` returns them (numpy arrays).
+        Frames that cannot be decoded are skipped with a warning.
         """
         source = open_source(self.config.input if input_path is None
                              else input_path)  # a file, camera or stream
+        plan = FrameSelection.from_config(self.config).plan(source)
         for frame_index, timestamp_s, _, persons in analysed(
-                self, source.frames(), self.config, source):
+                self, source.frames(plan=plan), self.config, source,
+                counted=plan.count_before(plan.first) or 0):
             if persons is not None:
                 yield {'frame_index': frame_index, 'timestamp_s': timestamp_s,
                        'persons': persons}

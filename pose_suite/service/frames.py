@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from pose_suite.config import AnalysisConfig
-from pose_suite.errors import SuiteWarning, visible
-from pose_suite.media.selection import FramePlan, FrameSelection
+from pose_suite.errors import InputError, SuiteWarning, visible
+from pose_suite.media.selection import FramePlan, FrameSelection, RangeError
 from pose_suite.media.sources import DecodeReport, Frame, FrameSource
 from pose_suite.outputs.overlay import OverlayWriter
 from pose_suite.outputs.results import frame_record, persons_from_record
@@ -80,6 +80,22 @@ def write_frames(analyser, cfg: AnalysisConfig, source: FrameSource,
             report.damage.close()
         raise
     report.frames_damaged = damaged_frames(source, writer, report, first)
+
+
+def check_any_frame(writer: ResultWriter, plan: FramePlan, name) -> None:
+    """Refuse a result without a frame (of a whole input, ``name``).
+
+    Raises:
+        RangeError: the range held no frame (chosen as they come: a
+            camera, a stream, a file without packet times).
+        InputError: no frame could be read.
+    """
+    if writer.frame_count:
+        return
+    if not plan.everything and not writer.frames_failed:
+        raise RangeError(f'{plan.selection.describe()} holds no frame of '
+                         f'{visible(name)}')
+    raise InputError(f'no frame could be read from {name}')
 
 
 def damaged_frames(source: FrameSource, writer: ResultWriter,
@@ -166,13 +182,16 @@ def analysed(analyser, frames: Iterator[Frame], cfg: AnalysisConfig,
 
 
 def progress_bar(source: FrameSource, done: int, quiet: bool,
-                 in_batch: bool):
+                 in_batch: bool, plan: Optional[FramePlan] = None):
     """A tqdm bar on stderr for videos and streams, when it is a terminal
     and not ``quiet``; a no-op bar otherwise. ``done``: frames already
     written; ``in_batch``: the batch has its own bar over the inputs, so
-    this one is not left on screen."""
+    this one is not left on screen; ``plan``: its frames are the total,
+    where known."""
     from tqdm import tqdm
-    return tqdm(total=source.frame_count or None, initial=done,
+    total = len(plan.indices) if plan is not None and \
+        plan.indices is not None else source.frame_count
+    return tqdm(total=total or None, initial=done,
                 unit='frame', desc=visible(Path(str(source.path)).name),
                 dynamic_ncols=True, leave=not in_batch,
                 disable=(quiet or source.kind == 'image'
