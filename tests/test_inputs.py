@@ -392,6 +392,8 @@ def test_list_lines_carry_their_own_range(tmp_path):
     ('a.mp4 frames:1.5-9', ['frame_range must be', 'whole']),
     ('a.mp4 frames:9-3', ['frame_range ends before it starts']),
     ('a.mp4 frames:x', ["'frames:x' is not a range"]),
+    ('a.mp4 frames:', ["'frames:' is not a range"]),
+    ('a.mp4 ,5x', ["',5x' is not a range"]),
     ('rtsp://camera.local/s 12-x', ["'12-x' is not a range"]),
 ])
 def test_a_malformed_list_range_names_the_file_and_line(tmp_path, line,

@@ -12,6 +12,7 @@ its order names, with their unlimited keypoints. The reads themselves
 """
 import json
 import shutil
+import subprocess
 import warnings
 
 import cv2
@@ -291,7 +292,8 @@ def test_an_image_is_analysed_whole(analysis_service, tmp_path):
      ['frame_step and target_fps']),
     (['--time-range', '10-20'], ['starts after the end', 'frame 71']),
     (['--frame-range', '72-'], ['starts after the end']),
-    (['--target-fps', '40'], ['above the frame rate', '28.05']),
+    # Its frames come at 30 fps (28.05 on average, for a gap).
+    (['--target-fps', '31'], ['above the frame rate', '(30']),
     (['--time-range', '1..2'], ['--time-range must be START-END']),
     (['--person-order', 'tallest'], ['person_order']),
 ])
@@ -344,3 +346,67 @@ def test_iter_frames_follows_the_range_and_step(analysis_service,
         analysis_service.config, frame_range=(2, 11), frame_step=3))
     frames = list(analysis_service.iter_frames(data_file(VIDEO)))
     assert [f['frame_index'] for f in frames] == [2, 5, 8, 11]
+
+
+def test_a_rate_is_its_frames_not_its_average_and_an_instant_is_a_range(
+        analysis_service, tmp_path):
+    """The 72-frame clip runs at 30 fps with a 0.2-s gap (28.05 on
+    average): target_fps 30 takes every frame; a time range of one
+    instant on a frame's time takes that frame."""
+    path = data_file(VIDEO)
+    every = _run(analysis_service, path, tmp_path / 'a.json',
+                 frame_range=[60, 71], target_fps=30.0)
+    assert [f['frame_index'] for f in every['frames']] == list(range(60, 72))
+    instant = _run(analysis_service, path, tmp_path / 'b.json',
+                   time_range=[1.0, 1.0])
+    assert [(f['frame_index'], f['timestamp_s'])
+            for f in instant['frames']] == [(30, 1.0)]
+
+
+@pytest.mark.ffmpeg
+def test_a_range_past_a_cut_end_is_said_once_where_it_really_ends(
+        analysis_service, tmp_path):
+    """A file cut short whose index lists the frames it lost: the warning
+    is the read's (where the frames really end), not the index's end."""
+    if not FFMPEG:
+        pytest.skip('ffmpeg not installed')
+    path = _make(tmp_path, 'cut_70pc_faststart_mp4')
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        analysis_service.analyse_input(path, tmp_path / 'r.json',
+                                       settings={'frame_range': [5, 100]})
+    said = [str(w.message) for w in caught if 'end' in str(w.message)]
+    assert len(said) == 1 and 'none after frame' in said[0], said
+
+
+@pytest.mark.ffmpeg
+def test_an_overlay_keeps_a_variable_rate_clips_times(analysis_service,
+                                                      tmp_path):
+    """30 frames at 30 fps, a 1-s pause, 30 more: a stepped overlay holds
+    each analysed frame until the next one's time and the last one to the
+    range's end, at the frames' own rate (30 fps, not the 20 average)."""
+    import dataclasses
+    if not FFMPEG:
+        pytest.skip('ffmpeg not installed')
+    clip = tmp_path / 'pause.mp4'
+    subprocess.run([FFMPEG, '-v', 'error', '-f', 'lavfi', '-i',
+                    'testsrc2=size=160x120:rate=30:duration=2', '-vf',
+                    "setpts='if(lt(N,30),N,N+30)/30/TB'", '-fps_mode',
+                    'passthrough', '-c:v', 'libx264', '-g', '10', str(clip)],
+                   check=True)
+    overlay = tmp_path / 'o.mp4'
+    service, old = analysis_service, analysis_service.config
+    service.config = dataclasses.replace(old, visualize_output=overlay)
+    try:
+        result = _run(service, clip, tmp_path / 'r.json',
+                      time_range=[0.5, 2.5], frame_step=4)
+    finally:
+        service.config = old
+    times = [f['timestamp_s'] for f in result['frames']]
+    assert times[0] == 0.5 and times[-1] < 2.5
+    capture = cv2.VideoCapture(str(overlay))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(30, abs=0.01)
+    shown = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    # From 0.5 s to one frame after the range's last (2.5 s): 2.033 s.
+    assert shown == round((2.5 + 1 / 30 - 0.5) * 30), shown
+

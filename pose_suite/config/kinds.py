@@ -200,8 +200,7 @@ class Range(Kind):
                 f'(numbers >= 0{", whole" if self.whole else ""}; null for '
                 f'an open end), got {_shown_value(value)}')
         start, end = value
-        if start is not None and end is not None and (
-                end < start if self.whole else end <= start):
+        if start is not None and end is not None and end < start:
             raise ConfigError(f'{key} ends before it starts: '
                               f'{_shown_value(value)}')
         if start is None and end is None:

@@ -256,7 +256,7 @@ def _list_line(list_file: Path, number: int, line: str
                ) -> Tuple[Source, Optional[dict]]:
     """The source of one list line and its range as config keys (None: the
     config's). The line's last word is a range when it starts like one
-    (``frames:``, a digit, ``-`` or ``.``), unless the whole line names an
+    (``frames:``, a digit, ``-``, ``,`` or ``.``), unless the whole line names an
     existing file (a name with a space and a range-like tail)."""
     words = line.rsplit(None, 1)
     if len(words) == 2 and _RANGE_START.match(words[1]) and \
@@ -267,7 +267,7 @@ def _list_line(list_file: Path, number: int, line: str
 
 
 #: How a list line's last word starts when it is a range, not a name.
-_RANGE_START = re.compile(r'frames:|[-.0-9]', re.IGNORECASE)
+_RANGE_START = re.compile(r'frames:|[-.,0-9]', re.IGNORECASE)
 
 
 def _list_path(list_file: Path, text: str) -> Path:
@@ -293,8 +293,10 @@ def _list_range(word: str, where: str) -> dict:
     frames = word.lower().startswith('frames:')
     key = 'frame_range' if frames else 'time_range'
     try:
-        ends = parse_range(word[len('frames:'):] if frames else word,
-                           where, '')
+        body = word[len('frames:'):] if frames else word
+        if not body:  # "frames:" alone: parse_range takes "" for none
+            raise ConfigError(body)
+        ends = parse_range(body, where, '')
     except ConfigError:
         raise InputError(
             f'{where}: {word!r} is not a range: the last word of a line is '

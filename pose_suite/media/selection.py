@@ -100,28 +100,43 @@ class FrameSelection:
         if source.kind == 'image' or self.whole:
             return FramePlan(self, first=0, stop=None)
         name = visible(source.path)
-        if self.target_fps and source.fps and \
-                self.target_fps > source.fps * (1 + 1e-3):
-            raise RangeError(
-                f'target_fps {self.target_fps:g} is above the frame rate of '
-                f'{name} ({source.fps:g} fps): every frame would be '
-                'analysed; set a lower target_fps, or 0 for every frame')
         if source.kind == 'video' and table is None:
             from pose_suite.media.packets import packet_table
             table = packet_table(source.path)
         if table is None or len(table) == 0:
+            self._check_rate(source.fps, name)
             return FramePlan(self, first=(self.frame_range or (0,))[0] or 0,
                              stop=None, fps=source.fps)
         times = frame_times(table, source.fps)
-        first, last = self._ends_in(times, name)
+        # The rate its frames come at (a variable rate's average is lower
+        # where it pauses).
+        rate = 1.0 / _interval(times) if _interval(times) > 0 \
+            else source.fps
+        self._check_rate(rate, name)
+        from pose_suite.media.sniff import cut_short
+        first, last = self._ends_in(times, name, warn=not (
+            table.indexed and cut_short(source.path)))
         indices = self._chosen(times, first, last)
         return FramePlan(self, first=indices[0], stop=indices[-1] + 1,
-                         indices=indices, fps=source.fps, table=table)
+                         indices=indices, fps=rate, table=table,
+                         end_s=times[last] + 1.0 / rate if rate else None)
 
-    def _ends_in(self, times: List[float], name: str) -> Tuple[int, int]:
+    def _check_rate(self, rate: float, name: str) -> None:
+        """Refuse a ``target_fps`` above the rate (frames a second) of the
+        video's frames."""
+        if self.target_fps and rate and \
+                self.target_fps > rate * (1 + 1e-3):
+            raise RangeError(
+                f'target_fps {self.target_fps:g} is above the frame rate of '
+                f'{name} ({rate:.6g} fps): every frame would be '
+                'analysed; set a lower target_fps, or 0 for every frame')
+
+    def _ends_in(self, times: List[float], name: str,
+                 warn: bool = True) -> Tuple[int, int]:
         """``(first, last)`` frame indices of the range in a video whose
         frames are at ``times``; a range past the end is cut there, said in
-        one warning."""
+        one warning (``warn``; not for a file cut short, whose index lists
+        frames it lost: the read says where it really ends)."""
         count = len(times)
         end_note = (f'{name} ends at frame {count - 1} '
                     f'({times[-1]:.3f} s)')
@@ -131,7 +146,7 @@ class FrameSelection:
             if first >= count:
                 raise RangeError(f'frame_range {_ends(self.frame_range, "")}'
                                  f' starts after the end: {end_note}')
-            if last is not None and last >= count:
+            if last is not None and last >= count and warn:
                 _past_end('frame_range', _ends(self.frame_range, ''),
                           end_note)
             last = count - 1 if last is None else min(last, count - 1)
@@ -148,8 +163,8 @@ class FrameSelection:
         if last < first:
             raise RangeError(f'time_range {shown} holds no frame of {name} '
                              f'(its first frame is at {times[0]:.3f} s)')
-        if end_s is not None and end_s > times[-1] + SAME_TIME_S + \
-                _interval(times):
+        if warn and end_s is not None and \
+                end_s > times[-1] + SAME_TIME_S + _interval(times):
             _past_end('time_range', shown, end_note)
         return first, last
 
@@ -178,8 +193,11 @@ class FramePlan:
     ``first``: the first frame read (those before are skipped by a seek);
     ``stop``: the frame at which reading stops (None: at the end);
     ``indices``: the frames analysed, when known in advance (sorted; None:
-    chosen as they come, or every frame). ``fps``: the source's rate, for
-    the interval to the next frame where it is not known.
+    chosen as they come, or every frame). ``fps``: the rate the frames come
+    at (from their median interval where the packets tell; else the
+    container's), for the interval to the next frame where it is not known.
+    ``end_s``: one frame interval after the range's last frame, where
+    known (an overlay shows the last analysed frame until then).
     """
 
     selection: FrameSelection
@@ -189,6 +207,7 @@ class FramePlan:
     fps: float = 0.0
     #: The source's packet table, when read to plan (not read again).
     table: Optional[PacketTable] = None
+    end_s: Optional[float] = None
     # Chosen as they come: the time of the range's first frame, and the
     # next tick of target_fps not yet taken.
     _origin: Optional[float] = None

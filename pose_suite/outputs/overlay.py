@@ -1,8 +1,8 @@
 """The overlay: the input with boxes, track ids and the 133-keypoint
 skeleton drawn on it, as an image or an mp4 at the source's fps and size;
-in an mp4 each analysed frame is shown until the next one (a range starts
-the mp4 at its first frame; a step holds each frame for the frames
-skipped).
+in an mp4 each analysed frame is shown from its time until the next one's
+(a range starts the mp4 at its first frame; a step holds each frame for
+the time of the frames skipped).
 
 OpenCV drawing: measured here, 2.3 ms for 4 whole-body persons on a
 1920×1287 frame, where mmpose's ``PoseLocalVisualizer`` takes 11.0 ms for
@@ -127,9 +127,12 @@ class OverlayWriter:
             raise OutputError(f'cannot write overlay {self.path}: '
                               f'{exc.strerror or exc}') from None
         self._video = None
-        #: The last frame drawn and its index, written once the next one
-        #: says for how long it is shown.
-        self._held: Optional[tuple] = None
+        #: The last frame drawn, written once the next one says for how
+        #: long it is shown; the first one's time; frames written.
+        self._held: Optional[np.ndarray] = None
+        self._origin_s: Optional[float] = None
+        self._written = 0
+        self._fps = fps if fps > 0 else 25.0
         if kind in ('video', 'stream'):
             self._video = cv2.VideoWriter(
                 opencv_name(self._temporary, OutputError, 'overlay'),
@@ -140,20 +143,19 @@ class OverlayWriter:
                                   '(give it an .mp4 name)')
 
     def write(self, frame_bgr: np.ndarray, persons: List[Dict],
-              frame_index: Optional[int] = None) -> None:
-        """Draw one analysed frame. In a video each is shown until the
-        next analysed one (``frame_index``: its source index), so that a
-        stepped or damaged run's overlay keeps the source's times."""
+              timestamp_s: Optional[float] = None) -> None:
+        """Draw one analysed frame. In a video each is shown from its time
+        (``timestamp_s``) until the next analysed one's, at the overlay's
+        rate (at least once), so that a stepped, ranged, variable-rate or
+        damaged run's overlay keeps the source's times."""
         canvas = draw_persons(frame_bgr, persons, self.dataset_meta,
                               self.kpt_thr)
         if self._video is not None:
             if self._held is not None:
-                held, held_index = self._held
-                repeats = 1 if frame_index is None or held_index is None \
-                    else max(1, frame_index - held_index)
-                for _ in range(repeats):
-                    self._video.write(held)
-            self._held = (canvas, frame_index)
+                self._show_held(until_s=timestamp_s)
+            if self._origin_s is None:
+                self._origin_s = timestamp_s
+            self._held = canvas
             return
         try:
             written = cv2.imwrite(
@@ -163,11 +165,23 @@ class OverlayWriter:
         if not written:
             raise OutputError(f'cannot write overlay image {self.path}')
 
-    def close(self, keep: bool) -> None:
-        """Publish the overlay (``keep``) or remove it."""
+    def _show_held(self, until_s: Optional[float]) -> None:
+        """Write the frame held until ``until_s`` (None: once)."""
+        count = 1
+        if until_s is not None and self._origin_s is not None:
+            count = max(1, round((until_s - self._origin_s) * self._fps)
+                        - self._written)
+        for _ in range(count):
+            self._video.write(self._held)
+        self._written += count
+
+    def close(self, keep: bool, end_s: Optional[float] = None) -> None:
+        """Publish the overlay (``keep``) or remove it. ``end_s``: the
+        time the last frame is shown until (the range's end; None:
+        once)."""
         if self._video is not None:
-            if self._held is not None:
-                self._video.write(self._held[0])
+            if self._held is not None and keep:
+                self._show_held(until_s=end_s)
             self._video.release()
         if keep and self._temporary.exists():
             os.replace(self._temporary, self.path)

@@ -247,7 +247,7 @@ class PoseAnalyser:
                 if overlay_file:
                     overlay = OverlayWriter(
                         overlay_file, source.kind, source.width,
-                        source.height, source.fps,
+                        source.height, plan.fps or source.fps,
                         self.pose.model.dataset_meta, cfg.kpt_thr)
                 write_frames(self, cfg, source, writer, overlay, carried, bar,
                              report, first, stop, on_frame, plan)
@@ -265,7 +265,7 @@ class PoseAnalyser:
                 output = writer.commit(meta)
         finally:
             if overlay:
-                overlay.close(keep=output is not None)
+                overlay.close(keep=output is not None, end_s=plan.end_s)
         exports = () if frame_range else tuple(self.export(
             output, meta, overlay=overlay_file if overlay else None))
         return InputResult(

@@ -64,7 +64,7 @@ def write_frames(analyser, cfg: AnalysisConfig, source: FrameSource,
                                          written['timestamp_s'])
                 writer.write_frame(frame_index, timestamp_s, persons)
                 if overlay:
-                    overlay.write(frame, persons, frame_index)
+                    overlay.write(frame, persons, timestamp_s)
             bar.update(1)
             if on_frame:
                 on_frame(frame_index)
