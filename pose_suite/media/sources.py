@@ -231,8 +231,11 @@ class FrameSource:
                                                       timestamp_s):
                     ended_at = frame_index  # the range's end, not the file's
                     break
-                if frame_index >= start and frame_index > yielded and (
-                        plan is None or plan.wants(frame_index, timestamp_s)):
+                # Asked of every frame placed, those before start too: a
+                # plan that chooses as they come counts its step and ticks
+                # from the range's first frame, wherever a read resumes.
+                wanted = plan is None or plan.wants(frame_index, timestamp_s)
+                if frame_index >= start and frame_index > yielded and wanted:
                     if frame is None:
                         frame = capture.retrieve()
                     if frame is None:
