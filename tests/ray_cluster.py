@@ -131,10 +131,29 @@ def namespace_pids(ns: str) -> list:
     return _sh('ip', 'netns', 'pids', ns, check=False).stdout.split()
 
 
+def remove_stale_namespaces(prefix: str) -> list:
+    """Delete the namespaces ``{prefix}-{pid}-{hex}`` whose test process
+    (``pid``) is gone and that hold no process: left by a run killed with
+    SIGKILL, which no ``finally`` outlives. Returns their names."""
+    listed = _sh('ip', 'netns', 'list', check=False).stdout.split('\n')
+    removed = []
+    for name in (line.split()[0] for line in listed if line.strip()):
+        rest = name[len(prefix) + 1:].split('-') \
+            if name.startswith(prefix + '-') else []
+        if len(rest) != 2 or not rest[0].isdigit() or alive(int(rest[0])) \
+                or namespace_pids(name):
+            continue
+        _sh('ip', 'netns', 'delete', name, check=False)
+        removed.append(name)
+    return removed
+
+
 @contextlib.contextmanager
 def network_namespace(prefix: str = 'pose-suite-test'):
     """A new network namespace with only ``lo`` up; yields its name. Every
-    process still in it afterwards is killed, and it is deleted."""
+    process still in it afterwards is killed, and it is deleted; those an
+    earlier run killed with SIGKILL left are deleted first."""
+    remove_stale_namespaces(prefix)
     ns = f'{prefix}-{os.getpid()}-{secrets.token_hex(2)}'
     _sh('ip', 'netns', 'add', ns)
     try:
