@@ -139,3 +139,20 @@ def test_ray_plan_uses_each_inputs_own_range(tmp_path):
         ('segment', Segment(12, 18)), ('segment', Segment(18, 24))]
     assert [Path(f[0]).name for f in result.failures] == ['other.mp4']
     assert 'starts after the end' in result.failures[0][1]
+
+
+def test_what_every_segment_says_of_its_input_is_said_once():
+    """Each segment of a range past the end warns of it; the batch says
+    it once per input (another input's same words are said again)."""
+    import warnings
+
+    from pose_suite.batch.ray_executor import say_once
+    said = set()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        for number in (1, 1, 1, 2):
+            say_once(said, number, ['time_range 0-99 s runs past the end',
+                                    f'segment note {len(caught)}'])
+    messages = [str(w.message) for w in caught]
+    assert messages.count('time_range 0-99 s runs past the end') == 2
+    assert len(messages) == 6

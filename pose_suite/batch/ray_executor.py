@@ -137,6 +137,16 @@ def _plan(config, inputs: Inputs, output_files: List[Path],
     return units
 
 
+def say_once(said: set, number: int, messages) -> None:
+    """Warn each of the workers' ``messages`` about input ``number`` once:
+    its segments repeat what is said of the whole input (a range past its
+    end). ``said``: the ``(number, message)`` pairs said so far."""
+    for message in messages:
+        if (number, message) not in said:
+            said.add((number, message))
+            warnings.warn(message, SuiteWarning)
+
+
 class _Driver:
     """Sends the scheduler's units to free workers and tells it the
     answers, translated from Ray's exceptions."""
@@ -146,6 +156,7 @@ class _Driver:
         self.ray, self.config, self.scheduler = ray, config, scheduler
         self.total_inputs = total_inputs
         self.workers: list = []  # the actors, once started
+        self.said: set = set()  # (input number, warning) said
 
     def run(self) -> None:
         ray = self.ray
@@ -313,8 +324,7 @@ class _Driver:
             ray.kill(worker, no_restart=True)
             scheduler.not_started(unit)
             return False
-        for message in answer.get('warnings', []):
-            warnings.warn(message, SuiteWarning)
+        say_once(self.said, unit.number, answer.get('warnings', []))
         ended = scheduler.answered(unit, answer)
         if ended and not self.config.quiet:
             retried = f', attempt {answer["attempts"]}' \
