@@ -148,7 +148,7 @@ def test_memory_stays_flat_over_a_long_video(analysis_service, tmp_path,
     persons = analysis_service.analyse_frame(frame)
     persons = (persons * 3)[:3]
     monkeypatch.setattr(analysis_service, 'analyse_frame',
-                        lambda frame: persons)
+                        lambda frame, *limit: persons)
     small = [cv2.resize(f, (96, 54)) for f in real_frames(6)]
     short = write_avi(tmp_path / 'short.avi', small * 5)
     long = write_avi(tmp_path / 'long.avi', small * 50)

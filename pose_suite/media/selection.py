@@ -110,11 +110,11 @@ class FrameSelection:
         times = frame_times(table, source.fps)
         # The rate its frames come at (a variable rate's average is lower
         # where it pauses).
-        rate = 1.0 / _interval(times) if _interval(times) > 0 \
-            else source.fps
+        interval = _interval(times)
+        rate = 1.0 / interval if interval > 0 else source.fps
         self._check_rate(rate, name)
         from pose_suite.media.sniff import cut_short
-        first, last = self._ends_in(times, name, warn=not (
+        first, last = self._ends_in(times, interval, name, warn=not (
             table.indexed and cut_short(source.path)))
         indices = self._chosen(times, first, last)
         return FramePlan(self, first=indices[0], stop=indices[-1] + 1,
@@ -131,10 +131,11 @@ class FrameSelection:
                 f'{name} ({rate:.6g} fps): every frame would be '
                 'analysed; set a lower target_fps, or 0 for every frame')
 
-    def _ends_in(self, times: List[float], name: str,
+    def _ends_in(self, times: List[float], interval: float, name: str,
                  warn: bool = True) -> Tuple[int, int]:
         """``(first, last)`` frame indices of the range in a video whose
-        frames are at ``times``; a range past the end is cut there, said in
+        frames are at ``times``, ``interval`` apart (the median); a range
+        past the end is cut there, said in
         one warning (``warn``; not for a file cut short, whose index lists
         frames it lost: the read says where it really ends)."""
         count = len(times)
@@ -164,7 +165,7 @@ class FrameSelection:
             raise RangeError(f'time_range {shown} holds no frame of {name} '
                              f'(its first frame is at {times[0]:.3f} s)')
         if warn and end_s is not None and \
-                end_s > times[-1] + SAME_TIME_S + _interval(times):
+                end_s > times[-1] + SAME_TIME_S + interval:
             _past_end('time_range', shown, end_note)
         return first, last
 

@@ -156,13 +156,6 @@ def analysed(analyser, frames: Iterator[Frame], cfg: AnalysisConfig,
                     else analyser.pose.extract(frame, chosen(next(boxes)))
         return
     persons = (carried.persons if carried is not None else None) or []
-    # The input's person limit, where it is not the service's own;
-    # person_order longest reads the tracks of the frames before.
-    limit = (cfg.max_persons, cfg.person_order)
-    limit = () if limit == (analyser.config.max_persons,
-                            analyser.config.person_order) and not (
-        cfg.max_persons and cfg.person_order == 'longest') \
-        else (tracker, *limit)
     for number, (frame_index, timestamp_s, frame) in enumerate(frames,
                                                               counted):
         if frame is None:
@@ -177,7 +170,9 @@ def analysed(analyser, frames: Iterator[Frame], cfg: AnalysisConfig,
                 cfg.kpt_thr, source.width, source.height)
             persons = analyser.pose.extract(frame, boxes)
         else:
-            persons = analyser.analyse_frame(frame, *limit)
+            # The input's own person limit; longest reads the tracks.
+            persons = analyser.analyse_frame(frame, tracker, cfg.max_persons,
+                                             cfg.person_order)
         yield frame_index, timestamp_s, frame, persons
 
 
