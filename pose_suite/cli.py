@@ -108,10 +108,11 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         if not inputs.batch:
             source = open_source(inputs.sources[0])  # before the models
             # A range past the end, a rate above the video's: said now
-            # (its warnings when the input is analysed).
+            # (on Ray, its workers say the warnings).
             with warnings.catch_warnings():
-                warnings.simplefilter('ignore')
-                FrameSelection.from_config(config).plan(source)
+                if config.executor == 'ray':
+                    warnings.simplefilter('ignore')
+                plan = FrameSelection.from_config(config).plan(source)
             if config.visualize_output:
                 overlay_path(config.visualize_output, source.kind,
                              output_files[0], config.output)
@@ -132,7 +133,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
             return _report_many(run_local(service, inputs), config)
         _report_skipped(inputs.skipped)
         done = service.analyse_input(inputs.sources[0], output_files[0],
-                                     source=source)
+                                     source=source, plan=plan)
     except SuiteError as exc:
         print(f'error: {visible(exc)}', file=sys.stderr)
         return 1

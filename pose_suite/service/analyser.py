@@ -151,7 +151,7 @@ class PoseAnalyser:
                       frame_range: Optional[Tuple[int, Optional[int]]] = None,
                       run_info: Optional[dict] = None,
                       on_frame: Optional[Callable[[int], None]] = None,
-                      source: Optional[FrameSource] = None,
+                      source: Optional[FrameSource] = None, plan=None,
                       keep_up_to_date: Optional[bool] = None,
                       settings: Optional[dict] = None) -> InputResult:
         """Analyse every frame of an image or video and write the JSON.
@@ -170,8 +170,9 @@ class PoseAnalyser:
             run_info: entries added to ``meta.run`` (the executor, node and
                 worker that wrote the result).
             on_frame: called with each frame index once it is written.
-            source: ``input_path`` already opened (``open_source``), so
-                that it is not opened and probed again.
+            source, plan: ``input_path`` already opened
+                (``open_source``), and its frames planned
+                (``FrameSelection.plan``), so neither is done again.
             keep_up_to_date: whether a complete result of the same input
                 and settings is kept (default: ``resume``); a Ray worker
                 resumes a dead attempt's partial file without it.
@@ -215,9 +216,10 @@ class PoseAnalyser:
                 warnings.warn(f're-analysing {cfg.input}: {why}',
                               SuiteWarning)
         if source is None or str(source.path) != str(cfg.input):
-            source = open_source(cfg.input)  # the input's own errors
-        # The frames to analyse (a range past the end: refused here).
-        plan = FrameSelection.from_config(cfg).plan(source)
+            source, plan = open_source(cfg.input), None  # its own errors
+        if plan is None or plan.selection != FrameSelection.from_config(cfg):
+            # The frames to analyse (a range past the end: refused here).
+            plan = FrameSelection.from_config(cfg).plan(source)
         resume_key, settings_key = self.resume_keys(cfg.input, source.kind,
                                                     cfg)
         key_of_segment = segment_key(resume_key, frame_range) \
