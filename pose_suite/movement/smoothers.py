@@ -52,15 +52,15 @@ def loess(values: np.ndarray, nb_values: int) -> np.ndarray:
     offset = window - frames[:, None]
     radius = np.abs(offset).max(axis=1, keepdims=True)
     weights = (1.0 - (np.abs(offset) / radius) ** 3) ** 3
-    fitted = (weights > 1e-12).sum(axis=1) >= 2
+    # statsmodels keeps a frame's value where under 2 weights are > 1e-12:
+    # the one left is then the frame's own, whose fit below is that value.
     weights /= weights.sum(axis=1, keepdims=True)
     mean = (weights * window).sum(axis=1, keepdims=True)
     spread = np.maximum((weights * (window - mean) ** 2).sum(
         axis=1, keepdims=True), 1e-12)
     projection = weights * (1.0 + (frames[:, None] - mean)
                             * (window - mean) / spread)
-    smoothed = (projection * y[window]).sum(axis=1)
-    return np.where(fitted, smoothed, y)
+    return (projection * y[window]).sum(axis=1)
 
 
 def _model(frame_rate: float, process_noise: float):
