@@ -8,6 +8,8 @@ and so do the imports (``tests/test_layout.py`` guards it)::
     cli, evaluate          the command-line edges
       -> batch             many inputs: local loop, scheduler, segments, Ray
         -> service         one input: the per-frame loop, its bookkeeping
+          -> movement      clean trajectories, angles, metres, OpenSim
+                           files from a finished result, without models
           -> outputs       results, exports, overlay, summary, report
             -> media       what an input is and how its frames are read
           -> models        building the two models, weights, precision

@@ -14,7 +14,7 @@ from typing import List, Optional, Tuple
 from pose_suite.batch.claim import claim_outputs
 from pose_suite.batch.local import (BatchResult, exports_note, kept_note,
                                     publish_summary, run_local)
-from pose_suite.config import load_config
+from pose_suite.config import build_config, load_config
 from pose_suite.config.keys import (DEFAULTS, EXPORT_FORMATS, HELP,
                                     flag_name, parse_flag)
 from pose_suite.config.specs import check_overlay_name
@@ -33,6 +33,12 @@ from pose_suite.outputs.overlay import overlay_path
 SELECTION_FLAGS = {'time_range': 'START-END', 'frame_range': 'FIRST-LAST',
                    'frame_step': 'N', 'target_fps': 'FPS',
                    'max_persons': 'N', 'person_order': 'ORDER'}
+#: Flags of the movement keys (pose_suite.movement), with their metavar.
+MOVEMENT_FLAGS = {'interp_max_gap': 'FRAMES', 'interp_kind': 'KIND',
+                  'fill_large_gaps': 'HOW', 'hampel': 'true|false|JSON',
+                  'filter': 'TYPE[,name=value...]',
+                  'person_height_m': 'METRES', 'floor_angle': 'DEGREES',
+                  'floor_origin': 'X,Y'}
 
 
 def run_command(argv: Optional[List[str]], service_class) -> int:
@@ -77,6 +83,15 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     for key, example in SELECTION_FLAGS.items():
         parser.add_argument(flag_name(key), dest=key, metavar=example,
                             help=f'{HELP[key]} (overrides config)')
+    for key, example in MOVEMENT_FLAGS.items():
+        parser.add_argument(flag_name(key), dest=key, metavar=example,
+                            help=f'{HELP[key]} (overrides config)')
+    parser.add_argument('--postprocess', metavar='OUTPUT',
+                        help='only make the movement data and exports of '
+                             'the finished results OUTPUT (a result JSON or '
+                             'a folder of them) again, with the config\'s '
+                             'settings and these flags; no model is loaded '
+                             'and nothing is analysed')
     parser.add_argument('--report', metavar='OUTPUT_FOLDER',
                         help='only rebuild summary.csv and report.html '
                              'from the results in this folder (nothing is '
@@ -85,6 +100,8 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     show_warnings_as_one_line()
     if args.report is not None:
         return _rebuild_report(Path(args.report))
+    if args.postprocess is not None:
+        return _postprocess(args)
     overrides = {key: getattr(args, key)
                  for key in ('input', 'output', 'device', 'resume',
                              'export_formats', 'angles', 'quiet',
@@ -95,6 +112,7 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     service = config = run_lock = None
     try:
         overrides.update(_selection_flags(args))
+        overrides.update(_movement_flags(args))
         config = load_config(Path(args.config), overrides)
         inputs = expand_inputs(
             config.input, config.recursive,
@@ -162,12 +180,50 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         return 0
     if done.status == 'up to date':
         print(f'up to date: {visible(done.output)} (made from the same '
-              'input and settings; run without --resume to analyse it '
-              f'again){exports_note(done)}')
+              'input and model settings; to analyse it again, run the same '
+              f'settings without --resume){exports_note(done)}')
     else:
         print(f'{done.frames} frame(s), {done.persons} person(s) in '
               f'{done.seconds:.1f} s{kept_note(done)} -> '
               f'{visible(done.output)}')
+    return 0
+
+
+def _movement_flags(args) -> dict:
+    """The movement flags given, as config values."""
+    return {key: parse_flag(key, getattr(args, key))
+            for key in MOVEMENT_FLAGS if getattr(args, key) is not None}
+
+
+def _postprocess(args) -> int:
+    """``--postprocess OUTPUT``: the movement data and exports of
+    finished results again, without the models (exit 1: any failed)."""
+    from pose_suite.movement.finished import postprocess
+    try:
+        overrides = {key: getattr(args, key)
+                     for key in ('export_formats', 'angles')
+                     if getattr(args, key) is not None}
+        overrides.update(_movement_flags(args))
+        config_file = Path(args.config)
+        config = load_config(config_file, overrides) \
+            if config_file.exists() or args.config != 'config.json' \
+            else build_config(overrides)
+        done = postprocess(Path(args.postprocess), config)
+    except SuiteError as exc:
+        print(f'error: {visible(exc)}', file=sys.stderr)
+        return 1
+    for path, reason in done.failures:
+        print(f'warning: {visible(path)} failed: {visible(reason)}',
+              file=sys.stderr)
+    count = len(done.written)
+    if done.failures:
+        print(f'error: {len(done.failures)} result(s) could not be '
+              f'post-processed (listed above); {count} output(s) written',
+              file=sys.stderr)
+        return 1
+    print(f'{count} output(s) written in {done.seconds:.1f} s: '
+          + ', '.join(visible(path) for path in done.written[:3])
+          + (', ...' if count > 3 else ''))
     return 0
 
 

@@ -64,6 +64,11 @@ class OutputError(SuiteError):
     """The output path cannot be written."""
 
 
+class MovementError(SuiteError):
+    """The movement data cannot be made from a result (cut short, not
+    tracked, a filter its frame rate cannot take)."""
+
+
 class ResumeError(SuiteError):
     """``--resume`` was asked for a partial result of another input/config."""
 

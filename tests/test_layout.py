@@ -17,18 +17,21 @@ PACKAGE = ROOT / 'pose_suite'
 SCRIPTS = {'detection_service': 'models', 'pose_extraction_service': 'models',
            'pose_analysis_service': 'entry', 'creating_config': 'entry'}
 #: What each room may import (besides itself). The order of the package's
-#: docstring: entry -> batch -> service -> outputs -> media; service ->
-#: models; all -> config -> errors.
+#: docstring: entry -> batch -> service -> movement -> outputs -> media;
+#: service -> models; all -> config -> errors.
 ALLOWED = {
     'errors': set(),
     'config': {'errors'},
     'media': {'config', 'errors'},
     'models': {'config', 'errors'},
     'outputs': {'media', 'config', 'errors'},
-    'service': {'outputs', 'media', 'models', 'config', 'errors'},
-    'batch': {'service', 'outputs', 'media', 'models', 'config', 'errors'},
-    'entry': {'batch', 'service', 'outputs', 'media', 'models', 'config',
+    'movement': {'outputs', 'config', 'errors'},
+    'service': {'movement', 'outputs', 'media', 'models', 'config',
+                'errors'},
+    'batch': {'service', 'movement', 'outputs', 'media', 'models', 'config',
               'errors'},
+    'entry': {'batch', 'service', 'movement', 'outputs', 'media', 'models',
+              'config', 'errors'},
 }
 MAX_LINES = 400
 

@@ -16,6 +16,8 @@ from pose_suite.config.kinds import (  # noqa: F401  (re-exported)
     EXPORT_FORMATS, MIN_SEGMENT_S, AutoOr, Choice, Device, Flag, Formats,
     Fraction, Gpus, InputKind, Kind, OverlayKind, PathKind, Range, Rate,
     RayAddress, SegmentSeconds, Whole, flag_name, is_number)
+from pose_suite.config.movement_kinds import (FilterKind, FloorAngle,
+                                              FloorOrigin, HampelKind, Height)
 from pose_suite.errors import ConfigError
 
 
@@ -120,7 +122,9 @@ KEYS: Tuple[Key, ...] = (
         'frame), openpose (OpenPose\'s files, one per frame, BODY_25, face '
         'and hands), pose2sim (the same with all 133 points, in the pose/ '
         'folder Pose2Sim reads), angles (one row per person and frame, a '
-        'column per angle; needs angles).', Formats()),
+        'column per angle; needs angles), trc (OpenSim markers of each '
+        'track, pixels and metres) or mot (OpenSim angles of each track; '
+        'needs angles).', Formats()),
     Key('tracking', True,
         'Give each person of a video a track_id that stays the same from '
         'frame to frame.', Flag()),
@@ -133,6 +137,41 @@ KEYS: Tuple[Key, ...] = (
         'wrists; feet, shanks, thighs, pelvis, trunk, shoulders, arms, '
         'forearms, hands), from the smoothed keypoints when smoothing; null '
         'where a point is below kpt_thr.', Flag()),
+    # The movement chain (pose_suite.movement), run on the finished result
+    # without the models: changing these never analyses a video again.
+    Key('interp_max_gap', 0,
+        'Movement data: fill a tracked person\'s missing points (not found, '
+        'or below kpt_thr) over gaps of at most this many analysed frames, '
+        'on the true timestamps; longer gaps stay null (0: off).', Whole(0)),
+    Key('interp_kind', 'linear',
+        'How interp_max_gap fills: linear, slinear, quadratic or cubic '
+        '(scipy\'s interp1d, as Pose2Sim).',
+        Choice('linear', 'slinear', 'quadratic', 'cubic')),
+    Key('fill_large_gaps', 'none',
+        'Gaps longer than interp_max_gap: none (stay null) or last_value '
+        '(the last point seen, as Sports2D\'s fill_large_gaps_with).',
+        Choice('none', 'last_value')),
+    Key('hampel', False,
+        'Movement data: replace outliers by the median of their window '
+        '(Hampel): true (7 frames at 30 fps, scaled with the rate; 2 '
+        'sigmas), false, or {"window_frames": N or "auto", "n_sigma": S}.',
+        HampelKind()),
+    Key('filter', {'type': 'none'},
+        'Movement data: zero-phase filter of each trajectory, e.g. {"type": '
+        '"butterworth", "cutoff_hz": 6, "order": 4}; types butterworth, '
+        'gaussian (sigma_frames), loess (nb_values), median '
+        '(kernel_frames), kalman (trust_ratio, smooth), one_euro '
+        '(cutoff_hz, beta, d_cutoff_hz) or none.', FilterKind()),
+    Key('person_height_m', 0.0,
+        'Movement data in metres too: the tracked person\'s height in '
+        'metres sets the scale, the floor the axes (0: pixels only).',
+        Height()),
+    Key('floor_angle', 'auto',
+        'The floor\'s angle in the image for metres: "auto" (from the feet '
+        'while they rest, as Sports2D) or degrees.', FloorAngle()),
+    Key('floor_origin', 'auto',
+        'The origin of metres: "auto" (on the floor line, from the feet, as '
+        'Sports2D) or [x, y] pixels.', FloorOrigin()),
     Key('report', True,
         'After a folder, pattern or list run: also write report.html (the '
         'table, a thumbnail and a plot per input) beside summary.csv, '

@@ -15,7 +15,8 @@ from pose_suite.errors import ConfigError
 #: Shortest segment_s: each segment costs a seek, the decoding from the key
 #: frame before it, and a call to a worker.
 MIN_SEGMENT_S = 1.0
-EXPORT_FORMATS = ('mmpose', 'coco', 'csv', 'openpose', 'pose2sim', 'angles')
+EXPORT_FORMATS = ('mmpose', 'coco', 'csv', 'openpose', 'pose2sim', 'angles',
+                  'trc', 'mot')
 _TRUE, _FALSE = ('true', 'yes', '1', 'on'), ('false', 'no', '0', 'off')
 
 

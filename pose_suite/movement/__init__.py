@@ -1,1 +1,52 @@
-"""Movement data: from keypoint results to clean trajectories, angles, metres and OpenSim files."""
+"""Movement data: from a finished result to clean trajectories, angles,
+metres and OpenSim files, without the models.
+
+Owns: reading a result's tracks (:mod:`.series`), the chain per track
+(:mod:`.chain`: gaps filled (:mod:`.steps`), Hampel, a zero-phase filter
+(:mod:`.filters`, :mod:`.smoothers`) on even samples (:mod:`.grid`)),
+metres (:mod:`.metres`, :mod:`.scale`), the ``.trc``/``.mot`` files
+(:mod:`.opensim_files`) and the movement folder beside each result
+(:mod:`.outputs`, :mod:`.derive`).
+May import: :mod:`pose_suite.outputs` (results, angles, atomic writes),
+:mod:`pose_suite.config`, :mod:`pose_suite.errors`; never torch, the
+models or the media readers, so ``--postprocess`` runs in seconds.
+"""
+import warnings
+from pathlib import Path
+from typing import List
+
+from pose_suite.errors import SuiteWarning
+from pose_suite.movement.chain import MovementSettings
+from pose_suite.movement.derive import FORMATS as MOVEMENT_FORMATS
+from pose_suite.movement.derive import derive, is_current, wanted
+
+__all__ = ['MOVEMENT_FORMATS', 'MovementSettings', 'movement_stale',
+           'write_movement']
+
+
+def movement_stale(output: Path, meta: dict, cfg) -> bool:
+    """Whether the result ``output`` (its ``meta``) needs its movement
+    folder (re)made for the config ``cfg``."""
+    settings = MovementSettings.from_config(cfg)
+    return wanted(settings, cfg.export_formats) and not is_current(
+        output, meta, settings, cfg.export_formats)
+
+
+def write_movement(output: Path, meta: dict, cfg,
+                   only_stale: bool = False) -> List[str]:
+    """Make the movement folder of the result ``output`` when ``cfg`` asks
+    for it (``only_stale``: unless it is current); returns
+    ``['movement']`` when written, with its warnings said.
+
+    Raises:
+        MovementError: see :func:`.derive.derive`.
+    """
+    settings = MovementSettings.from_config(cfg)
+    if not wanted(settings, cfg.export_formats) or (
+            only_stale and is_current(output, meta, settings,
+                                      cfg.export_formats)):
+        return []
+    done = derive(output, meta, settings, cfg.export_formats)
+    for line in done.warnings:
+        warnings.warn(line, SuiteWarning)
+    return ['movement']

@@ -48,6 +48,9 @@ from pose_suite.outputs.results import iter_frame_records, triplets_found
 
 SUFFIXES = {'mmpose': '.mmpose.json', 'coco': '.coco.json', 'csv': '.csv',
             'angles': '.angles.csv'}
+#: Formats written in the movement folder (``<name>.movement/``) by
+#: :mod:`pose_suite.movement`, not here.
+MOVEMENT_FOLDER_FORMATS = ('trc', 'mot')
 #: The manifest's key of an overlay beside the result.
 OVERLAY = 'overlay'
 
@@ -58,6 +61,8 @@ def export_path(native_path: Path, fmt: str, source: str) -> Path:
     native_path = Path(native_path)
     if fmt in FOLDER_FORMATS:
         return folder_path(native_path, fmt, source)
+    if fmt in MOVEMENT_FOLDER_FORMATS:  # pose_suite.movement writes it
+        return native_path.with_name(native_path.stem + '.movement')
     return native_path.with_name(native_path.stem + SUFFIXES[fmt])
 
 

@@ -22,7 +22,8 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from pose_suite.config.specs import IMAGE_SUFFIXES, Source, is_stream
 from pose_suite.errors import OutputError
-from pose_suite.outputs.exports import _made_from_path, export_path
+from pose_suite.outputs.exports import (MOVEMENT_FOLDER_FORMATS, _made_from_path,
+                                        export_path)
 from pose_suite.outputs.lock import FOLDER_LOCK
 from pose_suite.outputs.openpose import (FOLDER_FORMATS, frame_file_name,
                                          old_folder, result_name,
@@ -71,6 +72,9 @@ def written_paths(output_file: Path, source: Source, kind: str,
         yield 'exports record (temporary)', temporary_path(manifest, _TOKEN)
     for fmt in export_formats:
         target = export_path(output_file, fmt, str(source))
+        if fmt in MOVEMENT_FOLDER_FORMATS:
+            yield 'movement folder', target
+            continue
         if fmt in FOLDER_FORMATS:
             staging = staging_folder(output_file, fmt, _TOKEN)
             yield f'{fmt} folder', target

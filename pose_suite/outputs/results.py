@@ -59,11 +59,17 @@ def person_record(person: Dict[str, np.ndarray], angles=None) -> dict:
     if 'keypoints_raw' in person:
         record['keypoints_raw'] = _points(person['keypoints_raw'])
     if angles is not None:
-        record['angles'] = {
-            name: None if value is None else round(value, ANGLE_DECIMALS)
-            for name, value in angles.of_record(
-                record['keypoints'], record['keypoint_scores']).items()}
+        record['angles'] = record_angles(angles, record['keypoints'],
+                                         record['keypoint_scores'])
     return record
+
+
+def record_angles(angles, keypoints: list, scores: list) -> dict:
+    """A person's ``angles`` as the JSON holds them (name -> degrees,
+    1e-6, or null) from its ``keypoints`` and ``keypoint_scores`` as
+    written."""
+    return {name: None if value is None else round(value, ANGLE_DECIMALS)
+            for name, value in angles.of_record(keypoints, scores).items()}
 
 
 def persons_from_record(record: dict) -> List[Dict[str, np.ndarray]]:

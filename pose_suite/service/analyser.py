@@ -28,17 +28,16 @@ from pose_suite.outputs.angles import AngleComputer
 from pose_suite.outputs.exports import (export, is_current, record_overlay,
                                         remove_stale)
 from pose_suite.outputs.overlay import OverlayWriter, overlay_path
-from pose_suite.outputs.results import (read_meta, repeat_losses,
-                                        why_incomplete)
+from pose_suite.movement import MOVEMENT_FORMATS, write_movement
+from pose_suite.outputs.results import repeat_losses
 from pose_suite.outputs.writer import ResultWriter
 from pose_suite.service.frames import (analysed, check_any_frame,
                                        progress_bar, write_frames)
 from pose_suite.service.meta import result_meta
-from pose_suite.service.resume import (ModelFile, finished_segment, is_file,
-                                       resume_keys, segment_key, video_only,
-                                       why_not_up_to_date)
+from pose_suite.service.resume import finished_segment, is_file, segment_key
 from pose_suite.service.persons import choose_boxes
 from pose_suite.service.tracking import CarriedState, PoseTracker
+from pose_suite.service.up_to_date import ResultChecks
 
 PathLike = Union[str, Path]
 
@@ -65,7 +64,7 @@ class InputResult:
     exports: Tuple[str, ...] = ()
 
 
-class PoseAnalyser:
+class PoseAnalyser(ResultChecks):
     """RTMDet person detection followed by HRNet whole-body pose, per frame.
 
     Args:
@@ -215,6 +214,11 @@ class PoseAnalyser:
             if why:
                 warnings.warn(f're-analysing {cfg.input}: {why}',
                               SuiteWarning)
+        elif not frame_range and self.only_derived_changed(
+                cfg.input, output_file, cfg):
+            meta, _ = self.up_to_date(cfg.input, output_file, cfg)
+            return InputResult(output_file, 'up to date', exports=tuple(
+                self.export(output_file, meta, only_stale=True, cfg=cfg)))
         if source is None or str(source.path) != str(cfg.input):
             source, plan = open_source(cfg.input), None  # its own errors
         if plan is None or plan.selection != FrameSelection.from_config(cfg):
@@ -259,7 +263,9 @@ class PoseAnalyser:
                                    time.perf_counter() - started)
                 # What a resumed run checks a result against.
                 meta.update(resume_key=resume_key,
-                            settings_sha256=settings_key)
+                            settings_sha256=settings_key,
+                            model_key=self.resume_keys(
+                                cfg.input, source.kind, cfg, True)[0])
                 meta['run'].update(run_info or {})
                 if frame_range:
                     meta['segment'] = {'frames': [first, stop],
@@ -276,7 +282,8 @@ class PoseAnalyser:
             meta['run']['seconds'], writer.kept_frames, exports)
 
     def export(self, output: Path, meta: dict, only_stale: bool = False,
-               overlay: Optional[Path] = None) -> List[str]:
+               overlay: Optional[Path] = None,
+               cfg: Optional[AnalysisConfig] = None) -> List[str]:
         """Write the config's ``export_formats`` beside a result JSON
         (``only_stale``: those not there, or made from another result),
         once the exports and overlay made from an earlier result are
@@ -291,8 +298,10 @@ class PoseAnalyser:
         if overlay is not None:
             record_overlay(output, meta, overlay)  # linked by the report
         written = []
-        for fmt in self.config.export_formats:
-            if only_stale and is_current(output, fmt, meta):
+        cfg = cfg or self.config
+        for fmt in cfg.export_formats:
+            if fmt in MOVEMENT_FORMATS or (
+                    only_stale and is_current(output, fmt, meta)):
                 continue
             try:
                 export(output, fmt, meta, self.pose.model.dataset_meta)
@@ -301,7 +310,7 @@ class PoseAnalyser:
                     f'{output} was written, but its {fmt} export failed: '
                     f'{one_line(exc)}') from None
             written.append(fmt)
-        return written
+        return written + write_movement(output, meta, cfg, only_stale)
 
     def iter_frames(self, input_path: Optional[PathLike] = None
                     ) -> Iterator[Dict]:
@@ -322,79 +331,7 @@ class PoseAnalyser:
                 yield {'frame_index': frame_index, 'timestamp_s': timestamp_s,
                        'persons': persons}
 
-    def resume_keys(self, input_path: PathLike, kind: str = 'video',
-                    cfg: Optional[AnalysisConfig] = None) -> Tuple[str, str]:
-        """``(resume_key, settings_sha256)`` of a run of ``input_path`` (of
-        ``kind``, ``image`` or ``video``) with this service (``cfg``: the
-        input's settings, default the service's)
-        (:func:`pose_suite.service.resume.resume_keys`): the settings are
-        the checkpoints, the model configs by their resolved content (an
-        edit to them, or to a file they inherit from, is another run),
-        thresholds, device, precision and every option that changes a
-        result of that kind (not ``visualize_output``; for an image not the
-        video settings either, :func:`video_only`)."""
-        cfg = video_only(cfg or self.config, kind)
-        selection = FrameSelection.from_config(cfg)
-        return resume_keys(input_path, [
-            self.detector.loaded.checkpoint_sha256,
-            self.pose.loaded.checkpoint_sha256,
-            self.detector.loaded.config_sha256,
-            self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
-            cfg.det_cat_id, self.detector.device, self.precision.precision,
-            self.precision.fast,
-            cfg.det_interval, cfg.kpt_thr, cfg.tracking, cfg.smoothing,
-            self.pose.flip_test,
-            # Only when on: results made before the key keep their keys.
-            *(['angles'] if cfg.angles else []),
-            *([selection.as_meta()] if not selection.whole else []),
-            *([cfg.max_persons, cfg.person_order] if cfg.max_persons
-              else [])])
-
-    def settings_by_name(self, kind: str,
-                         cfg: Optional[AnalysisConfig] = None) -> dict:
-        """The settings of :meth:`resume_keys` by name, as a result's meta
-        records them (:func:`pose_suite.service.resume.settings_in_meta`),
-        so that a warning can say which changed."""
-        cfg = video_only(cfg or self.config, kind)
-        selection = FrameSelection.from_config(cfg).as_meta()
-        det, pose = self.detector.loaded, self.pose.loaded
-        return {
-            'detector checkpoint': ModelFile(det.checkpoint_sha256,
-                                             det.checkpoint_path.name),
-            'detector config': ModelFile(det.config_sha256,
-                                         Path(det.config_path).name),
-            'pose model checkpoint': ModelFile(pose.checkpoint_sha256,
-                                               pose.checkpoint_path.name),
-            'pose model config': ModelFile(pose.config_sha256,
-                                           Path(pose.config_path).name),
-            'bbox_thr': cfg.bbox_thr, 'nms_thr': cfg.nms_thr,
-            'kpt_thr': cfg.kpt_thr, 'det_cat_id': cfg.det_cat_id,
-            'device': self.detector.device,
-            'precision': self.precision.precision,
-            'det_interval': cfg.det_interval,
-            'tracking': cfg.tracking and kind != 'image',
-            'smoothing': cfg.smoothing and kind != 'image',
-            'flip_test': self.pose.flip_test, 'angles': cfg.angles,
-            **selection, 'max_persons': cfg.max_persons,
-            'person_order': cfg.person_order}
-
     def angles(self, cfg) -> Optional[AngleComputer]:
         """What computes each person's angles, when ``cfg.angles``."""
         return AngleComputer(self.pose.keypoint_names, cfg.kpt_thr) \
             if cfg.angles else None
-
-    def up_to_date(self, input_path: PathLike, output_file: Path,
-                   cfg: Optional[AnalysisConfig] = None
-                   ) -> Tuple[Optional[dict], str]:
-        """``(meta, '')`` when ``output_file`` is a complete result of
-        ``input_path`` made with these settings (its ``meta``), else
-        ``(None, why)`` (``why`` is "" when there is no result at all)."""
-        if not Path(output_file).exists() or not is_file(input_path):
-            return None, ''
-        meta = read_meta(output_file)
-        kind = meta.get('kind', 'video') if meta else 'video'
-        why = why_not_up_to_date(meta, Path(output_file),
-                                 *self.resume_keys(input_path, kind, cfg),
-                                 self.settings_by_name(kind, cfg)) \
-            or why_incomplete(Path(output_file), meta)
-        return (meta, '') if why is None else (None, why)

@@ -179,3 +179,13 @@ def video_only(config: AnalysisConfig, kind: str) -> AnalysisConfig:
 
 def _sha256_of(values: list) -> str:
     return hashlib.sha256(json.dumps(values).encode()).hexdigest()
+
+
+def derived_only(config: AnalysisConfig, kind: str) -> Tuple[str, ...]:
+    """The settings of a result of ``kind`` that decide only what is
+    derived from the keypoints (``meta.model_key`` leaves them out):
+    ``angles``, and ``kpt_thr`` unless it decides the tracks (a tracked
+    video) or the boxes between detections (``det_interval`` > 1)."""
+    if (kind != 'image' and config.tracking) or config.det_interval > 1:
+        return ('angles',)
+    return ('angles', 'kpt_thr')
