@@ -1,14 +1,12 @@
 """One person's pixel trajectories in metres, as Sports2D 0.8.34 does it.
 
-A single camera measures one plane only, the one parallel to the image
-through the person: metres are pixels times ``height_m / height_px`` (the
-height the user gives over the person's height measured in the image), so
-that height alone sets the scale, and the floor seen under the big toes sets
-the horizontal and ``Y = 0``. Perspective scales every point off that plane
-wrongly (the far leg looks shorter, a step towards the camera looks longer)
-and motion towards or away from the camera is not seen at all. Sports2D
-guesses a normative depth per marker for the side it sees and corrects
-perspective with it; we do not (its ``visible_side='none'``): ``Z`` is 0.
+A single camera measures one plane: the one through the person, parallel to
+the image. The person's height (given in metres, measured in pixels) sets
+the one scale, and the big toes at rest set the floor (horizontal, Y = 0).
+Perspective scales points off that plane wrongly (the far leg looks smaller,
+a step towards the camera bigger) and motion along the camera's axis is not
+seen. Sports2D adds a normative depth per marker for the side it sees and
+corrects perspective with it; we do not (its visible_side='none'): Z is 0.
 """
 from typing import Mapping, NamedTuple, Optional, Sequence, Tuple
 
@@ -118,9 +116,9 @@ def height_px(points: Mapping[str, np.ndarray],
             flexion is below it are measured. When fewer than 50 frames are,
             the 50 least flexed frames are, filled up with frames where a
             flexion is NaN (they count as NaN heights, as in Pose2Sim).
-        trimmed_extrema_percent: the percentage of the frame heights (lowest
-            and highest halves of it) left out of their mean; NaN heights
-            sort last and count.
+        trimmed_extrema_percent: the percentage of the frame heights left
+            out of their mean, half of it the lowest, half the highest; NaN
+            heights sort last and count in the length.
 
     Each frame's height: mean heel -> ankle + mean ankle -> knee + mean
     knee -> hip + mean hip -> shoulder + 1.5 mid-shoulders -> nose
@@ -207,7 +205,8 @@ class _NoFloor(Exception):
 
 def _floor_from_toes(points: Mapping[str, np.ndarray],
                      scores: Mapping[str, np.ndarray], speed_below: float,
-                     score_threshold: float) -> Tuple[float, Tuple[float, float], float]:
+                     score_threshold: float
+                     ) -> Tuple[float, Tuple[float, float], float]:
     """Sports2D's ``compute_floor_line`` on the big toes; raises _NoFloor
     where Sports2D's fails or would give NaN."""
     still_x, still_y, directions = [], [], []
