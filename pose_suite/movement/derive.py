@@ -24,7 +24,7 @@ from pose_suite.movement.outputs import (made_from, movement_folder,
                                          write_movement_json)
 from pose_suite.movement.series import read_trajectories
 from pose_suite.outputs.angles import AngleComputer
-from pose_suite.outputs.results import why_incomplete
+from pose_suite.outputs.results import PIXEL_DECIMALS, why_incomplete
 
 #: The export formats the movement folder holds.
 FORMATS = ('trc', 'mot')
@@ -124,14 +124,17 @@ def derive(native_path: Path, meta: dict, settings: MovementSettings,
 def _track_out(clean: CleanTrack, angles: Optional[AngleComputer],
                scale: Optional[Scale], names: Sequence[str]) -> dict:
     track = clean.track
+    # As written (0.001 px), so that angles and metres computed again from
+    # the file are these.
+    points = np.round(clean.points, PIXEL_DECIMALS)
     out = {'track_id': track.track_id, 'frame_index': track.frame_index,
-           'timestamp_s': track.timestamp_s, 'keypoints': clean.points}
+           'timestamp_s': track.timestamp_s, 'keypoints': points}
     if angles is not None:
-        table = angles.compute(clean.points, np.ones(clean.points.shape[:2]))
+        table = angles.compute(points, np.ones(points.shape[:2]))
         out['angles'] = {name: table[:, i]
                          for i, name in enumerate(angles.names)}
     if scale is not None:
-        out['keypoints_m'] = scale.to_metres(clean.points)
+        out['keypoints_m'] = scale.to_metres(points)
     return out
 
 

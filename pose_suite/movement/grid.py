@@ -72,14 +72,23 @@ def _resample(column: np.ndarray, times: np.ndarray, at: np.ndarray,
               slack: float = 0.0,
               keep: Optional[np.ndarray] = None) -> np.ndarray:
     """``column`` (on ``times``) at the times ``at``, linearly, within
-    each stretch without NaN, and up to ``slack`` seconds past its ends (the
-    end's value); ``keep``: where the result may have a value."""
+    each stretch without NaN, and up to ``slack`` seconds past its ends
+    (along the line through its two end values: a frame just past the last
+    grid point of a stretch reads it back as it was); ``keep``: where the
+    result may have a value."""
     out = np.full(len(at), np.nan)
     for start, stop in runs(np.isfinite(column)):
         inside = (at >= times[start] - slack) & \
             (at <= times[stop - 1] + slack)
-        out[inside] = np.interp(at[inside], times[start:stop],
-                                column[start:stop])
+        t, v = times[start:stop], column[start:stop]
+        out[inside] = np.interp(at[inside], t, v)
+        if stop - start >= 2 and slack:
+            before = inside & (at < t[0])
+            after = inside & (at > t[-1])
+            out[before] = v[0] + (at[before] - t[0]) * (v[1] - v[0]) / \
+                (t[1] - t[0])
+            out[after] = v[-1] + (at[after] - t[-1]) * (v[-1] - v[-2]) / \
+                (t[-1] - t[-2])
     if keep is not None:
         out[~keep] = np.nan
     return out

@@ -207,7 +207,7 @@ class PoseAnalyser(ResultChecks):
             meta, why = self.up_to_date(cfg.input, output_file, cfg)
             if meta is not None:  # formats asked for since: written now
                 exports = tuple(self.export(output_file, meta,
-                                            only_stale=True))
+                                            only_stale=True, cfg=cfg))
                 repeat_losses(output_file, meta)
                 return InputResult(output_file, 'up to date',
                                    exports=exports)
@@ -275,7 +275,8 @@ class PoseAnalyser(ResultChecks):
             if overlay:
                 overlay.close(keep=output is not None, end_s=plan.end_s)
         exports = () if frame_range else tuple(self.export(
-            output, meta, overlay=overlay_file if overlay else None))
+            output, meta, overlay=overlay_file if overlay else None,
+            cfg=cfg))
         return InputResult(
             output, 'done', writer.frame_count - writer.kept_frames,
             writer.person_count - writer.kept_persons,
