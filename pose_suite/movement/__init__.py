@@ -1,0 +1,1 @@
+"""Movement data: from keypoint results to clean trajectories, angles, metres and OpenSim files."""
