@@ -12,8 +12,9 @@ Sports2D 0.8.34 writes them.
 Numbers are written as Python's ``repr`` of the float64: the shortest text
 that reads back to the same double (``0.1``, ``1e-07``, ``1234.5678``),
 which is also what Sports2D's ``pandas.DataFrame.to_csv`` writes. OpenSim
-4.6 (``std::stod``) and Pose2Sim (``pandas.read_csv``) read them back
-equal.
+4.6 (``std::stod``) reads back the very same doubles; Pose2Sim's readers
+(``pandas.read_csv``, whose default parser is not always correctly
+rounded) within a few units in the last place (~1e-14 relative).
 
 A missing value is written ``NaN``, not the empty field that Sports2D's
 ``to_csv`` writes: OpenSim 4.6's ``TRCFileAdapter`` and ``STOFileAdapter``
