@@ -8,6 +8,8 @@ of which the angles use. So its two angle functions, ``compute_angle`` and
 ``--no-deps``) and run in the namespace that file's ``from Pose2Sim.common
 import *`` gives them (Pose2Sim's ``angle_dict``, ``fixed_angles``,
 ``points_to_angles``), which is what Sports2D runs.
+:func:`process_functions` takes others the same way (its .trc and .mot
+writers, for ``test_opensim_files``).
 
 Our point names are mapped to Sports2D's by name: Sports2D's ``RBigToe`` is
 ``right_big_toe``, ``LHeel`` ``left_heel``..., its ``RIndex`` (the index
@@ -30,18 +32,27 @@ SPORTS2D_POINTS = sorted({point for points, *_ in
                           for point in points} - {'Hip', 'Neck', 'Head'})
 
 
-def _functions() -> dict:
+def process_functions(names: Sequence[str], namespace: dict) -> dict:
+    """The functions ``names`` of the installed ``Sports2D/process.py``,
+    verbatim, defined in ``namespace`` (what they use of that file's
+    imports); returns ``namespace``."""
     spec = importlib.util.find_spec('Sports2D')
     source_path = Path(spec.submodule_search_locations[0]) / 'process.py'
     tree = ast.parse(source_path.read_text(encoding='utf-8'))
     wanted = [node for node in tree.body if isinstance(node, ast.FunctionDef)
-              and node.name in ('compute_angle', 'compute_angles_for_person')]
-    assert len(wanted) == 2, f'{source_path} has no angle functions'
-    namespace = {name: getattr(pose2sim_common, name)
-                 for name in dir(pose2sim_common) if not name.startswith('_')}
+              and node.name in names]
+    assert len(wanted) == len(names), \
+        f'{source_path} has not all of {names}'
     exec(compile(ast.Module(body=wanted, type_ignores=[]), str(source_path),
                  'exec'), namespace)
     return namespace
+
+
+def _functions() -> dict:
+    return process_functions(
+        ('compute_angle', 'compute_angles_for_person'),
+        {name: getattr(pose2sim_common, name)
+         for name in dir(pose2sim_common) if not name.startswith('_')})
 
 
 FUNCTIONS = _functions()
