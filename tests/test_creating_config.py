@@ -213,6 +213,15 @@ FLAG_VALUES = {
     'target_fps': ('0', 0.0),
     'max_persons': ('2', 2),
     'person_order': ('score', 'score'),
+    'interp_max_gap': ('10', 10),
+    'interp_kind': ('cubic', 'cubic'),
+    'fill_large_gaps': ('last_value', 'last_value'),
+    'hampel': ('true', True),
+    'filter': ('butterworth,cutoff_hz=5', {'type': 'butterworth',
+                                           'cutoff_hz': 5.0, 'order': 4}),
+    'person_height_m': ('1.8', 1.8),
+    'floor_angle': ('-3.5', -3.5),
+    'floor_origin': ('10,700', [10.0, 700.0]),
 }
 
 

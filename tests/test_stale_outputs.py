@@ -186,18 +186,20 @@ def test_an_openpose_folder_is_its_last_writers_only(
 
 
 def test_a_changed_setting_is_named(tiny_models, photo, tmp_path, capsys):
-    """angles and kpt_thr changed since the result: the warning names
-    both, with their values, and no "nothing to resume" follows it."""
+    """bbox_thr and angles changed since the result: the warning names
+    both, with their values, and no "nothing to resume" follows it (angles
+    and kpt_thr alone are made again without the models:
+    test_movement_runs)."""
     out = tmp_path / 'out'
     values = dict(tiny_models, input=str(photo), output=str(out))
     code, _, err = _main(capsys, '--config', _config(tmp_path, values))
     assert code == 0, err
     code, _, err = _main(capsys, '--config', _config(
-        tmp_path, dict(values, angles=True, kpt_thr=0.5)), '--resume')
+        tmp_path, dict(values, angles=True, bbox_thr=0.5)), '--resume')
     assert code == 0, err
     lines = err.splitlines()
     assert f'warning: re-analysing {photo}: a.jpg.json was made with other '\
-        'settings: kpt_thr 0.3 -> 0.5, angles false -> true' in lines, err
+        'settings: bbox_thr 1.0 -> 0.5, angles false -> true' in lines, err
     assert 'nothing to resume' not in err
 
 

@@ -110,15 +110,16 @@ def _parameter(key: str, kind: str, name: str, value):
 
 class HampelKind(Kind):
     """``false`` (off), ``true`` (Sports2D's defaults) or
-    ``{"window_frames": 7 or "auto", "n_sigma": 2}``."""
+    ``{"window_frames": 7 or "auto", "n_sigma": 2}``; a given window or
+    sigma stays as given (``true`` stays ``true``)."""
 
-    type = Optional[dict]
+    type = Union[bool, dict]
 
     def validate(self, key, value):
         if value is False or value is None:
-            return None
+            return False
         if value is True:
-            value = {}
+            return True
         if not isinstance(value, dict) or set(value) - set(HAMPEL_DEFAULTS):
             raise ConfigError(
                 f'{key} must be false, true or {{"window_frames": N or '

@@ -13,6 +13,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
+from pose_suite.config.movement_kinds import HAMPEL_DEFAULTS
 from pose_suite.movement import filters, grid, steps
 from pose_suite.movement.series import Track
 
@@ -39,8 +40,11 @@ class MovementSettings:
 
     @classmethod
     def from_config(cls, cfg) -> 'MovementSettings':
-        return cls(**{key: getattr(cfg, key) for key in KEYS},
-                   angles=cfg.angles)
+        values = {key: getattr(cfg, key) for key in KEYS}
+        if values['hampel'] is True:  # Sports2D's defaults
+            values['hampel'] = dict(HAMPEL_DEFAULTS)
+        values['hampel'] = values['hampel'] or None  # false: off
+        return cls(**values, angles=cfg.angles)
 
     @property
     def cleans(self) -> bool:

@@ -100,7 +100,8 @@ class ResultChecks:
                                  *self.resume_keys(input_path, kind, cfg),
                                  self.settings_by_name(kind, cfg)) \
             or why_incomplete(Path(output_file), meta)
-        if why is not None and meta and meta.get('model_key') == \
+        if why is not None and meta and 'resume_key' in meta and \
+                meta.get('model_key') == \
                 self.resume_keys(input_path, kind, cfg, True)[0] and \
                 why_incomplete(Path(output_file), meta) is None:
             # Only angles or kpt_thr changed: no model runs again.
