@@ -237,3 +237,24 @@ def test_rate_of_even_and_uneven_frames():
 def test_a_cutoff_at_half_the_rate_is_refused(cutoff, ok):
     spec = {'type': 'butterworth', 'cutoff_hz': cutoff, 'order': 4}
     assert (filters.check_rate(spec, 30.0) == '') is ok
+
+
+@pytest.mark.parametrize('rows_at_once', [1, 7, 4096])
+def test_movement_text_is_jsons_and_reprs(monkeypatch, rows_at_once):
+    """The fast writers give json.dumps's and repr's very text, NaN as
+    null (JSON) or NaN (OpenSim), whatever the chunking."""
+    import json
+
+    from pose_suite.outputs import number_text as text
+    from pose_suite.outputs.movement_files import json_array
+    monkeypatch.setattr(text, 'ROWS_AT_ONCE', rows_at_once)
+    values = np.round(np.random.default_rng(8).normal(0, 500, (23, 133, 2)),
+                      3)
+    values[3, 5], values[0, 0, 0], values[22, 132, 1] = np.nan, -0.0, 1e-3
+    assert ''.join(json_array(values, 3)) == \
+        json.dumps(values.tolist()).replace('NaN', 'null')
+    table = values.reshape(23, -1)
+    assert ''.join(text.table_text(table, '\t'.join(['%r'] * 266) + '\n',
+                                   'NaN')) == ''.join(
+        '\t'.join('NaN' if v != v else repr(v) for v in row) + '\n'
+        for row in table.tolist())

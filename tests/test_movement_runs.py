@@ -18,7 +18,7 @@ from conftest import (ROOT, assert_one_line_error, fail_on_call, real_frames,
                       run_cli, with_models, write_avi)
 from sports2d_reference import sports2d_angles
 
-from pose_suite.movement.outputs import HEAD
+from pose_suite.outputs.movement_files import HEAD
 
 _level = logging.getLogger().level
 logging.getLogger().setLevel(logging.ERROR)  # Pose2Sim's "GUI" warning
@@ -272,3 +272,23 @@ def test_a_track_too_short_to_filter_is_left_and_said(run, config_file,
     movement, tracks = read_movement(run / 'clip.avi.movement')
     assert sum(t['stretches_too_short_to_filter']
                for t in movement['tracks']) > 0
+
+
+def test_report_plots_the_cleaned_angles(run, tmp_path):
+    """The report's angle plots take the movement folder's angles when it
+    was made from this very result (titled "cleaned"), else the result's."""
+    from pose_suite.outputs.angle_plots import angle_plots_html, angle_tracks
+    movement, tracks = read_movement(run / 'clip.avi.movement')
+    plotted = angle_tracks(run / 'clip.avi.json')
+    for track in tracks:
+        series = plotted[track['track_id']]['right knee']
+        assert [v for _, v in series] == pytest.approx(
+            [np.nan if v is None else v for v in track['angles']
+             ['right knee']], nan_ok=True)
+    assert 'cleaned angles of person' in angle_plots_html(run /
+                                                          'clip.avi.json')
+    copy = tmp_path / 'clip.avi.json'  # no movement folder beside it
+    copy.write_bytes((run / 'clip.avi.json').read_bytes())
+    raw = angle_tracks(copy)
+    assert raw and raw != plotted
+    assert 'cleaned' not in angle_plots_html(copy)

@@ -354,15 +354,14 @@ def test_a_failed_write_leaves_the_file_as_it_was(tmp_path, markers,
     path = tmp_path / 'x.trc'
     write_trc(path, time, xyz, names, rate, 'px')
     before = path.read_bytes()
-    lines = []
+    real = opensim_files.table_text
 
-    def fails_on_row_20(values):
-        lines.append(values)
-        if len(lines) == 20:
-            raise OSError('disk full')
-        return '\t'.join(map(repr, values))
+    def fails_after_20_rows(table, row_format, nan_text):
+        for text in real(table[:20], row_format, nan_text):
+            yield text  # written, then the disk is full
+        raise OSError('disk full')
 
-    monkeypatch.setattr(opensim_files, '_line', fails_on_row_20)
+    monkeypatch.setattr(opensim_files, 'table_text', fails_after_20_rows)
     with pytest.raises(OSError, match='disk full'):
         write_trc(path, time, xyz * 2, names, rate, 'px')
     assert path.read_bytes() == before

@@ -4,7 +4,7 @@ floor. Their names and defaults are Pose2Sim's and Sports2D's, so that a
 user of those tools finds the same knobs.
 """
 import json
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Tuple, Union
 
 from pose_suite.config.kinds import (Kind, Number, _shown_value, flag_name,
                                      is_number)

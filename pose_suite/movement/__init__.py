@@ -6,7 +6,7 @@ Owns: reading a result's tracks (:mod:`.series`), the chain per track
 (:mod:`.filters`, :mod:`.smoothers`) on even samples (:mod:`.grid`)),
 metres (:mod:`.metres`, :mod:`.scale`), the ``.trc``/``.mot`` files
 (:mod:`.opensim_files`) and the movement folder beside each result
-(:mod:`.outputs`, :mod:`.derive`).
+(:mod:`.derive`; its files: :mod:`pose_suite.outputs.movement_files`).
 May import: :mod:`pose_suite.outputs` (results, angles, atomic writes),
 :mod:`pose_suite.config`, :mod:`pose_suite.errors`; never torch, the
 models or the media readers, so ``--postprocess`` runs in seconds.

@@ -3,7 +3,7 @@
 :func:`derive` reads the result's tracks, runs the chain on each
 (:mod:`.chain`), computes the angles from the cleaned points and, with a
 height, the metres (:mod:`.metres`), and publishes the folder
-(:mod:`.outputs`). :func:`is_current` says whether the folder beside a
+(:mod:`pose_suite.outputs.movement_files`). :func:`is_current` says whether the folder beside a
 result was made from this very result with these settings and formats, so
 that a second run rewrites nothing.
 """
@@ -18,14 +18,18 @@ from pose_suite.movement import filters, grid, opensim_files
 from pose_suite.movement.chain import (CleanTrack, MovementSettings,
                                        clean_track)
 from pose_suite.movement.scale import Scale, scale_from
-from pose_suite.movement.outputs import (made_from, movement_folder,
+from pose_suite.outputs.movement_files import (made_from, movement_folder,
                                          publish_folder, read_movement_meta,
                                          write_angles_csv,
                                          write_movement_json)
 from pose_suite.movement.series import read_trajectories
 from pose_suite.outputs.angles import AngleComputer
-from pose_suite.outputs.results import PIXEL_DECIMALS, why_incomplete
+from pose_suite.outputs.results import (ANGLE_DECIMALS, PIXEL_DECIMALS,
+                                        why_incomplete)
 
+#: Metres are kept to the micrometre (the pixels to 0.001 px, the angles
+#: to 1e-6 degrees: :mod:`pose_suite.outputs.results`).
+METRE_DECIMALS = 6
 #: The export formats the movement folder holds.
 FORMATS = ('trc', 'mot')
 
@@ -130,11 +134,12 @@ def _track_out(clean: CleanTrack, angles: Optional[AngleComputer],
     out = {'track_id': track.track_id, 'frame_index': track.frame_index,
            'timestamp_s': track.timestamp_s, 'keypoints': points}
     if angles is not None:
-        table = angles.compute(points, np.ones(points.shape[:2]))
+        table = np.round(angles.compute(points, np.ones(points.shape[:2])),
+                         ANGLE_DECIMALS)
         out['angles'] = {name: table[:, i]
                          for i, name in enumerate(angles.names)}
-    if scale is not None:
-        out['keypoints_m'] = scale.to_metres(points)
+    if scale is not None:  # to the micrometre, as written
+        out['keypoints_m'] = np.round(scale.to_metres(points), METRE_DECIMALS)
     return out
 
 

@@ -35,6 +35,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
+from pose_suite.outputs.number_text import table_text
 from pose_suite.outputs.publish import atomic_write
 
 #: Sports2D's markers of the COCO-WholeBody model: (index of the point in
@@ -179,12 +180,13 @@ def write_trc(path, time_s, xyz, names: Sequence[str], rate_hz: float,
         '\t\t' + '\t'.join(f'X{i}\tY{i}\tZ{i}'
                            for i in range(1, markers + 1)),
     ]
-    rows = xyz.reshape(frames, markers * 3).tolist()
+    table = np.column_stack([first_frame + np.arange(frames), time_s,
+                             xyz.reshape(frames, markers * 3)])
     with atomic_write(path, encoding='utf-8', newline='\n') as handle:
         handle.write('\n'.join(header) + '\n')
-        for row, (time, values) in enumerate(zip(time_s.tolist(), rows)):
-            handle.write(f'{first_frame + row}\t{time!r}\t'
-                         f'{_line(values)}\n')
+        for text in table_text(table, '%d\t' + _row_format(
+                1 + markers * 3), NAN_TEXT):
+            handle.write(text)
 
 
 def write_mot(path, time_s, names: Sequence[str], values) -> None:
@@ -232,17 +234,18 @@ def write_mot(path, time_s, names: Sequence[str], values) -> None:
         'endheader',
         '\t'.join(['time'] + names),
     ]
+    table = np.column_stack([time_s, values])
     with atomic_write(path, encoding='utf-8', newline='\n') as handle:
         handle.write('\n'.join(header) + '\n')
-        for time, row in zip(time_s.tolist(), values.tolist()):
-            handle.write(f'{time!r}\t{_line(row)}\n' if row
-                         else f'{time!r}\n')
+        for text in table_text(table, _row_format(table.shape[1]),
+                               NAN_TEXT):
+            handle.write(text)
 
 
-def _line(values: List[float]) -> str:
-    """Floats tab-separated: ``repr`` (exact), ``NaN`` for NaN."""
-    return '\t'.join([NAN_TEXT if value != value else repr(value)
-                      for value in values])
+def _row_format(count: int) -> str:
+    """``count`` floats tab-separated, then a line end: ``repr``
+    (exact); NaN is written :data:`NAN_TEXT` (:func:`table_text`)."""
+    return '\t'.join(['%r'] * count) + '\n'
 
 
 def _times(time_s) -> np.ndarray:

@@ -9,6 +9,7 @@ frames from the first to the last in which it was seen; the frames in
 between where it was not are NaN.
 """
 import dataclasses
+import gc
 from pathlib import Path
 from typing import Dict, List
 
@@ -56,16 +57,27 @@ def read_trajectories(path: Path, keypoint_count: int) -> Trajectories:
     frames, times = [], []
     seen: Dict[int, List[tuple]] = {}
     untracked = 0
-    for row, record in enumerate(iter_frame_records(path)):
-        frames.append(record['frame_index'])
-        times.append(record['timestamp_s'])
-        for person in record['persons']:
-            if 'track_id' not in person:
-                untracked += 1
-                continue
-            points = person.get('keypoints_raw', person['keypoints'])
-            seen.setdefault(int(person['track_id']), []).append(
-                (row, points, person['keypoint_scores']))
+    # Millions of small lists: the cyclic garbage collector, which would
+    # walk them again and again, is paused while they are read (nothing
+    # read here holds a cycle); each person's lists become arrays at once.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for row, record in enumerate(iter_frame_records(path)):
+            frames.append(record['frame_index'])
+            times.append(record['timestamp_s'])
+            for person in record['persons']:
+                if 'track_id' not in person:
+                    untracked += 1
+                    continue
+                points = person.get('keypoints_raw', person['keypoints'])
+                # null (a point the JSON could not hold) becomes NaN.
+                seen.setdefault(int(person['track_id']), []).append(
+                    (row, np.array(points, np.float64),
+                     np.array(person['keypoint_scores'], np.float64)))
+    finally:
+        if collecting:
+            gc.enable()
     frame_index = np.asarray(frames, np.int64)
     timestamp_s = np.asarray(times, np.float64)
     tracks = [_track(track_id, rows, frame_index, timestamp_s,
@@ -81,8 +93,7 @@ def _track(track_id: int, rows: List[tuple], frame_index: np.ndarray,
     points = np.full((span, keypoint_count, 2), np.nan)
     scores = np.full((span, keypoint_count), np.nan)
     for row, xy, score in rows:
-        # null (a point the JSON could not hold) stays NaN.
-        points[row - first] = np.array(xy, np.float64)
-        scores[row - first] = np.array(score, np.float64)
+        points[row - first] = xy
+        scores[row - first] = score
     return Track(track_id, frame_index[first:last + 1],
                  timestamp_s[first:last + 1], points, scores)

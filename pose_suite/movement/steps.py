@@ -86,16 +86,34 @@ def hampel(values: np.ndarray, window: int, n_sigma: float) -> np.ndarray:
     half = window // 2
     if len(out) <= 2 * half:
         return out
-    windows = np.lib.stride_tricks.sliding_window_view(
-        out, 2 * half + 1, axis=0)  # (T - 2h, C, 2h + 1)
-    centre = out[half:len(out) - half]
-    with np.errstate(divide='ignore', invalid='ignore'):
-        median = np.median(windows, axis=-1)
-        mad = np.median(np.abs(windows - median[..., None]), axis=-1)
-        score = np.abs(0.6745 * (centre - median) / mad)
-    outlier = (mad != 0) & (score > n_sigma)
-    centre[outlier] = median[outlier]  # a view: writes into out
+    for first in range(0, out.shape[1], _COLUMNS_AT_ONCE):
+        _hampel_block(out[:, first:first + _COLUMNS_AT_ONCE], half, n_sigma)
     return out
+
+
+#: Columns Hampel takes at once: its (T, columns, window) temporaries stay
+#: small (a 100,000-frame track's 266 columns at once would need GBs).
+_COLUMNS_AT_ONCE = 32
+
+
+def _hampel_block(block: np.ndarray, half: int, n_sigma: float) -> None:
+    """Hampel on the (T, c) ``block`` (a view), in place."""
+    windows = np.lib.stride_tricks.sliding_window_view(
+        block, 2 * half + 1, axis=0)  # (T - 2h, c, 2h + 1)
+    centre = block[half:len(block) - half]
+    # A window with a missing point has no median (NaN in Pose2Sim's
+    # np.median): its centre stays. The median of the others: the middle
+    # of the partly sorted window (np.median's own value, faster).
+    missing = np.isnan(windows)
+    whole = ~missing.any(axis=-1)
+    filled = np.where(missing, 0.0, windows)
+    median = np.partition(filled, half, axis=-1)[..., half]
+    deviation = np.abs(filled - median[..., None])
+    mad = np.partition(deviation, half, axis=-1)[..., half]
+    with np.errstate(divide='ignore', invalid='ignore'):
+        score = np.abs(0.6745 * (centre - median) / mad)
+    outlier = whole & (mad != 0) & (score > n_sigma)
+    centre[outlier] = median[outlier]  # a view: writes into the block
 
 
 def hampel_window(window, rate_hz: float) -> int:

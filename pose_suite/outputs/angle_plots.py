@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from pose_suite.outputs.angles import PLOTTED
+from pose_suite.outputs.movement_files import movement_angles
 from pose_suite.outputs.report_pictures import (LABEL_PT, figure_uri,
                                                 new_figure)
 from pose_suite.outputs.results import iter_frame_records, read_meta
@@ -44,8 +45,14 @@ COLOURS = dict(zip(PLOTTED, ('tab:blue', 'tab:orange', 'tab:green',
 def angle_tracks(result: Path) -> Dict[int, Dict[str, List[Tuple]]]:
     """track_id -> angle name -> [(seconds, degrees or NaN), ...] for the
     plotted angles of a result written with ``angles`` ({} otherwise, and
-    for persons without a track_id)."""
+    for persons without a track_id); those of the cleaned points when the
+    movement folder beside it was made from it with angles."""
     meta = read_meta(result) or {}
+    cleaned = movement_angles(result, meta)
+    if cleaned is not None:  # the movement chain's, from cleaned points
+        return {track: {name: series[name] for name in PLOTTED
+                        if name in series}
+                for track, series in cleaned.items()}
     names = [name for name in PLOTTED if name in (meta.get('angles') or [])]
     tracks: Dict[int, Dict[str, list]] = defaultdict(
         lambda: defaultdict(list))
@@ -69,9 +76,11 @@ def angle_plots_html(result: Path) -> str:
     picture) and a note naming the angles it has no value of; '' when the
     result has no angles."""
     tracks = angle_tracks(result)
+    cleaned = bool(tracks) and movement_angles(
+        result, read_meta(result) or {}) is not None
     longest = sorted(tracks, key=lambda track: (
         -max(len(series) for series in tracks[track].values()), str(track)))
-    return ''.join(track_html(track, tracks[track])
+    return ''.join(track_html(track, tracks[track], cleaned)
                    for track in longest[:MAX_TRACKS])
 
 
@@ -84,15 +93,18 @@ def drawn_and_empty(series: Dict[str, List[Tuple]]
     return drawn, [name for name in series if name not in drawn]
 
 
-def track_html(track, series: Dict[str, List[Tuple]]) -> str:
-    """One person's plot (none when no angle has a value) and note."""
+def track_html(track, series: Dict[str, List[Tuple]],
+               cleaned: bool = False) -> str:
+    """One person's plot (none when no angle has a value) and note;
+    ``cleaned``: the movement chain's angles (the title says so)."""
     drawn, empty = drawn_and_empty(series)
     who = html.escape(f'person {track}')
+    what = 'cleaned angles' if cleaned else 'angles'
     parts = []
     if drawn:
-        small, large = plot_uris(track, drawn)
-        parts.append(f'<img class="plot angles" alt="angles of {who} '
-                     f'(click to enlarge)" title="angles of {who}" '
+        small, large = plot_uris(track, drawn, cleaned)
+        parts.append(f'<img class="plot angles" alt="{what} of {who} '
+                     f'(click to enlarge)" title="{what} of {who}" '
                      f'data-src="{html.escape(small)}" '
                      f'data-full="{html.escape(large)}">')
     if empty:
@@ -101,10 +113,11 @@ def track_html(track, series: Dict[str, List[Tuple]]) -> str:
     return ''.join(parts)
 
 
-def plot_uris(track, series: Dict[str, List[Tuple]]) -> Tuple[str, str]:
+def plot_uris(track, series: Dict[str, List[Tuple]],
+              cleaned: bool = False) -> Tuple[str, str]:
     """(small, large) WebP data URIs of one person's angles."""
     from matplotlib import pyplot
-    figure = angle_figure(track, series)
+    figure = angle_figure(track, series, cleaned)
     try:
         return (figure_uri(figure, colours=COLOUR_COUNT),
                 figure_uri(figure, dpi=LARGE_DPI, colours=COLOUR_COUNT,
@@ -122,7 +135,8 @@ def isolated(points: List[Tuple]) -> List[Tuple]:
             and not (index + 1 < len(points) and finite[index + 1])]
 
 
-def angle_figure(track, series: Dict[str, List[Tuple]]):
+def angle_figure(track, series: Dict[str, List[Tuple]],
+                 cleaned: bool = False):
     """The figure (SMALL_INCHES at 100 dpi) of ``series``, angle name ->
     [(seconds, degrees or NaN)]: a line and a legend entry each, the
     legend right of the axes, every text LABEL_PT. The caller closes it."""
@@ -139,8 +153,8 @@ def angle_figure(track, series: Dict[str, List[Tuple]]):
     if times and min(times) == max(times):  # one time: no range of its own
         start = max(0.0, times[0] - 0.5)
         axis.set_xlim(start, start + 1.0)
-    axis.set_title(f'person {track}: angles (°)', fontsize=LABEL_PT,
-                   pad=3)
+    axis.set_title(f'person {track}: {"cleaned " if cleaned else ""}'
+                   'angles (°)', fontsize=LABEL_PT, pad=3)
     axis.set_xlabel('time (s)', fontsize=LABEL_PT, labelpad=1)
     axis.legend(fontsize=LABEL_PT, loc='upper left',
                 bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False,

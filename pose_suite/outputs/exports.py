@@ -40,6 +40,7 @@ from typing import Collection, Dict, List, Optional
 
 import numpy as np
 
+from pose_suite.outputs.movement_files import movement_folder
 from pose_suite.outputs.openpose import (FOLDER_FORMATS, folder_owner,
                                          folder_path, foreign_entries,
                                          owned_by, same_file, write_folder)
@@ -62,7 +63,7 @@ def export_path(native_path: Path, fmt: str, source: str) -> Path:
     if fmt in FOLDER_FORMATS:
         return folder_path(native_path, fmt, source)
     if fmt in MOVEMENT_FOLDER_FORMATS:  # pose_suite.movement writes it
-        return native_path.with_name(native_path.stem + '.movement')
+        return movement_folder(native_path)
     return native_path.with_name(native_path.stem + SUFFIXES[fmt])
 
 

@@ -23,10 +23,11 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
+from pose_suite.outputs.number_text import table_text
 from pose_suite.outputs.publish import spreadsheet_cell
 
 FOLDER_SUFFIX = '.movement'
@@ -79,33 +80,47 @@ def publish_folder(folder: Path, write) -> None:
             shutil.rmtree(temporary, ignore_errors=True)
 
 
-def json_array(values: np.ndarray, decimals: int) -> str:
-    """(…) floats as a JSON array, rounded, NaN as null."""
-    text = json.dumps(np.round(np.asarray(values, np.float64),
-                               decimals).tolist())
-    return text.replace('NaN', 'null')
+def json_array(values: np.ndarray, decimals: int) -> Iterator[str]:
+    """(T,) or (T, K, 2) floats as a JSON array, rounded, NaN as null, in
+    pieces: the same text as ``json.dumps``, a (T, K, 2) array a chunk of
+    frames at a time (:func:`~pose_suite.outputs.number_text.table_text`)."""
+    values = np.round(np.asarray(values, np.float64), decimals)
+    if values.ndim != 3 or not values.size:
+        yield json.dumps(values.tolist()).replace('NaN', 'null')
+        return
+    frame = '[' + ', '.join(['[%r, %r]'] * values.shape[1]) + ']'
+    yield '['
+    separator = ''
+    for text in table_text(values.reshape(len(values), -1),
+                           ', ' + frame, 'null'):
+        yield separator + text[2:]  # the first frame has no ', '
+        separator = ', '
+    yield ']'
 
 
 def write_movement_json(path: Path, meta: dict, tracks: List[dict]) -> None:
     """``movement.json``: the meta on the first line, then one track a
-    line. ``tracks``: dicts of numpy arrays (see the module)."""
+    line, streamed. ``tracks``: dicts of numpy arrays (see the module)."""
     with open(path, 'w', encoding='utf-8') as out:
         out.write(HEAD + json.dumps(meta, allow_nan=False) + ',\n')
         out.write('"tracks": [')
         for number, track in enumerate(tracks):
-            out.write(',\n' if number else '\n')
-            fields = [f'"track_id": {int(track["track_id"])}',
-                      f'"frame_index": {json.dumps(track["frame_index"].tolist())}',
-                      f'"timestamp_s": {json_array(track["timestamp_s"], 6)}',
-                      f'"keypoints": {json_array(track["keypoints"], 3)}']
+            out.write(',\n{' if number else '\n{')
+            out.write(f'"track_id": {int(track["track_id"])}, '
+                      '"frame_index": '
+                      f'{json.dumps(track["frame_index"].tolist())}, '
+                      '"timestamp_s": ')
+            out.writelines(json_array(track['timestamp_s'], 6))
+            out.write(', "keypoints": ')
+            out.writelines(json_array(track['keypoints'], 3))
             if 'angles' in track:
-                fields.append('"angles": {' + ', '.join(
-                    f'{json.dumps(name)}: {json_array(values, 6)}'
+                out.write(', "angles": {' + ', '.join(
+                    f'{json.dumps(name)}: {"".join(json_array(values, 6))}'
                     for name, values in track['angles'].items()) + '}')
             if 'keypoints_m' in track:
-                fields.append(
-                    f'"keypoints_m": {json_array(track["keypoints_m"], 6)}')
-            out.write('{' + ', '.join(fields) + '}')
+                out.write(', "keypoints_m": ')
+                out.writelines(json_array(track['keypoints_m'], 6))
+            out.write('}')
         out.write('\n]}\n')
 
 
@@ -131,3 +146,26 @@ def made_from(native_path: Path, meta: dict) -> Dict[str, str]:
     """What a movement folder records of the result it was made from."""
     return {'result': Path(native_path).name,
             'result_id': str((meta.get('run') or {}).get('result_id', ''))}
+
+
+def movement_angles(native_path: Path, meta: dict
+                    ) -> Optional[Dict[int, Dict[str, list]]]:
+    """track_id -> angle name -> [(seconds, degrees or NaN), ...] of the
+    movement folder beside the result ``native_path`` (its ``meta``):
+    the angles of the cleaned points; None when there is no such folder
+    made from this very result, or it has no angles."""
+    folder = movement_folder(native_path)
+    found = read_movement_meta(folder)
+    if not found or found.get('made_from') != made_from(native_path, meta) \
+            or not found.get('angles'):
+        return None
+    try:
+        data = json.loads((folder / 'movement.json').read_text('utf-8'))
+        return {track['track_id']: {
+            name: [(t, float('nan') if v is None else v)
+                   for t, v in zip(track['timestamp_s'], values)]
+            for name, values in track['angles'].items()}
+            for track in data['tracks']}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
