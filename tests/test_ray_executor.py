@@ -272,10 +272,13 @@ def test_segments_of_a_range_and_step_equal_a_whole_run(
     from the range's first frame to its stop, each starting on a detection
     frame of a whole run (3, 11, 19: none a key frame, so each seeks),
     stitched: the records and meta of one whole local run with the same
-    settings."""
+    settings, and the same movement data."""
     values, _, _ = whole_segmented_run
+    # With the movement chain: made from the stitched result, the same.
     values = dict(values, frame_range=[3, 21], frame_step=2,
-                  export_formats=[])
+                  export_formats=['trc'], interp_max_gap=2, hampel=True,
+                  filter={'type': 'butterworth', 'cutoff_hz': 0.5},
+                  person_height_m=1.7)
     whole = tmp_path / 'whole.json'
     local = subprocess.run(
         _cli('--config', _config(tmp_path, values, output=str(whole)),
@@ -294,6 +297,13 @@ def test_segments_of_a_range_and_step_equal_a_whole_run(
         list(range(3, 22, 2))
     assert any(f['persons'] for f in whole['frames'])
     assert stitched['frames'] == whole['frames']
+    movement = [json.loads((tmp_path / f'{name}.movement' /
+                            'movement.json').read_text())
+                for name in ('whole', 'stitched')]
+    assert movement[0]['tracks'] and \
+        movement[0]['tracks'] == movement[1]['tracks']
+    assert movement[0]['movement']['metres'] == \
+        movement[1]['movement']['metres']
     whole['meta'].pop('run')
     segments = stitched['meta'].pop('run')['segments']
     assert stitched['meta'] == whole['meta']

@@ -90,8 +90,12 @@ def derive(native_path: Path, meta: dict, settings: MovementSettings,
     cleaned = [clean_track(track, settings) for track in found.tracks]
     warnings = _warnings(native_path, cleaned, settings)
     angles = AngleComputer(names, 0.0) if settings.angles else None
-    scale = scale_from(cleaned, names, settings, meta) \
-        if settings.person_height_m and cleaned else None
+    scale = None
+    if settings.person_height_m and cleaned:
+        try:
+            scale = scale_from(cleaned, names, settings, meta)
+        except MovementError as exc:  # the pixels are still worth having
+            warnings.append(f'{native_path.name}: no metres: {exc}')
     if scale is not None and scale.fallback:
         warnings.append(f'{native_path.name}: {scale.fallback}')
     tracks = [_track_out(track, angles, scale, names) for track in cleaned]

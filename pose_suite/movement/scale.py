@@ -84,6 +84,13 @@ def scale_from(cleaned: List[CleanTrack], names: Sequence[str],
         (int(meta.get('width') or 0), int(meta.get('height') or 0)),
         floor_angle_deg=_given(settings.floor_angle),
         origin_px=_given(settings.floor_origin))
+    if floor.fallback and 'auto' in (settings.floor_angle,
+                                     settings.floor_origin):
+        floor = floor._replace(fallback=(
+            f'{floor.fallback}: floor angle 0 and origin the image centre, as '
+            'Sports2D; give floor_angle and floor_origin for true metres'))
+    elif floor.fallback:  # both given: nothing fell back
+        floor = floor._replace(fallback=None)
     return Scale(best.track.track_id, settings.person_height_m, height,
                  floor)
 

@@ -21,7 +21,8 @@ import numpy as np
 from pose_suite.config import (AnalysisConfig, apply_overrides, build_config,
                                load_config)
 from pose_suite.config.specs import is_stream
-from pose_suite.errors import OutputError, SuiteWarning, one_line
+from pose_suite.errors import (MovementError, OutputError, SuiteWarning,
+                               one_line)
 from pose_suite.media.selection import FrameSelection
 from pose_suite.media.sources import DecodeReport, FrameSource, open_source
 from pose_suite.outputs.angles import AngleComputer
@@ -311,7 +312,11 @@ class PoseAnalyser(ResultChecks):
                     f'{output} was written, but its {fmt} export failed: '
                     f'{one_line(exc)}') from None
             written.append(fmt)
-        return written + write_movement(output, meta, cfg, only_stale)
+        try:
+            return written + write_movement(output, meta, cfg, only_stale)
+        except MovementError as exc:
+            raise OutputError(f'{output} was written, but its movement data '
+                              f'was not: {exc}') from None
 
     def iter_frames(self, input_path: Optional[PathLike] = None
                     ) -> Iterator[Dict]:
