@@ -292,3 +292,30 @@ def test_report_plots_the_cleaned_angles(run, tmp_path):
     raw = angle_tracks(copy)
     assert raw and raw != plotted
     assert 'cleaned' not in angle_plots_html(copy)
+
+
+def test_a_new_export_format_runs_no_model(run, clip, config_file,
+                                           monkeypatch):
+    """A run without --resume that only asks for another export: written
+    from the result, no frame analysed; the same run again (nothing
+    derived changed) analyses the video again, as a run without --resume
+    does."""
+    from pose_suite.service.analyser import PoseAnalyser
+    calls = fail_on_call(monkeypatch, PoseAnalyser, 'analyse_frame', 1,
+                         AssertionError('a model ran'))
+    before = sha256(run / 'clip.avi.json')
+    done = run_cli('pose_analysis_service.py', '--config', config_file,
+                   '--input', clip, '--output', run, '--format', 'csv',
+                   '--format', 'trc', '--format', 'mot', '--quiet')
+    assert done.returncode == 0, done.stderr
+    assert not calls and sha256(run / 'clip.avi.json') == before
+    assert (run / 'clip.avi.csv').is_file()
+    monkeypatch.undo()
+    first = json.loads((run / 'clip.avi.json').read_text())['meta']['run']
+    done = run_cli('pose_analysis_service.py', '--config', config_file,
+                   '--input', clip, '--output', run, '--format', 'csv',
+                   '--format', 'trc', '--format', 'mot', '--quiet')
+    assert done.returncode == 0, done.stderr
+    again = json.loads((run / 'clip.avi.json').read_text())['meta']['run']
+    assert again['result_id'] != first['result_id']
+    assert 'rederived_without_models' not in again

@@ -11,7 +11,8 @@ from typing import Optional, Tuple, Union
 
 from pose_suite.config import AnalysisConfig
 from pose_suite.media.selection import FrameSelection
-from pose_suite.movement import movement_stale
+from pose_suite.movement import MOVEMENT_FORMATS, movement_stale
+from pose_suite.outputs.exports import is_current
 from pose_suite.outputs.rederive import rederive
 from pose_suite.outputs.results import read_meta, why_incomplete
 from pose_suite.service.meta import new_result_id
@@ -129,4 +130,7 @@ class ResultChecks:
                                                      True)[0]:
             return False
         return meta.get('resume_key') != self.resume_keys(
-            input_path, kind, cfg)[0] or movement_stale(output_file, meta, cfg)
+            input_path, kind, cfg)[0] or movement_stale(
+                output_file, meta, cfg) or any(
+            not is_current(output_file, fmt, meta)
+            for fmt in cfg.export_formats if fmt not in MOVEMENT_FORMATS)
