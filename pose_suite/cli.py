@@ -23,6 +23,9 @@ from pose_suite.errors import (ConfigError, OneLineParser, SuiteError,
 from pose_suite.media.inputs import expand_inputs
 from pose_suite.media.selection import FrameSelection
 from pose_suite.media.sources import open_source
+from pose_suite.movement import MovementSettings
+from pose_suite.movement.derive import wanted
+from pose_suite.outputs.movement_files import check_movement_folder
 from pose_suite.outputs.naming import output_files as plan_output_files
 from pose_suite.outputs.naming import own_outputs_in
 from pose_suite.outputs.overlay import overlay_path
@@ -136,6 +139,10 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                              output_files[0], config.output)
         elif config.visualize_output:
             check_overlay_name(config.visualize_output, len(inputs.sources))
+        if wanted(MovementSettings.from_config(config),
+                  config.export_formats):  # before any work
+            for file in output_files:
+                check_movement_folder(file)
         # Names checked and the output locked before models or Ray start.
         run_lock = claim_outputs(config, inputs, output_files,
                                  None if inputs.batch else source)
@@ -166,6 +173,10 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                   f'unfinished results are kept as partial files in '
                   f'{visible(config.output)}: run again with --resume to continue',
                   file=sys.stderr)
+        elif getattr(service, 'published', None) is not None:
+            print(f'error: interrupted after {visible(service.published)} '
+                  'was written, before all its exports or movement data: '
+                  'run again with --resume to write them', file=sys.stderr)
         elif writer is not None and writer.frame_count:
             print(f'error: interrupted after {writer.frame_count} frame(s); '
                   f'they are kept in {visible(writer.partial_path)}: run again with '
@@ -179,9 +190,9 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     if config.quiet:
         return 0
     if done.status == 'up to date':
-        print(f'up to date: {visible(done.output)} (made from the same '
-              'input and model settings; to analyse it again, run the same '
-              f'settings without --resume){exports_note(done)}')
+        print(f'up to date: {visible(done.output)} (the models\' results '
+              'are kept: made from the same input and model '
+              f'settings){exports_note(done)}')
     else:
         print(f'{done.frames} frame(s), {done.persons} person(s) in '
               f'{done.seconds:.1f} s{kept_note(done)} -> '
@@ -212,6 +223,11 @@ def _postprocess(args) -> int:
     except SuiteError as exc:
         print(f'error: {visible(exc)}', file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print('error: interrupted; the results are untouched, and each '
+              'movement folder is the one before or the new one, whole',
+              file=sys.stderr)
+        return 128 + signal.SIGINT
     for path, reason in done.failures:
         print(f'warning: {visible(path)} failed: {visible(reason)}',
               file=sys.stderr)

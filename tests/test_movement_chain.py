@@ -150,12 +150,30 @@ def test_filter_with_gaps_runs_on_each_stretch(ours, theirs):
         for start, stop in steps.runs(np.isfinite(GAPPY)):
             expected[start:stop] = pose2sim(GAPPY[start:stop], theirs,
                                             ours['type'])
+            if ours['type'] == 'median':  # Pose2Sim's zero-padded ends
+                edge = ours['kernel_frames'] // 2
+                expected[start:start + edge] = done.values[start:start +
+                                                           edge, 0]
+                expected[stop - edge:stop] = done.values[stop - edge:stop, 0]
     else:
         expected = pose2sim(GAPPY, theirs, ours['type'])
     np.testing.assert_allclose(done.values[:, 0], expected,
                                atol=TOLERANCE_PX, rtol=0)
     lengths = np.diff(steps.runs(np.isfinite(GAPPY)), axis=1)[:, 0]
     assert done.short == int((lengths < filters.min_length(ours)).sum())
+
+
+def test_median_repeats_the_ends_where_pose2sim_pads_zeros():
+    """scipy's medfilt (Pose2Sim's median) pads with zeros: a point alone
+    between gaps becomes 0 px, and the ends lean towards 0. Ours repeats
+    the end values: the lone point stays, the ends stay near the data."""
+    values = with_gaps(walk(40, seed=9), [(10, 3), (14, 5)])  # 13 alone
+    spec = {'type': 'median', 'kernel_frames': 5}
+    ours = filters.zero_phase(values[:, None], RATE, spec).values[:, 0]
+    assert ours[13] == values[13]
+    assert pose2sim(values[13:14], {'median': {'kernel_size': 5}},
+                    'median')[0] == 0.0
+    assert np.nanmin(ours) > 200
 
 
 def test_a_variable_frame_rate_is_filtered_on_an_even_grid():

@@ -154,7 +154,8 @@ def test_a_derived_setting_runs_no_model(run, clip, config_file,
     before = json.loads((run / 'clip.avi.json').read_text())
     done = run_cli('pose_analysis_service.py', '--config', config_file,
                    '--input', clip, '--output', run, '--no-angles',
-                   '--filter', 'kalman,trust_ratio=50', '--quiet')
+                   '--format', 'trc', '--filter', 'kalman,trust_ratio=50',
+                   '--quiet')
     assert done.returncode == 0, done.stderr
     assert not calls
     after = json.loads((run / 'clip.avi.json').read_text())

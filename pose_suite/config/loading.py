@@ -71,9 +71,10 @@ def check_combination(values) -> None:
         (lambda key: getattr(values, key))
     if get('smoothing') and not get('tracking'):
         raise ConfigError('smoothing needs tracking: set "tracking": true')
-    if 'angles' in get('export_formats') and not get('angles'):
-        raise ConfigError('the angles export needs angles: set "angles": '
-                          'true (or --angles)')
+    for fmt in ('angles', 'mot'):
+        if fmt in get('export_formats') and not get('angles'):
+            raise ConfigError(f'the {fmt} export needs angles: set '
+                              '"angles": true (or --angles)')
     if get('segment_s') and get('executor') != 'ray':
         raise ConfigError('segment_s needs several workers: set "executor": '
                           '"ray" (or "segment_s": 0)')

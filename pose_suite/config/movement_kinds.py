@@ -25,6 +25,14 @@ FILTER_PARAMETERS: Dict[str, Dict[str, float]] = {
 }
 #: Parameters that are whole numbers, and the least each takes.
 _WHOLE = {'order': 2, 'nb_values': 2, 'kernel_frames': 1, 'trust_ratio': 1}
+#: The range each parameter takes: beyond it the filters' arithmetic
+#: breaks (a Butterworth of order 40 in Pose2Sim's b, a form blows up; a
+#: cut-off of 1e-300 Hz has no filter) or the memory runs out (a kernel of
+#: a million frames).
+_RANGE = {'cutoff_hz': (0.01, 1000.0), 'order': (2, 8),
+          'sigma_frames': (0.01, 1000.0), 'nb_values': (2, 10000),
+          'kernel_frames': (1, 1001), 'trust_ratio': (1, 10 ** 9),
+          'beta': (0.0, 1e6), 'd_cutoff_hz': (0.01, 1000.0)}
 #: Hampel's defaults: Sports2D's (a window of 7 frames at 30 fps, scaled
 #: with the frame rate; 2 sigmas).
 HAMPEL_DEFAULTS = {'window_frames': 'auto', 'n_sigma': 2.0}
@@ -93,8 +101,11 @@ def _parameter(key: str, kind: str, name: str, value):
         if not isinstance(value, bool):
             raise ConfigError(f'{where} must be true or false, got {value!r}')
         return value
-    if not is_number(value) or value <= 0:
-        raise ConfigError(f'{where} must be a number > 0, got {value!r}')
+    low, high = _RANGE[name]
+    if not is_number(value) or value <= 0 and name != 'beta' or \
+            not low <= value <= high:
+        raise ConfigError(f'{where} must be a number in [{low:g}, {high:g}]'
+                          f', got {value!r}')
     if name in _WHOLE:
         if int(value) != value or value < _WHOLE[name]:
             raise ConfigError(f'{where} must be a whole number >= '
@@ -146,9 +157,9 @@ class Height(Number):
     """0 (off: pixels only) or a person's height in metres."""
 
     def validate(self, key, value):
-        if not is_number(value) or value < 0 or value > 3.5:
+        if not is_number(value) or not (value == 0 or 0.3 <= value <= 3.5):
             raise ConfigError(f'{key} must be 0 (off) or a height in metres '
-                              f'(e.g. 1.75), got {value!r}')
+                              f'from 0.3 to 3.5 (e.g. 1.75), got {value!r}')
         return float(value)
 
 
@@ -178,9 +189,9 @@ class FloorOrigin(Kind):
         if value == 'auto':
             return value
         if not isinstance(value, (list, tuple)) or len(value) != 2 or \
-                not all(is_number(v) for v in value):
-            raise ConfigError(f'{key} must be "auto" or [x, y] in pixels, '
-                              f'got {_shown_value(value)}')
+                not all(is_number(v) and abs(v) <= 1e6 for v in value):
+            raise ConfigError(f'{key} must be "auto" or [x, y] in pixels '
+                              f'(within 1e6), got {_shown_value(value)}')
         return (float(value[0]), float(value[1]))
 
     def parse(self, key, text):

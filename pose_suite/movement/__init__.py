@@ -19,6 +19,7 @@ from pose_suite.errors import SuiteWarning
 from pose_suite.movement.chain import MovementSettings
 from pose_suite.movement.derive import FORMATS as MOVEMENT_FORMATS
 from pose_suite.movement.derive import derive, is_current, wanted
+from pose_suite.outputs.movement_files import remove_stale
 
 __all__ = ['MOVEMENT_FORMATS', 'MovementSettings', 'movement_stale',
            'write_movement']
@@ -28,7 +29,8 @@ def movement_stale(output: Path, meta: dict, cfg) -> bool:
     """Whether the result ``output`` (its ``meta``) needs its movement
     folder (re)made for the config ``cfg``."""
     settings = MovementSettings.from_config(cfg)
-    return wanted(settings, cfg.export_formats) and not is_current(
+    return wanted(settings, cfg.export_formats) and \
+        meta.get('kind') != 'image' and not is_current(
         output, meta, settings, cfg.export_formats)
 
 
@@ -36,15 +38,19 @@ def write_movement(output: Path, meta: dict, cfg,
                    only_stale: bool = False) -> List[str]:
     """Make the movement folder of the result ``output`` when ``cfg`` asks
     for it (``only_stale``: unless it is current); returns
-    ``['movement']`` when written, with its warnings said.
+    ``['movement']`` when written, with its warnings said. An image has
+    no movement: nothing is made for it. A movement folder made from an
+    earlier result and not asked for now is removed.
 
     Raises:
         MovementError: see :func:`.derive.derive`.
     """
     settings = MovementSettings.from_config(cfg)
-    if not wanted(settings, cfg.export_formats) or (
-            only_stale and is_current(output, meta, settings,
-                                      cfg.export_formats)):
+    if not wanted(settings, cfg.export_formats) or \
+            meta.get('kind') == 'image':
+        remove_stale(output, meta)
+        return []
+    if only_stale and is_current(output, meta, settings, cfg.export_formats):
         return []
     done = derive(output, meta, settings, cfg.export_formats)
     for line in done.warnings:

@@ -77,7 +77,8 @@ class CleanTrack:
     """A track after the chain: ``points`` (T, K, 2) px, NaN where still
     missing; ``filled``: points the gap filling gave; ``outliers``: points
     Hampel replaced; ``short``: stretches too short to filter; ``rate_hz``
-    and ``resampled``: how the filter ran."""
+    and ``resampled``: how the filter ran; ``unfiltered``: why the filter
+    could not run on this track ('' when it ran)."""
 
     track: Track
     points: np.ndarray
@@ -86,17 +87,20 @@ class CleanTrack:
     short: int = 0
     rate_hz: float = 0.0
     resampled: bool = False
+    unfiltered: str = ''
 
 
-def clean_track(track: Track, settings: MovementSettings) -> CleanTrack:
-    """Run the chain on one track (see the module)."""
+def clean_track(track: Track, settings: MovementSettings,
+                rate_hz: float = 0.0) -> CleanTrack:
+    """Run the chain on one track (see the module); ``rate_hz``: the
+    result's frame rate, for a track of one frame (which has none)."""
     points = np.where((track.scores >= settings.kpt_thr)[..., None],
                       track.points, np.nan)
     span, count = points.shape[0], points.shape[1]
     values = points.reshape(span, count * 2)
     missing = np.isnan(values).sum()
     times = track.timestamp_s
-    rate = grid.rate_of(times)
+    rate = grid.rate_of(times) or rate_hz
     out = CleanTrack(track, points, rate_hz=rate)
     if settings.interp_max_gap:
         values = steps.fill_gaps(values, times, settings.interp_max_gap,
@@ -108,7 +112,7 @@ def clean_track(track: Track, settings: MovementSettings) -> CleanTrack:
         window = steps.hampel_window(settings.hampel['window_frames'], rate)
         before = values
         values = steps.hampel(values, window, settings.hampel['n_sigma'])
-        out.outliers = int(np.sum(before != values))
+        out.outliers = int(np.sum((before != values) & ~np.isnan(before)))
     if settings.filter['type'] != 'none' and span >= 2:
         values = _filtered(values, times, settings.filter, out)
     out.points = values.reshape(span, count, 2)
@@ -117,13 +121,17 @@ def clean_track(track: Track, settings: MovementSettings) -> CleanTrack:
 
 def _filtered(values: np.ndarray, times: np.ndarray, spec: Dict,
               out: CleanTrack) -> np.ndarray:
-    if grid.is_even(times):
+    even = grid.is_even(times)
+    rate = out.rate_hz if even else float(
+        1.0 / np.diff(grid.even_grid(times)[:2])[0])
+    out.unfiltered = filters.check_rate(spec, rate)
+    if out.unfiltered:  # this track's frames come too slowly for it
+        return values
+    if even:
         result = filters.zero_phase(values, out.rate_hz, spec)
         out.short = result.short
         return result.values
-    out.resampled = True
-    even = grid.even_grid(times)
-    out.rate_hz = float(1.0 / (even[1] - even[0]))
+    out.resampled, out.rate_hz = True, rate
     shorts = []
 
     def run(on_grid):

@@ -13,7 +13,7 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from pose_suite.errors import MovementError
+from pose_suite.errors import MovementError, one_line
 from pose_suite.movement import filters, grid, opensim_files
 from pose_suite.movement.chain import (CleanTrack, MovementSettings,
                                        clean_track)
@@ -82,12 +82,13 @@ def derive(native_path: Path, meta: dict, settings: MovementSettings,
             'without tracking): movement data follows tracked persons; '
             'analyse the video with "tracking": true')
     names = meta['keypoint_names']
-    found = read_trajectories(native_path, len(names))
-    rate = grid.rate_of(found.timestamp_s)
-    problem = filters.check_rate(settings.filter, rate) if rate else ''
+    found = _read(native_path, names)
+    # A result of one frame has no rate of its own: its video's.
+    rate = grid.rate_of(found.timestamp_s) or float(meta.get('fps') or 1.0)
+    problem = filters.check_rate(settings.filter, rate)
     if problem:
         raise MovementError(f'{native_path}: {problem}')
-    cleaned = [clean_track(track, settings) for track in found.tracks]
+    cleaned = [clean_track(track, settings, rate) for track in found.tracks]
     warnings = _warnings(native_path, cleaned, settings)
     angles = AngleComputer(names, 0.0) if settings.angles else None
     scale = None
@@ -114,7 +115,8 @@ def derive(native_path: Path, meta: dict, settings: MovementSettings,
         if angles:
             write_angles_csv(folder / 'angles.csv', tracks, angles.names)
         if 'trc' in formats:
-            _write_trc(folder, tracks, names, rate, scale)
+            _write_trc(folder, tracks, names, rate, movement_folder(
+                native_path))
         if 'mot' in formats and angles:
             for track in tracks:
                 opensim_files.write_mot(
@@ -127,6 +129,22 @@ def derive(native_path: Path, meta: dict, settings: MovementSettings,
     except OSError as exc:
         raise MovementError(f'cannot write {folder}: {exc}') from None
     return Derived(folder, warnings)
+
+
+def _read(native_path: Path, names: Sequence[str]):
+    """The result's tracks; a result edited so that they cannot be read
+    (a point or time missing, frames out of order) is refused."""
+    try:
+        found = read_trajectories(native_path, len(names))
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise MovementError(f'{native_path}: its frames cannot be read as '
+                            f'tracks ({one_line(exc)})') from None
+    times = found.timestamp_s
+    if not np.isfinite(times).all() or (np.diff(times) <= 0).any():
+        raise MovementError(f'{native_path}: its frames\' timestamp_s do '
+                            'not increase: not a result as the suite '
+                            'writes them')
+    return found
 
 
 def _track_out(clean: CleanTrack, angles: Optional[AngleComputer],
@@ -153,22 +171,34 @@ def _track_meta(clean: CleanTrack) -> dict:
             'points_filled': clean.filled, 'outliers_replaced': clean.outliers,
             'stretches_too_short_to_filter': clean.short,
             'filter_rate_hz': round(clean.rate_hz, 6),
-            'resampled': clean.resampled}
+            'resampled': clean.resampled,
+            **({'unfiltered': clean.unfiltered} if clean.unfiltered else {})}
 
 
 def _warnings(native_path: Path, cleaned: List[CleanTrack],
               settings: MovementSettings) -> List[str]:
+    said = []
     short = sum(track.short for track in cleaned)
-    if not short:
-        return []
-    return [f'{native_path.name}: {short} stretches of trajectories were too '
+    if short:
+        said.append(
+            f'{native_path.name}: {short} stretches of trajectories were too '
             f'short for the {settings.filter["type"]} filter (at least '
             f'{filters.min_length(settings.filter)} points) and were left '
-            'unfiltered, as Pose2Sim leaves them']
+            'unfiltered, as Pose2Sim leaves them')
+    slow = [track for track in cleaned if track.unfiltered]
+    if slow:
+        said.append(
+            f'{native_path.name}: track(s) '
+            f'{", ".join(str(t.track.track_id) for t in slow[:5])}'
+            f'{", ..." if len(slow) > 5 else ""} left unfiltered: their '
+            f'frames come too slowly ({slow[0].unfiltered})')
+    return said
 
 
 def _write_trc(folder: Path, tracks: List[dict], names: Sequence[str],
-               rate: float, scale: Optional['Scale']) -> None:
+               rate: float, published: Path) -> None:
+    """The .trc files of each track in ``folder``, naming their place
+    once ``folder`` is published as ``published``."""
     markers = opensim_files.marker_names(names)
     columns = list(markers)
     for track in tracks:
@@ -177,7 +207,8 @@ def _write_trc(folder: Path, tracks: List[dict], names: Sequence[str],
                 continue
             xy = track[key][:, columns]
             xyz = np.concatenate([xy, np.zeros(xy.shape[:2] + (1,))], 2)
+            name = f'track{track["track_id"]}_{units}.trc'
             opensim_files.write_trc(
-                folder / f'track{track["track_id"]}_{units}.trc',
-                track['timestamp_s'], xyz, list(markers.values()), rate,
-                units)
+                folder / name, track['timestamp_s'], xyz,
+                list(markers.values()), rate, units,
+                shown_path=published / name)

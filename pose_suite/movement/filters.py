@@ -7,18 +7,26 @@ and counted (:class:`Filtered`): Butterworth needs more than
 ``3 × (order / 2 + 1)`` points (scipy's ``filtfilt`` padding), LOESS more
 than ``nb_values``, Kalman and One-Euro 2. Gaussian and median filters,
 which Pose2Sim runs over the whole column (a NaN spreads over the kernel),
-run here on each stretch with scipy's own edge handling (``reflect`` for
-Gaussian, zero padding for ``medfilt``), so that a gap spreads into nothing.
+run here on each stretch, so that a gap spreads into nothing: Gaussian
+with scipy's own edges (``reflect``); median with the end values repeated
+(``scipy.ndimage.median_filter``, ``nearest``), where Pose2Sim's
+``signal.medfilt`` pads with zeros and so pulls the first and last
+``kernel_frames // 2`` points of a stretch towards 0 px (a point alone
+between two gaps becomes 0): elsewhere the two are equal.
+
+The columns whose stretches start and end on the same frames (x and y of
+a point, every point seen in every frame) are filtered together, a block
+at a time.
 
 The samples must be evenly spaced: :mod:`.grid` resamples a variable
 frame rate first.
 """
 import dataclasses
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 from scipy import signal
-from scipy.ndimage import gaussian_filter1d
+from scipy.ndimage import gaussian_filter1d, median_filter
 
 from pose_suite.movement import smoothers
 from pose_suite.movement.steps import runs
@@ -45,12 +53,11 @@ def min_length(spec: Dict) -> int:
 
 
 def check_rate(spec: Dict, rate_hz: float) -> str:
-    """'' when ``spec`` can run at ``rate_hz``, else why not (one line)."""
-    for name in ('cutoff_hz', 'd_cutoff_hz'):
-        if spec['type'] == 'butterworth' and name in spec and \
-                spec[name] >= rate_hz / 2:
-            return (f'the filter\'s {name} {spec[name]:g} Hz is at or above '
-                    f'half the frame rate ({rate_hz / 2:g} Hz): lower it')
+    """'' when ``spec`` can run on frames ``rate_hz`` apart, else why not
+    (one line): a Butterworth cut-off at or above half the rate."""
+    if spec['type'] == 'butterworth' and spec['cutoff_hz'] >= rate_hz / 2:
+        return (f'the filter\'s cutoff_hz {spec["cutoff_hz"]:g} Hz is at or '
+                f'above half the frame rate ({rate_hz / 2:g} Hz): lower it')
     return ''
 
 
@@ -64,28 +71,40 @@ def zero_phase(values: np.ndarray, rate_hz: float, spec: Dict) -> Filtered:
     run = _RUNNERS[spec['type']](spec, rate_hz)
     shortest = min_length(spec)
     result = Filtered(out)
-    for column in out.T:
-        for start, stop in runs(np.isfinite(column)):
-            result.stretches += 1
-            if stop - start < shortest:
-                result.short += 1
-                continue
-            column[start:stop] = run(column[start:stop])
+    for (start, stop), columns in _stretches(out).items():
+        result.stretches += len(columns)
+        if stop - start < shortest:
+            result.short += len(columns)
+            continue
+        out[start:stop, columns] = run(out[start:stop, columns])
     return result
 
 
+def _stretches(values: np.ndarray) -> Dict[Tuple[int, int], List[int]]:
+    """``(start, stop) -> columns`` of every stretch without NaN of the
+    (T, C) ``values``."""
+    found: Dict[Tuple[int, int], List[int]] = {}
+    for column in range(values.shape[1]):
+        for start, stop in runs(np.isfinite(values[:, column])):
+            found.setdefault((int(start), int(stop)), []).append(column)
+    return found
+
+
+# Each runner filters a (n, k) block of k stretches of n points, along
+# axis 0.
 def _butterworth(spec, rate_hz) -> Callable:
     b, a = signal.butter(spec['order'] / 2, spec['cutoff_hz'] / (rate_hz / 2),
                          'low', analog=False)
-    return lambda x: signal.filtfilt(b, a, x)
+    return lambda x: signal.filtfilt(b, a, x, axis=0)
 
 
 def _gaussian(spec, rate_hz) -> Callable:
-    return lambda x: gaussian_filter1d(x, spec['sigma_frames'])
+    return lambda x: gaussian_filter1d(x, spec['sigma_frames'], axis=0)
 
 
 def _median(spec, rate_hz) -> Callable:
-    return lambda x: signal.medfilt(x, kernel_size=spec['kernel_frames'])
+    return lambda x: median_filter(x, size=(spec['kernel_frames'], 1),
+                                   mode='nearest')
 
 
 def _loess(spec, rate_hz) -> Callable:
@@ -108,10 +127,10 @@ def _one_euro(spec, rate_hz) -> Callable:
 
 def one_euro(x: np.ndarray, rate_hz: float, cutoff_hz: float, beta: float,
              d_cutoff_hz: float) -> np.ndarray:
-    """One pass of the One-Euro filter over (T,) evenly spaced values
-    (Pose2Sim's: the derivative of the raw value against the previous
-    filtered one, its cut-off raised by ``beta`` × |speed|); the filter
-    runs it forwards then backwards."""
+    """One pass of the One-Euro filter over (T, k) evenly spaced values,
+    each column on its own (Pose2Sim's: the derivative of the raw value
+    against the previous filtered one, its cut-off raised by ``beta`` ×
+    |speed|); the filter runs it forwards then backwards."""
     dt = 1.0 / rate_hz
 
     def alpha(cutoff):
@@ -120,11 +139,11 @@ def one_euro(x: np.ndarray, rate_hz: float, cutoff_hz: float, beta: float,
 
     out = np.empty_like(x)
     out[0] = previous = x[0]
-    speed = 0.0
+    speed = np.zeros_like(x[0])
     alpha_d = alpha(d_cutoff_hz)
     for i in range(1, len(x)):
         speed = alpha_d * (x[i] - previous) / dt + (1 - alpha_d) * speed
-        a = alpha(cutoff_hz + beta * abs(speed))
+        a = alpha(cutoff_hz + beta * np.abs(speed))
         out[i] = previous = a * x[i] + (1 - a) * previous
     return out
 

@@ -4,7 +4,9 @@ without loading a model.
 
 ``OUTPUT`` is a result JSON, or a folder searched with its sub-folders for
 the suite's results. Each result is checked whole first (a result cut
-short is refused, never post-processed); results are never changed.
+short is refused, never post-processed); results are never changed. An
+image's result has no movement data (nothing is made, no failure); a
+video's without tracks is a failure, its exports still written.
 """
 import dataclasses
 import time
@@ -17,7 +19,7 @@ from pose_suite.errors import (MovementError, OutputError, SuiteWarning,
 from pose_suite.movement.chain import MovementSettings
 from pose_suite.movement.derive import FORMATS, derive, wanted
 from pose_suite.outputs.exports import export, is_current
-from pose_suite.outputs.results import is_result, read_meta
+from pose_suite.outputs.results import is_result, read_meta, why_incomplete
 
 #: Exports that need the pose model's own meta, which --postprocess does
 #: not load.
@@ -94,14 +96,14 @@ def _one(path: Path, cfg, settings: MovementSettings) -> List[Path]:
     if meta is None:
         raise MovementError(f'{path}: its meta cannot be read')
     written = []
-    if wanted(settings, cfg.export_formats):
+    for fmt in cfg.export_formats:  # first: a movement refusal stops none
+        if fmt in FORMATS or fmt in NEEDS_MODEL or \
+                is_current(path, fmt, meta) or why_incomplete(path, meta):
+            continue
+        written.append(export(path, fmt, meta, {}))
+    if wanted(settings, cfg.export_formats) and meta.get('kind') != 'image':
         made = derive(path, meta, settings, cfg.export_formats)
         for line in made.warnings:
             warnings.warn(line, SuiteWarning)
         written.append(made.folder)
-    for fmt in cfg.export_formats:
-        if fmt in FORMATS or fmt in NEEDS_MODEL or \
-                is_current(path, fmt, meta):
-            continue
-        written.append(export(path, fmt, meta, {}))
     return written

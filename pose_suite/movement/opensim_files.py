@@ -123,7 +123,7 @@ def marker_names(keypoint_names: Sequence[str]) -> Dict[int, str]:
 
 
 def write_trc(path, time_s, xyz, names: Sequence[str], rate_hz: float,
-              units: str, first_frame: int = 0) -> None:
+              units: str, first_frame: int = 0, shown_path=None) -> None:
     """Write marker trajectories as an OpenSim .trc file, as Sports2D's
     ``make_trc_with_trc_data`` writes one.
 
@@ -151,6 +151,9 @@ def write_trc(path, time_s, xyz, names: Sequence[str], rate_hz: float,
         rate_hz: the frame rate, > 0.
         units: ``'px'`` or ``'m'``.
         first_frame: the Frame# of the first row.
+        shown_path: the path the first line names (default ``path``): the
+            file's place once published, when it is written elsewhere
+            first.
     Raises:
         ValueError: shapes, values or names as above are not so.
         OSError: the file cannot be written.
@@ -169,7 +172,10 @@ def write_trc(path, time_s, xyz, names: Sequence[str], rate_hz: float,
     _no_infinity(xyz, 'xyz')
     frames, markers = len(time_s), len(names)
     rate_text = str(int(rate)) if rate.is_integer() else repr(rate)
-    path_text = os.fspath(path)
+    # The path as text (a name that is not UTF-8: its bytes escaped).
+    path_text = os.fsencode(os.fspath(path if shown_path is None
+                                      else shown_path)).decode(
+        'utf-8', 'backslashreplace')
     header = [
         'PathFileType\t4\t(X/Y/Z)\t' + path_text,
         'DataRate\tCameraRate\tNumFrames\tNumMarkers\tUnits\tOrigDataRate'

@@ -2,8 +2,8 @@
 
 As Sports2D does with its first person, the scale (``person_height_m`` /
 the person's height in pixels) and the floor come from one track, here the
-one with the most points (the person seen longest), and hold for every
-track: they share the camera and the floor. ``person_height_m`` is that
+one with the most points (the person seen longest; the next one when its
+height cannot be measured), and hold for every track: they share the camera and the floor. ``person_height_m`` is that
 person's height. :mod:`.metres` has the arithmetic and what a single
 camera cannot give.
 """
@@ -64,20 +64,21 @@ def scale_from(cleaned: List[CleanTrack], names: Sequence[str],
         MovementError: the person's height cannot be measured (a point it
             needs is never seen).
     """
-    best = max(cleaned, key=lambda c: int(np.isfinite(c.points).sum()))
-    points = _by_sports2d_name(best.points, names)
+    ranked = sorted(cleaned, key=lambda c: -int(np.isfinite(c.points).sum()))
+    for best in ranked:  # the first whose height can be measured
+        points = _by_sports2d_name(best.points, names)
+        try:
+            height = metres.height_px(points)
+        except (ValueError, KeyError):
+            continue
+        if np.isfinite(height) and height > 0:
+            break
+    else:
+        raise MovementError(
+            'no track\'s height in pixels can be measured (heels, ankles, '
+            'knees, hips, shoulders and nose must be seen in some frames)')
     scores = best.track.scores
     kept = np.where(scores >= settings.kpt_thr, scores, np.nan)
-    try:
-        height = metres.height_px(points)
-    except (ValueError, KeyError) as exc:
-        raise MovementError(
-            f'cannot measure track {best.track.track_id}\'s height in pixels '
-            f'for metres ({exc}): the whole body must be seen') from None
-    if not np.isfinite(height) or height <= 0:
-        raise MovementError(f'track {best.track.track_id}\'s height in '
-                            'pixels could not be measured for metres: the '
-                            'whole body must be seen in some frames')
     floor = metres.floor(
         points, _by_sports2d_name(kept, names), best.rate_hz, height,
         settings.person_height_m, FLOOR_SCORE,

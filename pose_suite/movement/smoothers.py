@@ -31,13 +31,14 @@ def loess(values: np.ndarray, nb_values: int) -> np.ndarray:
     it.
 
     Args:
-        values (np.ndarray): (T,) finite values on consecutive frames, e.g.
-            a keypoint's x in pixels.
+        values (np.ndarray): (T,) or (T, C) finite values on consecutive
+            frames, e.g. a keypoint's x in pixels (each column on its own:
+            the weights depend on the frames only).
         nb_values (int): frames in each local fit (Pose2Sim's
             ``nb_values_used``).
 
     Returns:
-        np.ndarray: (T,) float64 smoothed values, in the unit of ``values``.
+        np.ndarray: float64 smoothed values, ``values``' shape and unit.
     """
     y = np.asarray(values, dtype=float)
     count = len(y)
@@ -60,7 +61,9 @@ def loess(values: np.ndarray, nb_values: int) -> np.ndarray:
         axis=1, keepdims=True), 1e-12)
     projection = weights * (1.0 + (frames[:, None] - mean)
                             * (window - mean) / spread)
-    return (projection * y[window]).sum(axis=1)
+    if y.ndim == 1:
+        return (projection * y[window]).sum(axis=1)
+    return (projection[..., None] * y[window]).sum(axis=1)
 
 
 def _model(frame_rate: float, process_noise: float):
@@ -82,36 +85,45 @@ def _model(frame_rate: float, process_noise: float):
     return transition, noise
 
 
-def _filter(values, transition, noise):
-    """filterpy's ``batch_filter``: predict then update at every frame.
-
-    Returns:
-        tuple: means (T, 3) and covariances (T, 3, 3) after each update.
-    """
-    # Pose2Sim's initial state: the first value, first difference and second
-    # difference (per frame, not per second); filterpy's P = I, times 20.
-    state = np.array([values[0], values[1] - values[0],
-                      values[2] - 2 * values[1] + values[0]])
+def _gains(count, transition, noise):
+    """filterpy's covariance recursion of ``batch_filter`` (predict then
+    update at every frame), which does not depend on the values: the gain
+    (T, 3) and the covariance (T, 3, 3) after each update."""
+    # filterpy's P = I, times 20 (Pose2Sim).
     covariance = np.eye(3) * MEASUREMENT_NOISE
     variance = MEASUREMENT_NOISE ** 2
-    means = np.empty((len(values), 3))
-    covariances = np.empty((len(values), 3, 3))
-    for i, value in enumerate(values):
-        state = transition @ state
+    gains = np.empty((count, 3))
+    covariances = np.empty((count, 3, 3))
+    for i in range(count):
         covariance = transition @ covariance @ transition.T + noise
         gain = covariance[:, 0] / (covariance[0, 0] + variance)
-        state = state + gain * (value - state[0])
         # Joseph form, as filterpy: (I-KH) P (I-KH)' + K R K'
         keep = np.eye(3) - np.outer(gain, [1.0, 0.0, 0.0])
         covariance = (keep @ covariance @ keep.T
                       + np.outer(gain, gain) * variance)
-        means[i], covariances[i] = state, covariance
-    return means, covariances
+        gains[i], covariances[i] = gain, covariance
+    return gains, covariances
+
+
+def _filter(values, transition, gains):
+    """The states of ``batch_filter`` for (T, C) values, every column at
+    once: means (T, 3, C)."""
+    # Pose2Sim's initial state: the first value, first difference and second
+    # difference (per frame, not per second).
+    state = np.stack([values[0], values[1] - values[0],
+                      values[2] - 2 * values[1] + values[0]])
+    means = np.empty((len(values), 3, values.shape[1]))
+    for i, value in enumerate(values):
+        state = transition @ state
+        state = state + gains[i][:, None] * (value - state[0])
+        means[i] = state
+    return means
 
 
 def _smooth(means, covariances, transition, noise):
-    """filterpy's ``rts_smoother`` on the filtered means (positions only
-    need the smoothed means: the smoothed covariances are not kept)."""
+    """filterpy's ``rts_smoother`` on the filtered means (T, 3, C)
+    (positions only need the smoothed means: the smoothed covariances are
+    not kept)."""
     means = means.copy()
     for i in range(len(means) - 2, -1, -1):
         predicted = transition @ covariances[i] @ transition.T + noise
@@ -132,24 +144,26 @@ def kalman(values: np.ndarray, frame_rate: float, trust_ratio: float = 500,
     acceleration needing three).
 
     Args:
-        values (np.ndarray): (T,) finite values on consecutive frames, e.g.
-            a keypoint's x in pixels (Pose2Sim treats 0 as missing: the
-            caller splits there).
+        values (np.ndarray): (T,) or (T, C) finite values on consecutive
+            frames, e.g. a keypoint's x in pixels, each column filtered on
+            its own (Pose2Sim treats 0 as missing: the caller splits
+            there).
         frame_rate (float): frames per second of the series.
         trust_ratio (float): process noise over measurement noise
             (Pose2Sim's ``trust_ratio``; truncated to an integer as it does).
         smooth (bool): run the backward (RTS) pass.
 
     Returns:
-        np.ndarray: (T,) float64 filtered positions, in the unit of
-        ``values``.
+        np.ndarray: float64 filtered positions, ``values``' shape and unit.
     """
     values = np.asarray(values, dtype=float)
     if len(values) < 3:
         return values.copy()
+    columns = values.reshape(len(values), -1)
     transition, noise = _model(frame_rate,
                                MEASUREMENT_NOISE * int(trust_ratio))
-    means, covariances = _filter(values, transition, noise)
+    gains, covariances = _gains(len(values), transition, noise)
+    means = _filter(columns, transition, gains)
     if smooth:
         means = _smooth(means, covariances, transition, noise)
-    return means[:, 0]
+    return means[:, 0].reshape(values.shape)

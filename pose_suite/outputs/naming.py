@@ -18,6 +18,7 @@ from pose_suite.config.specs import check_distinct, is_json_file, is_stream
 from pose_suite.errors import OutputError
 from pose_suite.media.inputs import Inputs
 from pose_suite.outputs.exports import SUFFIXES, export_path
+from pose_suite.outputs.movement_files import in_movement_folder
 from pose_suite.outputs.openpose import (FOLDER_FORMATS, OWNER_FILE,
                                          check_owner, folder_path,
                                          foreign_entries, is_openpose_file)
@@ -178,6 +179,8 @@ def is_own_output(path: Path, roots: Sequence[Path] = ()) -> bool:
     overlay = _OVERLAY.match(name)
     if overlay and is_result(path.with_name(overlay['input'] + '.json')):
         return True  # an overlay beside its input's result
+    if in_movement_folder(path):  # the movement data beside a result
+        return True
     return is_openpose_file(path) or (
         name == OWNER_FILE and path.parent.name.endswith('_json'))
 

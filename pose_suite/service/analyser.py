@@ -197,6 +197,7 @@ class PoseAnalyser(ResultChecks):
         resume = cfg.resume if resume is None else resume
         keep = resume if keep_up_to_date is None else keep_up_to_date
         output_file = cfg.output_file()
+        self.published = None  # set once the result is written
         why = ''  # why a complete result is analysed again
         # Checked before the input is opened, so that a finished batch
         # resumes in seconds.
@@ -272,6 +273,7 @@ class PoseAnalyser(ResultChecks):
                     meta['segment'] = {'frames': [first, stop],
                                        'resume_key': key_of_segment}
                 output = writer.commit(meta)
+                self.published = output  # its exports follow
         finally:
             if overlay:
                 overlay.close(keep=output is not None, end_s=plan.end_s)
@@ -314,9 +316,10 @@ class PoseAnalyser(ResultChecks):
             written.append(fmt)
         try:
             return written + write_movement(output, meta, cfg, only_stale)
-        except MovementError as exc:
-            raise OutputError(f'{output} was written, but its movement data '
-                              f'was not: {exc}') from None
+        except MovementError as exc:  # the result itself is sound
+            warnings.warn(f'no movement data for {output.name}: {exc}',
+                          SuiteWarning)
+            return written
 
     def iter_frames(self, input_path: Optional[PathLike] = None
                     ) -> Iterator[Dict]:
