@@ -14,9 +14,9 @@ with scipy's own edges (``reflect``); median with the end values repeated
 ``kernel_frames // 2`` points of a stretch towards 0 px (a point alone
 between two gaps becomes 0): elsewhere the two are equal.
 
-The columns whose stretches start and end on the same frames (x and y of
-a point, every point seen in every frame) are filtered together, a block
-at a time.
+The stretches of one length (x and y of a point, every point seen in
+every frame, the many short stretches between missing points) are
+filtered together, the columns of one block.
 
 The samples must be evenly spaced: :mod:`.grid` resamples a variable
 frame rate first.
@@ -71,23 +71,29 @@ def zero_phase(values: np.ndarray, rate_hz: float, spec: Dict) -> Filtered:
     run = _RUNNERS[spec['type']](spec, rate_hz)
     shortest = min_length(spec)
     result = Filtered(out)
-    for (start, stop), columns in _stretches(out).items():
+    for length, (starts, columns) in _stretches(out).items():
         result.stretches += len(columns)
-        if stop - start < shortest:
+        if length < shortest:
             result.short += len(columns)
             continue
-        out[start:stop, columns] = run(out[start:stop, columns])
+        rows = starts[None, :] + np.arange(length)[:, None]  # (L, n)
+        out[rows, columns] = run(out[rows, columns])
     return result
 
 
-def _stretches(values: np.ndarray) -> Dict[Tuple[int, int], List[int]]:
-    """``(start, stop) -> columns`` of every stretch without NaN of the
-    (T, C) ``values``."""
-    found: Dict[Tuple[int, int], List[int]] = {}
+def _stretches(values: np.ndarray
+               ) -> Dict[int, Tuple[np.ndarray, np.ndarray]]:
+    """``length -> (starts, columns)`` of every stretch without NaN of
+    the (T, C) ``values``: the stretches of one length are filtered
+    together, as the columns of one (length, n) block."""
+    found: Dict[int, Tuple[List[int], List[int]]] = {}
     for column in range(values.shape[1]):
         for start, stop in runs(np.isfinite(values[:, column])):
-            found.setdefault((int(start), int(stop)), []).append(column)
-    return found
+            starts, columns = found.setdefault(int(stop - start), ([], []))
+            starts.append(int(start))
+            columns.append(column)
+    return {length: (np.array(starts), np.array(columns))
+            for length, (starts, columns) in found.items()}
 
 
 # Each runner filters a (n, k) block of k stretches of n points, along

@@ -136,8 +136,8 @@ def publish_folder(folder: Path, write) -> None:
                                    f'{secrets.token_hex(4)}')
             os.replace(folder, old)
         os.replace(temporary, folder)
-        if old is not None:
-            shutil.rmtree(old)
+        if old is not None:  # published; what stays is swept later
+            shutil.rmtree(old, ignore_errors=True)
     finally:
         if temporary.exists():
             shutil.rmtree(temporary, ignore_errors=True)
