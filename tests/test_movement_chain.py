@@ -276,3 +276,132 @@ def test_movement_text_is_jsons_and_reprs(monkeypatch, rows_at_once):
                                    'NaN')) == ''.join(
         '\t'.join('NaN' if v != v else repr(v) for v in row) + '\n'
         for row in table.tolist())
+
+
+def test_hampel_leaves_a_window_with_a_missing_point():
+    """Pose2Sim's np.median of a window with NaN is NaN: the point stays,
+    however far out it is."""
+    values = walk(40, seed=10)
+    values[20] += 500.0
+    values[18] = np.nan
+    ours = steps.hampel(values[:, None], 7, 2)[:, 0]
+    assert ours[20] == values[20]
+    np.testing.assert_array_equal(ours, hampel_filter(values.copy(), 7, 2))
+
+
+def test_minimum_lengths_are_pose2sims():
+    """Butterworth (order 4) needs more than 9 points (filtfilt's
+    padding), LOESS more than nb_values: a stretch of exactly that many is
+    left as it is and counted."""
+    butter = {'type': 'butterworth', 'cutoff_hz': 6, 'order': 4}
+    loess = {'type': 'loess', 'nb_values': 5}
+    assert filters.min_length(butter) == 10
+    assert filters.min_length(loess) == 6
+    for spec, length in ((butter, 9), (loess, 5)):
+        values = walk(length, seed=11)[:, None]
+        done = filters.zero_phase(values, RATE, spec)
+        assert done.short == 1
+        np.testing.assert_array_equal(done.values, values)
+
+
+def test_twenty_percent_jitter_is_uneven():
+    times = np.arange(60) / 30 + np.where(np.arange(60) % 2, 0.2 / 30, 0)
+    assert not grid.is_even(times)
+    track = Track(1, np.arange(60), times, walk(120, seed=12).reshape(
+        60, 1, 2), np.ones((60, 1)))
+    clean = clean_track(track, MovementSettings(filter={
+        'type': 'butterworth', 'cutoff_hz': 4, 'order': 4}))
+    assert clean.resampled
+
+
+def test_a_score_equal_to_kpt_thr_counts_and_counts_are_points():
+    points = walk(40, seed=13).reshape(20, 1, 2)
+    scores = np.full((20, 1), 0.5)
+    scores[5:7] = 0.2  # two frames of one point: 2 points filled
+    track = Track(1, np.arange(20), np.arange(20) / RATE, points, scores)
+    clean = clean_track(track, MovementSettings(kpt_thr=0.5,
+                                                interp_max_gap=3))
+    assert clean.filled == 2
+    assert np.isfinite(clean.points).all()
+    np.testing.assert_array_equal(clean.points[:5], points[:5])
+
+
+def test_settings_say_what_is_on():
+    from pose_suite.movement.derive import wanted
+    assert MovementSettings(fill_large_gaps='last_value').cleans
+    assert not MovementSettings().wanted
+    assert wanted(MovementSettings(), ['trc'])
+
+
+def test_the_measured_points_are_read_when_smoothed(tmp_path):
+    """A result written with smoothing holds keypoints_raw: the movement
+    chain starts from what the models measured."""
+    import json
+
+    from pose_suite.movement.series import read_trajectories
+    from pose_suite.outputs.results import record_line, write_result
+    person = {'track_id': 3, 'bbox': [0, 0, 1, 1], 'bbox_score': 0.9,
+              'keypoints': [[1.0, 2.0]], 'keypoint_scores': [0.9],
+              'keypoints_raw': [[5.0, 6.0]]}
+    path = tmp_path / 'r.json'
+    with open(path, 'w', encoding='utf-8') as handle:
+        write_result(handle, {'kind': 'video'}, [record_line(
+            {'frame_index': 0, 'timestamp_s': 0.0, 'persons': [person]})])
+    found = read_trajectories(path, 1)
+    assert found.tracks[0].points.tolist() == [[[5.0, 6.0]]]
+    assert json.loads(path.read_text())['frames'][0]['persons'][0]
+
+
+def test_metres_come_from_the_longest_track():
+    from pose_suite.movement.chain import CleanTrack
+    from pose_suite.movement.scale import scale_from
+    from pose_suite.outputs.report_pictures import wholebody_meta
+    names = [wholebody_meta()['keypoint_id2name'][i] for i in range(133)]
+    rng = np.random.default_rng(14)
+
+    def person(track_id, frames):
+        points = rng.uniform(100, 500, (frames, 133, 2))
+        track = Track(track_id, np.arange(frames), np.arange(frames) / 30,
+                      points, np.ones((frames, 133)))
+        return CleanTrack(track, points, rate_hz=30.0)
+    scale = scale_from([person(1, 20), person(2, 70), person(3, 40)], names,
+                       MovementSettings(person_height_m=1.75),
+                       {'width': 640, 'height': 480})
+    assert scale.track_id == 2
+
+
+@pytest.mark.parametrize('key,value', [
+    ('filter', {'type': 'butterworth', 'order': 3}),
+    ('floor_angle', 90), ('floor_angle', -90),
+    ('filter', {'type': 'median', 'kernel_frames': 4}),
+])
+def test_values_refused(key, value):
+    from pose_suite.config.keys import validate_value
+    from pose_suite.errors import ConfigError
+    with pytest.raises(ConfigError, match=key):
+        validate_value(key, value)
+
+
+def test_derived_only_keeps_kpt_thr_where_it_decides_tracks():
+    import dataclasses
+
+    from pose_suite.config import build_config
+    from pose_suite.service.resume import derived_only
+    cfg = build_config({})
+    assert derived_only(cfg, 'video') == ('angles',)
+    assert derived_only(cfg, 'image') == ('angles', 'kpt_thr')
+    untracked = dataclasses.replace(cfg, tracking=False)
+    assert derived_only(untracked, 'video') == ('angles', 'kpt_thr')
+    assert derived_only(dataclasses.replace(untracked, det_interval=2),
+                        'video') == ('angles',)
+
+
+def test_missing_angles_are_null_in_strict_json():
+    import json
+
+    from pose_suite.outputs.movement_files import json_array
+
+    def refuse(text):
+        raise ValueError(text)
+    text = ''.join(json_array(np.array([1.5, np.nan]), 6))
+    assert json.loads(text, parse_constant=refuse) == [1.5, None]

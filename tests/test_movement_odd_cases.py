@@ -238,3 +238,98 @@ def test_ctrl_c_during_postprocess_is_one_line(made, tmp_path, monkeypatch):
     assert done.returncode == 130
     assert_one_line_error(done, 'interrupted', 'untouched')
     assert sha256(copy) == sha256(result)
+
+
+def test_only_a_movement_key_or_format_changed_runs_no_model(
+        made, tmp_path, monkeypatch):
+    """Without --resume: another filter rewrites movement.json, an added
+    trc format writes its files, no frame is analysed; a second
+    --postprocess rewrites no export that is current."""
+    from pose_suite.service.analyser import PoseAnalyser
+    config, clip, _ = made
+    args = ['pose_analysis_service.py', '--config', config, '--input', clip,
+            '--output', tmp_path, '--quiet']
+    assert run_cli(*args, *FLAGS).returncode == 0
+    before = sha256(tmp_path / 'clip.avi.json')
+    calls = fail_on_call(monkeypatch, PoseAnalyser, 'analyse_frame', 1,
+                         AssertionError('a model ran'))
+    assert run_cli(*args, *FLAGS[:-2], '--filter',
+                   'gaussian').returncode == 0
+    movement, _ = read_movement(tmp_path / 'clip.avi.movement')
+    assert movement['settings']['filter']['type'] == 'gaussian'
+    assert run_cli(*args, *FLAGS[:-2], '--filter', 'gaussian', '--format',
+                   'trc').returncode == 0
+    assert (tmp_path / 'clip.avi.movement' / 'track0_px.trc').is_file()
+    assert not calls and sha256(tmp_path / 'clip.avi.json') == before
+    assert postprocess(config, tmp_path, '--format', 'csv').returncode == 0
+    csv = tmp_path / 'clip.avi.csv'
+    written = csv.stat().st_mtime_ns
+    time.sleep(0.01)
+    done = postprocess(config, tmp_path, '--format', 'csv')
+    assert done.returncode == 0 and csv.stat().st_mtime_ns == written
+
+
+def test_a_folder_of_the_users_in_the_way_is_kept(made, tmp_path):
+    config, _, result = made
+    copy = tmp_path / 'clip.avi.json'
+    copy.write_bytes(result.read_bytes())
+    theirs = movement_folder(copy)
+    theirs.mkdir()
+    (theirs / 'notes.txt').write_text('mine\n')
+    done = postprocess(config, copy, *FLAGS)
+    assert done.returncode == 1 and 'in the way' in done.stderr
+    assert (theirs / 'notes.txt').read_text() == 'mine\n'
+    assert sorted(p.name for p in theirs.iterdir()) == ['notes.txt']
+
+
+def test_the_report_takes_angles_only_from_this_results_folder(made,
+                                                               tmp_path):
+    from pose_suite.outputs.movement_files import movement_angles
+    from pose_suite.outputs.results import read_meta
+    config, _, result = made
+    meta = read_meta(result)
+    assert movement_angles(result, meta) is not None
+    other = dict(meta, run=dict(meta['run'], result_id='another'))
+    assert movement_angles(result, other) is None
+
+
+def test_kpt_thr_on_a_photo_is_made_again_without_models(
+        model_files, tmp_path, monkeypatch):
+    from conftest import COCO_IMAGES, data_file
+
+    from pose_suite.service.analyser import PoseAnalyser
+    config = tmp_path / 'config.json'
+    config.write_text(json.dumps(with_models(
+        {'device': 'cpu', 'bbox_thr': 0.0}, model_files)))
+    args = ['pose_analysis_service.py', '--config', config, '--input',
+            data_file(COCO_IMAGES[0]), '--output', tmp_path / 'out',
+            '--angles', '--quiet']
+    assert run_cli(*args).returncode == 0
+    calls = fail_on_call(monkeypatch, PoseAnalyser, 'analyse_frame', 1,
+                         AssertionError('a model ran'))
+    creating = run_cli('creating_config.py', '--config', config,
+                       '--kpt-thr', '0.6')
+    assert creating.returncode == 0
+    assert run_cli(*args, '--resume').returncode == 0
+    result = next((tmp_path / 'out').glob('*.json'))
+    meta = json.loads(result.read_text())['meta']
+    assert not calls and meta['thresholds']['kpt_thr'] == 0.6
+    assert meta['run']['rederived_without_models'] is True
+
+
+def test_a_cut_result_is_analysed_again_not_rederived(made, tmp_path):
+    """A result cut short with only angles changed: analysed again (its
+    frames all back), never re-derived as it is."""
+    config, clip, _ = made
+    args = ['pose_analysis_service.py', '--config', config, '--input', clip,
+            '--output', tmp_path, '--quiet']
+    assert run_cli(*args, '--angles').returncode == 0
+    result = tmp_path / 'clip.avi.json'
+    data = result.read_bytes()
+    result.write_bytes(data[:len(data) // 2])
+    for resume in (['--resume'], []):
+        assert run_cli(*args, '--no-angles', *resume).returncode == 0
+        meta = json.loads(result.read_text())['meta']
+        assert 'rederived_without_models' not in meta['run']
+        assert meta['frame_count'] == 12
+        result.write_bytes(data[:len(data) // 2])
