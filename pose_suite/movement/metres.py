@@ -12,6 +12,8 @@ from typing import Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from pose_suite.outputs.angles import POINTS as ANGLE_POINTS
+
 #: Sports2D's factor from the height measured in the image to the height:
 #: segments seldom lie in the image plane, so they look shorter.
 CORRECTION_2D_TO_3D = 1.063
@@ -26,19 +28,13 @@ SHORTEST_RUN = 10
 #: Sports2D: a big toe slower than this (m/s) stands on the floor.
 TOE_SPEED_BELOW = 1.0
 
-#: Sports2D's names of the points used here -> COCO-WholeBody's (mmpose).
-POINTS = {
-    'Nose': 'nose',
-    'RShoulder': 'right_shoulder', 'LShoulder': 'left_shoulder',
-    'RHip': 'right_hip', 'LHip': 'left_hip',
-    'RKnee': 'right_knee', 'LKnee': 'left_knee',
-    'RAnkle': 'right_ankle', 'LAnkle': 'left_ankle',
-    'RHeel': 'right_heel', 'LHeel': 'left_heel',
-    'RBigToe': 'right_big_toe', 'LBigToe': 'left_big_toe',
-}
 #: The points :func:`height_px` needs.
 HEIGHT_POINTS = ('RAnkle', 'RKnee', 'RHip', 'RShoulder', 'LAnkle', 'LKnee',
                  'LHip', 'LShoulder', 'RHeel', 'LHeel', 'Nose')
+#: Sports2D's names of the points used here -> COCO-WholeBody's (mmpose):
+#: the angles' map (:data:`pose_suite.outputs.angles.POINTS`) and the nose.
+POINTS = {name: ANGLE_POINTS.get(name, 'nose')
+          for name in HEIGHT_POINTS + ('RBigToe', 'LBigToe')}
 
 
 def _xy(points: Mapping[str, np.ndarray], name: str) -> np.ndarray:
