@@ -29,8 +29,7 @@ def movement_stale(output: Path, meta: dict, cfg) -> bool:
     """Whether the result ``output`` (its ``meta``) needs its movement
     folder (re)made for the config ``cfg``."""
     settings = MovementSettings.from_config(cfg)
-    return wanted(settings, cfg.export_formats) and \
-        meta.get('kind') != 'image' and not is_current(
+    return wanted(settings, cfg.export_formats, meta) and not is_current(
         output, meta, settings, cfg.export_formats)
 
 
@@ -46,8 +45,7 @@ def write_movement(output: Path, meta: dict, cfg,
         MovementError: see :func:`.derive.derive`.
     """
     settings = MovementSettings.from_config(cfg)
-    if not wanted(settings, cfg.export_formats) or \
-            meta.get('kind') == 'image':
+    if not wanted(settings, cfg.export_formats, meta):
         remove_stale(output, meta)
         return []
     if only_stale and is_current(output, meta, settings, cfg.export_formats):

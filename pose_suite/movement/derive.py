@@ -18,11 +18,12 @@ from pose_suite.movement import filters, grid, opensim_files
 from pose_suite.movement.chain import (CleanTrack, MovementSettings,
                                        clean_track)
 from pose_suite.movement.scale import Scale, scale_from
-from pose_suite.outputs.movement_files import (made_from, movement_folder,
-                                         publish_folder, read_movement_meta,
-                                         write_angles_csv,
-                                         write_movement_json)
 from pose_suite.movement.series import read_trajectories
+from pose_suite.outputs.movement_files import (made_from, movement_folder,
+                                               publish_folder,
+                                               read_movement_meta,
+                                               write_angles_csv,
+                                               write_movement_json)
 from pose_suite.outputs.angles import AngleComputer
 from pose_suite.outputs.results import (ANGLE_DECIMALS, PIXEL_DECIMALS,
                                         why_incomplete)
@@ -34,8 +35,13 @@ METRE_DECIMALS = 6
 FORMATS = ('trc', 'mot')
 
 
-def wanted(settings: MovementSettings, formats: Sequence[str]) -> bool:
-    """Whether a result gets a movement folder."""
+def wanted(settings: MovementSettings, formats: Sequence[str],
+           meta: Optional[dict] = None) -> bool:
+    """Whether a result (whose ``meta`` is given, when known) gets a
+    movement folder: asked for by the settings or formats, and never for
+    an image."""
+    if meta is not None and meta.get('kind') == 'image':
+        return False
     return settings.wanted or any(f in FORMATS for f in formats)
 
 

@@ -101,7 +101,7 @@ def _one(path: Path, cfg, settings: MovementSettings) -> List[Path]:
                 is_current(path, fmt, meta) or why_incomplete(path, meta):
             continue
         written.append(export(path, fmt, meta, {}))
-    if wanted(settings, cfg.export_formats) and meta.get('kind') != 'image':
+    if wanted(settings, cfg.export_formats, meta):
         made = derive(path, meta, settings, cfg.export_formats)
         for line in made.warnings:
             warnings.warn(line, SuiteWarning)
