@@ -46,16 +46,18 @@ class DetectionService:
         bbox_thr: keep boxes whose score is above this.
         nms_thr: IoU above which the lower-scored of two boxes is dropped.
         det_cat_id: class index of "person" in the detector's classes.
-        precision, fast: the arithmetic and fast mode, as given (see
+        precision, fast, runtime: the arithmetic, fast mode and (fast mode
+            on a CPU) the runtime of the heavy part, as given (see
             ``pose_suite.models.build.build_model``).
     """
 
     def __init__(self, det_config: PathLike, det_checkpoint: PathLike,
                  device: str = 'cpu', bbox_thr: float = 0.3,
                  nms_thr: float = 0.3, det_cat_id: int = 0,
-                 precision: str = 'fp32', fast: Optional[bool] = None):
+                 precision: str = 'fp32', fast: Optional[bool] = None,
+                 runtime: str = 'auto'):
         self.loaded = build_model(init_detector, det_config, det_checkpoint,
-                                  device, precision, fast)
+                                  device, precision, fast, runtime)
         self.model = self.loaded.model
         self.device = self.loaded.device
         self.bbox_thr = bbox_thr

@@ -42,7 +42,8 @@ class PoseExtractionService:
         pose_checkpoint: weights (.pth); mmpose 0.x and 1.x layouts load.
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto``.
         batch_size: persons per forward pass (bounds memory on crowds).
-        precision, fast: the arithmetic and fast mode, as given (see
+        precision, fast, runtime: the arithmetic, fast mode and (fast mode
+            on a CPU) the runtime of the heavy part, as given (see
             ``pose_suite.models.build.build_model``).
         flip_test: also run each mirrored crop and average the heatmaps
             (twice the model's work); None: as the config's ``test_cfg``.
@@ -51,9 +52,9 @@ class PoseExtractionService:
     def __init__(self, pose_config: PathLike, pose_checkpoint: PathLike,
                  device: str = 'cpu', batch_size: int = 8,
                  precision: str = 'fp32', flip_test: Optional[bool] = None,
-                 fast: Optional[bool] = None):
+                 fast: Optional[bool] = None, runtime: str = 'auto'):
         self.loaded = build_model(init_model, pose_config, pose_checkpoint,
-                                  device, precision, fast)
+                                  device, precision, fast, runtime)
         self.model = self.loaded.model
         self.device = self.loaded.device
         self.batch_size = batch_size

@@ -23,15 +23,16 @@ ALLOWED = {
     'errors': set(),
     'config': {'errors'},
     'media': {'config', 'errors'},
-    'models': {'config', 'errors'},
+    'runtimes': {'errors'},
+    'models': {'runtimes', 'config', 'errors'},
     'outputs': {'media', 'config', 'errors'},
     'movement': {'outputs', 'config', 'errors'},
-    'service': {'movement', 'outputs', 'media', 'models', 'config',
-                'errors'},
-    'batch': {'service', 'movement', 'outputs', 'media', 'models', 'config',
-              'errors'},
+    'service': {'movement', 'outputs', 'media', 'models', 'runtimes',
+                'config', 'errors'},
+    'batch': {'service', 'movement', 'outputs', 'media', 'models',
+              'runtimes', 'config', 'errors'},
     'entry': {'batch', 'service', 'movement', 'outputs', 'media', 'models',
-              'config', 'errors'},
+              'runtimes', 'config', 'errors'},
 }
 MAX_LINES = 400
 

@@ -78,10 +78,17 @@ KEYS: Tuple[Key, ...] = (
         'complete for the same input and settings ("up to date").', Flag()),
     Key('precision', 'fp32',
         'fp32 (exact, the default), bf16 (fast mode where this machine runs '
-        'bf16 faster, measured; else fp32, said in one line), fp16 (fast '
-        'mode, CUDA only) or auto (the fastest of these the device really '
-        'runs: fp16 on CUDA, bf16 where measured faster, else fp32).',
-        Choice('fp32', 'bf16', 'fp16', 'auto')),
+        'bf16 faster, measured; else fp32, said in one line), fp32-fast '
+        '(fast mode without bf16 or fp16), fp16 (fast mode, CUDA only) or '
+        'auto (the fastest of these the device really runs: fp16 on CUDA, '
+        'bf16 where measured faster, else fp32).',
+        Choice('fp32', 'bf16', 'fp32-fast', 'fp16', 'auto')),
+    Key('runtime', 'auto',
+        'What runs the models\' backbones and heads in fast mode on a CPU: '
+        'auto (OpenVINO or ONNX Runtime where measured at least 1.15x '
+        'PyTorch on this machine, once, else PyTorch), pytorch, openvino or '
+        'onnxruntime. Exact mode (fp32) always runs PyTorch.',
+        Choice('auto', 'pytorch', 'openvino', 'onnxruntime')),
     Key('flip_test', 'auto',
         'true: the pose model also runs on each mirrored crop and averages '
         '(mmpose\'s flip test); false: half the pose model\'s work, slightly '

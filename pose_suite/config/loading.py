@@ -91,6 +91,11 @@ def check_combination(values) -> None:
                 'its own GPU, which the worker sees as cuda:0; set "device": '
                 '"cuda" (to keep Ray to some GPUs, start it with '
                 'CUDA_VISIBLE_DEVICES set)')
+    if get('precision') == 'fp32' and get('runtime') not in ('auto',
+                                                              'pytorch'):
+        raise ConfigError(f'runtime {get("runtime")} runs in fast mode only; '
+                          'precision fp32 is the exact mode, always PyTorch: '
+                          'set "precision" to "auto", "bf16" or "fp32-fast"')
     if get('time_range') is not None and get('frame_range') is not None:
         raise ConfigError('time_range and frame_range both say what part to '
                           'analyse: set one of them to null')

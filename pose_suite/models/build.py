@@ -27,6 +27,7 @@ from pose_suite.models.cuda_arithmetic import (CudaArithmetic,
                                                run_model_with)
 from pose_suite.models.precision import refuse_fp16_on_cpu
 from pose_suite.models.runtime import resolve_device
+from pose_suite.runtimes.seam import RuntimeSeam, SeamSettings
 
 #: precision -> autocast dtype (None: plain fp32, the exact mode).
 PRECISIONS = {'fp32': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}
@@ -48,6 +49,15 @@ class LoadedModel:
     config_sha256: str = ''
     #: The CUDA settings its calls run under (None on the CPU).
     cuda_arithmetic: Optional[CudaArithmetic] = None
+    #: Where fast mode may run the heavy part through another runtime (CPU
+    #: only; :mod:`pose_suite.runtimes`); None: PyTorch always.
+    seam: Optional[RuntimeSeam] = None
+
+    @property
+    def runtime(self) -> str:
+        """What runs the heavy part: ``pytorch`` or e.g. ``openvino
+        2026.4.1 bf16`` (decided by the model's first call, its warm-up)."""
+        return self.seam.describe() if self.seam is not None else 'pytorch'
 
 
 def load_model_config(path: Path) -> Config:
@@ -70,7 +80,8 @@ def load_model_config(path: Path) -> Config:
 
 def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
                 device: str, precision: str = 'fp32',
-                fast: Optional[bool] = None) -> LoadedModel:
+                fast: Optional[bool] = None,
+                runtime: str = 'pytorch') -> LoadedModel:
     """Build a model with ``init_fn`` (``init_detector`` or ``init_model``)
     and load ``checkpoint_path`` into it.
 
@@ -81,7 +92,9 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
     (:mod:`pose_suite.models.precision` decides it for a run from what the machine
     does). With ``fast`` (default: a precision other than fp32) the model
     is also made fast (:func:`use_fast_mode`); fp32 without it is the exact
-    mode.
+    mode. ``runtime`` (fast mode on a CPU only): ``auto`` (OpenVINO or ONNX
+    Runtime where measured faster, :mod:`pose_suite.runtimes`),
+    ``openvino`` or ``onnxruntime`` (used), or ``pytorch``.
     The checkpoint's SHA-256 is computed in a thread while the model is
     built, and checked before the file is unpickled.
     """
@@ -110,11 +123,22 @@ def build_model(init_fn: Callable, config_path: Path, checkpoint_path: Path,
         # kernels in fast mode, set on each call (cuda_arithmetic says why).
         arithmetic = cuda_arithmetic(precision, fast_mode_of(precision, fast))
         run_model_with(model, arithmetic)
+    seam = None
     if fast_mode_of(precision, fast):
-        use_fast_mode(model, PRECISIONS[precision])
+        def make_fast(module):
+            use_fast_mode(module, PRECISIONS[precision])
+
+        if runtime != 'pytorch' and not runs_on_cuda(device):
+            seam = RuntimeSeam(model, SeamSettings(
+                runtime, 'bf16' if precision == 'bf16' else 'f32',
+                Path(checkpoint_path), sha256, config_sha256,
+                'detector' if hasattr(model, 'bbox_head') else 'pose model'),
+                make_fast)
+        else:
+            make_fast(model)
     return LoadedModel(model, Path(config_path), Path(checkpoint_path),
                        sha256, meta, device, precision, config_sha256,
-                       arithmetic)
+                       arithmetic, seam)
 
 
 def runs_on_cuda(device: str) -> bool:

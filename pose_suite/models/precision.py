@@ -1,8 +1,8 @@
 """Which precision a run really uses, decided by what the machine does.
 
 ``precision`` in config.json is what the user asks for: ``fp32`` (exact,
-the default: the libraries' own arithmetic), ``bf16``, ``fp16`` (CUDA) or
-``auto``. Fast mode in bf16 pays only where the CPU convolves bf16 faster
+the default: the libraries' own arithmetic), ``bf16``, ``fp32-fast``,
+``fp16`` (CUDA) or ``auto``. Fast mode in bf16 pays only where the CPU convolves bf16 faster
 than fp32, which no flag list tells (pytorch #118499, #146508: without
 AVX512-BF16 or AMX, bf16 convolutions are emulated and slower; virtual
 machines advertise ``avx512_bf16`` whose speed is not there; and
@@ -18,23 +18,22 @@ turns what was asked into what runs:
   backbone and 1.2-1.4x its detector, measured with oneDNN capped to
   AVX512_CORE_VNNI and uncapped), with one line saying so; ``fp16`` is
   refused (no CPU kernels worth having).
+- ``fp32-fast`` is fast mode in fp32 on any device (OpenVINO or ONNX
+  Runtime in f32 where they measured faster, :mod:`pose_suite.runtimes`).
 - ``fp32`` is always the exact mode.
 
 ``meta.precision`` records what ran, ``meta.precision_asked`` what was
 asked.
 """
 import dataclasses
-import hashlib
-import json
-import os
 import time
 import warnings
-from pathlib import Path
 from typing import Optional
 
 import torch
 
 from pose_suite.errors import DeviceError, SuiteWarning
+from pose_suite.runtimes.machine import machine_key, remembered
 
 #: bf16 is chosen on a CPU only when its convolutions run at least this many
 #: times as fast as fp32 ones: the rest of a run (heads, decoding, I/O)
@@ -61,31 +60,6 @@ class PrecisionChoice:
     asked: str
     bf16_speedup: Optional[float] = None
     note: Optional[str] = None
-
-
-def _probe_key() -> str:
-    """What the measurement depends on: the CPU, torch, oneDNN's ISA cap and
-    the thread count."""
-    cpu = ''
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith(('model name', 'flags')):
-                cpu += line
-            if line.startswith('flags'):
-                break
-    except OSError:
-        cpu = 'unknown'
-    parts = [cpu, torch.__version__,
-             os.environ.get('ONEDNN_MAX_CPU_ISA', ''),
-             os.environ.get('DNNL_MAX_CPU_ISA', ''),
-             os.environ.get('ATEN_CPU_CAPABILITY', ''),
-             str(torch.get_num_threads())]
-    return hashlib.sha256('\n'.join(parts).encode()).hexdigest()[:16]
-
-
-def _probe_file() -> Path:
-    base = os.environ.get('XDG_CACHE_HOME') or Path.home() / '.cache'
-    return Path(base) / 'pose-suite' / 'precision_probe.json'
 
 
 def measure_bf16_speedup(repeats: int = 5) -> float:
@@ -117,25 +91,15 @@ def measure_bf16_speedup(repeats: int = 5) -> float:
 
 
 def bf16_speedup() -> float:
-    """:func:`measure_bf16_speedup`, measured once per machine setting
-    (:func:`_probe_key`) and remembered in
-    ``~/.cache/pose-suite/precision_probe.json``, so that a machine keeps
-    its decision from run to run (and ``--resume`` its results)."""
-    path, key = _probe_file(), _probe_key()
-    try:
-        known = json.loads(path.read_text())
-    except (OSError, ValueError):
-        known = {}
-    if isinstance(known.get(key), (int, float)):
-        return float(known[key])
-    ratio = round(measure_bf16_speedup(), 3)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        known = known if isinstance(known, dict) else {}
-        path.write_text(json.dumps({**known, key: ratio}))
-    except OSError:
-        pass  # a read-only home: measured again next time
-    return ratio
+    """:func:`measure_bf16_speedup`, measured once per machine setting and
+    torch version and remembered in
+    ``~/.cache/pose-suite/precision_probe.json``
+    (:mod:`pose_suite.runtimes.machine`), so that a machine keeps its
+    decision from run to run (and ``--resume`` its results)."""
+    return float(remembered(
+        'precision_probe', machine_key(torch.__version__),
+        lambda: round(measure_bf16_speedup(), 3),
+        lambda known: isinstance(known, (int, float))))
 
 
 def refuse_fp16_on_cpu(precision: str, device: str) -> None:
@@ -157,6 +121,8 @@ def choose_precision(asked: str, device: str) -> PrecisionChoice:
     """
     if asked == 'fp32':
         return PrecisionChoice('fp32', False, asked)
+    if asked == 'fp32-fast':
+        return PrecisionChoice('fp32', True, asked)
     if device.startswith('cuda'):
         return PrecisionChoice('bf16' if asked == 'bf16' else 'fp16', True,
                                asked)

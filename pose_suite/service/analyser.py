@@ -94,7 +94,7 @@ class PoseAnalyser(ResultChecks):
                                           resolve_device(cfg.device))
         say(self.precision)
         run = dict(precision=self.precision.precision,
-                   fast=self.precision.fast)
+                   fast=self.precision.fast, runtime=cfg.runtime)
         self.detector = DetectionService(
             cfg.det_config, cfg.det_checkpoint, device=cfg.device,
             bbox_thr=cfg.bbox_thr, nms_thr=cfg.nms_thr,

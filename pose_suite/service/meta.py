@@ -36,7 +36,10 @@ def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
         return {'config': str(loaded.config_path),
                 'config_sha256': loaded.config_sha256,
                 'checkpoint': loaded.checkpoint_path.name,
-                'checkpoint_sha256': loaded.checkpoint_sha256}
+                'checkpoint_sha256': loaded.checkpoint_sha256,
+                # What ran its backbone and head (pose_suite.runtimes).
+                'runtime': loaded.runtime,
+                'runtime_speedups_measured': runtime_speedups(loaded)}
 
     detector, pose, precision = \
         analyser.detector, analyser.pose, analyser.precision
@@ -89,6 +92,13 @@ def result_meta(analyser, cfg: AnalysisConfig, source: FrameSource,
             'result_id': new_result_id(),
         },
     }
+
+
+def runtime_speedups(loaded) -> dict:
+    """The runtime probe's speed ratios to PyTorch for this model (empty
+    where nothing was measured)."""
+    seam = getattr(loaded, 'seam', None)
+    return dict(seam.choice.speedups) if seam and seam.choice else {}
 
 
 def _arithmetic(loaded):

@@ -88,6 +88,14 @@ class ModelFile:
     name: str = dataclasses.field(compare=False)
 
 
+def runtimes_of(detector: str, pose_model: str) -> str:
+    """What ran the heavy parts (``meta.detector.runtime``,
+    ``meta.pose_model.runtime``) as one setting: ``pytorch`` for both."""
+    if detector == pose_model == 'pytorch':
+        return 'pytorch'
+    return f'detector: {detector}, pose model: {pose_model}'
+
+
 def _model(block: dict, what: str) -> ModelFile:
     return ModelFile(block[f'{what}_sha256'], Path(str(block[what])).name)
 
@@ -105,6 +113,9 @@ _IN_META = {
     'det_cat_id': lambda m: m['det_cat_id'],
     'device': lambda m: m['device'],
     'precision': lambda m: m['precision'],
+    'runtime': lambda m: runtimes_of(m['detector'].get('runtime', 'pytorch'),
+                                     m['pose_model'].get('runtime',
+                                                         'pytorch')),
     'det_interval': lambda m: m['det_interval'],
     'tracking': lambda m: m['tracking'],
     'smoothing': lambda m: m['smoothing'],

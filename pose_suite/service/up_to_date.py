@@ -17,7 +17,7 @@ from pose_suite.outputs.rederive import rederive
 from pose_suite.outputs.results import read_meta, why_incomplete
 from pose_suite.service.meta import new_result_id
 from pose_suite.service.resume import (ModelFile, derived_only, is_file,
-                                       resume_keys, video_only,
+                                       resume_keys, runtimes_of, video_only,
                                        why_not_up_to_date)
 
 PathLike = Union[str, Path]
@@ -50,6 +50,8 @@ class ResultChecks:
             self.pose.loaded.config_sha256, cfg.bbox_thr, cfg.nms_thr,
             cfg.det_cat_id, self.detector.device, self.precision.precision,
             self.precision.fast,
+            # Only when one ran: results made before the key keep theirs.
+            *([self.runtimes()] if self.runtimes() != 'pytorch' else []),
             cfg.det_interval,
             None if 'kpt_thr' in derived else cfg.kpt_thr,
             cfg.tracking, cfg.smoothing, self.pose.flip_test,
@@ -58,6 +60,12 @@ class ResultChecks:
             *([selection.as_meta()] if not selection.whole else []),
             *([cfg.max_persons, cfg.person_order] if cfg.max_persons
               else [])])
+
+    def runtimes(self) -> str:
+        """What ran the two models' heavy parts: ``pytorch`` when PyTorch
+        ran both, else ``detector: <runtime>, pose model: <runtime>``."""
+        return runtimes_of(self.detector.loaded.runtime,
+                           self.pose.loaded.runtime)
 
     def settings_by_name(self, kind: str,
                          cfg: Optional[AnalysisConfig] = None) -> dict:
@@ -80,6 +88,7 @@ class ResultChecks:
             'kpt_thr': cfg.kpt_thr, 'det_cat_id': cfg.det_cat_id,
             'device': self.detector.device,
             'precision': self.precision.precision,
+            'runtime': self.runtimes(),
             'det_interval': cfg.det_interval,
             'tracking': cfg.tracking and kind != 'image',
             'smoothing': cfg.smoothing and kind != 'image',

@@ -1,0 +1,195 @@
+"""A model's heavy part run through the runtime fast mode chose.
+
+:class:`RuntimeSeam` takes the place of the model's ``extract_feat``
+(:func:`~pose_suite.runtimes.heavy.route`). On the first call, which is the
+service's warm-up when it is built, it decides (:mod:`.choice`): the
+remembered answer for this machine, or a measurement on that batch. Then
+either the runtime runs every batch, converted once per input size and
+cached (:mod:`.convert`), or PyTorch does, in its own fast mode, and one
+line says why.
+"""
+import copy
+import dataclasses
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple
+
+import torch
+from mmcv.cnn import fuse_conv_bn
+
+from pose_suite.errors import SuiteWarning
+from pose_suite.runtimes.choice import (RuntimeChoice, candidates, decide,
+                                        speed_ratios)
+from pose_suite.runtimes.convert import (ConversionError, converted_name,
+                                         export_onnx, find_converted,
+                                         first_line, writable_folder)
+from pose_suite.runtimes.engines import (NAMES, RUNTIMES, Engine, load,
+                                         remove, save, version_of)
+from pose_suite.runtimes.heavy import (HeavyPart, head_of, route, unroute,
+                                       unrouted)
+from pose_suite.runtimes.machine import machine_key, remembered
+
+
+@dataclasses.dataclass(frozen=True)
+class SeamSettings:
+    """``asked``: the config's ``runtime`` (``auto``, ``openvino`` or
+    ``onnxruntime``); ``precision``: the arithmetic fast mode chose
+    (``f32`` or ``bf16``); the model's checkpoint, its SHA-256 and its
+    config's; ``label``: ``detector`` or ``pose model``, for the lines a
+    user reads."""
+
+    asked: str
+    precision: str
+    checkpoint: Path
+    checkpoint_sha256: str
+    config_sha256: str
+    label: str
+
+
+class RuntimeSeam:
+    """``model.extract_feat`` while a runtime may run the heavy part.
+
+    ``make_fast(model)`` applies PyTorch's fast mode (the fallback, and
+    what a runtime is measured against)."""
+
+    def __init__(self, model: torch.nn.Module, settings: SeamSettings,
+                 make_fast: Callable[[torch.nn.Module], None]):
+        self.model, self.settings, self.make_fast = model, settings, make_fast
+        #: Decided on the first call; None before.
+        self.choice: Optional[RuntimeChoice] = None
+        self.engines: Dict[Tuple[int, int], Engine] = {}
+        #: RTMDet's head stays PyTorch float32 in bf16 (:mod:`.heavy`).
+        self.with_head = settings.precision != 'bf16' or \
+            not hasattr(model, 'bbox_head')
+        route(model, self, self.with_head)
+
+    def describe(self) -> str:
+        """What runs: ``pytorch`` or e.g. ``openvino 2026.4.1 bf16``."""
+        if self.choice is None or self.choice.runtime == 'pytorch':
+            return 'pytorch'
+        return next(iter(self.engines.values())).describe()
+
+    def __call__(self, inputs: torch.Tensor):
+        if self.choice is None:
+            self.choice = self._choose(inputs)
+            if self.choice.runtime == 'pytorch':
+                return self.model.extract_feat(inputs)
+        engine = self._engine(self.choice.runtime, tuple(inputs.shape))
+        return tuple(torch.from_numpy(output)
+                     for output in engine(inputs.detach().cpu().numpy()))
+
+    def _choose(self, inputs: torch.Tensor) -> RuntimeChoice:
+        settings = self.settings
+        if settings.asked == 'auto':
+            key = machine_key(
+                torch.__version__, settings.precision, settings.config_sha256,
+                tuple(inputs.shape[1:]),
+                *(f'{name} {version_of(name)}' for name in RUNTIMES))
+            choice = RuntimeChoice.from_json(remembered(
+                'runtime_probe', key,
+                lambda: self._measure(inputs).as_json(),
+                lambda known: RuntimeChoice.from_json(known) is not None))
+        else:
+            choice = RuntimeChoice(settings.asked)
+        if choice.runtime != 'pytorch':
+            try:
+                self._engine(choice.runtime, tuple(inputs.shape))
+            except ConversionError as exc:
+                choice = RuntimeChoice('pytorch', choice.speedups,
+                                       f'{NAMES[choice.runtime]}: {exc}')
+        if choice.runtime != 'pytorch' and not self.with_head:
+            head = head_of(self.model)  # as fast mode makes it
+            fuse_conv_bn(head)
+            head.to(memory_format=torch.channels_last)
+        if choice.runtime == 'pytorch':
+            unroute(self.model)
+            self.make_fast(self.model)
+            if choice.why:
+                warnings.warn(f'fast mode, {settings.label}: PyTorch runs: '
+                              f'{choice.why}', SuiteWarning)
+        return choice
+
+    def _measure(self, inputs: torch.Tensor) -> RuntimeChoice:
+        """Each candidate against PyTorch's fast mode on ``inputs``; the
+        winner's converted file cached, its engine kept."""
+        shape, engines, failures = tuple(inputs.shape), {}, {}
+        names = candidates(self.settings.asked, self.settings.precision)
+        with tempfile.TemporaryDirectory(prefix='pose-suite-') as folder:
+            onnx = Path(folder) / 'heavy.onnx'
+            try:
+                with unrouted(self.model):
+                    export_onnx(self.model, shape, onnx, self.with_head)
+            except ConversionError as exc:
+                failures = {name: str(exc) for name in names}
+                names = ()
+            for name in names:
+                try:
+                    engines[name] = self._load(name, onnx)
+                except ConversionError as exc:
+                    failures[name] = str(exc)
+            speedups = {}
+            if engines:
+                with unrouted(self.model):
+                    fast = copy.deepcopy(self.model)
+                self.make_fast(fast)
+                speedups = speed_ratios(HeavyPart(fast, self.with_head),
+                                        engines, inputs)
+                del fast
+            choice = decide(speedups, failures)
+            if choice.runtime != 'pytorch':
+                self.engines[shape[2:]] = engines[choice.runtime]
+                self._keep(choice.runtime, onnx, shape)
+        return choice
+
+    def _engine(self, name: str, shape: Tuple[int, ...]) -> Engine:
+        """Runtime ``name``'s engine for inputs of ``shape``: made from the
+        cached converted file, or converted now (and cached).
+
+        Raises:
+            ConversionError: the runtime is missing or cannot convert.
+        """
+        if shape[2:] in self.engines:
+            return self.engines[shape[2:]]
+        cached = find_converted(self.settings.checkpoint,
+                                self._name(name, shape))
+        if cached is not None:
+            try:
+                engine = self._load(name, cached)
+            except ConversionError:
+                remove(cached)  # damaged: made again below
+                cached = None
+        if cached is None:
+            with tempfile.TemporaryDirectory(prefix='pose-suite-') as folder:
+                onnx = Path(folder) / 'heavy.onnx'
+                with unrouted(self.model):
+                    export_onnx(self.model, shape, onnx, self.with_head)
+                engine = self._load(name, onnx)
+                self._keep(name, onnx, shape)
+        self.engines[shape[2:]] = engine
+        return engine
+
+    def _name(self, runtime: str, shape: Tuple[int, ...]) -> str:
+        return converted_name(self.settings.checkpoint,
+                              self.settings.checkpoint_sha256, shape, runtime,
+                              self.with_head)
+
+    def _load(self, name: str, path: Path) -> Engine:
+        if version_of(name) is None:
+            raise ConversionError(f'{name} is not installed')
+        try:
+            return load(name, path, self.settings.precision,
+                        torch.get_num_threads())
+        except Exception as exc:  # noqa: BLE001 - the runtime's own errors
+            raise ConversionError(
+                f'conversion failed: {first_line(exc)}') from None
+
+    def _keep(self, name: str, onnx: Path, shape: Tuple[int, ...]) -> None:
+        """Cache runtime ``name``'s converted file of ``onnx``, where a
+        folder can be written (else it is converted again next run)."""
+        folder = writable_folder(self.settings.checkpoint)
+        if folder is not None:
+            try:
+                save(name, onnx, folder / self._name(name, shape))
+            except OSError:
+                pass
