@@ -213,6 +213,7 @@ FLAG_VALUES = {
     'target_fps': ('0', 0.0),
     'max_persons': ('2', 2),
     'person_order': ('score', 'score'),
+    'runtime': ('pytorch', 'pytorch'),
     'interp_max_gap': ('10', 10),
     'interp_kind': ('cubic', 'cubic'),
     'fill_large_gaps': ('last_value', 'last_value'),

@@ -126,7 +126,7 @@ def test_fast_mode_boxes_close_to_fp32(real_model_files, real_detector):
     from detection_service import DetectionService
     fast = DetectionService(model_files['det_config'],
                             model_files['det_checkpoint'], bbox_thr=0.0,
-                            precision='bf16')
+                            precision='bf16', runtime='pytorch')
     for name in COCO_IMAGES[:2]:
         image = cv2.imread(str(data_file(name)))
         heads = []

@@ -156,7 +156,7 @@ def test_fast_mode_heatmaps_within_one_percent(
     from pose_extraction_service import PoseExtractionService
     fast = PoseExtractionService(model_files['pose_config'],
                                  model_files['pose_checkpoint'],
-                                 precision='bf16')
+                                 precision='bf16', runtime='pytorch')
     image = cv2.imread(str(data_file(COCO_IMAGES[0])))
     boxes = detector.detect(image)
     exact = pose_service.heatmaps(image, boxes)
@@ -246,7 +246,7 @@ def test_fast_mode_flip_test_in_one_pass_equals_mmpose_two_passes(
     from pose_extraction_service import PoseExtractionService
     fast = PoseExtractionService(model_files['pose_config'],
                                  model_files['pose_checkpoint'],
-                                 precision='bf16')
+                                 precision='bf16', runtime='pytorch')
     image = cv2.imread(str(data_file(COCO_IMAGES[3])))
     boxes = detector.detect(image)
     assert len(boxes) >= 2

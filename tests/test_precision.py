@@ -140,10 +140,10 @@ def test_fast_fp32_is_within_a_thousandth_of_a_pixel(
     from pose_extraction_service import PoseExtractionService
     fast_detector = DetectionService(
         model_files['det_config'], model_files['det_checkpoint'],
-        bbox_thr=0.0, nms_thr=0.3, fast=True)
+        bbox_thr=0.0, nms_thr=0.3, fast=True, runtime='pytorch')
     fast_pose = PoseExtractionService(model_files['pose_config'],
                                       model_files['pose_checkpoint'],
-                                      fast=True)
+                                      fast=True, runtime='pytorch')
     shifts = []
     for image in COCO_IMAGES:
         frame = cv2.imread(str(data_file(image)))
@@ -166,7 +166,8 @@ def test_meta_says_what_ran_capped(config_values, write_config, tmp_path):
     the JSON says fp32."""
     env = {**os.environ, 'ONEDNN_MAX_CPU_ISA': CAPPED,
            'XDG_CACHE_HOME': str(tmp_path / 'cache')}
-    config = write_config({**config_values, 'precision': 'bf16'})
+    config = write_config({**config_values, 'precision': 'bf16',
+                           'runtime': 'pytorch'})
     done = subprocess.run(
         [sys.executable, str(ROOT / 'pose_analysis_service.py'), '--config',
          str(config), '--quiet'], cwd=ROOT, env=env, capture_output=True,

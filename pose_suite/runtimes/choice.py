@@ -92,7 +92,7 @@ def decide(speedups: Dict[str, float], failures: Dict[str, str]
     fastest = max(speedups, key=speedups.get, default=None)
     if fastest is not None and speedups[fastest] >= MIN_SPEEDUP:
         return RuntimeChoice(fastest, speedups)
-    reasons = [f'{NAMES[name]} measured {ratio:.2f}x its speed'
+    reasons = [f'{NAMES[name]} measured {ratio:.2f}x PyTorch\'s speed'
                for name, ratio in speedups.items()]
     reasons += [f'{NAMES[name]}: {why}' for name, why in failures.items()]
     why = '; '.join(reasons)

@@ -1,0 +1,380 @@
+"""pose_suite/runtimes: fast mode's heavy part through OpenVINO or ONNX
+Runtime, on the tiny models (the real configs' model types and heads):
+the same boxes and keypoints as exact mode, the decision by measurement,
+the fall-backs, and the converted files cached beside the checkpoint."""
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+from conftest import COCO_IMAGES, ROOT, assert_one_line_error, data_file, \
+    run_cli
+
+from pose_suite.errors import ConfigError, SuiteWarning
+from pose_suite.runtimes import choice as choice_module
+from pose_suite.runtimes import convert, seam
+from pose_suite.runtimes.choice import MIN_SPEEDUP, decide
+from pose_suite.runtimes.machine import machine_key
+
+RUNTIMES = ['openvino', 'onnxruntime']
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Each test measures and converts into a cache of its own."""
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+
+
+@pytest.fixture
+def models(model_files, tmp_path):
+    """The tiny models' files in a folder of this test's (the converted
+    files go beside the checkpoints)."""
+    from model_factory import copy_model_files
+    return copy_model_files(model_files, tmp_path / 'models')
+
+
+def build(files, runtime, precision='fp32', fast=True):
+    from detection_service import DetectionService
+    from pose_extraction_service import PoseExtractionService
+    detector = DetectionService(files['det_config'], files['det_checkpoint'],
+                                bbox_thr=0.0, nms_thr=0.3,
+                                precision=precision, fast=fast,
+                                runtime=runtime)
+    pose = PoseExtractionService(files['pose_config'],
+                                 files['pose_checkpoint'],
+                                 precision=precision, fast=fast,
+                                 runtime=runtime)
+    return detector, pose
+
+
+def frames():
+    return [cv2.imread(str(data_file(image))) for image in COCO_IMAGES[:2]]
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_a_runtime_in_f32_gives_exact_modes_numbers(models, detector,
+                                                    pose_service, runtime):
+    """fp32 fast mode through each runtime against exact mode (whose
+    numbers equal mmdet's ``inference_detector`` and mmpose's
+    ``inference_topdown``, tests/test_detection_service.py and
+    tests/test_pose_extraction_service.py): boxes within 1e-3 px, heatmaps
+    within 1e-5 relative L2, keypoints within 1e-3 px but at near-ties:
+    the tiny model's flat heatmaps have many (PyTorch's own fast mode moves
+    3.8 % of its keypoints more, measured); the real models' test is
+    below."""
+    fast_detector, fast_pose = build(models, runtime)
+    for loaded in (fast_detector.loaded, fast_pose.loaded):
+        assert loaded.runtime.startswith(f'{runtime} ')
+        assert loaded.runtime.endswith(' f32')
+    shifts = []
+    for frame in frames():
+        boxes = detector.detect(frame)
+        assert len(boxes) > 0
+        np.testing.assert_allclose(fast_detector.detect(frame), boxes,
+                                   atol=1e-3)
+        exact_maps = pose_service.heatmaps(frame, boxes)
+        error = np.linalg.norm(fast_pose.heatmaps(frame, boxes) -
+                               exact_maps) / np.linalg.norm(exact_maps)
+        assert 0 <= error < 1e-5
+        for a, b in zip(pose_service.extract(frame, boxes),
+                        fast_pose.extract(frame, boxes)):
+            shifts.extend(np.linalg.norm(a['keypoints'] - b['keypoints'],
+                                         axis=1))
+    assert np.median(shifts) == 0 and np.mean(np.array(shifts) <= 1e-3) >= 0.95
+
+
+def test_openvino_in_bf16_keeps_the_detectors_head_in_float32(models,
+                                                              detector):
+    """bf16 through OpenVINO: RTMDet's head stays PyTorch float32 (its
+    class scores in bf16 reorder near-tied boxes), so its raw outputs stay
+    as near to fp32 as PyTorch's bf16 fast mode's: under 1e-3 relative."""
+    import torch
+    from mmengine.dataset import pseudo_collate
+    fast_detector, _ = build(models, 'openvino', precision='bf16')
+    assert fast_detector.loaded.seam.with_head is False
+    assert fast_detector.loaded.runtime.startswith('openvino ')
+    frame = frames()[0]
+    outputs = []
+    for service in (detector, fast_detector):
+        batch = pseudo_collate([service._pipeline(dict(img=frame, img_id=0))])
+        with torch.inference_mode():
+            data = service.model.data_preprocessor(batch, False)
+            scores, offsets = service.model.bbox_head(
+                service.model.extract_feat(data['inputs']))
+        outputs.append([t.float().numpy() for t in (*scores, *offsets)])
+    for fast, exact in zip(*outputs[::-1]):
+        assert np.linalg.norm(fast - exact) / np.linalg.norm(exact) < 1e-3
+
+
+@pytest.mark.parametrize('ratios, expected', [
+    ({'openvino': 1.14, 'onnxruntime': 1.0}, 'pytorch'),
+    ({'openvino': 1.2, 'onnxruntime': 1.5}, 'onnxruntime'),
+    ({'openvino': MIN_SPEEDUP, 'onnxruntime': 0.5}, 'openvino'),
+    ({}, 'pytorch')])
+def test_the_decision_takes_only_what_measured_faster(ratios, expected):
+    """Fast mode is never slower than PyTorch's own fast mode (itself
+    never slower than exact mode: BatchNorm folded), by the probe's
+    decision."""
+    decided = decide(ratios, {} if ratios else {'openvino': 'boom'})
+    assert decided.runtime == expected
+    if expected == 'pytorch':
+        assert '\n' not in decided.why
+        if ratios:
+            assert 'OpenVINO measured 1.14x' in decided.why
+            assert f'({MIN_SPEEDUP}x needed)' in decided.why
+        else:
+            assert decided.why == 'OpenVINO: boom'
+
+
+def measured_as(monkeypatch, ratios):
+    calls = []
+
+    def ratios_of(pytorch, engines, batch):
+        calls.append(sorted(engines))
+        return {name: ratios[name] for name in engines}
+
+    monkeypatch.setattr(seam, 'speed_ratios', ratios_of)
+    return calls
+
+
+def test_slower_runtimes_fall_back_with_one_line_and_are_remembered(
+        models, monkeypatch):
+    calls = measured_as(monkeypatch, {'openvino': 1.05, 'onnxruntime': 0.9})
+    with pytest.warns(SuiteWarning) as said:
+        detector, pose = build(models, 'auto', precision='fp32')
+    lines = [str(w.message) for w in said if w.category is SuiteWarning]
+    assert lines == [
+        f'fast mode, {label}: PyTorch runs: OpenVINO measured 1.05x '
+        f'PyTorch\'s speed; ONNX Runtime measured 0.90x PyTorch\'s speed '
+        f'({MIN_SPEEDUP}x needed)' for label in ('detector', 'pose model')]
+    assert calls == [sorted(RUNTIMES)] * 2
+    assert detector.loaded.runtime == pose.loaded.runtime == 'pytorch'
+    # The next run remembers: nothing measured, nothing converted.
+    monkeypatch.setattr(seam, 'export_onnx',
+                        lambda *a: pytest.fail('converted again'))
+    with pytest.warns(SuiteWarning):
+        detector, pose = build(models, 'auto', precision='fp32')
+    assert calls == [sorted(RUNTIMES)] * 2
+    assert not (models['det_checkpoint'].parent / 'converted').exists()
+
+
+def test_a_faster_runtime_is_used_cached_and_remembered(models, monkeypatch):
+    calls = measured_as(monkeypatch, {'openvino': 1.3, 'onnxruntime': 1.6})
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', SuiteWarning)
+        detector, pose = build(models, 'auto', precision='fp32')
+    assert detector.loaded.runtime.startswith('onnxruntime ')
+    assert pose.loaded.runtime.startswith('onnxruntime ')
+    assert detector.loaded.seam.choice.speedups == {'openvino': 1.3,
+                                                    'onnxruntime': 1.6}
+    folder = models['det_checkpoint'].parent / 'converted'
+    import onnxruntime
+    sha = detector.loaded.checkpoint_sha256[:12]
+    stem = models['det_checkpoint'].stem
+    names = sorted(path.name for path in folder.iterdir())
+    assert len(names) == 2  # the winner's files only, one per model
+    det_name = [name for name in names if name.startswith(stem)][0]
+    assert det_name.startswith(f'{stem}.{sha}.')
+    assert det_name.endswith(f'.onnxruntime-{onnxruntime.__version__}.onnx')
+    # Remembered and cached: the next build neither measures nor exports.
+    monkeypatch.setattr(seam, 'export_onnx',
+                        lambda *a: pytest.fail('converted again'))
+    again, _ = build(models, 'auto', precision='fp32')
+    assert again.loaded.runtime == detector.loaded.runtime
+    assert calls == [sorted(RUNTIMES)] * 2
+    frame = frames()[0]
+    np.testing.assert_array_equal(again.detect(frame), detector.detect(frame))
+
+
+def test_another_machine_setting_measures_again(monkeypatch):
+    key = machine_key('x')
+    monkeypatch.setenv('ONEDNN_MAX_CPU_ISA', 'AVX2')
+    assert machine_key('x') != key
+    monkeypatch.delenv('ONEDNN_MAX_CPU_ISA')
+    assert machine_key('x') == key and machine_key('y') != key
+
+
+@pytest.mark.parametrize('runtime', RUNTIMES)
+def test_a_missing_runtime_falls_back_with_one_line(models, monkeypatch,
+                                                    runtime):
+    real = seam.version_of
+    monkeypatch.setattr(seam, 'version_of',
+                        lambda name: None if name == runtime else real(name))
+    with pytest.warns(SuiteWarning) as said:
+        detector, _ = build(models, runtime)
+    names = {'openvino': 'OpenVINO', 'onnxruntime': 'ONNX Runtime'}
+    assert [str(w.message) for w in said
+            if w.category is SuiteWarning][0] == (
+        f'fast mode, detector: PyTorch runs: {names[runtime]}: {runtime} is '
+        'not installed')
+    assert detector.loaded.runtime == 'pytorch'
+
+
+def test_a_failed_conversion_falls_back_to_pytorchs_fast_mode(
+        models, detector, monkeypatch):
+    def export(*args):
+        raise convert.ConversionError('export to ONNX failed: boom')
+
+    monkeypatch.setattr(seam, 'export_onnx', export)
+    with pytest.warns(SuiteWarning, match='PyTorch runs: OpenVINO: export '
+                      'to ONNX failed: boom'):
+        fast_detector, _ = build(models, 'openvino')
+    assert fast_detector.loaded.runtime == 'pytorch'
+    frame = frames()[0]
+    np.testing.assert_allclose(fast_detector.detect(frame),
+                               detector.detect(frame), atol=1e-3)
+
+
+def test_a_damaged_converted_file_is_made_again(models):
+    detector, _ = build(models, 'openvino')
+    folder = models['det_checkpoint'].parent / 'converted'
+    xml = [path for path in folder.glob('*.xml')
+           if path.name.startswith(models['det_checkpoint'].stem)][0]
+    xml.write_text('<net>cut')
+    again, _ = build(models, 'openvino')
+    assert again.loaded.runtime == detector.loaded.runtime
+    assert xml.read_text().startswith('<?xml')
+    frame = frames()[0]
+    np.testing.assert_array_equal(again.detect(frame), detector.detect(frame))
+
+
+def test_an_unwritable_checkpoint_folder_caches_in_the_home(models,
+                                                            tmp_path):
+    (models['det_checkpoint'].parent / 'converted').write_text('in the way')
+    detector, _ = build(models, 'onnxruntime')
+    assert detector.loaded.runtime.startswith('onnxruntime ')
+    cached = list((tmp_path / 'cache' / 'pose-suite' / 'converted').iterdir())
+    assert len(cached) == 2 and all(p.suffix == '.onnx' for p in cached)
+
+
+def test_exact_mode_never_runs_another_runtime(models, detector):
+    exact, _ = build(models, 'openvino', fast=False)
+    assert exact.loaded.seam is None and exact.loaded.runtime == 'pytorch'
+    from pose_suite.config import build_config
+    with pytest.raises(ConfigError, match='runtime openvino runs in fast '
+                       'mode only'):
+        build_config({'input_path': 'data', 'runtime': 'openvino'})
+
+
+def test_the_command_line_refuses_a_runtime_for_exact_mode(tmp_path):
+    config = tmp_path / 'config.json'
+    result = run_cli('creating_config.py', '--config', config, '--runtime',
+                     'openvino')
+    assert_one_line_error(result, 'runtime openvino', 'fast mode only')
+    assert not config.exists()
+    assert run_cli('creating_config.py', '--config', config, '--runtime',
+                   'openvino', '--precision', 'bf16').returncode == 0
+    assert json.loads(config.read_text())['runtime'] == 'openvino'
+
+
+def test_meta_and_resume_say_what_ran(config_values, write_config, tmp_path):
+    """The result records each model's runtime and its measured ratios; a
+    result made with another runtime is analysed again, saying so."""
+    values = {**config_values, 'precision': 'fp32-fast',
+              'runtime': 'openvino', 'resume': True}
+    assert run_cli('pose_analysis_service.py', '--config',
+                   write_config(values), '--quiet').returncode == 0
+    meta = json.loads((tmp_path / 'out' / 'result.json').read_text())['meta']
+    for block in (meta['detector'], meta['pose_model']):
+        assert block['runtime'].startswith('openvino ')
+        assert block['runtime_speedups_measured'] == {}  # forced
+    assert meta['precision'] == 'fp32' and meta['precision_asked'] == \
+        'fp32-fast'
+    done = run_cli('pose_analysis_service.py', '--config', write_config(
+        {**values, 'runtime': 'pytorch'}))
+    assert done.returncode == 0, done.stderr
+    assert 'runtime' in done.stderr
+    meta = json.loads((tmp_path / 'out' / 'result.json').read_text())['meta']
+    assert meta['detector']['runtime'] == 'pytorch'
+
+
+def test_capped_isa_decides_by_measurement(model_files, tmp_path):
+    """With oneDNN capped to AVX2 (an older CPU; OpenVINO's oneDNN reads
+    the cap too, ONNX Runtime's own kernels do not), bf16 asked: fp32 runs,
+    and a runtime only where it measured at least the margin."""
+    code = (
+        'import warnings; warnings.simplefilter("ignore")\n'
+        'from pose_suite.models.precision import choose_precision\n'
+        'from detection_service import DetectionService\n'
+        f'files = {({k: str(v) for k, v in model_files.items()})!r}\n'
+        'c = choose_precision("bf16", "cpu")\n'
+        'd = DetectionService(files["det_config"], files["det_checkpoint"],'
+        ' precision=c.precision, fast=c.fast)\n'
+        'import json; print(json.dumps([c.precision, '
+        'd.loaded.seam.choice.as_json()]))\n')
+    env = {**os.environ, 'ONEDNN_MAX_CPU_ISA': 'AVX2',
+           'XDG_CACHE_HOME': str(tmp_path / 'cache')}
+    done = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    precision, decided = json.loads(done.stdout.splitlines()[-1])
+    assert precision == 'fp32'
+    assert set(decided['speedups']) == set(RUNTIMES)
+    best = max(decided['speedups'].values())
+    assert decided['runtime'] == ('pytorch' if best < MIN_SPEEDUP else max(
+        decided['speedups'], key=decided['speedups'].get))
+
+
+def test_the_probe_times_each_system_alternately():
+    calls = []
+
+    def system(name):
+        return lambda *args: calls.append(name)
+
+    import torch
+    ratios = choice_module.speed_ratios(
+        system('pytorch'), {'openvino': system('openvino')},
+        torch.zeros(1, 3, 8, 8))
+    assert set(ratios) == {'openvino'} and ratios['openvino'] > 0
+    assert calls == ['pytorch', 'openvino'] * (1 + choice_module.REPEATS)
+
+
+def test_the_runtimes_on_the_real_models(real_model_files, real_detector,
+                                         real_pose_service, tmp_path):
+    """RTMDet-m and HRNet-W48 (random weights). In f32, each runtime
+    against exact mode: boxes within 1e-3 px, 99 % of keypoints within
+    1e-3 px (PyTorch's fp32 fast mode: 99.4 %; the rest at random-weight
+    near-ties), so neither can serve exact mode, whose keypoints equal
+    mmpose's. OpenVINO in the precision fast mode chooses here (bf16 where
+    this CPU runs it faster): raw box offsets within 0.5 px and class
+    probabilities within 0.01 of fp32 (PyTorch's bf16 bounds,
+    tests/test_detection_service.py), heatmaps within 1 % (relative L2)."""
+    import torch
+    from model_factory import copy_model_files
+    from mmengine.dataset import pseudo_collate
+
+    from pose_suite.models.precision import choose_precision
+    files = copy_model_files(real_model_files, tmp_path / 'models')
+    frame = frames()[1]
+    boxes = real_detector.detect(frame)
+    exact_maps = real_pose_service.heatmaps(frame, boxes)
+    exact_people = real_pose_service.extract(frame, boxes)
+    for runtime in RUNTIMES:
+        detector, pose = build(files, runtime)
+        assert pose.loaded.runtime.startswith(f'{runtime} ')
+        np.testing.assert_allclose(detector.detect(frame), boxes, atol=1e-3)
+        shifts = np.concatenate([
+            np.linalg.norm(a['keypoints'] - b['keypoints'], axis=1)
+            for a, b in zip(pose.extract(frame, boxes), exact_people)])
+        assert np.mean(shifts <= 1e-3) >= 0.99
+    chosen = choose_precision('auto', 'cpu').precision
+    detector, pose = build(files, 'openvino', precision=chosen)
+    error = np.linalg.norm(pose.heatmaps(frame, boxes) - exact_maps) / \
+        np.linalg.norm(exact_maps)
+    assert error < 0.01
+    heads = []
+    for service in (real_detector, detector):
+        batch = pseudo_collate([service._pipeline(dict(img=frame, img_id=0))])
+        with torch.inference_mode():
+            data = service.model.data_preprocessor(batch, False)
+            heads.append(service.model.bbox_head(
+                service.model.extract_feat(data['inputs'])))
+    (exact_scores, exact_offsets), (scores, offsets) = heads
+    for exact, approximate in zip(exact_offsets, offsets):
+        assert (approximate - exact).abs().max() <= 0.5
+    for exact, approximate in zip(exact_scores, scores):
+        assert (approximate.sigmoid() - exact.sigmoid()).abs().max() <= 0.01
