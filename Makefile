@@ -134,9 +134,12 @@ test-rest: $(TEST_INSTALLED)
 	$(PYTEST) --durations=25 -m "not ($(FAST_TIER))" $(PYTEST_ARGS) tests
 
 # Side-by-side speed: this suite, mmpose's demo, a plain mmdet+mmpose loop
-# (about 25 minutes on 2 cores); writes benchmarks/RESULTS.md.
+# (about 25 minutes on 2 cores), then the models through PyTorch, OpenVINO
+# and ONNX Runtime, native and with oneDNN capped (about 35 minutes);
+# writes benchmarks/RESULTS.md.
 bench: install
 	$(PY) benchmarks/bench.py
+	$(PY) benchmarks/bench_runtimes.py
 
 # The same folder through executor local and ray, 1 and 2 workers (about 15
 # minutes; root: Ray runs in a loopback-only network namespace); writes its

@@ -353,12 +353,15 @@ def replace_section(text: str, heading: str, section: str) -> str:
 
 def _kept_sections(results: Path) -> str:
     """What other benchmarks wrote into RESULTS.md (``make bench-scale``'s
-    section), to keep when this one rewrites it."""
+    and ``bench_runtimes.py``'s sections), to keep when this one rewrites
+    it."""
     if not results.exists():
         return ''
     text = results.read_text()
-    start = text.find('\n## Many videos')
-    return text[start:] if start >= 0 else ''
+    starts = [text.find(heading) for heading in ('\n## Many videos',
+                                                  '\n## Runtimes')]
+    starts = [start for start in starts if start >= 0]
+    return text[min(starts):] if starts else ''
 
 
 def _ceiling(floor, persons, precision, plain_fps) -> float:

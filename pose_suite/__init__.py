@@ -13,6 +13,8 @@ and so do the imports (``tests/test_layout.py`` guards it)::
           -> outputs       results, exports, overlay, summary, report
             -> media       what an input is and how its frames are read
           -> models        building the two models, weights, precision
+            -> runtimes    fast mode's heavy part through OpenVINO or
+                           ONNX Runtime, where measured faster
             -> config      config.json validated into a typed object
               -> errors    one exception type per kind of user error
 
