@@ -26,7 +26,8 @@ pytestmark = [pytest.mark.install, pytest.mark.skipif(
 
 #: The imports `make install` checks, and what evaluation needs.
 IMPORTS = ('import mmcv.ops, mmdet, mmpose, mmengine, xtcocotools.mask, '
-           'torch, cv2, detection_service, pose_extraction_service')
+           'torch, cv2, openvino, onnxruntime, onnx, detection_service, '
+           'pose_extraction_service')
 
 
 #: pip without this machine's own configuration (its local wheel folders
@@ -54,6 +55,8 @@ def test_make_install_from_a_wheelhouse_needs_no_index(wheelhouse, tmp_path):
     names = [path.name for path in wheelhouse.iterdir()]
     assert any(name.startswith('mmcv-2.1.0-') for name in names), names
     assert any(name.startswith('torch-2.13.0') for name in names), names
+    for runtime in ('openvino-', 'onnxruntime-', 'onnx-'):  # fast mode's
+        assert any(name.startswith(runtime) for name in names), names
     assert all(name.endswith('.whl') for name in names), names
     venv = tmp_path / 'venv'
     with network_namespace('pose-suite-offline') as ns:

@@ -4,6 +4,10 @@ anything is made; on Python 3.12, where xtcocotools has no wheel, the
 Makefile's own xtcocotools line builds it against the pinned numpy<2 and
 its mask functions work (evaluation needs them).
 
+On 3.10, 3.11 and 3.12, fast mode's runtimes (OpenVINO, ONNX Runtime and
+onnx, as requirements.txt pins them per Python) install beside numpy<2 and
+run an ONNX convolution to the same numbers.
+
 Not verified here: torch and mmcv on 3.12 (PyPI's torch 2.13.0 for 3.12
 is the CUDA build, gigabytes, and mmcv compiles for 15 minutes).
 """
@@ -73,3 +77,59 @@ def test_xtcocotools_on_python_312_uses_the_pinned_numpy(tmp_path):
     assert checked.returncode == 0, checked.stderr[-2000:]
     numpy_version, area = checked.stdout.split()
     assert numpy_version.startswith('1.') and area == '20'
+
+
+#: A 3x3 convolution as ONNX, made with onnx's own helpers (no torch in
+#: these venvs), run through both runtimes against numpy.
+_RUNTIMES_RUN = """
+import numpy as np, onnx, onnx.helper as h, openvino, onnxruntime
+weights = np.random.RandomState(0).randn(4, 3, 3, 3).astype(np.float32)
+graph = h.make_graph(
+    [h.make_node('Conv', ['x', 'w'], ['y'], pads=[1, 1, 1, 1])], 'conv',
+    [h.make_tensor_value_info('x', onnx.TensorProto.FLOAT, ['n', 3, 8, 8])],
+    [h.make_tensor_value_info('y', onnx.TensorProto.FLOAT, ['n', 4, 8, 8])],
+    [onnx.numpy_helper.from_array(weights, 'w')])
+model = h.make_model(graph, opset_imports=[h.make_opsetid('', 17)])
+model.ir_version = 8
+onnx.save(model, 'conv.onnx')
+x = np.random.RandomState(1).randn(2, 3, 8, 8).astype(np.float32)
+padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+expected = np.zeros((2, 4, 8, 8), np.float32)
+for i in range(3):
+    for j in range(3):
+        expected += np.einsum('nchw,oc->nohw', padded[:, :, i:i + 8, j:j + 8],
+                              weights[:, :, i, j])
+session = onnxruntime.InferenceSession('conv.onnx',
+                                       providers=['CPUExecutionProvider'])
+compiled = openvino.Core().compile_model(  # its default: bf16 where native
+    'conv.onnx', 'CPU', {'INFERENCE_PRECISION_HINT': 'f32'})
+for y in (session.run(None, {'x': x})[0], compiled({0: x})[0]):
+    assert np.abs(y - expected).max() < 1e-4, np.abs(y - expected).max()
+print(np.__version__, onnxruntime.__version__, openvino.__version__)
+"""
+
+
+@pytest.mark.parametrize('minor', ['3.10', '3.11', '3.12'])
+def test_the_runtimes_install_and_run_on_each_python(minor, tmp_path):
+    python = _pyenv_python(minor)
+    venv = tmp_path / 'venv'
+    subprocess.run([str(python), '-m', 'venv', str(venv)], check=True,
+                   timeout=300)
+    wanted = [line for line in (ROOT / 'requirements.txt').read_text()
+              .splitlines() if line.startswith(('openvino', 'onnx'))]
+    assert len(wanted) == 4, wanted  # openvino, onnxruntime x2, onnx
+    (tmp_path / 'runtimes.txt').write_text('\n'.join(wanted) + '\n')
+    installed = subprocess.run(
+        [str(venv / 'bin' / 'python'), '-m', 'pip', '-q',
+         '--disable-pip-version-check', 'install', '--only-binary=:all:',
+         '-c', str(ROOT / 'constraints.txt'), '-r',
+         str(tmp_path / 'runtimes.txt')],
+        capture_output=True, text=True, timeout=900)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    ran = subprocess.run([str(venv / 'bin' / 'python'), '-c', _RUNTIMES_RUN],
+                         cwd=tmp_path, capture_output=True, text=True,
+                         timeout=300)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    numpy_version, onnxruntime_version, _ = ran.stdout.split()
+    assert numpy_version.startswith('1.')
+    assert onnxruntime_version == ('1.23.2' if minor == '3.10' else '1.32.0')
