@@ -378,3 +378,37 @@ def test_the_runtimes_on_the_real_models(real_model_files, real_detector,
         assert (approximate - exact).abs().max() <= 0.5
     for exact, approximate in zip(exact_scores, scores):
         assert (approximate.sigmoid() - exact.sigmoid()).abs().max() <= 0.01
+
+
+def test_a_new_input_size_is_converted_or_falls_back(models, pose_service,
+                                                     monkeypatch):
+    """An input of another size (a config whose pipeline makes crops of
+    several sizes) gets its own conversion; where that fails, PyTorch's
+    fast mode runs from then on, said in one line."""
+    import torch
+    _, pose = build(models, 'openvino')
+    height, width = pose.model.cfg.codec['input_size'][::-1]
+    other = torch.rand(3, 3, height + 32, width)
+    with torch.inference_mode():
+        maps = pose.model.head.forward(pose.model.extract_feat(other))
+        exact = pose_service.model.head.forward(
+            pose_service.model.extract_feat(other))
+    assert len(pose.loaded.seam.engines) == 2
+    assert float((maps - exact).abs().max()) < 1e-4 * float(
+        exact.abs().max())
+
+    def export(*args):
+        raise convert.ConversionError('export to ONNX failed: boom')
+
+    monkeypatch.setattr(seam, 'export_onnx', export)
+    third = torch.rand(1, 3, height + 64, width)
+    with pytest.warns(SuiteWarning, match='pose model: PyTorch runs: '
+                      'OpenVINO: export to ONNX failed: boom'):
+        with torch.inference_mode():
+            features = pose.model.extract_feat(third)  # falls back here
+            maps = pose.model.head.forward(features)
+            exact = pose_service.model.head.forward(
+                pose_service.model.extract_feat(third))
+    assert pose.loaded.runtime == 'pytorch'
+    assert float((maps - exact).abs().max()) < 1e-4 * float(
+        exact.abs().max())

@@ -73,42 +73,58 @@ class RuntimeSeam:
     def __call__(self, inputs: torch.Tensor):
         if self.choice is None:
             self.choice = self._choose(inputs)
-            if self.choice.runtime == 'pytorch':
-                return self.model.extract_feat(inputs)
-        engine = self._engine(self.choice.runtime, tuple(inputs.shape))
-        return tuple(torch.from_numpy(output)
-                     for output in engine(inputs.detach().cpu().numpy()))
+        if self.choice.runtime != 'pytorch':
+            try:  # converted now where the input size is new
+                engine = self._engine(self.choice.runtime,
+                                      tuple(inputs.shape))
+            except ConversionError as exc:
+                self.choice = self._fall_back(self.choice, str(exc))
+            else:
+                return tuple(torch.from_numpy(output) for output in
+                             engine(inputs.detach().cpu().numpy()))
+        return self.model.extract_feat(inputs)  # PyTorch's, routed no more
 
     def _choose(self, inputs: torch.Tensor) -> RuntimeChoice:
+        """The remembered or measured choice (``runtime: auto``), or the
+        runtime asked; where PyTorch runs, fast mode applied to the model
+        and the reason said."""
         settings = self.settings
         if settings.asked == 'auto':
             key = machine_key(
                 torch.__version__, settings.precision, settings.config_sha256,
                 tuple(inputs.shape[1:]),
-                *(f'{name} {version_of(name)}' for name in RUNTIMES))
+                *(f'{name} {version_of(name)}'
+                  for name in (*RUNTIMES, 'onnx')))
             choice = RuntimeChoice.from_json(remembered(
                 'runtime_probe', key,
                 lambda: self._measure(inputs).as_json(),
                 lambda known: RuntimeChoice.from_json(known) is not None))
         else:
             choice = RuntimeChoice(settings.asked)
-        if choice.runtime != 'pytorch':
-            try:
-                self._engine(choice.runtime, tuple(inputs.shape))
-            except ConversionError as exc:
-                choice = RuntimeChoice('pytorch', choice.speedups,
-                                       f'{NAMES[choice.runtime]}: {exc}')
-        if choice.runtime != 'pytorch' and not self.with_head:
-            head = head_of(self.model)  # as fast mode makes it
+        if choice.runtime == 'pytorch':
+            return self._fall_back(choice, choice.why)
+        try:
+            self._engine(choice.runtime, tuple(inputs.shape))
+        except ConversionError as exc:
+            return self._fall_back(choice, str(exc))
+        if not self.with_head:
+            head = head_of(self.model)  # in float32, as fast mode makes it
             fuse_conv_bn(head)
             head.to(memory_format=torch.channels_last)
-        if choice.runtime == 'pytorch':
-            unroute(self.model)
-            self.make_fast(self.model)
-            if choice.why:
-                warnings.warn(f'fast mode, {settings.label}: PyTorch runs: '
-                              f'{choice.why}', SuiteWarning)
         return choice
+
+    def _fall_back(self, choice: RuntimeChoice,
+                   why: Optional[str]) -> RuntimeChoice:
+        """PyTorch's fast mode from now on, saying why (``why``: the
+        probe's reason, or a runtime's failure)."""
+        unroute(self.model)
+        self.make_fast(self.model)
+        if choice.runtime != 'pytorch':
+            why = f'{NAMES[choice.runtime]}: {why}'
+        if why:
+            warnings.warn(f'fast mode, {self.settings.label}: PyTorch runs: '
+                          f'{why}', SuiteWarning)
+        return RuntimeChoice('pytorch', choice.speedups, why)
 
     def _measure(self, inputs: torch.Tensor) -> RuntimeChoice:
         """Each candidate against PyTorch's fast mode on ``inputs``; the
