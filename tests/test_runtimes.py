@@ -412,3 +412,168 @@ def test_a_new_input_size_is_converted_or_falls_back(models, pose_service,
     assert pose.loaded.runtime == 'pytorch'
     assert float((maps - exact).abs().max()) < 1e-4 * float(
         exact.abs().max())
+
+
+def test_onnx_runtime_competes_in_f32_only():
+    from pose_suite.runtimes.choice import candidates
+    assert candidates('auto', 'bf16') == ('openvino',)
+    assert candidates('auto', 'f32') == ('openvino', 'onnxruntime')
+    assert candidates('onnxruntime', 'bf16') == ('onnxruntime',)
+    assert candidates('pytorch', 'f32') == ()
+
+
+def test_the_probe_says_how_many_times_faster(monkeypatch):
+    import time
+
+    import torch
+    ratios = choice_module.speed_ratios(
+        lambda batch: time.sleep(0.02), {'openvino': lambda array: None},
+        torch.zeros(1, 3, 8, 8))
+    assert ratios['openvino'] > 2
+
+
+def test_a_remembered_answer_of_the_wrong_kind_is_measured_again():
+    from pose_suite.runtimes.choice import RuntimeChoice
+    from pose_suite.runtimes.machine import cache_file, remembered
+    path = cache_file('t')
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({'k': 'junk', 'other': 3}))
+    assert remembered('t', 'k', lambda: 7,
+                      lambda known: isinstance(known, int)) == 7
+    assert json.loads(path.read_text()) == {'k': 7, 'other': 3}
+    path.write_text('{not json')
+    assert remembered('t', 'k', lambda: 8, lambda known: True) == 8
+    for junk in ({'runtime': 'tensorrt', 'speedups': {}},
+                 {'runtime': 'openvino', 'speedups': []}, {'x': 1}, 'x'):
+        assert RuntimeChoice.from_json(junk) is None
+    assert RuntimeChoice.from_json(
+        {'runtime': 'openvino', 'speedups': {'openvino': 1.2}, 'why': None}
+    ).runtime == 'openvino'
+
+
+def test_the_thread_count_is_part_of_the_machine_setting():
+    import torch
+    threads = torch.get_num_threads()
+    key = machine_key('x')
+    try:
+        torch.set_num_threads(threads + 1)
+        assert machine_key('x') != key
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_each_input_size_has_its_own_converted_file(models):
+    import torch
+    detector, _ = build(models, 'openvino')
+    seam_of = detector.loaded.seam
+    first = next(iter(seam_of.engines))
+    with torch.inference_mode():
+        small = seam_of(torch.zeros(1, 3, *first))
+        large = seam_of(torch.zeros(1, 3, first[0] + 32, first[1]))
+    assert small[0].shape[-2:] != large[0].shape[-2:]
+    assert len(seam_of.engines) == 2
+    folder = models['det_checkpoint'].parent / 'converted'
+    names = [p.name for p in folder.glob('*.xml')
+             if p.name.startswith(models['det_checkpoint'].stem)]
+    assert sorted(name.split('.')[2] for name in names) == sorted(
+        [f'{first[0]}x{first[1]}', f'{first[0] + 32}x{first[1]}'])
+
+
+def test_the_detector_head_is_folded_and_its_files_marked_in_bf16(models):
+    import torch
+    detector, _ = build(models, 'openvino', precision='bf16')
+    batch_norms = [m for m in detector.model.bbox_head.modules()
+                   if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert batch_norms == []  # folded, as PyTorch's fast mode does
+    folder = models['det_checkpoint'].parent / 'converted'
+    assert any('.nohead.openvino-' in p.name for p in folder.iterdir())
+
+
+def test_the_checkpoints_folder_is_looked_in_first(models, tmp_path):
+    name = 'x.123.8x8.openvino-1.xml'
+    checkpoint = models['det_checkpoint']
+    for folder in convert.cache_folders(checkpoint):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text('x')
+    assert convert.find_converted(checkpoint, name) == \
+        checkpoint.parent / 'converted' / name
+
+
+def test_openvino_files_are_published_bin_first(tmp_path, monkeypatch):
+    """A reader looks for the ``.xml``: it appears last, after its
+    ``.bin``, each renamed whole into place."""
+    from pose_suite.runtimes import engines
+    onnx_path = tmp_path / 'conv.onnx'
+    import torch
+    with torch.no_grad():
+        torch.onnx.export(torch.nn.Conv2d(3, 4, 3), (torch.zeros(1, 3, 8, 8),),
+                          str(onnx_path), dynamo=False)
+    renamed = []
+    real = os.replace
+    monkeypatch.setattr(engines.os, 'replace', lambda a, b: (
+        renamed.append(os.path.basename(b)), real(a, b)))
+    engines.save('openvino', onnx_path, tmp_path / 'out' / 'model.xml')
+    assert renamed == ['model.bin', 'model.xml']
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == \
+        ['model.bin', 'model.xml']
+
+
+def test_a_damaged_converted_file_is_removed_even_if_not_rewritten(
+        models, monkeypatch):
+    build(models, 'openvino')
+    folder = models['det_checkpoint'].parent / 'converted'
+    xml = [path for path in folder.glob('*.xml')
+           if path.name.startswith(models['det_checkpoint'].stem)][0]
+    xml.write_text('<net>cut')
+
+    def refuse(*args):
+        raise OSError('disk full')
+
+    monkeypatch.setattr(seam, 'save', refuse)
+    detector, _ = build(models, 'openvino')
+    assert detector.loaded.runtime.startswith('openvino ')
+    assert not xml.exists() and not xml.with_suffix('.bin').exists()
+
+
+def test_the_fall_back_is_pytorchs_fast_mode(models, monkeypatch):
+    import torch
+
+    def export(*args):
+        raise convert.ConversionError('export to ONNX failed: boom')
+
+    monkeypatch.setattr(seam, 'export_onnx', export)
+    with pytest.warns(SuiteWarning):
+        detector, _ = build(models, 'openvino')
+    assert not [m for m in detector.model.modules()
+                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
+def test_the_runtimes_setting_names_both_models():
+    from pose_suite.service.resume import runtimes_of
+    assert runtimes_of('pytorch', 'pytorch') == 'pytorch'
+    assert runtimes_of('pytorch', 'openvino 1 f32') != 'pytorch'
+    assert runtimes_of('a', 'b') != runtimes_of('b', 'a')
+
+
+def test_openvino_is_asked_for_the_precision_and_threads(models,
+                                                        monkeypatch):
+    import openvino
+    import torch
+    asked = []
+    real = openvino.Core.compile_model
+
+    class Core(openvino.Core):
+        def compile_model(self, model, device, config):
+            asked.append(dict(config))
+            return real(self, model, device, config)
+
+    monkeypatch.setattr(openvino, 'Core', Core)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        build(models, 'openvino', precision='bf16')
+    finally:
+        torch.set_num_threads(threads)
+    assert asked and all(config['INFERENCE_PRECISION_HINT'] == 'bf16' and
+                         config['INFERENCE_NUM_THREADS'] == 1
+                         for config in asked)
