@@ -475,7 +475,7 @@ def test_each_input_size_has_its_own_converted_file(models):
     folder = models['det_checkpoint'].parent / 'converted'
     names = [p.name for p in folder.glob('*.xml')
              if p.name.startswith(models['det_checkpoint'].stem)]
-    assert sorted(name.split('.')[2] for name in names) == sorted(
+    assert sorted(name.split('.')[3] for name in names) == sorted(
         [f'{first[0]}x{first[1]}', f'{first[0] + 32}x{first[1]}'])
 
 
@@ -495,8 +495,9 @@ def test_the_checkpoints_folder_is_looked_in_first(models, tmp_path):
     for folder in convert.cache_folders(checkpoint):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / name).write_text('x')
-    assert convert.find_converted(checkpoint, name) == \
-        checkpoint.parent / 'converted' / name
+    assert convert.find_converted(checkpoint, name) == [
+        checkpoint.parent / 'converted' / name,
+        tmp_path / 'cache' / 'pose-suite' / 'converted' / name]
 
 
 def test_openvino_files_are_published_bin_first(tmp_path, monkeypatch):
@@ -577,3 +578,145 @@ def test_openvino_is_asked_for_the_precision_and_threads(models,
     assert asked and all(config['INFERENCE_PRECISION_HINT'] == 'bf16' and
                          config['INFERENCE_NUM_THREADS'] == 1
                          for config in asked)
+
+
+def test_no_runtime_contacts_anything_or_writes_in_the_home(
+        config_values, write_config, tmp_path):
+    """OpenVINO sends a telemetry event when imported (a DNS query for
+    Google Analytics, ``~/intel``) and ONNX Runtime 1.32 sends events to
+    Microsoft (``.../Microsoft/DeveloperTools/.onnxruntime``), both unless
+    turned off (measured with strace before the fix). A first run of each
+    runtime in a new process: no socket but loopback and local ones (where
+    strace is at hand), nothing of theirs in the home or the cache."""
+    import shutil
+    home = tmp_path / 'home'
+    home.mkdir()
+    env = {**os.environ, 'HOME': str(home),
+           'XDG_CACHE_HOME': str(tmp_path / 'xdg')}
+    env.pop('ORT_DISABLE_TELEMETRY', None)
+    traced = shutil.which('strace')
+    for runtime in RUNTIMES:
+        config = write_config({**config_values, 'precision': 'fp32-fast',
+                               'runtime': runtime})
+        trace = tmp_path / f'{runtime}.strace'
+        command = [sys.executable, str(ROOT / 'pose_analysis_service.py'),
+                   '--config', str(config), '--quiet']
+        if traced:
+            command = [traced, '-f', '-e', 'trace=connect,sendto', '-o',
+                       str(trace), *command]
+        done = subprocess.run(command, cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        meta = json.loads((tmp_path / 'out' / 'result.json').read_text())[
+            'meta']
+        assert meta['detector']['runtime'].startswith(runtime)
+        if traced:
+            calls = [line for line in trace.read_text().splitlines()
+                     if 'sin_addr' in line or 'sin6_addr' in line]
+            assert all('127.0.0.1' in line or '::1' in line
+                       for line in calls), calls
+    assert not (home / 'intel').exists()
+    assert not list(tmp_path.rglob('.onnxruntime'))
+
+
+def test_an_edited_model_config_is_converted_again(models, detector):
+    """The converted file is the model the config builds: another config
+    (here RTMDet with ReLU instead of SiLU) is another file."""
+    first, _ = build(models, 'openvino')
+    config = models['det_config']
+    config.write_text(config.read_text() + (
+        "\nmodel['backbone']['act_cfg'] = dict(type='ReLU')\n"))
+    edited, _ = build(models, 'openvino')
+    assert edited.loaded.config_sha256 != first.loaded.config_sha256
+    folder = models['det_checkpoint'].parent / 'converted'
+    assert len([p for p in folder.glob('*.xml') if p.name.startswith(
+        models['det_checkpoint'].stem)]) == 2
+    exact = type(detector)(config, models['det_checkpoint'], bbox_thr=0.0,
+                           nms_thr=0.3)
+    frame = frames()[0]
+    np.testing.assert_allclose(edited.detect(frame), exact.detect(frame),
+                               atol=1e-3)
+
+
+def test_a_full_disk_falls_back_or_runs_uncached(models, monkeypatch):
+    """Nowhere to save (OpenVINO raises its own RuntimeError on a full
+    disk): the runtime runs from memory; no room even for the export: one
+    line, PyTorch runs, and the next run tries again."""
+    from pose_suite.runtimes import engines
+
+    def full(*args):
+        raise RuntimeError('basic_ios::clear: iostream error')
+
+    monkeypatch.setattr(seam, 'save', full)
+    detector, _ = build(models, 'openvino')
+    assert detector.loaded.runtime.startswith('openvino ')
+    assert not list((models['det_checkpoint'].parent / 'converted').glob(
+        '*.xml'))
+
+    def no_room(*args, **kwargs):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(seam, 'TemporaryDirectory', no_room)
+    with pytest.warns(SuiteWarning, match='No space left'):
+        detector, _ = build(models, 'auto')
+    assert detector.loaded.runtime == 'pytorch'
+    monkeypatch.undo()
+    calls = measured_as(monkeypatch, {'openvino': 2.0, 'onnxruntime': 1.0})
+    detector, _ = build(models, 'auto')  # measured now: failures forgotten
+    assert calls and detector.loaded.runtime.startswith('openvino ')
+    assert engines  # imported: the module the patches went through
+
+
+def test_a_foreign_file_at_the_converted_name_falls_back_then_is_remade(
+        models, detector):
+    """The pose model's file where the detector's belongs: it loads but
+    cannot run the detector's input. One line, PyTorch runs, the file is
+    removed, and the next run converts the right one."""
+    build(models, 'onnxruntime')
+    folder = models['det_checkpoint'].parent / 'converted'
+    det_file = [p for p in folder.iterdir()
+                if p.name.startswith(models['det_checkpoint'].stem)][0]
+    pose_file = [p for p in folder.iterdir()
+                 if p.name.startswith(models['pose_checkpoint'].stem)][0]
+    det_file.write_bytes(pose_file.read_bytes())
+    with pytest.warns(SuiteWarning, match='detector: PyTorch runs: ONNX '
+                      'Runtime: inference failed'):
+        fast, _ = build(models, 'onnxruntime')
+    assert fast.loaded.runtime == 'pytorch' and not det_file.exists()
+    again, _ = build(models, 'onnxruntime')
+    assert again.loaded.runtime.startswith('onnxruntime ')
+    frame = frames()[0]
+    np.testing.assert_allclose(again.detect(frame), detector.detect(frame),
+                               atol=1e-3)
+
+
+def test_what_killed_runs_left_is_swept_after_an_hour(tmp_path):
+    import time
+    folder = tmp_path / 'converted'
+    folder.mkdir()
+    old, new = folder / '.x.123.part.bin', folder / '.y.456.part.bin'
+    kept = folder / 'x.xml'
+    left = tmp_path / f'{convert.TEMPORARY_PREFIX}abc'
+    left.mkdir()
+    (left / 'heavy.onnx').write_text('x')
+    for path in (old, new, kept):
+        path.write_text('x')
+    hours_ago = time.time() - 2 * convert.LEFT_BEHIND_S
+    for path in (old, kept, left):
+        os.utime(path, (hours_ago, hours_ago))
+    convert.sweep(folder)
+    convert.sweep(tmp_path)
+    assert not old.exists() and not left.exists()
+    assert new.exists() and kept.exists()
+
+
+def test_a_long_checkpoint_name_still_gives_a_usable_file_name(tmp_path):
+    name = convert.converted_name(tmp_path / ('w' * 240 + '.pth'), 'a' * 64,
+                                  'b' * 64, (1, 3, 384, 288), 'openvino')
+    assert len(name.encode()) < 255 and '.384x288.' in name
+
+
+def test_a_forced_onnx_runtime_in_bf16_says_it_runs_f32(models):
+    with pytest.warns(SuiteWarning, match='ONNX Runtime runs f32'):
+        detector, _ = build(models, 'onnxruntime', precision='bf16')
+    assert detector.loaded.runtime.endswith(' f32')

@@ -47,7 +47,10 @@ class RuntimeChoice:
         except TypeError:
             return None
         if choice.runtime not in ('pytorch', *RUNTIMES) or \
-                not isinstance(choice.speedups, dict):
+                not isinstance(choice.speedups, dict) or not all(
+                    name in RUNTIMES and isinstance(ratio, (int, float))
+                    for name, ratio in choice.speedups.items()) or \
+                not isinstance(choice.why, (str, type(None))):
             return None
         return choice
 

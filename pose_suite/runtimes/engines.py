@@ -4,12 +4,21 @@ An :class:`Engine` runs the heavy part (:mod:`.heavy`) converted to that
 runtime: a float32 (N, 3, H, W) batch in, its outputs out as float32
 arrays, N free (dynamic batch). OpenVINO reads the ONNX export and keeps
 its own IR (``.xml`` + ``.bin``); ONNX Runtime runs the ONNX file itself.
-OpenVINO's converter (``openvino.convert_model``, ``ovc``) is never used:
-it sends telemetry unless a user opted out; reading an ONNX file does not.
+Both runtimes send usage telemetry unless told not to: ``import openvino``
+sends an event through ``openvino_telemetry`` (a DNS query for Google
+Analytics, files in ``~/intel``), and ONNX Runtime 1.32 sends events to
+Microsoft. The suite contacts nothing but what a user names, so both are
+imported through :func:`openvino_module` and :func:`onnxruntime_module`,
+which turn them off first: ``openvino_telemetry`` is replaced by
+OpenVINO's own stub (it falls back to it where the package is missing),
+and ONNX Runtime is given ``ORT_DISABLE_TELEMETRY=1`` and
+``disable_telemetry_events()``. OpenVINO's converter
+(``openvino.convert_model``) is never used.
 """
 import importlib.metadata
 import os
 import shutil
+import sys
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -35,6 +44,8 @@ class Engine:
                  run: Callable[[np.ndarray], List[np.ndarray]]):
         self.name, self.version, self.precision = name, version, precision
         self._run = run
+        #: The cached converted file it was made from (None: made now).
+        self.source: Optional[Path] = None
 
     def __call__(self, batch: np.ndarray) -> List[np.ndarray]:
         return self._run(np.ascontiguousarray(batch, dtype=np.float32))
@@ -52,6 +63,22 @@ def version_of(name: str) -> Optional[str]:
         return None
 
 
+def openvino_module():
+    """``openvino``, imported without its telemetry (module docstring)."""
+    if 'openvino' not in sys.modules:
+        sys.modules.setdefault('openvino_telemetry', None)  # -> its stub
+    import openvino
+    return openvino
+
+
+def onnxruntime_module():
+    """``onnxruntime``, imported without its telemetry."""
+    os.environ.setdefault('ORT_DISABLE_TELEMETRY', '1')
+    import onnxruntime
+    onnxruntime.disable_telemetry_events()
+    return onnxruntime
+
+
 def load(name: str, path: Path, precision: str, threads: int) -> Engine:
     """The engine of runtime ``name`` for the converted file (or ONNX
     export) at ``path``, inferring in ``precision`` (``f32`` or ``bf16``;
@@ -62,7 +89,7 @@ def load(name: str, path: Path, precision: str, threads: int) -> Engine:
 
 
 def _openvino(path: Path, precision: str, threads: int) -> Engine:
-    import openvino
+    openvino = openvino_module()
     core = openvino.Core()
     model = core.read_model(str(path))
     compiled = core.compile_model(model, 'CPU', {
@@ -80,7 +107,7 @@ def _openvino(path: Path, precision: str, threads: int) -> Engine:
 
 
 def _onnxruntime(path: Path, threads: int) -> Engine:
-    import onnxruntime
+    onnxruntime = onnxruntime_module()
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -106,7 +133,7 @@ def save(name: str, onnx_path: Path, target: Path) -> None:
                                  f'{target.suffix}')
     try:
         if name == 'openvino':
-            import openvino
+            openvino = openvino_module()
             model = openvino.Core().read_model(str(onnx_path))
             openvino.save_model(model, str(temporary), compress_to_fp16=False)
             os.replace(temporary.with_suffix('.bin'),
@@ -119,8 +146,12 @@ def save(name: str, onnx_path: Path, target: Path) -> None:
             left.unlink(missing_ok=True)
 
 
-def remove(target: Path) -> None:
-    """Delete a converted file (an OpenVINO one with its ``.bin``)."""
-    target.unlink(missing_ok=True)
-    if target.suffix == '.xml':
-        target.with_suffix('.bin').unlink(missing_ok=True)
+def discard(target: Path) -> None:
+    """Delete a converted file (an OpenVINO one with its ``.bin``), where
+    this user can."""
+    for path in (target, *([target.with_suffix('.bin')]
+                           if target.suffix == '.xml' else [])):
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            pass

@@ -41,20 +41,27 @@ def cache_file(name: str) -> Path:
     return Path(base) / 'pose-suite' / f'{name}.json'
 
 
-def remembered(name: str, key: str, measure: Callable[[], object],
-               valid: Callable[[object], bool]) -> object:
+def recall(name: str, key: str, valid: Callable[[object], bool]):
     """The answer stored under ``key`` in :func:`cache_file` ``name`` when
-    it is ``valid``; else ``measure()``, stored (a read-only home: measured
-    again next time)."""
+    it is ``valid``, else None."""
+    try:
+        known = json.loads(cache_file(name).read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(known, dict) and key in known and valid(known[key]):
+        return known[key]
+    return None
+
+
+def remember(name: str, key: str, answer: object) -> None:
+    """Store ``answer`` under ``key`` (a read-only home: not stored, so
+    measured again next time)."""
     path = cache_file(name)
     try:
         known = json.loads(path.read_text())
     except (OSError, ValueError):
         known = {}
     known = known if isinstance(known, dict) else {}
-    if key in known and valid(known[key]):
-        return known[key]
-    answer = measure()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f'.{path.name}.{os.getpid()}')
@@ -62,6 +69,13 @@ def remembered(name: str, key: str, measure: Callable[[], object],
         os.replace(temporary, path)
     except OSError:
         pass
+
+
+def remembered(name: str, key: str, measure: Callable[[], object],
+               valid: Callable[[object], bool]) -> object:
+    """:func:`recall`, else ``measure()``, remembered."""
+    answer = recall(name, key, valid)
+    if answer is None:
+        answer = measure()
+        remember(name, key, answer)
     return answer
-
-

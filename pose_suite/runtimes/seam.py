@@ -10,9 +10,9 @@ line says why.
 """
 import copy
 import dataclasses
-import tempfile
 import warnings
 from pathlib import Path
+from tempfile import TemporaryDirectory, gettempdir
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
@@ -21,14 +21,15 @@ from mmcv.cnn import fuse_conv_bn
 from pose_suite.errors import SuiteWarning
 from pose_suite.runtimes.choice import (RuntimeChoice, candidates, decide,
                                         speed_ratios)
-from pose_suite.runtimes.convert import (ConversionError, converted_name,
-                                         export_onnx, find_converted,
-                                         first_line, writable_folder)
-from pose_suite.runtimes.engines import (NAMES, RUNTIMES, Engine, load,
-                                         remove, save, version_of)
+from pose_suite.runtimes.convert import (TEMPORARY_PREFIX, ConversionError,
+                                         converted_name, export_onnx,
+                                         find_converted, first_line, sweep,
+                                         writable_folder)
+from pose_suite.runtimes.engines import (NAMES, RUNTIMES, Engine, discard,
+                                         load, save, version_of)
 from pose_suite.runtimes.heavy import (HeavyPart, head_of, route, unroute,
                                        unrouted)
-from pose_suite.runtimes.machine import machine_key, remembered
+from pose_suite.runtimes.machine import machine_key, recall, remember
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,8 +81,16 @@ class RuntimeSeam:
             except ConversionError as exc:
                 self.choice = self._fall_back(self.choice, str(exc))
             else:
-                return tuple(torch.from_numpy(output) for output in
-                             engine(inputs.detach().cpu().numpy()))
+                try:
+                    outputs = engine(inputs.detach().cpu().numpy())
+                except Exception as exc:  # noqa: BLE001 - the runtime's
+                    if engine.source is not None:
+                        discard(engine.source)  # a foreign file: made again
+                    self.choice = self._fall_back(
+                        self.choice, f'inference failed: {first_line(exc)}')
+                else:
+                    return tuple(torch.from_numpy(output)
+                                 for output in outputs)
         return self.model.extract_feat(inputs)  # PyTorch's, routed no more
 
     def _choose(self, inputs: torch.Tensor) -> RuntimeChoice:
@@ -95,12 +104,19 @@ class RuntimeSeam:
                 tuple(inputs.shape[1:]),
                 *(f'{name} {version_of(name)}'
                   for name in (*RUNTIMES, 'onnx')))
-            choice = RuntimeChoice.from_json(remembered(
+            choice = RuntimeChoice.from_json(recall(
                 'runtime_probe', key,
-                lambda: self._measure(inputs).as_json(),
                 lambda known: RuntimeChoice.from_json(known) is not None))
+            if choice is None:
+                choice = self._measure(inputs)
+                if choice.speedups:  # a failure alone is tried again
+                    remember('runtime_probe', key, choice.as_json())
         else:
             choice = RuntimeChoice(settings.asked)
+            if choice.runtime == 'onnxruntime' and settings.precision != 'f32':
+                warnings.warn(f'fast mode, {settings.label}: ONNX Runtime '
+                              'runs f32 (no bf16 convolutions on a CPU); '
+                              'meta.*.runtime says so', SuiteWarning)
         if choice.runtime == 'pytorch':
             return self._fall_back(choice, choice.why)
         try:
@@ -129,33 +145,43 @@ class RuntimeSeam:
     def _measure(self, inputs: torch.Tensor) -> RuntimeChoice:
         """Each candidate against PyTorch's fast mode on ``inputs``; the
         winner's converted file cached, its engine kept."""
-        shape, engines, failures = tuple(inputs.shape), {}, {}
         names = candidates(self.settings.asked, self.settings.precision)
-        with tempfile.TemporaryDirectory(prefix='pose-suite-') as folder:
-            onnx = Path(folder) / 'heavy.onnx'
+        sweep(Path(gettempdir()))
+        try:
+            with TemporaryDirectory(prefix=TEMPORARY_PREFIX) as \
+                    folder:
+                return self._measure_with(inputs, names,
+                                          Path(folder) / 'heavy.onnx')
+        except OSError as exc:  # no room for the temporary folder
+            return decide({}, {name: f'conversion failed: {first_line(exc)}'
+                               for name in names})
+
+    def _measure_with(self, inputs: torch.Tensor, names, onnx: Path
+                      ) -> RuntimeChoice:
+        shape, engines, failures = tuple(inputs.shape), {}, {}
+        try:
+            with unrouted(self.model):
+                export_onnx(self.model, shape, onnx, self.with_head)
+        except ConversionError as exc:
+            failures = {name: str(exc) for name in names}
+            names = ()
+        for name in names:
             try:
-                with unrouted(self.model):
-                    export_onnx(self.model, shape, onnx, self.with_head)
+                engines[name] = self._load(name, onnx)
             except ConversionError as exc:
-                failures = {name: str(exc) for name in names}
-                names = ()
-            for name in names:
-                try:
-                    engines[name] = self._load(name, onnx)
-                except ConversionError as exc:
-                    failures[name] = str(exc)
-            speedups = {}
-            if engines:
-                with unrouted(self.model):
-                    fast = copy.deepcopy(self.model)
-                self.make_fast(fast)
-                speedups = speed_ratios(HeavyPart(fast, self.with_head),
-                                        engines, inputs)
-                del fast
-            choice = decide(speedups, failures)
-            if choice.runtime != 'pytorch':
-                self.engines[shape[2:]] = engines[choice.runtime]
-                self._keep(choice.runtime, onnx, shape)
+                failures[name] = str(exc)
+        speedups = {}
+        if engines:
+            with unrouted(self.model):
+                fast = copy.deepcopy(self.model)
+            self.make_fast(fast)
+            speedups = speed_ratios(HeavyPart(fast, self.with_head),
+                                    engines, inputs)
+            del fast
+        choice = decide(speedups, failures)
+        if choice.runtime != 'pytorch':
+            self.engines[shape[2:]] = engines[choice.runtime]
+            self._keep(choice.runtime, onnx, shape)
         return choice
 
     def _engine(self, name: str, shape: Tuple[int, ...]) -> Engine:
@@ -167,27 +193,34 @@ class RuntimeSeam:
         """
         if shape[2:] in self.engines:
             return self.engines[shape[2:]]
-        cached = find_converted(self.settings.checkpoint,
-                                self._name(name, shape))
-        if cached is not None:
+        engine = None
+        for cached in find_converted(self.settings.checkpoint,
+                                     self._name(name, shape)):
             try:
                 engine = self._load(name, cached)
+                engine.source = cached
+                break
             except ConversionError:
-                remove(cached)  # damaged: made again below
-                cached = None
-        if cached is None:
-            with tempfile.TemporaryDirectory(prefix='pose-suite-') as folder:
-                onnx = Path(folder) / 'heavy.onnx'
-                with unrouted(self.model):
-                    export_onnx(self.model, shape, onnx, self.with_head)
-                engine = self._load(name, onnx)
-                self._keep(name, onnx, shape)
+                discard(cached)  # damaged: made again below
+        if engine is None:
+            try:
+                with TemporaryDirectory(prefix=TEMPORARY_PREFIX) \
+                        as folder:
+                    onnx = Path(folder) / 'heavy.onnx'
+                    with unrouted(self.model):
+                        export_onnx(self.model, shape, onnx, self.with_head)
+                    engine = self._load(name, onnx)
+                    self._keep(name, onnx, shape)
+            except OSError as exc:  # no room for the temporary folder
+                raise ConversionError(
+                    f'conversion failed: {first_line(exc)}') from None
         self.engines[shape[2:]] = engine
         return engine
 
     def _name(self, runtime: str, shape: Tuple[int, ...]) -> str:
         return converted_name(self.settings.checkpoint,
-                              self.settings.checkpoint_sha256, shape, runtime,
+                              self.settings.checkpoint_sha256,
+                              self.settings.config_sha256, shape, runtime,
                               self.with_head)
 
     def _load(self, name: str, path: Path) -> Engine:
@@ -205,7 +238,8 @@ class RuntimeSeam:
         folder can be written (else it is converted again next run)."""
         folder = writable_folder(self.settings.checkpoint)
         if folder is not None:
+            sweep(folder)
             try:
                 save(name, onnx, folder / self._name(name, shape))
-            except OSError:
+            except Exception:  # noqa: BLE001 - a full disk, the runtime's
                 pass
