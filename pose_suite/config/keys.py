@@ -85,9 +85,10 @@ KEYS: Tuple[Key, ...] = (
         Choice('fp32', 'bf16', 'fp32-fast', 'fp16', 'auto')),
     Key('runtime', 'auto',
         'What runs the models\' backbones and heads in fast mode on a CPU: '
-        'auto (OpenVINO or ONNX Runtime where measured at least 1.15x '
-        'PyTorch on this machine, once, else PyTorch), pytorch, openvino or '
-        'onnxruntime. Exact mode (fp32) always runs PyTorch.',
+        'auto (OpenVINO or ONNX Runtime where their part measured at least '
+        '1.3x PyTorch\'s on this machine, once: about 1.15x on a whole run; '
+        'else PyTorch), pytorch, openvino or onnxruntime. Exact mode (fp32) '
+        'always runs PyTorch.',
         Choice('auto', 'pytorch', 'openvino', 'onnxruntime')),
     Key('flip_test', 'auto',
         'true: the pose model also runs on each mirrored crop and averages '

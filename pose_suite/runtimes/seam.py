@@ -107,7 +107,9 @@ class RuntimeSeam:
             choice = RuntimeChoice.from_json(recall(
                 'runtime_probe', key,
                 lambda known: RuntimeChoice.from_json(known) is not None))
-            if choice is None:
+            if choice is not None:  # decided again: the margin may differ
+                choice = decide(choice.speedups, choice.failures)
+            else:
                 choice = self._measure(inputs)
                 if choice.speedups:  # a failure alone is tried again
                     remember('runtime_probe', key, choice.as_json())
@@ -118,7 +120,8 @@ class RuntimeSeam:
                               'runs f32 (no bf16 convolutions on a CPU); '
                               'meta.*.runtime says so', SuiteWarning)
         if choice.runtime == 'pytorch':
-            return self._fall_back(choice, choice.why)
+            return self._fall_back(
+                choice, choice.why if choice.worth_saying() else None)
         try:
             self._engine(choice.runtime, tuple(inputs.shape))
         except ConversionError as exc:
