@@ -1,21 +1,22 @@
 """``make bench``, runtimes: the same models through PyTorch, OpenVINO and
 ONNX Runtime on this CPU, whole processes, alternated; then with oneDNN
 capped to AVX2 (``ONEDNN_MAX_CPU_ISA``: an older CPU for PyTorch and
-OpenVINO, whose CPU kernels are oneDNN's; ONNX Runtime's own kernels do
-not read the cap and still use AVX-512 where the CPU has it).
+OpenVINO, whose CPU kernels are oneDNN's; ONNX Runtime's own kernels do not
+read the cap and still use AVX-512 where the CPU has it).
 
 Systems (config keys): exact mode (``precision: fp32``); today's fast mode
 (``precision: auto``, ``runtime: pytorch``); OpenVINO and ONNX Runtime in
 f32 (``precision: fp32-fast``); OpenVINO in bf16 where the bf16 probe says
 this CPU runs bf16 faster; and what fast mode as shipped (``precision:
-auto``, ``runtime: auto``) chooses in each setting, read from a result. Two clips: 12 frames of the 1080p two-person video with 2
-persons a frame, and the 720p football clip (5 frames) with 6. As in
-``bench.py``, random-weight checkpoints whose detector always yields K
-boxes, frames/s from a long run less a 1-frame run of the same clip.
+auto``, ``runtime: auto``) chooses in each setting, read from a result. Two
+clips: 12 frames of the 1080p two-person video with 2 persons a frame, and
+the 720p football clip (5 frames) with 6. As in ``bench.py``, random-weight
+checkpoints whose detector always yields K boxes, frames/s from a long run
+less a 1-frame run of the same clip.
 
-Differences against exact mode, in one process on two frames of each
-clip: boxes (px), heatmaps (relative L2), keypoints (px). Writes the
-section "Runtimes" of benchmarks/RESULTS.md.
+Differences against exact mode, in one process on two frames of each clip:
+boxes (px), heatmaps (relative L2), keypoints (px). Writes the section
+"Runtimes" of benchmarks/RESULTS.md.
 """
 import argparse
 import json

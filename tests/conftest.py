@@ -370,6 +370,20 @@ def serve_folder(folder: Path):
         server.server_close()
 
 
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A cache of this test's own (``XDG_CACHE_HOME``): what it measures
+    and converts (pose_suite.runtimes) stays there."""
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+
+
+@pytest.fixture
+def own_models(model_files, tmp_path):
+    """The tiny models' files in a folder of this test's (the runtimes'
+    converted files go beside the checkpoints)."""
+    return copy_model_files(model_files, tmp_path / 'models')
+
+
 @pytest.fixture(scope='session')
 def tiny_models(model_files, tmp_path_factory):
     """Config keys for big batches: the tiny detector at a 64x64 input

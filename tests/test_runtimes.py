@@ -1,62 +1,30 @@
 """pose_suite/runtimes: fast mode's heavy part through OpenVINO or ONNX
-Runtime, on the tiny models (the real configs' model types and heads):
-the same boxes and keypoints as exact mode, the decision by measurement,
-the fall-backs, and the converted files cached beside the checkpoint."""
+Runtime, on the tiny models (the real configs' model types and heads) and
+the real ones: the same boxes and keypoints as exact mode, the decision by
+measurement, what a result records, and no telemetry. The converted files
+and the fall-backs: tests/test_runtime_files.py."""
 import json
 import os
 import subprocess
 import sys
 import warnings
 
-import cv2
 import numpy as np
 import pytest
-from conftest import COCO_IMAGES, ROOT, assert_one_line_error, data_file, \
-    run_cli
+from conftest import ROOT, assert_one_line_error, run_cli
 
 from pose_suite.errors import ConfigError, SuiteWarning
 from pose_suite.runtimes import choice as choice_module
-from pose_suite.runtimes import convert, seam
+from pose_suite.runtimes import seam
 from pose_suite.runtimes.choice import MIN_SPEEDUP, decide
 from pose_suite.runtimes.machine import machine_key
+from runtime_helpers import RUNTIMES, build, frames, measured_as
 
-RUNTIMES = ['openvino', 'onnxruntime']
-
-
-@pytest.fixture(autouse=True)
-def own_cache(tmp_path, monkeypatch):
-    """Each test measures and converts into a cache of its own."""
-    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
-
-
-@pytest.fixture
-def models(model_files, tmp_path):
-    """The tiny models' files in a folder of this test's (the converted
-    files go beside the checkpoints)."""
-    from model_factory import copy_model_files
-    return copy_model_files(model_files, tmp_path / 'models')
-
-
-def build(files, runtime, precision='fp32', fast=True):
-    from detection_service import DetectionService
-    from pose_extraction_service import PoseExtractionService
-    detector = DetectionService(files['det_config'], files['det_checkpoint'],
-                                bbox_thr=0.0, nms_thr=0.3,
-                                precision=precision, fast=fast,
-                                runtime=runtime)
-    pose = PoseExtractionService(files['pose_config'],
-                                 files['pose_checkpoint'],
-                                 precision=precision, fast=fast,
-                                 runtime=runtime)
-    return detector, pose
-
-
-def frames():
-    return [cv2.imread(str(data_file(image))) for image in COCO_IMAGES[:2]]
+pytestmark = pytest.mark.usefixtures('own_cache')
 
 
 @pytest.mark.parametrize('runtime', RUNTIMES)
-def test_a_runtime_in_f32_gives_exact_modes_numbers(models, detector,
+def test_a_runtime_in_f32_gives_exact_modes_numbers(own_models, detector,
                                                     pose_service, runtime):
     """fp32 fast mode through each runtime against exact mode (whose
     numbers equal mmdet's ``inference_detector`` and mmpose's
@@ -64,9 +32,9 @@ def test_a_runtime_in_f32_gives_exact_modes_numbers(models, detector,
     tests/test_pose_extraction_service.py): boxes within 1e-3 px, heatmaps
     within 1e-5 relative L2, keypoints within 1e-3 px but at near-ties:
     the tiny model's flat heatmaps have many (PyTorch's own fast mode moves
-    3.8 % of its keypoints more, measured); the real models' test is
+    3.8 % of its keypoints more, measured); the real own_models' test is
     below."""
-    fast_detector, fast_pose = build(models, runtime)
+    fast_detector, fast_pose = build(own_models, runtime)
     for loaded in (fast_detector.loaded, fast_pose.loaded):
         assert loaded.runtime.startswith(f'{runtime} ')
         assert loaded.runtime.endswith(' f32')
@@ -87,14 +55,14 @@ def test_a_runtime_in_f32_gives_exact_modes_numbers(models, detector,
     assert np.median(shifts) == 0 and np.mean(np.array(shifts) <= 1e-3) >= 0.95
 
 
-def test_openvino_in_bf16_keeps_the_detectors_head_in_float32(models,
+def test_openvino_in_bf16_keeps_the_detectors_head_in_float32(own_models,
                                                               detector):
     """bf16 through OpenVINO: RTMDet's head stays PyTorch float32 (its
     class scores in bf16 reorder near-tied boxes), so its raw outputs stay
     as near to fp32 as PyTorch's bf16 fast mode's: under 1e-3 relative."""
     import torch
     from mmengine.dataset import pseudo_collate
-    fast_detector, _ = build(models, 'openvino', precision='bf16')
+    fast_detector, _ = build(own_models, 'openvino', precision='bf16')
     assert fast_detector.loaded.seam.with_head is False
     assert fast_detector.loaded.runtime.startswith('openvino ')
     frame = frames()[0]
@@ -130,22 +98,11 @@ def test_the_decision_takes_only_what_measured_faster(ratios, expected):
             assert decided.why == 'OpenVINO: boom'
 
 
-def measured_as(monkeypatch, ratios):
-    calls = []
-
-    def ratios_of(pytorch, engines, batch):
-        calls.append(sorted(engines))
-        return {name: ratios[name] for name in engines}
-
-    monkeypatch.setattr(seam, 'speed_ratios', ratios_of)
-    return calls
-
-
 def test_slower_runtimes_fall_back_with_one_line_and_are_remembered(
-        models, monkeypatch):
+        own_models, monkeypatch):
     calls = measured_as(monkeypatch, {'openvino': 0.95, 'onnxruntime': 0.9})
     with pytest.warns(SuiteWarning) as said:
-        detector, pose = build(models, 'auto', precision='fp32')
+        detector, pose = build(own_models, 'auto', precision='fp32')
     lines = [str(w.message) for w in said if w.category is SuiteWarning]
     assert lines == [
         f'fast mode, {label}: PyTorch runs: OpenVINO measured 0.95x '
@@ -157,12 +114,12 @@ def test_slower_runtimes_fall_back_with_one_line_and_are_remembered(
     monkeypatch.setattr(seam, 'export_onnx',
                         lambda *a: pytest.fail('converted again'))
     with pytest.warns(SuiteWarning):
-        detector, pose = build(models, 'auto', precision='fp32')
+        detector, pose = build(own_models, 'auto', precision='fp32')
     assert calls == [sorted(RUNTIMES)] * 2
-    assert not (models['det_checkpoint'].parent / 'converted').exists()
+    assert not (own_models['det_checkpoint'].parent / 'converted').exists()
 
 
-def test_faster_but_under_the_margin_is_recorded_not_said(models,
+def test_faster_but_under_the_margin_is_recorded_not_said(own_models,
                                                           monkeypatch):
     """A runtime faster than PyTorch but under the margin: PyTorch runs,
     no line on every run, and the ratios are in the result's meta."""
@@ -170,26 +127,27 @@ def test_faster_but_under_the_margin_is_recorded_not_said(models,
                               'onnxruntime': 1.1})
     with warnings.catch_warnings():
         warnings.simplefilter('error', SuiteWarning)
-        detector, _ = build(models, 'auto', precision='fp32')
+        detector, _ = build(own_models, 'auto', precision='fp32')
     assert detector.loaded.runtime == 'pytorch'
     from pose_suite.service.meta import runtime_speedups
     assert runtime_speedups(detector.loaded) == {
         'openvino': MIN_SPEEDUP - 0.05, 'onnxruntime': 1.1}
 
 
-def test_a_faster_runtime_is_used_cached_and_remembered(models, monkeypatch):
+def test_a_faster_runtime_is_used_cached_and_remembered(own_models,
+                                                      monkeypatch):
     calls = measured_as(monkeypatch, {'openvino': 1.3, 'onnxruntime': 1.6})
     with warnings.catch_warnings():
         warnings.simplefilter('error', SuiteWarning)
-        detector, pose = build(models, 'auto', precision='fp32')
+        detector, pose = build(own_models, 'auto', precision='fp32')
     assert detector.loaded.runtime.startswith('onnxruntime ')
     assert pose.loaded.runtime.startswith('onnxruntime ')
     assert detector.loaded.seam.choice.speedups == {'openvino': 1.3,
                                                     'onnxruntime': 1.6}
-    folder = models['det_checkpoint'].parent / 'converted'
+    folder = own_models['det_checkpoint'].parent / 'converted'
     import onnxruntime
     sha = detector.loaded.checkpoint_sha256[:12]
-    stem = models['det_checkpoint'].stem
+    stem = own_models['det_checkpoint'].stem
     names = sorted(path.name for path in folder.iterdir())
     assert len(names) == 2  # the winner's files only, one per model
     det_name = [name for name in names if name.startswith(stem)][0]
@@ -198,7 +156,7 @@ def test_a_faster_runtime_is_used_cached_and_remembered(models, monkeypatch):
     # Remembered and cached: the next build neither measures nor exports.
     monkeypatch.setattr(seam, 'export_onnx',
                         lambda *a: pytest.fail('converted again'))
-    again, _ = build(models, 'auto', precision='fp32')
+    again, _ = build(own_models, 'auto', precision='fp32')
     assert again.loaded.runtime == detector.loaded.runtime
     assert calls == [sorted(RUNTIMES)] * 2
     frame = frames()[0]
@@ -213,61 +171,8 @@ def test_another_machine_setting_measures_again(monkeypatch):
     assert machine_key('x') == key and machine_key('y') != key
 
 
-@pytest.mark.parametrize('runtime', RUNTIMES)
-def test_a_missing_runtime_falls_back_with_one_line(models, monkeypatch,
-                                                    runtime):
-    real = seam.version_of
-    monkeypatch.setattr(seam, 'version_of',
-                        lambda name: None if name == runtime else real(name))
-    with pytest.warns(SuiteWarning) as said:
-        detector, _ = build(models, runtime)
-    names = {'openvino': 'OpenVINO', 'onnxruntime': 'ONNX Runtime'}
-    assert [str(w.message) for w in said
-            if w.category is SuiteWarning][0] == (
-        f'fast mode, detector: PyTorch runs: {names[runtime]}: {runtime} is '
-        'not installed')
-    assert detector.loaded.runtime == 'pytorch'
-
-
-def test_a_failed_conversion_falls_back_to_pytorchs_fast_mode(
-        models, detector, monkeypatch):
-    def export(*args):
-        raise convert.ConversionError('export to ONNX failed: boom')
-
-    monkeypatch.setattr(seam, 'export_onnx', export)
-    with pytest.warns(SuiteWarning, match='PyTorch runs: OpenVINO: export '
-                      'to ONNX failed: boom'):
-        fast_detector, _ = build(models, 'openvino')
-    assert fast_detector.loaded.runtime == 'pytorch'
-    frame = frames()[0]
-    np.testing.assert_allclose(fast_detector.detect(frame),
-                               detector.detect(frame), atol=1e-3)
-
-
-def test_a_damaged_converted_file_is_made_again(models):
-    detector, _ = build(models, 'openvino')
-    folder = models['det_checkpoint'].parent / 'converted'
-    xml = [path for path in folder.glob('*.xml')
-           if path.name.startswith(models['det_checkpoint'].stem)][0]
-    xml.write_text('<net>cut')
-    again, _ = build(models, 'openvino')
-    assert again.loaded.runtime == detector.loaded.runtime
-    assert xml.read_text().startswith('<?xml')
-    frame = frames()[0]
-    np.testing.assert_array_equal(again.detect(frame), detector.detect(frame))
-
-
-def test_an_unwritable_checkpoint_folder_caches_in_the_home(models,
-                                                            tmp_path):
-    (models['det_checkpoint'].parent / 'converted').write_text('in the way')
-    detector, _ = build(models, 'onnxruntime')
-    assert detector.loaded.runtime.startswith('onnxruntime ')
-    cached = list((tmp_path / 'cache' / 'pose-suite' / 'converted').iterdir())
-    assert len(cached) == 2 and all(p.suffix == '.onnx' for p in cached)
-
-
-def test_exact_mode_never_runs_another_runtime(models, detector):
-    exact, _ = build(models, 'openvino', fast=False)
+def test_exact_mode_never_runs_another_runtime(own_models, detector):
+    exact, _ = build(own_models, 'openvino', fast=False)
     assert exact.loaded.seam is None and exact.loaded.runtime == 'pytorch'
     from pose_suite.config import build_config
     with pytest.raises(ConfigError, match='runtime openvino runs in fast '
@@ -313,7 +218,7 @@ def test_capped_isa_decides_by_measurement(model_files, tmp_path):
     and a runtime only where it measured at least the margin."""
     code = (
         'import warnings; warnings.simplefilter("ignore")\n'
-        'from pose_suite.models.precision import choose_precision\n'
+        'from pose_suite.own_models.precision import choose_precision\n'
         'from detection_service import DetectionService\n'
         f'files = {({k: str(v) for k, v in model_files.items()})!r}\n'
         'c = choose_precision("bf16", "cpu")\n'
@@ -362,8 +267,8 @@ def test_the_runtimes_on_the_real_models(real_model_files, real_detector,
     from model_factory import copy_model_files
     from mmengine.dataset import pseudo_collate
 
-    from pose_suite.models.precision import choose_precision
-    files = copy_model_files(real_model_files, tmp_path / 'models')
+    from pose_suite.own_models.precision import choose_precision
+    files = copy_model_files(real_model_files, tmp_path / 'own_models')
     frame = frames()[1]
     boxes = real_detector.detect(frame)
     exact_maps = real_pose_service.heatmaps(frame, boxes)
@@ -393,40 +298,6 @@ def test_the_runtimes_on_the_real_models(real_model_files, real_detector,
         assert (approximate - exact).abs().max() <= 0.5
     for exact, approximate in zip(exact_scores, scores):
         assert (approximate.sigmoid() - exact.sigmoid()).abs().max() <= 0.01
-
-
-def test_a_new_input_size_is_converted_or_falls_back(models, pose_service,
-                                                     monkeypatch):
-    """An input of another size (a config whose pipeline makes crops of
-    several sizes) gets its own conversion; where that fails, PyTorch's
-    fast mode runs from then on, said in one line."""
-    import torch
-    _, pose = build(models, 'openvino')
-    height, width = pose.model.cfg.codec['input_size'][::-1]
-    other = torch.rand(3, 3, height + 32, width)
-    with torch.inference_mode():
-        maps = pose.model.head.forward(pose.model.extract_feat(other))
-        exact = pose_service.model.head.forward(
-            pose_service.model.extract_feat(other))
-    assert len(pose.loaded.seam.engines) == 2
-    assert float((maps - exact).abs().max()) < 1e-4 * float(
-        exact.abs().max())
-
-    def export(*args):
-        raise convert.ConversionError('export to ONNX failed: boom')
-
-    monkeypatch.setattr(seam, 'export_onnx', export)
-    third = torch.rand(1, 3, height + 64, width)
-    with pytest.warns(SuiteWarning, match='pose model: PyTorch runs: '
-                      'OpenVINO: export to ONNX failed: boom'):
-        with torch.inference_mode():
-            features = pose.model.extract_feat(third)  # falls back here
-            maps = pose.model.head.forward(features)
-            exact = pose_service.model.head.forward(
-                pose_service.model.extract_feat(third))
-    assert pose.loaded.runtime == 'pytorch'
-    assert float((maps - exact).abs().max()) < 1e-4 * float(
-        exact.abs().max())
 
 
 def test_onnx_runtime_competes_in_f32_only():
@@ -477,93 +348,6 @@ def test_the_thread_count_is_part_of_the_machine_setting():
         torch.set_num_threads(threads)
 
 
-def test_each_input_size_has_its_own_converted_file(models):
-    import torch
-    detector, _ = build(models, 'openvino')
-    seam_of = detector.loaded.seam
-    first = next(iter(seam_of.engines))
-    with torch.inference_mode():
-        small = seam_of(torch.zeros(1, 3, *first))
-        large = seam_of(torch.zeros(1, 3, first[0] + 32, first[1]))
-    assert small[0].shape[-2:] != large[0].shape[-2:]
-    assert len(seam_of.engines) == 2
-    folder = models['det_checkpoint'].parent / 'converted'
-    names = [p.name for p in folder.glob('*.xml')
-             if p.name.startswith(models['det_checkpoint'].stem)]
-    assert sorted(name.split('.')[3] for name in names) == sorted(
-        [f'{first[0]}x{first[1]}', f'{first[0] + 32}x{first[1]}'])
-
-
-def test_the_detector_head_is_folded_and_its_files_marked_in_bf16(models):
-    import torch
-    detector, _ = build(models, 'openvino', precision='bf16')
-    batch_norms = [m for m in detector.model.bbox_head.modules()
-                   if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    assert batch_norms == []  # folded, as PyTorch's fast mode does
-    folder = models['det_checkpoint'].parent / 'converted'
-    assert any('.nohead.openvino-' in p.name for p in folder.iterdir())
-
-
-def test_the_checkpoints_folder_is_looked_in_first(models, tmp_path):
-    name = 'x.123.8x8.openvino-1.xml'
-    checkpoint = models['det_checkpoint']
-    for folder in convert.cache_folders(checkpoint):
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text('x')
-    assert convert.find_converted(checkpoint, name) == [
-        checkpoint.parent / 'converted' / name,
-        tmp_path / 'cache' / 'pose-suite' / 'converted' / name]
-
-
-def test_openvino_files_are_published_bin_first(tmp_path, monkeypatch):
-    """A reader looks for the ``.xml``: it appears last, after its
-    ``.bin``, each renamed whole into place."""
-    from pose_suite.runtimes import engines
-    onnx_path = tmp_path / 'conv.onnx'
-    import torch
-    with torch.no_grad():
-        torch.onnx.export(torch.nn.Conv2d(3, 4, 3), (torch.zeros(1, 3, 8, 8),),
-                          str(onnx_path), dynamo=False)
-    renamed = []
-    real = os.replace
-    monkeypatch.setattr(engines.os, 'replace', lambda a, b: (
-        renamed.append(os.path.basename(b)), real(a, b)))
-    engines.save('openvino', onnx_path, tmp_path / 'out' / 'model.xml')
-    assert renamed == ['model.bin', 'model.xml']
-    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == \
-        ['model.bin', 'model.xml']
-
-
-def test_a_damaged_converted_file_is_removed_even_if_not_rewritten(
-        models, monkeypatch):
-    build(models, 'openvino')
-    folder = models['det_checkpoint'].parent / 'converted'
-    xml = [path for path in folder.glob('*.xml')
-           if path.name.startswith(models['det_checkpoint'].stem)][0]
-    xml.write_text('<net>cut')
-
-    def refuse(*args):
-        raise OSError('disk full')
-
-    monkeypatch.setattr(seam, 'save', refuse)
-    detector, _ = build(models, 'openvino')
-    assert detector.loaded.runtime.startswith('openvino ')
-    assert not xml.exists() and not xml.with_suffix('.bin').exists()
-
-
-def test_the_fall_back_is_pytorchs_fast_mode(models, monkeypatch):
-    import torch
-
-    def export(*args):
-        raise convert.ConversionError('export to ONNX failed: boom')
-
-    monkeypatch.setattr(seam, 'export_onnx', export)
-    with pytest.warns(SuiteWarning):
-        detector, _ = build(models, 'openvino')
-    assert not [m for m in detector.model.modules()
-                if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-
-
 def test_the_runtimes_setting_names_both_models():
     from pose_suite.service.resume import runtimes_of
     assert runtimes_of('pytorch', 'pytorch') == 'pytorch'
@@ -571,7 +355,7 @@ def test_the_runtimes_setting_names_both_models():
     assert runtimes_of('a', 'b') != runtimes_of('b', 'a')
 
 
-def test_openvino_is_asked_for_the_precision_and_threads(models,
+def test_openvino_is_asked_for_the_precision_and_threads(own_models,
                                                         monkeypatch):
     import openvino
     import torch
@@ -587,7 +371,7 @@ def test_openvino_is_asked_for_the_precision_and_threads(models,
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        build(models, 'openvino', precision='bf16')
+        build(own_models, 'openvino', precision='bf16')
     finally:
         torch.set_num_threads(threads)
     assert asked and all(config['INFERENCE_PRECISION_HINT'] == 'bf16' and
@@ -634,105 +418,7 @@ def test_no_runtime_contacts_anything_or_writes_in_the_home(
     assert not list(tmp_path.rglob('.onnxruntime'))
 
 
-def test_an_edited_model_config_is_converted_again(models, detector):
-    """The converted file is the model the config builds: another config
-    (here RTMDet with ReLU instead of SiLU) is another file."""
-    first, _ = build(models, 'openvino')
-    config = models['det_config']
-    config.write_text(config.read_text() + (
-        "\nmodel['backbone']['act_cfg'] = dict(type='ReLU')\n"))
-    edited, _ = build(models, 'openvino')
-    assert edited.loaded.config_sha256 != first.loaded.config_sha256
-    folder = models['det_checkpoint'].parent / 'converted'
-    assert len([p for p in folder.glob('*.xml') if p.name.startswith(
-        models['det_checkpoint'].stem)]) == 2
-    exact = type(detector)(config, models['det_checkpoint'], bbox_thr=0.0,
-                           nms_thr=0.3)
-    frame = frames()[0]
-    np.testing.assert_allclose(edited.detect(frame), exact.detect(frame),
-                               atol=1e-3)
-
-
-def test_a_full_disk_falls_back_or_runs_uncached(models, monkeypatch):
-    """Nowhere to save (OpenVINO raises its own RuntimeError on a full
-    disk): the runtime runs from memory; no room even for the export: one
-    line, PyTorch runs, and the next run tries again."""
-    from pose_suite.runtimes import engines
-
-    def full(*args):
-        raise RuntimeError('basic_ios::clear: iostream error')
-
-    monkeypatch.setattr(seam, 'save', full)
-    detector, _ = build(models, 'openvino')
-    assert detector.loaded.runtime.startswith('openvino ')
-    assert not list((models['det_checkpoint'].parent / 'converted').glob(
-        '*.xml'))
-
-    def no_room(*args, **kwargs):
-        raise OSError(28, 'No space left on device')
-
-    room = seam.TemporaryDirectory
-    monkeypatch.setattr(seam, 'TemporaryDirectory', no_room)
-    with pytest.warns(SuiteWarning, match='No space left'):
-        detector, _ = build(models, 'auto')
-    assert detector.loaded.runtime == 'pytorch'
-    monkeypatch.setattr(seam, 'TemporaryDirectory', room)
-    calls = measured_as(monkeypatch, {'openvino': 2.0, 'onnxruntime': 1.0})
-    detector, _ = build(models, 'auto')  # measured now: failures forgotten
-    assert calls and detector.loaded.runtime.startswith('openvino ')
-    assert engines  # imported: the module the patches went through
-
-
-def test_a_foreign_file_at_the_converted_name_falls_back_then_is_remade(
-        models, detector):
-    """The pose model's file where the detector's belongs: it loads but
-    cannot run the detector's input. One line, PyTorch runs, the file is
-    removed, and the next run converts the right one."""
-    build(models, 'onnxruntime')
-    folder = models['det_checkpoint'].parent / 'converted'
-    det_file = [p for p in folder.iterdir()
-                if p.name.startswith(models['det_checkpoint'].stem)][0]
-    pose_file = [p for p in folder.iterdir()
-                 if p.name.startswith(models['pose_checkpoint'].stem)][0]
-    det_file.write_bytes(pose_file.read_bytes())
-    with pytest.warns(SuiteWarning, match='detector: PyTorch runs: ONNX '
-                      'Runtime: inference failed'):
-        fast, _ = build(models, 'onnxruntime')
-    assert fast.loaded.runtime == 'pytorch' and not det_file.exists()
-    again, _ = build(models, 'onnxruntime')
-    assert again.loaded.runtime.startswith('onnxruntime ')
-    frame = frames()[0]
-    np.testing.assert_allclose(again.detect(frame), detector.detect(frame),
-                               atol=1e-3)
-
-
-def test_what_killed_runs_left_is_swept_after_an_hour(tmp_path):
-    import time
-    folder = tmp_path / 'converted'
-    folder.mkdir()
-    old, new = folder / '.x.123.part.bin', folder / '.y.456.part.bin'
-    kept = folder / 'x.xml'
-    left = tmp_path / f'{convert.TEMPORARY_PREFIX}abc'
-    left.mkdir()
-    (left / 'heavy.onnx').write_text('x')
-    for path in (old, new, kept):
-        path.write_text('x')
-    hours_ago = time.time() - 2 * convert.LEFT_BEHIND_S
-    for path in (old, kept, left):
-        os.utime(path, (hours_ago, hours_ago))
-    convert.sweep(folder)
-    convert.sweep(tmp_path)
-    assert not old.exists() and not left.exists()
-    assert new.exists() and kept.exists()
-
-
-def test_a_long_checkpoint_name_still_gives_a_usable_file_name(tmp_path):
-    name = convert.converted_name(tmp_path / ('w' * 240 + '.pth'), 'a' * 64,
-                                  'b' * 64, (1, 3, 384, 288), 'openvino')
-    assert len(name.encode()) < 255 and '.384x288.' in name
-
-
-def test_a_forced_onnx_runtime_in_bf16_says_it_runs_f32(models):
+def test_a_forced_onnx_runtime_in_bf16_says_it_runs_f32(own_models):
     with pytest.warns(SuiteWarning, match='ONNX Runtime runs f32'):
-        detector, _ = build(models, 'onnxruntime', precision='bf16')
+        detector, _ = build(own_models, 'onnxruntime', precision='bf16')
     assert detector.loaded.runtime.endswith(' f32')

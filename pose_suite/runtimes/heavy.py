@@ -3,15 +3,15 @@
 The heavy part is what a runtime other than PyTorch runs: for RTMDet the
 backbone, neck and ``bbox_head.forward`` (per level class scores and box
 offsets, before ``predict_by_feat`` decodes boxes and runs NMS); for a
-top-down pose model the backbone and ``head.forward`` (heatmaps, before
-flip averaging and DARK decoding). Without its head (``with_head`` False)
-it ends at the neck's features, and the head runs in PyTorch in float32:
-how bf16 fast mode runs RTMDet, whose box scores and offsets in bf16
-reorder near-tied boxes (OpenVINO in bf16 with the head: class scores 1.7e-3
-relative L2 from fp32, against 1.5e-4 with the head in fp32, measured). mmdet's ``predict`` calls
-``extract_feat`` then the head's ``forward``; mmpose's the same, so
-routing those two calls (:func:`route`) leaves every other step in the
-libraries' own code.
+top-down pose model the backbone and ``head.forward`` (heatmaps, before flip
+averaging and DARK decoding). Without its head (``with_head`` False) it
+ends at the neck's features, and the head runs in PyTorch in float32: how
+bf16 fast mode runs RTMDet, whose box scores and offsets in bf16 reorder
+near-tied boxes (OpenVINO in bf16 with the head: class scores 1.7e-3
+relative L2 from fp32, against 1.5e-4 with the head in fp32, measured).
+mmdet's ``predict`` calls ``extract_feat`` then the head's ``forward``;
+mmpose's the same, so routing those two calls (:func:`route`) leaves every
+other step in the libraries' own code.
 """
 import contextlib
 from typing import Callable, Sequence, Tuple
