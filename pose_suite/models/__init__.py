@@ -9,5 +9,6 @@ differs on a GPU (:mod:`.device_ops`), the CUDA arithmetic of each mode
 (:mod:`.cuda_driver`), mmcv's build decision (:mod:`.install_mmcv`) and a
 venv seeing its parent venv's packages (:mod:`.parent_venv`). The root scripts ``detection_service.py`` and
 ``pose_extraction_service.py`` belong here too.
-May import: :mod:`pose_suite.config` and :mod:`pose_suite.errors`.
+May import: :mod:`pose_suite.runtimes` (fast mode's other runtimes),
+:mod:`pose_suite.config` and :mod:`pose_suite.errors`.
 """

@@ -2,8 +2,8 @@
 
 ``precision`` in config.json is what the user asks for: ``fp32`` (exact,
 the default: the libraries' own arithmetic), ``bf16``, ``fp32-fast``,
-``fp16`` (CUDA) or ``auto``. Fast mode in bf16 pays only where the CPU convolves bf16 faster
-than fp32, which no flag list tells (pytorch #118499, #146508: without
+``fp16`` (CUDA) or ``auto``. Fast mode in bf16 pays only where the CPU
+convolves bf16 faster than fp32, which no flag list tells (pytorch #118499, #146508: without
 AVX512-BF16 or AMX, bf16 convolutions are emulated and slower; virtual
 machines advertise ``avx512_bf16`` whose speed is not there; and
 ``ONEDNN_MAX_CPU_ISA`` makes oneDNN behave like an older CPU). So
