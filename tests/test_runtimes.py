@@ -32,7 +32,7 @@ def test_a_runtime_in_f32_gives_exact_modes_numbers(own_models, detector,
     tests/test_pose_extraction_service.py): boxes within 1e-3 px, heatmaps
     within 1e-5 relative L2, keypoints within 1e-3 px but at near-ties:
     the tiny model's flat heatmaps have many (PyTorch's own fast mode moves
-    3.8 % of its keypoints more, measured); the real own_models' test is
+    3.8 % of its keypoints more, measured); the real models' test is
     below."""
     fast_detector, fast_pose = build(own_models, runtime)
     for loaded in (fast_detector.loaded, fast_pose.loaded):
@@ -218,7 +218,7 @@ def test_capped_isa_decides_by_measurement(model_files, tmp_path):
     and a runtime only where it measured at least the margin."""
     code = (
         'import warnings; warnings.simplefilter("ignore")\n'
-        'from pose_suite.own_models.precision import choose_precision\n'
+        'from pose_suite.models.precision import choose_precision\n'
         'from detection_service import DetectionService\n'
         f'files = {({k: str(v) for k, v in model_files.items()})!r}\n'
         'c = choose_precision("bf16", "cpu")\n'
@@ -267,8 +267,8 @@ def test_the_runtimes_on_the_real_models(real_model_files, real_detector,
     from model_factory import copy_model_files
     from mmengine.dataset import pseudo_collate
 
-    from pose_suite.own_models.precision import choose_precision
-    files = copy_model_files(real_model_files, tmp_path / 'own_models')
+    from pose_suite.models.precision import choose_precision
+    files = copy_model_files(real_model_files, tmp_path / 'models')
     frame = frames()[1]
     boxes = real_detector.detect(frame)
     exact_maps = real_pose_service.heatmaps(frame, boxes)
