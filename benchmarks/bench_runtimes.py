@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import (PYTHON, ROOT, TESTDATA, WORK, machine,  # noqa: E402
-                   replace_section, run, write_clip)
+from bench import (PYTHON, ROOT, TESTDATA, WORK, command,  # noqa: E402
+                   machine, replace_section, run, write_clip)
 from model_factory import make_model_files  # noqa: E402
 
 from pose_suite.runtimes.choice import MIN_SPEEDUP  # noqa: E402
@@ -68,14 +68,9 @@ def bf16_native(capped: bool) -> bool:
 
 def config_command(keys: dict, files: dict, video: Path,
                    output: Path) -> list:
-    config = output.with_suffix('.config.json')
-    config.write_text(json.dumps({
-        **{k: str(files[k]) for k in ('det_config', 'det_checkpoint',
-                                      'pose_config', 'pose_checkpoint')},
-        'input': str(video), 'output': str(output), 'device': 'cpu',
-        'bbox_thr': 0.0, 'nms_thr': 1.0, 'quiet': True, **keys}))
-    return [PYTHON, str(ROOT / 'pose_analysis_service.py'), '--config',
-            str(config)]
+    """``bench.command`` for a suite run with ``keys``, quiet."""
+    return command('suite', files, video, output,
+                   modes={'suite': {**keys, 'quiet': True}})
 
 
 def measure(systems: dict, clips: dict, repeats: int, capped: bool,
