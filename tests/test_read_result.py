@@ -262,12 +262,12 @@ def test_sweep_catches_a_wrong_reader(runs, monkeypatch):
                         lambda person: real(person)[:, [1, 0, 2]])
     assert 'keypoint 0' in check_file(runs['tracked'])[0]
     monkeypatch.undo()
-    real_arrays = reading._arrays
+    real_result = reading._Frames.result
 
-    def lose_last(path, meta, records, why):
-        records[-1]['persons'] = records[-1]['persons'][:1]
-        return real_arrays(path, meta, records, why)
-    monkeypatch.setattr(reading, '_arrays', lose_last)
+    def lose_last(frames, why):
+        frames.persons.pop()
+        return real_result(frames, why)
+    monkeypatch.setattr(reading._Frames, 'result', lose_last)
     assert check_file(runs['tracked'])[0].startswith(
         'frame 7 column 1 keypoint 0: [nan nan nan]')
 

@@ -21,7 +21,7 @@ import gc
 import json
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 
@@ -181,25 +181,28 @@ def read_result(path) -> Result:
                 starts_with(path, RESULT_HEAD) else
                 f'{path} is not a result of this suite')
         why = why_incomplete(path, meta)
-    records, dropped = _records(path, partial)
-    if why is None and len(records) != meta.get('frame_count'):
-        raise ResultError(f'{path} is damaged: {len(records)} frame records '
-                          f'where its meta counts {meta.get("frame_count")}')
+    frames = _Frames(path, meta)
+    dropped = _read_lines(path, partial, frames)
+    read = len(frames.frame_index)
+    if why is None and read != meta.get('frame_count'):
+        raise ResultError(f'{path} is damaged: {read} frame records where '
+                          f'its meta counts {meta.get("frame_count")}')
     if why is not None:
-        warnings.warn(f'{why}: read {len(records)} whole frame record(s)'
+        warnings.warn(f'{why}: read {read} whole frame record(s)'
                       + (f', its half-written last line {dropped} dropped'
                          if dropped else ''), SuiteWarning)
-    return _arrays(path, meta, records, why)
+    return frames.result(why)
 
 
-def _records(path: Path, partial: bool):
-    """The frame records of ``path`` (dicts), and the number of a last line
-    that could not be read and was dropped (None: none)."""
-    records: List[dict] = []
-    pending = None  # (line number, why) of a line that did not read
+def _read_lines(path: Path, partial: bool, frames: '_Frames'):
+    """Give each frame record of ``path`` to ``frames``, in order; the
+    number of a last line that could not be read and was dropped (None:
+    none)."""
+    pending = None  # the number of a line that did not read
     in_frames = partial
     # Millions of small lists: the cyclic collector is paused while they
-    # are read (as pose_suite.movement.series does).
+    # are read (as pose_suite.movement.series does); each person's become
+    # arrays at once.
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -209,10 +212,10 @@ def _records(path: Path, partial: bool):
                     in_frames = line.startswith(b'"frames": [')
                     continue
                 if partial and number == 1:
-                    continue
+                    continue  # the partial file's header
                 if pending is not None:
-                    raise ResultError(f'{path} is damaged at line '
-                                      f'{pending[0]}: {pending[1]}')
+                    raise ResultError(f'{path} is damaged at line {pending}: '
+                                      'not a frame record')
                 if line.startswith(b']') and not partial:
                     break
                 if line.startswith(b'{"failed_frame"') and partial:
@@ -220,24 +223,25 @@ def _records(path: Path, partial: bool):
                 try:
                     record = json.loads(line.rstrip().rstrip(b','))
                 except ValueError:  # JSONDecodeError, UnicodeDecodeError
-                    pending = (number, 'not a frame record')
+                    pending = number
                     continue
-                problem = _problem(record, records[-1] if records else None)
+                problem = _problem(record, frames.frame_index[-1:])
                 if problem:
                     raise ResultError(f'{path} is damaged at line {number}:'
                                       f' {problem}')
-                records.append(record)
+                frames.add(record)
     except OSError as exc:
         raise ResultError(f'{path} cannot be read: '
                           f'{exc.strerror or exc}') from None
     finally:
         if collecting:
             gc.enable()
-    return records, pending[0] if pending else None
+    return pending
 
 
-def _problem(record, last: Optional[dict]) -> Optional[str]:
-    """Why ``record`` cannot be the frame record after ``last``, or None."""
+def _problem(record, last: List[int]) -> Optional[str]:
+    """Why ``record`` cannot be the frame record after frame ``last[0]``
+    (``[]``: the first), or None."""
     if not isinstance(record, dict) or \
             not isinstance(record.get('persons'), list) or \
             not isinstance(record.get('timestamp_s'), (int, float)):
@@ -245,88 +249,109 @@ def _problem(record, last: Optional[dict]) -> Optional[str]:
     index = record.get('frame_index')
     if not isinstance(index, int) or isinstance(index, bool) or index < 0:
         return 'not a frame record'
-    if last is not None and index <= last['frame_index']:
-        return f'frame {index} comes after frame {last["frame_index"]}'
+    if last and index <= last[0]:
+        return f'frame {index} comes after frame {last[0]}'
     return None
 
 
-def _arrays(path: Path, meta: dict, records: List[dict],
-            why: Optional[str]) -> Result:
-    """The :class:`Result` of ``records`` (read by :func:`_records`)."""
-    persons = [person for record in records for person in record['persons']]
-    tracked = meta['tracking'] if 'tracking' in meta else bool(persons) \
-        and all('track_id' in person for person in persons)
-    names = meta.get('keypoint_names')
-    names = list(names) if isinstance(names, list) else None
-    count = len(persons[0]['keypoints']) if persons else \
-        len(names) if names is not None else 0
-    angle_names = meta.get('angles')
-    if not isinstance(angle_names, list):  # a partial file: its persons'
-        angle_names = next((list(person['angles']) for person in persons
-                            if isinstance(person.get('angles'), dict)), None)
-    if tracked:
-        labels = _track_ids(path, records)
-    else:
-        labels = np.arange(max((len(r['persons']) for r in records),
-                               default=0), dtype=np.int64)
-    column = {int(label): number for number, label in enumerate(labels)}
-    shape = (len(records), len(labels))
-    present = np.zeros(shape, bool)
-    keypoints = np.full(shape + (count, 3), np.nan)
-    raw = np.full(shape + (count, 3), np.nan) \
-        if any('keypoints_raw' in person for person in persons) else None
-    bboxes = np.full(shape + (5,), np.nan)
-    angles = None if angle_names is None else \
-        np.full(shape + (len(angle_names),), np.nan)
-    for row, record in enumerate(records):
+class _Frames:
+    """Frame records turned into small arrays as they are read (a
+    person's lists of floats take ten times their array's memory), then
+    into a :class:`Result`."""
+
+    def __init__(self, path: Path, meta: dict):
+        self.path, self.meta = path, meta
+        #: None: decided by the first person (a partial file has no meta).
+        self.tracked = bool(meta['tracking']) if 'tracking' in meta else None
+        names = meta.get('keypoint_names')
+        self.names = list(names) if isinstance(names, list) else None
+        self.count = None  # K, from the first person
+        angles = meta.get('angles')
+        self.angle_names = list(angles) if isinstance(angles, list) else None
+        self.angles_from_persons = self.angle_names is None
+        self.frame_index: List[int] = []
+        self.timestamp_s: List[float] = []
+        #: (row, label, points (K, 3), box (5,), raw or None, angles or None)
+        self.persons: List[tuple] = []
+
+    def add(self, record: dict) -> None:
+        row, labels = len(self.frame_index), set()
         for slot, person in enumerate(record['persons']):
-            where = (row, column[person['track_id'] if tracked else slot])
-            present[where] = True
             try:
-                _put(keypoints, where, triplets(person))
-                _put(bboxes, where, _nan(list(person['bbox'])
-                                         + [person['bbox_score']]))
-                if raw is not None and 'keypoints_raw' in person:
-                    _put(raw, where, triplets(
-                        {'keypoints': person['keypoints_raw'],
-                         'keypoint_scores': person['keypoint_scores']}))
-                if angles is not None:  # a stitched segment's may lack them
-                    held = person.get('angles') or {}
-                    _put(angles, where, _nan([held.get(name)
-                                              for name in angle_names]))
+                entry = self._person(row, slot, person)
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ResultError(
-                    f'{path} is damaged: frame {record["frame_index"]}, '
+                    f'{self.path} is damaged: frame {record["frame_index"]}, '
                     f'person {slot}: {type(exc).__name__} {exc}') from None
-    return Result(path, meta, np.array([r['frame_index'] for r in records],
-                                       np.int64),
-                  np.array([r['timestamp_s'] for r in records], np.float64),
-                  bool(tracked), labels, present, keypoints, raw, bboxes,
-                  names,
-                  list(angle_names) if angle_names is not None else None,
-                  angles, why is None, why)
+            if entry[1] in labels:
+                raise ResultError(
+                    f'{self.path} is damaged: frame {record["frame_index"]} '
+                    f'holds track id {entry[1]} twice')
+            labels.add(entry[1])
+            self.persons.append(entry)
+        self.frame_index.append(record['frame_index'])
+        self.timestamp_s.append(record['timestamp_s'])
 
+    def _person(self, row: int, slot: int, person: dict) -> tuple:
+        if self.tracked is None:
+            self.tracked = 'track_id' in person
+        label = person['track_id'] if self.tracked else slot
+        if not isinstance(label, int) or isinstance(label, bool):
+            raise TypeError(f'track id {label!r}')
+        points = triplets(person)
+        if self.count is None:
+            self.count = len(self.names) if self.names else len(points)
+        raw = triplets({'keypoints': person['keypoints_raw'],
+                        'keypoint_scores': person['keypoint_scores']}) \
+            if 'keypoints_raw' in person else None
+        box = _nan(list(person['bbox']) + [person['bbox_score']])
+        if self.angles_from_persons and self.angle_names is None and \
+                isinstance(person.get('angles'), dict):
+            self.angle_names = list(person['angles'])
+        angles = None
+        if self.angle_names is not None:  # a stitched segment's may lack them
+            held = person.get('angles') or {}
+            angles = _nan([held.get(name) for name in self.angle_names])
+        for values, shape in ((points, (self.count, 3)), (box, (5,)),
+                              (raw, (self.count, 3))):
+            if values is not None and values.shape != shape:
+                raise ValueError(f'shape {values.shape} where {shape} is '
+                                 'expected')
+        return row, label, points, box, raw, angles
 
-def _track_ids(path: Path, records: List[dict]) -> np.ndarray:
-    """The sorted track ids of a tracked result's ``records``."""
-    seen: Dict[int, None] = {}
-    for record in records:
-        ids = [person.get('track_id') for person in record['persons']]
-        if not all(isinstance(i, int) and not isinstance(i, bool)
-                   for i in ids) or len(set(ids)) != len(ids):
-            raise ResultError(
-                f'{path} is damaged: frame {record["frame_index"]} of a '
-                f'tracked result has track ids {ids}')
-        seen.update(dict.fromkeys(ids))
-    return np.array(sorted(seen), np.int64)
-
-
-def _put(array: np.ndarray, where: tuple, values: np.ndarray) -> None:
-    """``array[where] = values``, of the same shape (never broadcast)."""
-    if values.shape != array.shape[2:]:
-        raise ValueError(f'shape {values.shape} where {array.shape[2:]} '
-                         'is expected')
-    array[where] = values
+    def result(self, why: Optional[str]) -> Result:
+        if self.tracked:
+            labels = np.array(sorted({entry[1] for entry in self.persons}),
+                              np.int64)
+        else:
+            labels = np.arange(max((entry[1] + 1 for entry in self.persons),
+                                   default=0), dtype=np.int64)
+        column = {int(label): number for number, label in enumerate(labels)}
+        count = self.count if self.count is not None else \
+            len(self.names or ())
+        shape = (len(self.frame_index), len(labels))
+        present = np.zeros(shape, bool)
+        keypoints = np.full(shape + (count, 3), np.nan)
+        bboxes = np.full(shape + (5,), np.nan)
+        raw = np.full(shape + (count, 3), np.nan) if any(
+            entry[4] is not None for entry in self.persons) else None
+        angles = None if self.angle_names is None else \
+            np.full(shape + (len(self.angle_names),), np.nan)
+        for row, label, points, box, measured, angle in self.persons:
+            where = (row, column[label])
+            present[where] = True
+            keypoints[where], bboxes[where] = points, box
+            if measured is not None:
+                raw[where] = measured
+            if angle is not None:
+                angles[where] = angle
+        self.persons = []
+        return Result(self.path, self.meta,
+                      np.array(self.frame_index, np.int64),
+                      np.array(self.timestamp_s, np.float64),
+                      bool(self.tracked), labels, present, keypoints, raw,
+                      bboxes, self.names, self.angle_names, angles,
+                      why is None, why)
 
 
 def _nan(values: list) -> np.ndarray:
