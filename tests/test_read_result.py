@@ -10,7 +10,8 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import ROOT, data_file, real_frames, with_models, write_avi
+from conftest import (ROOT, damaged_avi, data_file, real_frames,
+                      with_models, write_avi)
 from result_sweep import check_file, differences
 
 from pose_suite import read_result
@@ -44,20 +45,38 @@ def runs(model_files, tmp_path_factory):
     tracked = service(tracking=True, smoothing=True, angles=True)
     made['tracked'] = tracked.run(clip, folder / 'tracked.json')
 
+    # A clip whose frame 1 cannot be decoded, analysed whole, and stopped
+    # (as a kill would) once frame 3 is written: its partial file holds
+    # frames 0, 2, 3 and the failed frame 1.
+    damaged = damaged_avi(folder / 'damaged.avi', FRAMES, [1])
+    made['damaged'] = tracked.run(damaged, folder / 'damaged.json')
+
     def stop(index):
-        if index == 2:
+        if index == 3:
             raise Stop
     with pytest.raises(Stop):
-        tracked.analyse_input(clip, folder / 'stopped.json', on_frame=stop)
+        tracked.analyse_input(damaged, folder / 'stopped.json',
+                              on_frame=stop)
     made['stopped'] = folder / '.stopped.json.partial'
-    # A threshold between the frames' best boxes: some frames keep
-    # nobody, the others one or two persons.
-    best = sorted(max(p['bbox_score'] for p in frame['persons'])
-                  for frame in _json(made['untracked'])['frames'])
-    threshold = (best[2] + best[3]) / 2
-    made['gaps'] = service(tracking=True, bbox_thr=threshold).run(
+    # Thresholds between the boxes' scores: one where some frames keep
+    # nobody, one where some keep one person and others two.
+    scores = [sorted(p['bbox_score'] for p in frame['persons'])
+              for frame in _json(made['untracked'])['frames']]
+    levels = sorted({score for frame in scores for score in frame})
+    middles = [(a + b) / 2 for a, b in zip(levels, levels[1:])]
+    gaps = [m for m in middles if 0 in _counts(scores, m)]
+    partly = [m for m in middles if {1, 2} <= _counts(scores, m)]
+    assert gaps and partly, scores
+    made['gaps'] = service(tracking=True, bbox_thr=gaps[0]).run(
         clip, folder / 'gaps.json')
+    made['partly'] = service(tracking=True, bbox_thr=partly[0]).run(
+        clip, folder / 'partly.json')
     return made
+
+
+def _counts(scores, threshold):
+    """The numbers of boxes frames keep at ``threshold``."""
+    return {sum(score >= threshold for score in frame) for frame in scores}
 
 
 def _json(path):
@@ -156,24 +175,45 @@ def test_frames_without_anybody(runs):
         f['frame_index'] for f in raw['frames'] if f['persons']}
 
 
+def test_track_absent_while_another_is_there(runs):
+    """Frames where one track is seen and the other not: the other's
+    column is NaN there and gives no rows."""
+    raw, result = _json(runs['partly']), _read(runs['partly'])
+    assert differences(result, raw) == []
+    counts = np.array([len(f['persons']) for f in raw['frames']])
+    assert set(counts) == {1, 2} and list(result.track_ids) == [0, 1]
+    assert (result.present.sum(axis=1) == counts).all()
+    alone = counts == 1
+    assert np.isnan(result.keypoints[alone, 1]).all()
+    assert np.isfinite(result.keypoints[alone, 0, :, 2]).all()
+    table = result.to_dataframe()
+    assert len(table) == counts.sum() * 133
+    assert set(table[table.track_id == 1].frame_index) == set(
+        result.frame_index[~alone])
+
+
 def test_stopped_run_reads_its_partial_file(runs):
-    """A run stopped after 3 frames leaves its partial file: it reads,
-    with a warning, as the 3 frames of the whole run; with its last line
-    cut half-way (a kill while writing) that line is dropped, said."""
-    whole, partial = _json(runs['tracked']), runs['stopped']
+    """A run stopped after frame 3 (frame 1 failed to decode) leaves its
+    partial file: it reads, with a warning, as the first 3 records of the
+    whole run; with its last line cut half-way (a kill while writing) that
+    line is dropped, said."""
+    whole, partial = _json(runs['damaged']), runs['stopped']
+    assert whole['meta']['frames_failed'] == [1]
+    assert differences(_read(runs['damaged']), whole) == []
+    assert b'{"failed_frame":1}' in partial.read_bytes()
     with pytest.warns(SuiteWarning, match='partial file of a run'):
         result = read_result(partial)
     assert not result.complete and result.meta == {}
-    assert list(result.frame_index) == [0, 1, 2]
+    assert list(result.frame_index) == [0, 2, 3]
     assert result.keypoint_names is None and result.tracked
     _equal_frames(result, whole, 3)
     cut = partial.with_name('cut.partial')
     data = partial.read_bytes()
     cut.write_bytes(data[:len(data) - 200])
-    with pytest.warns(SuiteWarning, match='half-written last line 4 '
+    with pytest.warns(SuiteWarning, match='half-written last line 5 '
                                           'dropped'):
         shorter = read_result(cut)
-    assert list(shorter.frame_index) == [0, 1]
+    assert list(shorter.frame_index) == [0, 2]
     _equal_frames(shorter, whole, 2)
 
 
