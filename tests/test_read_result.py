@@ -131,6 +131,7 @@ def test_long_table_equals_json(runs):
     assert [tuple(row) for row in table.itertuples(index=False)] == rows
     assert str(table['frame_index'].dtype) == 'int64'
     assert str(table['track_id'].dtype) == 'int64'
+    assert list(table['keypoint'].cat.categories) == names
 
 
 def test_untracked_has_person_slots(runs):
@@ -206,6 +207,7 @@ def test_stopped_run_reads_its_partial_file(runs):
     assert not result.complete and result.meta == {}
     assert list(result.frame_index) == [0, 2, 3]
     assert result.keypoint_names is None and result.tracked
+    assert list(result.to_dataframe().keypoint[:3]) == [0, 1, 2]
     _equal_frames(result, whole, 3)
     cut = partial.with_name('cut.partial')
     data = partial.read_bytes()

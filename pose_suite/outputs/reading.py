@@ -108,20 +108,23 @@ class Result:
         column without the person gives no rows), in frame, column and
         keypoint order. Columns :data:`LONG_COLUMNS`: ``frame_index``
         (int64), ``timestamp_s`` (float64, s), ``track_id`` (int64: the
-        column's label, :attr:`track_ids`), ``keypoint`` (the point's name;
-        its index where the names are unknown), ``x``, ``y`` (float64,
+        column's label, :attr:`track_ids`), ``keypoint`` (the point's name,
+        a pandas Categorical whose categories are the K names in model
+        order: 8 bytes a row fewer than strings, and a pivot keeps that
+        order; its index where the names are unknown), ``x``, ``y`` (float64,
         pixels; NaN where the JSON holds null), ``score`` (float64)."""
         import pandas as pd
         frames, columns = np.nonzero(self.present)
         count = self.keypoints.shape[2]
         points = self.keypoints[frames, columns].reshape(-1, 3)
-        names = np.asarray(self.keypoint_names if self.keypoint_names
-                           is not None else np.arange(count), dtype=object)
+        names = self.keypoint_names if self.keypoint_names is not None \
+            else list(range(count))
         return pd.DataFrame({
             'frame_index': np.repeat(self.frame_index[frames], count),
             'timestamp_s': np.repeat(self.timestamp_s[frames], count),
             'track_id': np.repeat(self.track_ids[columns], count),
-            'keypoint': np.tile(names, len(frames)),
+            'keypoint': pd.Categorical.from_codes(
+                np.tile(np.arange(count), len(frames)), names),
             'x': points[:, 0], 'y': points[:, 1], 'score': points[:, 2]},
             columns=list(LONG_COLUMNS))
 
