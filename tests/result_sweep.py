@@ -8,8 +8,9 @@ every result JSON under the session's temporary folder (what any test or
 the processes it started published) and fails the session, naming the
 file, where ``read_result`` differs from the JSON or cannot read a whole
 one. Files that are not whole JSON (cut short or damaged on purpose) are
-left to their own tests. Cost: a few ms a result (measured in the report
-of issue 41).
+left to their own tests. Cost: a few ms a result (53 results of three
+result-heavy test files: 0.74 s on 2 busy cores); ``POSE_SUITE_RESULT_SWEEP=0``
+turns it off.
 """
 import json
 import math
@@ -207,6 +208,6 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section('read_result against the JSON', red=True)
         for path, problems in failures:
             terminalreporter.line(f'{path}: {"; ".join(problems)}')
-    terminalreporter.line(f'read_result checked on {_FOUND["count"]} result '
-                          f'file(s) the tests wrote in {_FOUND["seconds"]:.2f} s: '
-                          f'{len(failures)} differ')
+    terminalreporter.line(
+        f'read_result checked on {_FOUND["count"]} result file(s) the tests '
+        f'wrote in {_FOUND["seconds"]:.2f} s: {len(failures)} differ')

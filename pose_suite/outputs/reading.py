@@ -161,7 +161,7 @@ def read_result(path) -> Result:
     whole, a half-written last line dropped, and warns once
     (:class:`~pose_suite.errors.SuiteWarning`); ``Result.complete`` is then
     False. Memory: F x T x K x 3 x 8 bytes for ``keypoints`` (twice that
-    with ``keypoints_raw``): 1 GB for 5 persons over 100,000 frames.
+    with ``keypoints_raw``): 1.6 GB for 5 tracks over 100,000 frames.
 
     Raises:
         ResultError: ``path`` is missing, unreadable, not a result of this
