@@ -113,7 +113,7 @@ class Result:
         order: 8 bytes a row fewer than strings, and a pivot keeps that
         order; its index where the names are unknown), ``x``, ``y`` (float64,
         pixels; NaN where the JSON holds null), ``score`` (float64)."""
-        import pandas as pd
+        pd = _pandas()
         frames, columns = np.nonzero(self.present)
         count = self.keypoints.shape[2]
         points = self.keypoints[frames, columns].reshape(-1, 3)
@@ -141,7 +141,7 @@ class Result:
         if self.angles is None:
             raise ResultError(f'{self.path} holds no angles: analyse the '
                               'video with "angles": true (or --angles)')
-        import pandas as pd
+        pd = _pandas()
         frames, columns = np.nonzero(self.present)
         table = {'frame_index': self.frame_index[frames],
                  'timestamp_s': self.timestamp_s[frames],
@@ -355,6 +355,16 @@ class _Frames:
                       bool(self.tracked), labels, present, keypoints, raw,
                       bboxes, self.names, self.angle_names, angles,
                       why is None, why)
+
+
+def _pandas():
+    """pandas, imported now (the suite itself does not need it)."""
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError('the tables of read_result need pandas, which is '
+                          'not installed: pip install pandas') from None
+    return pandas
 
 
 def _nan(values: list) -> np.ndarray:
