@@ -143,6 +143,11 @@ def test_readme_is_short_and_its_links_land(site):
         if anchor:
             page = Path(path).relative_to('docs').as_posix()
             assert f'id="{anchor}"' in page_html(site, page), link
+    # The site's home page is the README, its links made site-relative.
+    index = (ROOT / 'docs' / 'index.md').read_text()
+    assert re.findall(r'^#+ .*$', index, re.M) == \
+        re.findall(r'^#+ .*$', readme, re.M)
+    assert index.count('\n|') == readme.count('\n|')
     # Every page of the site is reachable from the README.
     for page in nav_pages():
         assert f'docs/{page}' in readme or page in ('index.md',
