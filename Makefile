@@ -13,7 +13,7 @@ SPORTS2D := sports2d==0.8.34
 DET_WEIGHTS := config_files/rtmdet_m_8xb32-100e_coco-obj365-person-235e8209.pth
 POSE_WEIGHTS := config_files/hrnet_w48_coco_wholebody_384x288_dark-f5726563_20200918.pth
 # TORCH=system: keep the torch already installed for $(PYTHON) (e.g. a CUDA
-# build of your own) instead of installing torch 2.13.0; see README "GPU".
+# build of your own) instead of installing torch 2.13.0; see docs/gpu.md.
 TORCH ?= pinned
 DEVICE ?= cuda
 # WHEELHOUSE=DIR: install from the wheels in DIR only, no package index
@@ -30,7 +30,7 @@ WEIGHTS_FROM ?=
 # for 3.12 and is built against the pinned numpy, see below).
 PYTHONS := 3.10 3.11 3.12
 
-.PHONY: system-venv install weights wheelhouse run test test-fast test-rest bench bench-scale gpu-check clean
+.PHONY: system-venv install weights wheelhouse run test test-fast test-rest docs bench bench-scale gpu-check clean
 
 install: $(INSTALLED)
 
@@ -133,6 +133,13 @@ test-fast: $(TEST_INSTALLED)
 test-rest: $(TEST_INSTALLED)
 	$(PYTEST) --durations=25 -m "not ($(FAST_TIER))" $(PYTEST_ARGS) tests
 
+# The documentation site (docs/, mkdocs.yml) into site/ with --strict: a
+# broken link or anchor, or a page missing from the nav, stops it. `make
+# test` builds it too (tests/test_docs_site.py). mkdocs and
+# mkdocs-material are test requirements.
+docs: $(TEST_INSTALLED)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 # Side-by-side speed: this suite, mmpose's demo, a plain mmdet+mmpose loop
 # (about 25 minutes on 2 cores), then the models through PyTorch, OpenVINO
 # and ONNX Runtime, native and with oneDNN capped (about 35 minutes);
@@ -147,7 +154,7 @@ bench: install
 bench-scale: install
 	$(PY) benchmarks/bench_scale.py
 
-# For the day a CUDA machine is at hand (README "GPU"): the tests marked gpu,
+# For the day a CUDA machine is at hand (docs/gpu.md): the tests marked gpu,
 # a CUDA run against a CPU run, and this suite against mmpose's demo on that
 # GPU, as one table; under 8 minutes, no network. DEVICE=cpu: its dry run.
 gpu-check: install

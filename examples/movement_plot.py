@@ -1,5 +1,5 @@
-"""The README's movement picture: one knee's trajectory, measured and
-cleaned, from a result and its movement folder.
+"""The movement picture of docs/movement.md: one knee's trajectory,
+measured and cleaned, from a result and its movement folder.
 
     .venv/bin/python examples/movement_plot.py RESULT.json OUT.png [--point right_knee]
 

@@ -131,10 +131,10 @@ def test_images_have_no_track_ids(analysis_service, tmp_path):
 
 
 @pytest.mark.parametrize('hidden, same_id', [(14, True), (15, False)])
-def test_memory_is_the_readmes_15_frames(real_poses, hidden, same_id):
-    """README: a track not matched for 15 frames is forgotten. Hidden for
-    14 frames, a person gets their id back; for 15, a new one. The
-    smoother forgets its state at the same frame."""
+def test_memory_is_the_documented_15_frames(real_poses, hidden, same_id):
+    """docs/movement.md: a track not matched for 15 frames is forgotten.
+    Hidden for 14 frames, a person gets their id back; for 15, a new one.
+    The smoother forgets its state at the same frame."""
     tracker, smoother = PoseTracker(kpt_thr=0.3), OneEuroSmoother()
     frame = [dict(real_poses[0])]
     tracker.update(frame)
