@@ -20,7 +20,7 @@ import re
 import runpy
 import shutil
 import sys
-import tomllib
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -66,15 +66,21 @@ class Captured(BaseException):
         self.parser = parser
 
 
+@lru_cache(maxsize=None)
 def console_scripts(root: Path = ROOT) -> Dict[str, str]:
     """``{command: 'module:function'}`` of pyproject.toml's
     ``[project.scripts]``; ``pose-analysis`` is ``pose_analysis_service``'s
     ``main`` also before pyproject.toml exists."""
     scripts = {'pose-analysis': 'pose_analysis_service:main'}
     path = root / 'pyproject.toml'
-    if path.is_file():
-        project = tomllib.loads(path.read_text()).get('project', {})
-        scripts.update(project.get('scripts', {}))
+    section = ''
+    for line in path.read_text().splitlines() if path.is_file() else []:
+        # (tomllib is Python 3.11's; the suite runs on 3.10 too.)
+        if re.match(r'\s*\[', line):
+            section = line.strip()
+        match = re.match(r'\s*"?([\w.-]+)"?\s*=\s*"([\w.]+:[\w.]+)"', line)
+        if section == '[project.scripts]' and match:
+            scripts[match.group(1)] = match.group(2)
     return scripts
 
 
@@ -160,7 +166,9 @@ def parser_of(file: str) -> Optional[argparse.ArgumentParser]:
     sys.argv[:] = [str(path)]
     sys.path.insert(0, str(path.parent))
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), \
+                warnings.catch_warnings():
+            warnings.simplefilter('ignore')       # runpy: already imported
             if importable:
                 runpy.run_module(module, run_name='__main__')
             else:

@@ -5,9 +5,11 @@ snippet a user would put into config.json. Each ``check_*`` returns a list
 of problems, one line each; empty when the pages are right.
 """
 import json
+import re
 from typing import Dict, List
 
-from doc_markdown import json_snippets, key_tables, table_default
+from doc_markdown import (blocks_of, code_spans, json_snippets, key_tables,
+                          table_default)
 
 #: The page whose ``| key | default | meaning |`` table must hold every key.
 CONFIG_PAGE = 'docs/configuration.md'
@@ -59,3 +61,28 @@ def _is_config(value: dict, before: str, defaults) -> bool:
                for k, v in value.items())
     return bool(value) and (2 * real >= len(value) or
                             ('config.json' in before and flat))
+
+
+def check_inline_values(pages: Dict[str, str], defaults: Dict[str, object],
+                        validate) -> List[str]:
+    """Every inline ``"key": value`` of a config key (`"max_persons": 1`)
+    holds a value the key takes: ``validate(key, value)`` (the suite's
+    :func:`pose_suite.config.keys.validate_value`) does not raise. A
+    value with a placeholder (`"workers": N`) is not JSON and is passed
+    by."""
+    problems = []
+    for page, text in pages.items():
+        _, prose = blocks_of(page, text)
+        for number, span in code_spans(prose):
+            match = re.fullmatch(r'"(\w+)":\s*(.+)', span)
+            if not match or match.group(1) not in defaults:
+                continue
+            try:
+                value = json.loads(match.group(2))
+            except ValueError:
+                continue
+            try:
+                validate(match.group(1), value)
+            except Exception as exc:            # the suite's ConfigError
+                problems.append(f'{page}:{number}: `{span}`: {exc}')
+    return problems

@@ -13,10 +13,11 @@ import json
 import pytest
 from doc_commands import (FOREIGN_FLAGS, check_commands, check_flags,
                           documented, is_command, run_creating_config)
-from doc_keys import check_keys
+from doc_keys import check_inline_values, check_keys
 from doc_markdown import shell_commands
 
 from pose_suite.config import DEFAULTS
+from pose_suite.config.keys import validate_value
 
 
 def commands_of(text: str, page: str = 'docs/x.md'):
@@ -194,6 +195,17 @@ def test_a_config_snippet_holds_only_real_keys():
                       DEFAULTS) == []
 
 
+def test_an_inline_key_value_is_one_the_key_takes():
+    page = {'docs/a.md': 'Set `"max_persons": 1` and `"workers": N`; a '
+                         'result has `"people": []`.\n'}
+    assert check_inline_values(page, DEFAULTS, validate_value) == []
+    page = {'docs/a.md': 'Set `"max_persons": -1` or `"bbox_thr": 3`.\n'}
+    problems = check_inline_values(page, DEFAULTS, validate_value)
+    assert [p.split(': ')[0:2] for p in problems] == [
+        ['docs/a.md:1', '`"max_persons"'], ['docs/a.md:1', '`"bbox_thr"']]
+    assert 'bbox_thr' in problems[1] and '[0, 1]' in problems[1]
+
+
 # -- the real pages ---------------------------------------------------------
 
 @pytest.fixture(scope='module')
@@ -218,5 +230,6 @@ def test_every_documented_flag_exists_and_every_flag_is_documented(real):
 
 def test_the_documented_keys_are_the_config_table(real):
     pages, _ = real
-    problems = check_keys(pages, DEFAULTS)
+    problems = check_keys(pages, DEFAULTS) + \
+        check_inline_values(pages, DEFAULTS, validate_value)
     assert not problems, '\n'.join(problems)
