@@ -89,7 +89,7 @@ def entry_of(words: List[str]) -> Optional[Tuple[str, str, List[str]]]:
     project's scripts or modules, ``('make', 'Makefile', args)``,
     ``('foreign', tool, args)`` for another tool, or None for a command
     that is not one (``python -c``, a bare ``python``)."""
-    first, rest = words[0], words[1:]
+    first, rest = words[0].rsplit('/', 1)[-1], words[1:]   # .venv/bin/x
     scripts = console_scripts()
     if first in scripts:
         module = scripts[first].split(':')[0]
@@ -109,9 +109,8 @@ def entry_of(words: List[str]) -> Optional[Tuple[str, str, List[str]]]:
             return 'project', rest[0], rest[1:]
         return None
     tool = f'{first} {rest[0]}' if rest and f'{first} {rest[0]}' in \
-        FOREIGN_FLAGS else first.split('/')[-1]
-    tool = 'pip' if tool in {'pip3', 'uv pip'} else tool
-    return 'foreign', tool, rest
+        FOREIGN_FLAGS else first
+    return 'foreign', 'pip' if tool == 'pip3' else tool, rest
 
 
 def _module_file(module: str) -> Optional[str]:
@@ -129,7 +128,7 @@ def is_command(words: List[str], inline: bool = False) -> bool:
     tool of :data:`FOREIGN_FLAGS` or :data:`SHELL_WORDS`."""
     if not words:
         return False
-    first = words[0]
+    first = words[0].rsplit('/', 1)[-1]
     if PYTHON.fullmatch(first) or first == 'make' or \
             first in console_scripts():
         return len(words) > 1 or not inline

@@ -54,15 +54,17 @@ def test_a_command_with_real_flags_parses():
             '    --time-range 12.5-30 --format coco   # a comment\n'
             '$ .venv/bin/python -m pose_suite.evaluate a.json r1.json ...\n'
             'pose-analysis --input clips/ --executor ray   # needs: cluster\n'
+            '.venv/bin/pose-analysis --report results/\n'
             '```\n')
     commands = commands_of(text)
     assert [c.words[:2] for c in commands] == [
         ['python', 'pose_analysis_service.py'],
-        ['.venv/bin/python', '-m'], ['pose-analysis', '--input']]
+        ['.venv/bin/python', '-m'], ['pose-analysis', '--input'],
+        ['.venv/bin/pose-analysis', '--report']]
     assert commands[0].words[-2:] == ['--format', 'coco']
     problems, counts = check_commands(commands)
     assert problems == []
-    assert (counts['parsed'], counts['cluster'], counts['gpu']) == (3, 1, 0)
+    assert (counts['parsed'], counts['cluster'], counts['gpu']) == (4, 1, 0)
 
 
 def test_an_unknown_flag_in_a_command_fails():
