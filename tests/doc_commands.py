@@ -34,16 +34,11 @@ DOCUMENTED_IN_FULL = ('creating_config.py', 'pose_analysis_service.py')
 #: tool (``pip install ...``, ``python -m pip ...``) only its own; in prose,
 #: any of them.
 FOREIGN_FLAGS = {
-    'pip': {'--no-build-isolation', '--no-deps', '--no-index',
-            '--find-links', '--editable', '--upgrade', '--user',
-            '--constraint', '--requirement', '--disable-pip-version-check'},
+    'pip': {'--no-build-isolation', '--no-deps', '--no-index'},
     'venv': {'--system-site-packages'},
-    'pytest': {'--strict-markers', '--durations', '--maxfail', '--lf'},
-    'ray start': {'--head', '--port', '--node-ip-address', '--address',
-                  '--num-cpus', '--num-gpus'},
-    'make': {'--no-print-directory', '--dry-run', '--jobs'},
-    'mkdocs': {'--strict', '--site-dir', '--dev-addr'},
-    'jupyter': {'--execute', '--to', '--inplace', '--clear-output'},
+    'pytest': {'--strict-markers'},
+    'ray start': {'--head', '--port', '--node-ip-address', '--address'},
+    'mkdocs': {'--strict'},
     "mmpose's topdown_demo_with_mmdet.py": {'--save-predictions'},
     "OpenPose's demo": {'--write_json'},
     'the example of an unknown flag in the error it gets': {'--bogus'},
@@ -228,7 +223,7 @@ def check_make(command: Command, args: List[str]) -> List[str]:
     problems = []
     for word in args:
         if word.startswith('--'):
-            if word.split('=')[0] not in FOREIGN_FLAGS['make']:
+            if word.split('=')[0] not in FOREIGN_FLAGS.get('make', ()):
                 problems.append(f'make has no flag {word} here')
         elif word.startswith('-'):
             continue

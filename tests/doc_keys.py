@@ -26,6 +26,8 @@ def check_keys(pages: Dict[str, str], defaults: Dict[str, object]
     for page, text in pages.items():
         for where, names, cell in key_tables(page, text):
             if page == CONFIG_PAGE:
+                problems += [f'{where}: `{name}` has a row already'
+                             for name in names if name in listed]
                 listed.update(names)
             for name in names:
                 if name not in defaults:
@@ -36,7 +38,7 @@ def check_keys(pages: Dict[str, str], defaults: Dict[str, object]
                                 f'({", ".join(names)}): one key a row, so '
                                 'that its default can be checked')
             elif real and cell is not None and \
-                    table_default(cell) != defaults[real[0]]:
+                    not same(table_default(cell), defaults[real[0]]):
                 problems.append(
                     f'{where}: `{real[0]}`\'s default is '
                     f'{json.dumps(defaults[real[0]])}, the table says '
@@ -50,6 +52,17 @@ def check_keys(pages: Dict[str, str], defaults: Dict[str, object]
             problems += [f'{where}: "{key}" (a config snippet) is not a '
                          'config key' for key in value if key not in defaults]
     return problems
+
+
+def same(documented, real) -> bool:
+    """Equal as JSON values: ``0`` is not ``false`` (Python says it is),
+    ``0`` is ``0.0``."""
+    if isinstance(documented, bool) or isinstance(real, bool):
+        return documented is real
+    if isinstance(documented, (list, dict)):
+        return json.dumps(documented, sort_keys=True) == \
+            json.dumps(real, sort_keys=True)
+    return documented == real
 
 
 def _is_config(value: dict, before: str, defaults) -> bool:

@@ -176,6 +176,15 @@ def test_the_key_table_holds_every_key_with_its_default():
     assert check_keys(wrong, DEFAULTS) == [
         f"docs/configuration.md:{row_of('bbox_thr')}: `bbox_thr`'s default "
         "is 0.3, the table says '`0.5`'"]
+    false = config_page({'angles': '| `angles` | `0` | x |'})
+    assert check_keys(false, DEFAULTS) == [
+        f"docs/configuration.md:{row_of('angles')}: `angles`'s default is "
+        "false, the table says '`0`'"]
+    twice = config_page(extra='| key | default | meaning |\n|---|---|---|'
+                              '\n| `kpt_thr` | `0.3` | x |\n')
+    assert check_keys(twice, DEFAULTS) == [
+        f'docs/configuration.md:{len(DEFAULTS) + 5}: `kpt_thr` has a row '
+        'already']
     grouped = config_page({'hampel': '| `hampel`, `filter` | off | x |',
                            'filter': None})
     assert check_keys(grouped, DEFAULTS) == [
