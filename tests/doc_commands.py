@@ -186,8 +186,10 @@ def option_strings(parser: Optional[argparse.ArgumentParser]) -> set:
 
 
 def parse_problem(parser, args: List[str]) -> Optional[str]:
-    """What argparse says about ``args`` (its error line), or None."""
-    stderr = io.StringIO()
+    """What argparse says about ``args`` (its error line), or None. A
+    flag's first letters (``--frame`` for ``--frames``) are an error."""
+    stderr, abbreviations = io.StringIO(), parser.allow_abbrev
+    parser.allow_abbrev = False
     try:
         with contextlib.redirect_stderr(stderr), \
                 contextlib.redirect_stdout(io.StringIO()):
@@ -196,6 +198,8 @@ def parse_problem(parser, args: List[str]) -> Optional[str]:
         if exc.code:
             return stderr.getvalue().strip().splitlines()[-1] \
                 if stderr.getvalue().strip() else f'exit {exc.code}'
+    finally:
+        parser.allow_abbrev = abbreviations
     return None
 
 

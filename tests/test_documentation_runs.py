@@ -92,6 +92,21 @@ def test_a_synopsis_only_needs_real_flags():
                         'flag --inptu']
 
 
+def test_a_script_without_build_parser_gives_the_parser_its_main_uses():
+    text = ('```bash\npython benchmarks/bench_exports.py --frames 100\n'
+            'python benchmarks/bench_exports.py --frame 100\n'
+            'python benchmarks/bench_angles.py --persons 2\n'
+            'python benchmarks/bench_angles.py\n```\n')
+    problems, counts = problems_of(text)
+    # (--frame would do for argparse, which takes a flag's first letters.)
+    assert problems == [
+        'docs/x.md:3: `python benchmarks/bench_exports.py --frame 100`: '
+        'bench_exports.py: error: unrecognized arguments: --frame 100',
+        'docs/x.md:4: `python benchmarks/bench_angles.py --persons 2`: '
+        'benchmarks/bench_angles.py takes no arguments']
+    assert counts['parsed'] == 2
+
+
 def test_a_missing_script_or_module_fails():
     problems, _ = problems_of('```sh\npython -m pose_suite.evaluat a b\n'
                               'python pose_analysis.py --input a\n```\n')
