@@ -33,7 +33,9 @@ def write_config(path: Path, values: dict) -> None:
         handle.write('\n')
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of this script's flags: --config, --show, --reset and one
+    flag per key of :data:`pose_suite.config.keys.DEFAULTS`."""
     parser = OneLineParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -50,6 +52,11 @@ def main(argv: Optional[List[str]] = None) -> int:
             if isinstance(BY_NAME[key].kind, Flag) else {}
         parser.add_argument(flag_name(key), dest=key, metavar='VALUE',
                             help=f'{HELP[key]} (default: {json.dumps(default)})', **alone)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     show_warnings_as_one_line()
     changes = {key: getattr(args, key) for key in DEFAULTS

@@ -66,6 +66,12 @@ class PoseAnalysisService(PoseAnalyser):
                 result.skipped)
 
 
+def build_parser():
+    """The command line's parser (:func:`pose_suite.cli.build_parser`)."""
+    from pose_suite.cli import build_parser
+    return build_parser()
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point (see :mod:`pose_suite.cli`); returns the
     exit code."""

@@ -44,10 +44,9 @@ MOVEMENT_FLAGS = {'interp_max_gap': 'FRAMES', 'interp_kind': 'KIND',
                   'floor_origin': 'X,Y'}
 
 
-def run_command(argv: Optional[List[str]], service_class) -> int:
-    """Parse the command line, run ``service_class`` (``PoseAnalysisService``)
-    on the inputs, and turn every user error into one line; returns the
-    exit code."""
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``pose_analysis_service.py``'s flags (the one
+    :func:`run_command` parses with; the documentation test reads it)."""
     parser = OneLineParser(
         description='Whole-body pose (133 keypoints) for every person in '
                     'every frame of an image or video, written as JSON.')
@@ -99,6 +98,14 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
                         help='only rebuild summary.csv and report.html '
                              'from the results in this folder (nothing is '
                              'analysed; --config is not read)')
+    return parser
+
+
+def run_command(argv: Optional[List[str]], service_class) -> int:
+    """Parse the command line, run ``service_class`` (``PoseAnalysisService``)
+    on the inputs, and turn every user error into one line; returns the
+    exit code."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     show_warnings_as_one_line()
     if args.report is not None:
