@@ -35,6 +35,7 @@ def write_config(path: Path, values: dict) -> None:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = OneLineParser(
+        prog='creating_config.py',  # also as `pose-config` (pyproject.toml)
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n', 1)[1])

@@ -48,7 +48,10 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     """Parse the command line, run ``service_class`` (``PoseAnalysisService``)
     on the inputs, and turn every user error into one line; returns the
     exit code."""
+    # The same name whether run as the script or as the `pose-analysis`
+    # command (pyproject.toml), so that both print the same help.
     parser = OneLineParser(
+        prog='pose_analysis_service.py',
         description='Whole-body pose (133 keypoints) for every person in '
                     'every frame of an image or video, written as JSON.')
     parser.add_argument('--config', default='config.json',
