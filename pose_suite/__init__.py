@@ -22,4 +22,18 @@ A room imports only rooms below it (``outputs`` may read ``media``: the
 overlay and the report draw on an input's frames; ``media`` and ``models``
 never import each other), never one above it, and no module imports
 itself back through a circle.
+
+For a notebook, :func:`read_result` (from :mod:`pose_suite.outputs.reading`)
+reads a result JSON back as numpy arrays and pandas tables. It is imported
+when first asked for, so ``import pose_suite`` loads nothing else.
 """
+
+__all__ = ['read_result']
+
+
+def __getattr__(name: str):
+    if name == 'read_result':
+        from pose_suite.outputs.reading import read_result
+        return read_result
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+

@@ -69,6 +69,11 @@ class MovementError(SuiteError):
     tracked, a filter its frame rate cannot take)."""
 
 
+class ResultError(SuiteError):
+    """A result JSON cannot be read back: missing, not a result of this
+    suite, or damaged before its end (``pose_suite.read_result``)."""
+
+
 class ResumeError(SuiteError):
     """``--resume`` was asked for a partial result of another input/config."""
 

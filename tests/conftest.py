@@ -24,6 +24,9 @@ sys.path.insert(0, str(ROOT))
 
 from model_factory import cached_model_files, copy_model_files  # noqa: E402
 
+#: read_result checked against the JSON of every result the tests write.
+pytest_plugins = ['result_sweep']
+
 # Sets OpenCV's FFmpeg log level before a test opens a video, as the
 # command line does before it opens one: run_cli sees what the command's
 # own process would print, whatever ran before it in this one.

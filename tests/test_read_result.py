@@ -1,0 +1,289 @@
+"""``pose_suite.read_result``: real results (the tiny models on real
+frames) read back equal to their JSON, parsed here with ``json`` alone
+(:func:`result_sweep.differences`), field by field: tracked and smoothed
+with angles, untracked with two persons a frame, an image, frames without
+anybody, a run stopped half-way, a copy cut short, a damaged file."""
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from conftest import ROOT, data_file, real_frames, with_models, write_avi
+from result_sweep import check_file, differences
+
+from pose_suite import read_result
+from pose_suite.errors import ResultError, SuiteWarning
+
+FRAMES = 8
+
+
+class Stop(Exception):
+    """Stops a run half-way, as a kill would (its partial file stays)."""
+
+
+@pytest.fixture(scope='module')
+def runs(model_files, tmp_path_factory):
+    """Results of real runs on an 8-frame clip of the two-person video
+    (each frame gives the test detector's two boxes), by name."""
+    from pose_analysis_service import PoseAnalysisService
+    folder = tmp_path_factory.mktemp('read_result')
+    clip = write_avi(folder / 'clip.avi', real_frames(FRAMES))
+
+    def service(**keys):
+        return PoseAnalysisService(with_models(
+            {'device': 'cpu', 'bbox_thr': 0.0, 'kpt_thr': 0.0} | keys,
+            model_files))
+
+    made = {}
+    untracked = service(tracking=False)
+    made['untracked'] = untracked.run(clip, folder / 'untracked.json')
+    made['image'] = untracked.run(data_file('images/000000000785.jpg'),
+                                  folder / 'image.json')
+    tracked = service(tracking=True, smoothing=True, angles=True)
+    made['tracked'] = tracked.run(clip, folder / 'tracked.json')
+
+    def stop(index):
+        if index == 2:
+            raise Stop
+    with pytest.raises(Stop):
+        tracked.analyse_input(clip, folder / 'stopped.json', on_frame=stop)
+    made['stopped'] = folder / '.stopped.json.partial'
+    # A threshold between the frames' best boxes: some frames keep
+    # nobody, the others one or two persons.
+    best = sorted(max(p['bbox_score'] for p in frame['persons'])
+                  for frame in _json(made['untracked'])['frames'])
+    threshold = (best[2] + best[3]) / 2
+    made['gaps'] = service(tracking=True, bbox_thr=threshold).run(
+        clip, folder / 'gaps.json')
+    return made
+
+
+def _json(path):
+    return json.loads(path.read_text(encoding='utf-8'))
+
+
+def _read(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # a whole result warns nothing
+        return read_result(path)
+
+
+def test_tracked_smoothed_with_angles(runs):
+    """A tracked, smoothed result with angles: every array equals the
+    JSON; the angles table has a row per person and one column an
+    angle."""
+    raw, result = _json(runs['tracked']), _read(runs['tracked'])
+    assert differences(result, raw) == []
+    assert result.tracked and result.complete and result.incomplete is None
+    assert list(result.track_ids) == [0, 1]
+    assert result.keypoints.shape == (FRAMES, 2, 133, 3)
+    assert result.keypoints_raw is not None
+    assert not np.array_equal(result.keypoints_raw, result.keypoints)
+    table = result.angles_dataframe()
+    assert list(table.columns) == ['frame_index', 'timestamp_s',
+                                   'track_id'] + raw['meta']['angles']
+    persons = [(f['frame_index'], p['track_id'], p['angles'])
+               for f in raw['frames'] for p in f['persons']]
+    assert len(table) == len(persons) == 2 * FRAMES
+    for (frame, track, angles), row in zip(persons, table.itertuples(
+            index=False)):
+        assert (row.frame_index, row.track_id) == (frame, track)
+        for number, name in enumerate(raw['meta']['angles']):
+            value = row[3 + number]
+            assert np.isnan(value) if angles[name] is None \
+                else value == angles[name]
+
+
+def test_long_table_equals_json(runs):
+    """``to_dataframe``: the columns asked, one row per keypoint of each
+    person, in frame, track and keypoint order, equal to the JSON."""
+    raw, result = _json(runs['tracked']), _read(runs['tracked'])
+    table = result.to_dataframe()
+    assert list(table.columns) == ['frame_index', 'timestamp_s', 'track_id',
+                                   'keypoint', 'x', 'y', 'score']
+    names = raw['meta']['keypoint_names']
+    rows = [(f['frame_index'], f['timestamp_s'], p['track_id'], names[k],
+             *p['keypoints'][k], p['keypoint_scores'][k])
+            for f in raw['frames']
+            for p in sorted(f['persons'], key=lambda p: p['track_id'])
+            for k in range(len(names))]
+    assert [tuple(row) for row in table.itertuples(index=False)] == rows
+    assert str(table['frame_index'].dtype) == 'int64'
+    assert str(table['track_id'].dtype) == 'int64'
+
+
+def test_untracked_has_person_slots(runs):
+    """An untracked result: one column per person slot (the place in the
+    frame's persons, by decreasing bbox_score); no angles to tabulate."""
+    raw, result = _json(runs['untracked']), _read(runs['untracked'])
+    assert differences(result, raw) == []
+    assert not result.tracked and list(result.track_ids) == [0, 1]
+    assert result.present.all() and result.keypoints_raw is None
+    assert (result.bboxes[:, 0, 4] >= result.bboxes[:, 1, 4]).all()
+    table = result.to_dataframe()
+    assert len(table) == 2 * FRAMES * 133
+    assert set(table['track_id']) == {0, 1}
+    with pytest.raises(ResultError, match='holds no angles'):
+        result.angles_dataframe()
+
+
+def test_image_result(runs):
+    """An image: one frame at 0 s, its persons in slots."""
+    raw, result = _json(runs['image']), _read(runs['image'])
+    assert differences(result, raw) == []
+    assert raw['meta']['kind'] == 'image'
+    assert list(result.frame_index) == [0] and list(result.timestamp_s) == \
+        [0.0]
+    assert result.keypoints.shape == (1, len(raw['frames'][0]['persons']),
+                                      133, 3)
+
+
+def test_frames_without_anybody(runs):
+    """Frames without a person are rows of NaN in the arrays and no rows
+    in the tables; a track absent from a frame is NaN there."""
+    raw, result = _json(runs['gaps']), _read(runs['gaps'])
+    assert differences(result, raw) == []
+    counts = [len(f['persons']) for f in raw['frames']]
+    assert 0 in counts and max(counts) > 0
+    empty = np.array(counts) == 0
+    assert np.isnan(result.keypoints[empty]).all()
+    assert not result.present[empty].any()
+    table = result.to_dataframe()
+    assert len(table) == sum(counts) * 133
+    assert set(table['frame_index']) == {
+        f['frame_index'] for f in raw['frames'] if f['persons']}
+
+
+def test_stopped_run_reads_its_partial_file(runs):
+    """A run stopped after 3 frames leaves its partial file: it reads,
+    with a warning, as the 3 frames of the whole run; with its last line
+    cut half-way (a kill while writing) that line is dropped, said."""
+    whole, partial = _json(runs['tracked']), runs['stopped']
+    with pytest.warns(SuiteWarning, match='partial file of a run'):
+        result = read_result(partial)
+    assert not result.complete and result.meta == {}
+    assert list(result.frame_index) == [0, 1, 2]
+    assert result.keypoint_names is None and result.tracked
+    _equal_frames(result, whole, 3)
+    cut = partial.with_name('cut.partial')
+    data = partial.read_bytes()
+    cut.write_bytes(data[:len(data) - 200])
+    with pytest.warns(SuiteWarning, match='half-written last line 4 '
+                                          'dropped'):
+        shorter = read_result(cut)
+    assert list(shorter.frame_index) == [0, 1]
+    _equal_frames(shorter, whole, 2)
+
+
+def _equal_frames(result, whole, count):
+    """``result``'s arrays are those of ``whole``'s first ``count``
+    frames (read whole: checked against its JSON)."""
+    reference = read_result(_write(whole, count))
+    for name in ('frame_index', 'timestamp_s', 'keypoints', 'bboxes',
+                 'keypoints_raw', 'angles', 'present', 'track_ids'):
+        assert np.array_equal(getattr(result, name),
+                              getattr(reference, name), equal_nan=True), name
+
+
+def _write(raw, count):
+    from pose_suite.outputs.results import record_line, write_result
+    path = _write.folder / f'first_{count}.json'
+    meta = dict(raw['meta'], frame_count=count)
+    with open(path, 'w', encoding='utf-8') as handle:
+        write_result(handle, meta, map(record_line, raw['frames'][:count]))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _folder(tmp_path):
+    _write.folder = tmp_path
+
+
+def test_copy_cut_short(runs, tmp_path):
+    """A published result cut short (a copy or a disk that stopped): its
+    whole records, the half-written one dropped, with one warning; an
+    earlier version's result (no ``end``, no ``result_id``) reads whole
+    without one."""
+    data = runs['untracked'].read_bytes()
+    raw = _json(runs['untracked'])
+    lines = data.split(b'\n')
+    frames_at = lines.index(b'"frames": [') + 1
+    cut = tmp_path / 'cut.json'
+    cut.write_bytes(b'\n'.join(lines[:frames_at + 5]) + b'\n'
+                    + lines[frames_at + 5][:100])
+    with pytest.warns(SuiteWarning, match='cut short.*read 5 whole frame'):
+        result = read_result(cut)
+    assert not result.complete and 'cut short' in result.incomplete
+    assert differences(result, {'meta': raw['meta'],
+                                'frames': raw['frames'][:5]}) == []
+    old = tmp_path / 'old.json'
+    del raw['meta']['run']['result_id']
+    text = json.dumps(raw['meta'], indent=2)
+    old.write_text('{\n"meta": ' + text + ',\n"frames": [\n' + ',\n'.join(
+        json.dumps(f, separators=(',', ':')) for f in raw['frames'])
+        + '\n]\n}\n')
+    assert differences(_read(old), raw) == []
+
+
+@pytest.mark.parametrize('damage', ['garbage line', 'out of order',
+                                    'lost records', 'not a result'])
+def test_damage_raises_result_error(runs, tmp_path, damage):
+    """Damage before the last line is one error type, naming the file and
+    the line."""
+    lines = runs['tracked'].read_bytes().split(b'\n')
+    at = lines.index(b'"frames": [') + 3
+    if damage == 'garbage line':
+        lines[at] = b'\x00' * 40
+        match = f'damaged at line {at + 1}: not a frame record'
+    elif damage == 'out of order':
+        lines[at], lines[at + 1] = lines[at + 1], lines[at]
+        match = f'damaged at line {at + 2}: frame 2 comes after frame 3'
+    elif damage == 'lost records':
+        del lines[at]
+        match = 'damaged: 7 frame records where its meta counts 8'
+    else:
+        lines = [b'{"frames": []}']
+        match = 'not a result of this suite'
+    path = tmp_path / 'damaged.json'
+    path.write_bytes(b'\n'.join(lines))
+    with pytest.raises(ResultError, match=match):
+        read_result(path)
+
+
+def test_sweep_catches_a_wrong_reader(runs, monkeypatch):
+    """The session's sweep (``result_sweep``) finds a reader that swaps
+    two fields, or loses a person."""
+    assert check_file(runs['tracked']) == []
+    import pose_suite.outputs.reading as reading
+    real = reading.triplets
+    monkeypatch.setattr(reading, 'triplets',
+                        lambda person: real(person)[:, [1, 0, 2]])
+    assert 'keypoint 0' in check_file(runs['tracked'])[0]
+    monkeypatch.undo()
+    real_arrays = reading._arrays
+
+    def lose_last(path, meta, records, why):
+        records[-1]['persons'] = records[-1]['persons'][:1]
+        return real_arrays(path, meta, records, why)
+    monkeypatch.setattr(reading, '_arrays', lose_last)
+    assert check_file(runs['tracked'])[0].startswith(
+        'frame 7 column 1 keypoint 0: [nan nan nan]')
+
+
+def test_pandas_only_when_asked(runs):
+    """``import pose_suite`` and ``read_result`` import neither pandas nor
+    the models' libraries; ``to_dataframe`` imports pandas."""
+    script = (
+        'import sys\nimport pose_suite\n'
+        'assert "numpy" not in sys.modules\n'
+        'from pose_suite import read_result\n'
+        f'r = read_result({str(runs["tracked"])!r})\n'
+        'heavy = {"pandas", "torch", "mmdet", "mmpose", "cv2"} & '
+        'set(sys.modules)\n'
+        'assert not heavy, heavy\n'
+        'r.to_dataframe()\nassert "pandas" in sys.modules\n')
+    done = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
