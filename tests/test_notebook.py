@@ -137,7 +137,12 @@ def test_what_the_notebook_shows_is_the_result(executed):
         f'right wrist seen in {seen} of {len(frames) * len(tracks)} '
         'frame-person slots\n')
     knee = cell_of(notebook, 'knee-plot')
-    assert printed(knee) == f'angles: {result["meta"]["angles"]}\n'
+    knees = [person['angles']['right knee'] for frame in frames
+             for person in frame['persons']]
+    assert printed(knee) == (
+        f'angles: {result["meta"]["angles"]}\n'
+        f'right knee: {sum(v is not None for v in knees)} values in '
+        f'{len(knees)} person-frames\n')
     knee_head = knee.outputs[-1].data['text/plain'].splitlines()
     assert knee_head[0].split() == ['frame_index', 'timestamp_s', 'track_id',
                                     'right', 'knee', 'left', 'knee']
