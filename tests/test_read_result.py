@@ -287,3 +287,25 @@ def test_pandas_only_when_asked(runs):
     done = subprocess.run([sys.executable, '-c', script], cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_docs_page_examples_run(runs, monkeypatch):
+    """Every Python block of docs/results-in-python.md runs, in order, on
+    the tracked result (for ``output/clip.mp4.json``), and its tables are
+    the ones the page describes."""
+    import re
+
+    import matplotlib
+    matplotlib.use('Agg')
+    page = (ROOT / 'docs' / 'results-in-python.md').read_text('utf-8')
+    blocks = re.findall(r'```python\n(.*?)```', page, re.S)
+    assert len(blocks) >= 4
+    names = {}
+    for block in blocks:
+        assert "'output/clip.mp4.json'" in block or 'read_result(' not in \
+            block
+        exec(block.replace("'output/clip.mp4.json'",  # noqa: S102
+                           repr(str(runs['tracked']))), names)
+    assert list(names['knee'].columns) == [0, 1]
+    assert len(names['wrist']) == 2 * FRAMES
+    assert names['speed'].shape == (FRAMES - 1,)

@@ -1,6 +1,7 @@
 """What a run writes: results, exports, overlays, summary and report.
 
-Owns: the result's records and reader (:mod:`.results`), its streamed,
+Owns: the result's records and reader (:mod:`.results`; read back whole
+as arrays and tables for a notebook: :mod:`.reading`), its streamed,
 resumable writer (:mod:`.writer`), atomic publishing (:mod:`.publish`),
 every output's name, checked before any work and never taken for an input
 (:mod:`.naming`; against the filesystem's name limit: :mod:`.limits`), the

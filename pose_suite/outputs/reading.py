@@ -257,8 +257,9 @@ def _arrays(path: Path, meta: dict, records: List[dict],
     tracked = meta['tracking'] if 'tracking' in meta else bool(persons) \
         and all('track_id' in person for person in persons)
     names = meta.get('keypoint_names')
-    count = len(names) if names else \
-        len(persons[0]['keypoints']) if persons else 0
+    names = list(names) if isinstance(names, list) else None
+    count = len(persons[0]['keypoints']) if persons else \
+        len(names) if names is not None else 0
     angle_names = meta.get('angles')
     if not isinstance(angle_names, list):  # a partial file: its persons'
         angle_names = next((list(person['angles']) for person in persons
@@ -282,16 +283,17 @@ def _arrays(path: Path, meta: dict, records: List[dict],
             where = (row, column[person['track_id'] if tracked else slot])
             present[where] = True
             try:
-                keypoints[where] = triplets(person)
-                bboxes[where] = _nan(list(person['bbox'])
-                                     + [person['bbox_score']])
+                _put(keypoints, where, triplets(person))
+                _put(bboxes, where, _nan(list(person['bbox'])
+                                         + [person['bbox_score']]))
                 if raw is not None and 'keypoints_raw' in person:
-                    raw[where] = triplets(
+                    _put(raw, where, triplets(
                         {'keypoints': person['keypoints_raw'],
-                         'keypoint_scores': person['keypoint_scores']})
-                if angles is not None:
-                    angles[where] = _nan([person['angles'].get(name)
-                                          for name in angle_names])
+                         'keypoint_scores': person['keypoint_scores']}))
+                if angles is not None:  # a stitched segment's may lack them
+                    held = person.get('angles') or {}
+                    _put(angles, where, _nan([held.get(name)
+                                              for name in angle_names]))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ResultError(
                     f'{path} is damaged: frame {record["frame_index"]}, '
@@ -300,7 +302,7 @@ def _arrays(path: Path, meta: dict, records: List[dict],
                                        np.int64),
                   np.array([r['timestamp_s'] for r in records], np.float64),
                   bool(tracked), labels, present, keypoints, raw, bboxes,
-                  list(names) if names else None,
+                  names,
                   list(angle_names) if angle_names is not None else None,
                   angles, why is None, why)
 
@@ -317,6 +319,14 @@ def _track_ids(path: Path, records: List[dict]) -> np.ndarray:
                 f'tracked result has track ids {ids}')
         seen.update(dict.fromkeys(ids))
     return np.array(sorted(seen), np.int64)
+
+
+def _put(array: np.ndarray, where: tuple, values: np.ndarray) -> None:
+    """``array[where] = values``, of the same shape (never broadcast)."""
+    if values.shape != array.shape[2:]:
+        raise ValueError(f'shape {values.shape} where {array.shape[2:]} '
+                         'is expected')
+    array[where] = values
 
 
 def _nan(values: list) -> np.ndarray:
