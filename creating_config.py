@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The parser of this script's flags: --config, --show, --reset and one
     flag per key of :data:`pose_suite.config.keys.DEFAULTS`."""
     parser = OneLineParser(
+        prog='creating_config.py',  # also as `pose-config` (pyproject.toml)
         description=__doc__.split('\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split('\n', 1)[1])

@@ -47,7 +47,10 @@ MOVEMENT_FLAGS = {'interp_max_gap': 'FRAMES', 'interp_kind': 'KIND',
 def build_parser() -> argparse.ArgumentParser:
     """The parser of ``pose_analysis_service.py``'s flags (the one
     :func:`run_command` parses with; the documentation test reads it)."""
+    # The same name whether run as the script or as the `pose-analysis`
+    # command (pyproject.toml), so that both print the same help.
     parser = OneLineParser(
+        prog='pose_analysis_service.py',
         description='Whole-body pose (133 keypoints) for every person in '
                     'every frame of an image or video, written as JSON.')
     parser.add_argument('--config', default='config.json',
