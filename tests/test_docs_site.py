@@ -10,6 +10,7 @@ Set ``DOCS_SCREENSHOT=PATH`` to keep a screenshot of the search results.
 import functools
 import http.server
 import os
+import html
 import re
 import shutil
 import subprocess
@@ -75,11 +76,12 @@ def test_site_builds_strict_with_every_page(site):
 
 
 def copy_project(tmp_path: Path) -> Path:
-    """What the site is built from, copied: mkdocs.yml, docs/ and the
-    benchmark results it includes."""
+    """What the site is built from, copied: mkdocs.yml, docs/, the README
+    (its home page) and the benchmark results it includes."""
     root = tmp_path / 'project'
     shutil.copytree(ROOT / 'docs', root / 'docs')
     shutil.copy(ROOT / 'mkdocs.yml', root / 'mkdocs.yml')
+    shutil.copy(ROOT / 'README.md', root / 'README.md')
     (root / 'benchmarks').mkdir()
     shutil.copy(ROOT / 'benchmarks' / 'RESULTS.md', root / 'benchmarks')
     return root
@@ -102,6 +104,11 @@ def break_anchor(root):
     return "'#runtime'"
 
 
+def break_readme_link(root):
+    edit(root / 'README.md', '(docs/gpu.md)', '(docs/gpus.md)')
+    return "'gpus.md'"
+
+
 def remove_page(root):
     (root / 'docs' / 'gpu.md').unlink()
     return "'gpu.md'"
@@ -117,7 +124,8 @@ def lose_benchmark_results(root):
     return 'RESULTS.md'
 
 
-@pytest.mark.parametrize('damage', [break_link, break_anchor, remove_page,
+@pytest.mark.parametrize('damage', [break_link, break_anchor, break_readme_link,
+                                    remove_page,
                                     leave_out_of_nav, lose_benchmark_results])
 def test_strict_build_fails_on_a_broken_site(tmp_path, damage):
     """The guard itself: the same build of a copy fails, naming what is
@@ -143,11 +151,15 @@ def test_readme_is_short_and_its_links_land(site):
         if anchor:
             page = Path(path).relative_to('docs').as_posix()
             assert f'id="{anchor}"' in page_html(site, page), link
-    # The site's home page is the README, its links made site-relative.
-    index = (ROOT / 'docs' / 'index.md').read_text()
-    assert re.findall(r'^#+ .*$', index, re.M) == \
-        re.findall(r'^#+ .*$', readme, re.M)
-    assert index.count('\n|') == readme.count('\n|')
+    # The site's home page is the README (docs/hooks/readme_home.py), its
+    # links made site-relative.
+    home = page_html(site, 'index.md')
+    text = html.unescape(re.sub(r'<[^>]+>', '', home))
+    for heading in re.findall(r'^#+ (.*)$', readme, re.M):
+        assert heading.replace('`', '') in text, heading
+    separators = len(re.findall(r'^\|[-|]+\|$', readme, re.M))
+    assert home.count('<tr>') == readme.count('\n|') - separators
+    assert 'href="install/"' in home and 'src="img/report_example.png"' in home
     # Every page of the site is reachable from the README.
     for page in nav_pages():
         assert f'docs/{page}' in readme or page in ('index.md',

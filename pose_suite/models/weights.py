@@ -27,7 +27,8 @@ WEIGHT_URLS = (
     'https://download.openmmlab.com/mmpose/top_down/hrnet/'
     'hrnet_w48_coco_wholebody_384x288_dark-f5726563_20200918.pth',
 )
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# pose_suite/models/weights.py -> the project folder (config_files/ is there).
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def download(url: str, dest_dir: Path, timeout: float = 30.0,
