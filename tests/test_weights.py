@@ -113,3 +113,17 @@ def test_cli_completes_a_two_file_download(http_folder, tmp_path,
     assert (dest / names[1]).read_bytes() == b'pose weights'
     assert capsys.readouterr().out.splitlines() == [
         f'ok: {dest / name}' for name in names]
+
+
+def test_default_folder_is_the_projects_config_files(monkeypatch, capsys):
+    """Without --dest the weights land in the project's config_files/, where
+    config.json's default paths look (`make weights` passes --dest; a user
+    running the module by hand does not)."""
+    import pose_suite.models.weights as weights
+    from conftest import ROOT
+    placed = []
+    monkeypatch.setattr(weights, 'download',
+                        lambda url, dest, **kw: placed.append(dest) or dest)
+    assert weights.main([]) == 0
+    assert placed == [ROOT / 'config_files'] * len(WEIGHT_URLS)
+    assert (ROOT / 'config_files' / 'rtmdet_m_640-8xb32_coco-person.py').is_file()
