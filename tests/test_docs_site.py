@@ -7,21 +7,19 @@ link and finds a word with its search box.
 
 Set ``DOCS_SCREENSHOT=PATH`` to keep a screenshot of the search results.
 """
-import functools
-import http.server
-import os
 import html
+import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
+from conftest import serve_folder
+from test_report import browser  # noqa: F401 - the same Chromium
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path('/usr/bin/chromium')
 #: The README's limit (issue 41): what it is, install, run, what comes
 #: out, eight keys, Python, where to read more; the rest is in docs/.
 README_MAX_LINES = 200
@@ -166,37 +164,12 @@ def test_readme_is_short_and_its_links_land(site):
                                                     'benchmarks.md'), page
 
 
-@pytest.fixture(scope='module')
-def browser():
-    if not CHROMIUM.exists():
-        pytest.skip('Debian\'s chromium is not installed (make test installs '
-                    'it where it runs as root)')
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=['--no-sandbox', '--disable-gpu',
-                  '--disable-background-networking', '--disable-sync',
-                  '--disable-component-update', '--no-first-run'])
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def served(site):
     """The built site on http://127.0.0.1:PORT (its search index is
     fetched, which a file:// page cannot do)."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    handler = functools.partial(Quiet, directory=str(site))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f'http://127.0.0.1:{server.server_address[1]}'
-    server.shutdown()
-    server.server_close()
+    with serve_folder(site) as url:
+        yield url
 
 
 def heading(page) -> str:
