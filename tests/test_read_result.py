@@ -193,6 +193,29 @@ def test_track_absent_while_another_is_there(runs):
         result.frame_index[~alone])
 
 
+def test_tables_name_frames_and_tracks_not_rows_and_columns(runs):
+    """The tables' ``frame_index`` and ``track_id`` are the JSON's, not
+    the arrays' row and column numbers: on the damaged clip's result
+    (frame 1 failed to decode: rows 0-6 are frames 0, 2-7) with its
+    track ids 0, 1 written as 3, 7 (a tracker that lost tracks 0-2)."""
+    raw = _json(runs['damaged'])
+    assert [f['frame_index'] for f in raw['frames']] == [0, *range(2, 8)]
+    for frame in raw['frames']:
+        for person in frame['persons']:
+            person['track_id'] = 3 + 4 * person['track_id']
+    result = _read(_write(raw, len(raw['frames'])))
+    assert differences(result, raw) == []
+    assert list(result.track_ids) == [3, 7]
+    persons = [(f['frame_index'], p['track_id']) for f in raw['frames']
+               for p in sorted(f['persons'], key=lambda p: p['track_id'])]
+    assert len(persons) == 2 * (FRAMES - 1)
+    long = result.to_dataframe()
+    assert list(zip(long.frame_index[::133], long.track_id[::133])) == \
+        persons
+    angles = result.angles_dataframe()
+    assert list(zip(angles.frame_index, angles.track_id)) == persons
+
+
 def test_stopped_run_reads_its_partial_file(runs):
     """A run stopped after frame 3 (frame 1 failed to decode) leaves its
     partial file: it reads, with a warning, as the first 3 records of the
@@ -270,7 +293,8 @@ def test_copy_cut_short(runs, tmp_path):
 
 
 @pytest.mark.parametrize('damage', ['garbage line', 'out of order',
-                                    'lost records', 'not a result'])
+                                    'repeated record', 'lost records',
+                                    'not a result'])
 def test_damage_raises_result_error(runs, tmp_path, damage):
     """Damage before the last line is one error type, naming the file and
     the line."""
@@ -282,6 +306,9 @@ def test_damage_raises_result_error(runs, tmp_path, damage):
     elif damage == 'out of order':
         lines[at], lines[at + 1] = lines[at + 1], lines[at]
         match = f'damaged at line {at + 2}: frame 2 comes after frame 3'
+    elif damage == 'repeated record':  # frame 2 written twice
+        lines.insert(at + 1, lines[at])
+        match = f'damaged at line {at + 2}: frame 2 comes after frame 2'
     elif damage == 'lost records':
         del lines[at]
         match = 'damaged: 7 frame records where its meta counts 8'
