@@ -321,6 +321,46 @@ def test_damage_raises_result_error(runs, tmp_path, damage):
         read_result(path)
 
 
+def test_arrays_have_the_documented_dtypes(runs):
+    """Every array has the dtype the docs give (a float ``present``
+    cannot pick the persons out: ``r.keypoints[r.present]``)."""
+    result = _read(runs['partly'])
+    assert {name: str(getattr(result, name).dtype) for name in (
+        'frame_index', 'timestamp_s', 'track_ids', 'present', 'keypoints',
+        'bboxes')} == {'frame_index': 'int64', 'timestamp_s': 'float64',
+                       'track_ids': 'int64', 'present': 'bool',
+                       'keypoints': 'float64', 'bboxes': 'float64'}
+    persons = [p for f in _json(runs['partly'])['frames']
+               for p in f['persons']]
+    assert result.keypoints[result.present].shape == (len(persons), 133, 3)
+    tracked = _read(runs['tracked'])
+    assert (str(tracked.keypoints_raw.dtype), str(tracked.angles.dtype)) == \
+        ('float64', 'float64')
+
+
+def test_reading_leaves_the_garbage_collector_as_it_was(runs, tmp_path):
+    """read_result pauses the cyclic garbage collector while it reads:
+    it is on again after a read, also after a damaged file raised, and
+    stays off where the caller had turned it off."""
+    import gc
+    assert gc.isenabled()
+    assert differences(_read(runs['tracked']), _json(runs['tracked'])) == []
+    assert gc.isenabled()
+    lines = runs['tracked'].read_bytes().split(b'\n')
+    lines[lines.index(b'"frames": [') + 3] = b'{"frame_index": true'
+    damaged = tmp_path / 'damaged.json'
+    damaged.write_bytes(b'\n'.join(lines))
+    with pytest.raises(ResultError, match='damaged at line'):
+        read_result(damaged)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _read(runs['tracked'])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_sweep_catches_a_wrong_reader(runs, monkeypatch):
     """The session's sweep (``result_sweep``) finds a reader that swaps
     two fields, or loses a person."""
