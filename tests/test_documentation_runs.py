@@ -267,6 +267,20 @@ def test_a_config_snippet_holds_only_real_keys():
                       DEFAULTS) == []
 
 
+def test_a_config_snippet_in_a_text_block_or_inline_is_checked_too():
+    """A config.json snippet in a ``text`` block, or inline
+    (`{"executor": "ray"}`), holds only real keys too; an inline object
+    that is no config (a key's value, a result's fields) is let be."""
+    text = 'In config.json:\n\n```text\n{"executor": "ray", "worker": 2}\n```\n'
+    inline = 'Set `{"executor": "ray", "worker": 2}` in config.json.\n'
+    values = ('`filter`: `{"type": "none"}`; a result: `{"meta": {}, '
+              '"frames": []}`; `"hampel": {"window_frames": 7}`.\n')
+    assert check_keys({**config_page(), 'docs/ray.md': text + inline
+                       + values}, DEFAULTS) == [
+        'docs/ray.md:6: "worker" (a config snippet) is not a config key',
+        'docs/ray.md:4: "worker" (a config snippet) is not a config key']
+
+
 def test_an_inline_key_value_is_one_the_key_takes():
     page = {'docs/a.md': 'Set `"max_persons": 1` and `"workers": N`; a '
                          'result has `"people": []`.\n'}
