@@ -381,6 +381,40 @@ def test_sweep_catches_a_wrong_reader(runs, monkeypatch):
         'frame 7 column 1 keypoint 0: [nan nan nan]')
 
 
+def test_the_sweep_finds_the_results_and_fails_the_session(runs, tmp_path,
+                                                          monkeypatch):
+    """The session's sweep takes every result JSON under the session's
+    folder (here the runs': not the clips, nor the stopped run's partial
+    file) and fails the session where ``read_result`` differs from one,
+    naming it; a right reader leaves the session as it was."""
+    import shutil
+    import types
+
+    import pose_suite.outputs.reading as reading
+    import result_sweep
+    assert [path.name for path in result_sweep.result_files(
+        runs['tracked'].parent)] == ['damaged.json', 'gaps.json',
+                                     'image.json', 'partly.json',
+                                     'tracked.json', 'untracked.json']
+    base = tmp_path / 'session'
+    (base / 'sub').mkdir(parents=True)
+    shutil.copy(runs['tracked'], base / 'sub' / 'tracked.json')
+    session = types.SimpleNamespace(exitstatus=0, config=types.SimpleNamespace(
+        _tmp_path_factory=types.SimpleNamespace(getbasetemp=lambda: base)))
+    monkeypatch.delenv(result_sweep.SWEEP_ENV, raising=False)
+    monkeypatch.setattr(result_sweep, '_FOUND', {})
+    result_sweep.pytest_sessionfinish(session, 0)
+    assert (session.exitstatus, result_sweep._FOUND['count'],
+            result_sweep._FOUND['failures']) == (0, 1, [])
+    real = reading.triplets
+    monkeypatch.setattr(reading, 'triplets',
+                        lambda person: real(person)[:, [1, 0, 2]])
+    result_sweep.pytest_sessionfinish(session, 0)
+    assert session.exitstatus == 1
+    assert [path for path, _ in result_sweep._FOUND['failures']] == [
+        base / 'sub' / 'tracked.json']
+
+
 def test_pandas_only_when_asked(runs):
     """``import pose_suite`` and ``read_result`` import neither pandas nor
     the models' libraries; ``to_dataframe`` imports pandas."""
