@@ -25,7 +25,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from doc_markdown import FLAG, NEEDS, Command, flags_named, shell_commands
+from doc_markdown import (FLAG, NEEDS, SHELL_LANGUAGES, Command, blocks_of,
+                          command_lines, flags_named, parse_command,
+                          shell_commands)
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The scripts every one of whose flags the pages must name.
@@ -347,6 +349,44 @@ def check_flags(pages: Dict[str, str], commands: List[Command]) -> List[str]:
         for flag in sorted(owners[file] - set(named) - {'--help'}):
             problems.append(f'{file}\'s flag {flag} is named nowhere in '
                             'the documentation')
+    return problems
+
+
+def needs_of(words: List[str]) -> Optional[str]:
+    """What a command cannot run without, by its words: a GPU for
+    ``make gpu-check`` (but ``DEVICE=cpu``) and ``--device cuda...``, a
+    cluster for ``ray start``; None for the rest (a run with ``--executor
+    ray`` starts a private Ray here: only its comment says when it joins a
+    cluster)."""
+    first = words[0].rsplit('/', 1)[-1] if words else ''
+    if first == 'make' and 'gpu-check' in words and 'DEVICE=cpu' not in words:
+        return 'gpu'
+    if any(re.fullmatch(r'--device(=cuda\S*)?', word) and
+           (word != '--device' or words[number + 1:number + 2] and
+            words[number + 1].startswith('cuda'))
+           for number, word in enumerate(words)):
+        return 'gpu'
+    if words[:2] == ['ray', 'start']:
+        return 'cluster'
+    return None
+
+
+def check_needs(pages: Dict[str, str]) -> List[str]:
+    """Every command of a shell block that cannot run here
+    (:func:`needs_of`) carries its ``# needs: ...`` mark (inline code in
+    prose names a command, it is not one to paste)."""
+    problems = []
+    for page, text in pages.items():
+        for block in blocks_of(page, text)[0]:
+            if block.language not in SHELL_LANGUAGES:
+                continue
+            for number, line in command_lines(block):
+                for command in parse_command(f'{page}:{number}', line):
+                    need = needs_of(command.words)
+                    if need and command.needs != need:
+                        problems.append(
+                            f'{command.where}: `{" ".join(command.words)}` '
+                            f'needs a {need}: mark it `# needs: {need}`')
     return problems
 
 

@@ -252,20 +252,31 @@ def table_default(cell: str):
 
 
 def json_snippets(pages: Dict[str, str]) -> List[Tuple[str, object, str]]:
-    """Every JSON object of a ``json``/``jsonc`` block, or of a plain block
-    that starts with ``{``: ``(where, parsed object, the prose just before
-    the block)``. ``//`` comments and ``...`` lines are dropped first; a
+    """Every JSON object of a ``json``/``jsonc`` block, of a plain or
+    ``text`` block that starts with ``{``, or of inline code that is one
+    (`{"executor": "ray"}`): ``(where, parsed object, the prose just
+    before the block; '' inline)``. ``//`` comments and ``...`` lines are dropped first; a
     block that still does not parse is skipped."""
     snippets = []
     for page, text in pages.items():
         blocks, prose = blocks_of(page, text)
         lines = text.splitlines()
+        for number, span in code_spans(prose):
+            if span.startswith('{'):
+                try:
+                    value = json.loads(span)
+                except ValueError:
+                    continue
+                # (no prose: inline, an object is a config snippet only
+                # by its keys; `{"type": "none"}` is a key's value)
+                snippets.append((f'{page}:{number}', value, ''))
         for block in blocks:
             if not block.lines:
                 continue
             body = '\n'.join(line for _, line in block.lines)
             if block.language not in {'json', 'jsonc', 'json5'} and not (
-                    block.language == '' and body.lstrip().startswith('{')):
+                    block.language in {'', 'text'} and
+                    body.lstrip().startswith('{')):
                 continue
             body = re.sub(r'^\s*(\.\.\.|…),?\s*$', '', body, flags=re.M)
             body = re.sub(r'(?m)\s//.*$|^\s*//.*$', '', body)

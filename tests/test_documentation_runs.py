@@ -11,8 +11,9 @@ way, to show that it catches that; the last ones run it on the real pages.
 import json
 
 import pytest
-from doc_commands import (FOREIGN_FLAGS, check_commands, check_flags,
-                          documented, is_command, run_creating_config)
+from doc_commands import (FOREIGN_FLAGS, ROOT, check_commands, check_flags,
+                          check_needs, documented, is_command,
+                          run_creating_config)
 from doc_keys import check_inline_values, check_keys
 from doc_markdown import shell_commands
 
@@ -143,6 +144,38 @@ def test_needs_says_gpu_or_cluster():
                         "['cluster', 'gpu']"]
 
 
+def test_a_command_that_needs_a_gpu_or_a_cluster_is_marked():
+    """A pasted command that cannot run here says so (``# needs: gpu`` or
+    ``cluster``); one that can (``DEVICE=cpu``, ``--device cpu``) needs no
+    mark, nor does a command named in prose."""
+    ok = ('Run `make gpu-check` on a GPU machine.\n\n```bash\n'
+          'make gpu-check   # needs: gpu\nmake gpu-check DEVICE=cpu\n'
+          'pose-analysis --device cpu\n'
+          'ray start --head   # needs: cluster\n```\n')
+    assert check_needs({'docs/x.md': ok}) == []
+    bad = ('```bash\nmake gpu-check\npose-analysis --device cuda:1\n'
+           'pose-analysis --device=cuda   # needs: cluster\n'
+           'ray start --address=10.0.0.1:6379\n```\n')
+    assert check_needs({'docs/x.md': bad}) == [
+        'docs/x.md:2: `make gpu-check` needs a gpu: mark it `# needs: gpu`',
+        'docs/x.md:3: `pose-analysis --device cuda:1` needs a gpu: mark it '
+        '`# needs: gpu`',
+        'docs/x.md:4: `pose-analysis --device=cuda` needs a gpu: mark it '
+        '`# needs: gpu`',
+        'docs/x.md:5: `ray start --address=10.0.0.1:6379` needs a cluster: '
+        'mark it `# needs: cluster`']
+
+
+def test_a_console_block_is_checked_without_its_output():
+    """A ``console`` block's ``$`` lines are commands, checked like any
+    (its other lines are output)."""
+    problems, counts = problems_of(
+        '```console\n$ pose-analysis --inptu a.mp4\n'
+        'usage: pose_analysis_service.py [-h] --input x\n```\n')
+    assert counts['parsed'] == 1 and len(problems) == 1
+    assert problems[0].startswith('docs/x.md:2: `pose-analysis --inptu')
+
+
 def test_creating_config_commands_run_and_their_config_loads(tmp_path):
     problems, counts = problems_of(
         '```bash\npython creating_config.py --bbox-thr 0.5 --device cpu\n'
@@ -208,6 +241,19 @@ def test_the_key_table_holds_every_key_with_its_default():
         'checked']
 
 
+def test_a_key_table_on_another_page_is_checked_too():
+    """A table headed ``key`` on another page (docs/movement.md's: key,
+    flag, default) is held to the config table as the configuration
+    page's is: its keys real, its defaults the real ones."""
+    other = {'docs/movement.md': '| key | flag | default | meaning |\n'
+             '|---|---|---|---|\n| `hampel` | `--hampel` | `true` | x |\n'
+             '| `hample` | `--hample` | `false` | x |\n'}
+    assert check_keys({**config_page(), **other}, DEFAULTS) == [
+        "docs/movement.md:3: `hampel`'s default is false, the table says "
+        "'`true`'",
+        'docs/movement.md:4: `hample` is not a config key']
+
+
 def test_a_config_snippet_holds_only_real_keys():
     snippet = ('In config.json:\n\n```json\n{"executor": "ray", '
                '"workers": 2}\n```\n')
@@ -219,6 +265,20 @@ def test_a_config_snippet_holds_only_real_keys():
     result = ('```json\n{"meta": {"input": "a"}, "frames": []}\n```\n')
     assert check_keys({**config_page(), 'docs/out.md': result},
                       DEFAULTS) == []
+
+
+def test_a_config_snippet_in_a_text_block_or_inline_is_checked_too():
+    """A config.json snippet in a ``text`` block, or inline
+    (`{"executor": "ray"}`), holds only real keys too; an inline object
+    that is no config (a key's value, a result's fields) is let be."""
+    text = 'In config.json:\n\n```text\n{"executor": "ray", "worker": 2}\n```\n'
+    inline = 'Set `{"executor": "ray", "worker": 2}` in config.json.\n'
+    values = ('`filter`: `{"type": "none"}`; a result: `{"meta": {}, '
+              '"frames": []}`; `"hampel": {"window_frames": 7}`.\n')
+    assert check_keys({**config_page(), 'docs/ray.md': text + inline
+                       + values}, DEFAULTS) == [
+        'docs/ray.md:6: "worker" (a config snippet) is not a config key',
+        'docs/ray.md:4: "worker" (a config snippet) is not a config key']
 
 
 def test_an_inline_key_value_is_one_the_key_takes():
@@ -237,6 +297,24 @@ def test_an_inline_key_value_is_one_the_key_takes():
 @pytest.fixture(scope='module')
 def real():
     return documented()
+
+
+def test_the_checks_read_the_readme_and_every_docs_page(real):
+    """The pages checked are README.md and every docs/**/*.md, and
+    commands are taken from each of them (a page left out rots
+    unseen)."""
+    pages, commands = real
+    assert set(pages) == {'README.md', *(
+        str(path.relative_to(ROOT)) for path in (ROOT / 'docs').rglob('*.md'))}
+    assert len(pages) > 10
+    assert any(command.where.startswith('README.md:')
+               for command in commands)
+
+
+def test_every_documented_command_needing_a_gpu_or_cluster_is_marked(real):
+    pages, _ = real
+    problems = check_needs(pages)
+    assert not problems, '\n'.join(problems)
 
 
 def test_every_documented_command_parses_and_config_commands_run(

@@ -78,20 +78,36 @@ def pictures(cell) -> list:
             if 'image/png' in output.get('data', {})]
 
 
+#: A cell run after the notebook's: the data of the lines its wrist plot
+#: (axes ax_x, ax_y) and knee plot (ax) drew, as JSON (NaN: null).
+PLOTTED = """import json as _json
+def _lines(axis):
+    return [[[None if v != v else float(v) for v in line.get_xdata()],
+             [None if v != v else float(v) for v in line.get_ydata()]]
+            for line in axis.lines]
+print(_json.dumps({'wrist x': _lines(ax_x), 'wrist y': _lines(ax_y),
+                   'knee': _lines(ax)}))"""
+
+
 @pytest.fixture(scope='module')
 def executed(model_files, tmp_path_factory):
     """The notebook run from examples/ on the test's models, thresholds 0
-    (random weights score low), output in a folder of the test's."""
+    (random weights score low), output in a folder of the test's; and what
+    its plots drew (:data:`PLOTTED`, a cell taken out again)."""
     output = tmp_path_factory.mktemp('notebook') / 'out'
     notebook = with_parameters(nbformat.read(NOTEBOOK, as_version=4), {
         **{key: str(model_files[key]) for key in MODEL_KEYS},
         'output_folder': str(output), 'device': 'cpu', 'bbox_thr': 0.0,
         'kpt_thr': 0.0})
-    return execute(notebook, ROOT / 'examples'), output
+    notebook.cells.append(nbformat.v4.new_code_cell(PLOTTED, id='plotted'))
+    notebook = execute(notebook, ROOT / 'examples')
+    probe = notebook.cells.pop(-2)
+    assert probe.id == 'plotted'
+    return notebook, output, json.loads(printed(probe))
 
 
 def test_the_notebook_runs_in_this_venvs_kernel(executed):
-    notebook, output = executed
+    notebook, output, _ = executed
     assert printed(notebook.cells[-1]).split() == ['kernel', 'prefix:',
                                                    sys.prefix]
     assert printed(cell_of(notebook, 'setup')).splitlines() == [
@@ -101,7 +117,7 @@ def test_the_notebook_runs_in_this_venvs_kernel(executed):
 
 
 def test_what_the_notebook_shows_is_the_result(executed):
-    notebook, output = executed
+    notebook, output, _ = executed
     result_file = output / 'football_5frames_720p.mp4.json'
     assert printed(cell_of(notebook, 'analyse')) == f'result: {result_file}\n'
     result = json.loads(result_file.read_text())
@@ -158,6 +174,36 @@ def test_what_the_notebook_shows_is_the_result(executed):
         assert len(drawn) == 1 and drawn[0].startswith(PNG), cell_id
 
 
+def test_the_plots_draw_the_right_wrist_and_knee(executed):
+    """The wrist plot draws, one line a track, the right wrist's x and y
+    (where scored at least kpt_thr, 0 here; NaN where the track is not
+    in the frame) against time; the knee plot each track's right-knee
+    angle at the frames it is in: the figures' lines against the JSON."""
+    _, output, plotted = executed
+    result = json.loads((output / 'football_5frames_720p.mp4.json')
+                        .read_text())
+    frames = result['frames']
+    wrist = result['meta']['keypoint_names'].index('right_wrist')
+    tracks = sorted({person['track_id'] for frame in frames
+                     for person in frame['persons']})
+    times = [frame['timestamp_s'] for frame in frames]
+    assert len(plotted['wrist x']) == len(plotted['knee']) == len(tracks)
+    for column, track in enumerate(tracks):
+        persons = [next((p for p in frame['persons']
+                         if p['track_id'] == track), None)
+                   for frame in frames]
+        for axis, name in enumerate(('wrist x', 'wrist y')):
+            assert plotted[name][column] == [times, [
+                p['keypoints'][wrist][axis]
+                if p and p['keypoint_scores'][wrist] >= 0 else None
+                for p in persons]], (name, track)
+        assert plotted['knee'][column] == [
+            [t for t, p in zip(times, persons) if p],
+            [p['angles']['right knee'] for p in persons if p]], track
+    assert any(value is not None for line in plotted['knee']
+               for value in line[1])
+
+
 def test_a_raising_cell_fails_the_run(model_files):
     """The same harness, from the project folder, on a copy with a cell
     that raises after the set-up (which found the project folder)."""
@@ -184,7 +230,7 @@ def test_the_committed_notebook_has_no_outputs():
 
 
 def test_strip_outputs_clears_an_executed_notebook(executed, tmp_path):
-    notebook, _ = executed
+    notebook, _, _ = executed
     copy = tmp_path / 'run.ipynb'
     nbformat.write(notebook, copy)
     from strip_outputs import main

@@ -193,6 +193,29 @@ def test_track_absent_while_another_is_there(runs):
         result.frame_index[~alone])
 
 
+def test_tables_name_frames_and_tracks_not_rows_and_columns(runs):
+    """The tables' ``frame_index`` and ``track_id`` are the JSON's, not
+    the arrays' row and column numbers: on the damaged clip's result
+    (frame 1 failed to decode: rows 0-6 are frames 0, 2-7) with its
+    track ids 0, 1 written as 3, 7 (a tracker that lost tracks 0-2)."""
+    raw = _json(runs['damaged'])
+    assert [f['frame_index'] for f in raw['frames']] == [0, *range(2, 8)]
+    for frame in raw['frames']:
+        for person in frame['persons']:
+            person['track_id'] = 3 + 4 * person['track_id']
+    result = _read(_write(raw, len(raw['frames'])))
+    assert differences(result, raw) == []
+    assert list(result.track_ids) == [3, 7]
+    persons = [(f['frame_index'], p['track_id']) for f in raw['frames']
+               for p in sorted(f['persons'], key=lambda p: p['track_id'])]
+    assert len(persons) == 2 * (FRAMES - 1)
+    long = result.to_dataframe()
+    assert list(zip(long.frame_index[::133], long.track_id[::133])) == \
+        persons
+    angles = result.angles_dataframe()
+    assert list(zip(angles.frame_index, angles.track_id)) == persons
+
+
 def test_stopped_run_reads_its_partial_file(runs):
     """A run stopped after frame 3 (frame 1 failed to decode) leaves its
     partial file: it reads, with a warning, as the first 3 records of the
@@ -270,7 +293,8 @@ def test_copy_cut_short(runs, tmp_path):
 
 
 @pytest.mark.parametrize('damage', ['garbage line', 'out of order',
-                                    'lost records', 'not a result'])
+                                    'repeated record', 'lost records',
+                                    'not a result'])
 def test_damage_raises_result_error(runs, tmp_path, damage):
     """Damage before the last line is one error type, naming the file and
     the line."""
@@ -282,6 +306,9 @@ def test_damage_raises_result_error(runs, tmp_path, damage):
     elif damage == 'out of order':
         lines[at], lines[at + 1] = lines[at + 1], lines[at]
         match = f'damaged at line {at + 2}: frame 2 comes after frame 3'
+    elif damage == 'repeated record':  # frame 2 written twice
+        lines.insert(at + 1, lines[at])
+        match = f'damaged at line {at + 2}: frame 2 comes after frame 2'
     elif damage == 'lost records':
         del lines[at]
         match = 'damaged: 7 frame records where its meta counts 8'
@@ -292,6 +319,46 @@ def test_damage_raises_result_error(runs, tmp_path, damage):
     path.write_bytes(b'\n'.join(lines))
     with pytest.raises(ResultError, match=match):
         read_result(path)
+
+
+def test_arrays_have_the_documented_dtypes(runs):
+    """Every array has the dtype the docs give (a float ``present``
+    cannot pick the persons out: ``r.keypoints[r.present]``)."""
+    result = _read(runs['partly'])
+    assert {name: str(getattr(result, name).dtype) for name in (
+        'frame_index', 'timestamp_s', 'track_ids', 'present', 'keypoints',
+        'bboxes')} == {'frame_index': 'int64', 'timestamp_s': 'float64',
+                       'track_ids': 'int64', 'present': 'bool',
+                       'keypoints': 'float64', 'bboxes': 'float64'}
+    persons = [p for f in _json(runs['partly'])['frames']
+               for p in f['persons']]
+    assert result.keypoints[result.present].shape == (len(persons), 133, 3)
+    tracked = _read(runs['tracked'])
+    assert (str(tracked.keypoints_raw.dtype), str(tracked.angles.dtype)) == \
+        ('float64', 'float64')
+
+
+def test_reading_leaves_the_garbage_collector_as_it_was(runs, tmp_path):
+    """read_result pauses the cyclic garbage collector while it reads:
+    it is on again after a read, also after a damaged file raised, and
+    stays off where the caller had turned it off."""
+    import gc
+    assert gc.isenabled()
+    assert differences(_read(runs['tracked']), _json(runs['tracked'])) == []
+    assert gc.isenabled()
+    lines = runs['tracked'].read_bytes().split(b'\n')
+    lines[lines.index(b'"frames": [') + 3] = b'{"frame_index": true'
+    damaged = tmp_path / 'damaged.json'
+    damaged.write_bytes(b'\n'.join(lines))
+    with pytest.raises(ResultError, match='damaged at line'):
+        read_result(damaged)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _read(runs['tracked'])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_sweep_catches_a_wrong_reader(runs, monkeypatch):
@@ -312,6 +379,40 @@ def test_sweep_catches_a_wrong_reader(runs, monkeypatch):
     monkeypatch.setattr(reading._Frames, 'result', lose_last)
     assert check_file(runs['tracked'])[0].startswith(
         'frame 7 column 1 keypoint 0: [nan nan nan]')
+
+
+def test_the_sweep_finds_the_results_and_fails_the_session(runs, tmp_path,
+                                                          monkeypatch):
+    """The session's sweep takes every result JSON under the session's
+    folder (here the runs': not the clips, nor the stopped run's partial
+    file) and fails the session where ``read_result`` differs from one,
+    naming it; a right reader leaves the session as it was."""
+    import shutil
+    import types
+
+    import pose_suite.outputs.reading as reading
+    import result_sweep
+    assert [path.name for path in result_sweep.result_files(
+        runs['tracked'].parent)] == ['damaged.json', 'gaps.json',
+                                     'image.json', 'partly.json',
+                                     'tracked.json', 'untracked.json']
+    base = tmp_path / 'session'
+    (base / 'sub').mkdir(parents=True)
+    shutil.copy(runs['tracked'], base / 'sub' / 'tracked.json')
+    session = types.SimpleNamespace(exitstatus=0, config=types.SimpleNamespace(
+        _tmp_path_factory=types.SimpleNamespace(getbasetemp=lambda: base)))
+    monkeypatch.delenv(result_sweep.SWEEP_ENV, raising=False)
+    monkeypatch.setattr(result_sweep, '_FOUND', {})
+    result_sweep.pytest_sessionfinish(session, 0)
+    assert (session.exitstatus, result_sweep._FOUND['count'],
+            result_sweep._FOUND['failures']) == (0, 1, [])
+    real = reading.triplets
+    monkeypatch.setattr(reading, 'triplets',
+                        lambda person: real(person)[:, [1, 0, 2]])
+    result_sweep.pytest_sessionfinish(session, 0)
+    assert session.exitstatus == 1
+    assert [path for path, _ in result_sweep._FOUND['failures']] == [
+        base / 'sub' / 'tracked.json']
 
 
 def test_pandas_only_when_asked(runs):

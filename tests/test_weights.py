@@ -1,9 +1,12 @@
 """Weight download (pose_suite.models.weights) against a local HTTP server."""
 import hashlib
+import os
 import socket
+import subprocess
+import sys
 
 import pytest
-from conftest import assert_one_line_error, run_cli, serve_folder
+from conftest import ROOT, assert_one_line_error, run_cli, serve_folder
 
 from pose_suite.errors import DownloadError
 from pose_suite.models.checkpoints import expected_sha256_prefix
@@ -127,3 +130,19 @@ def test_default_folder_is_the_projects_config_files(monkeypatch, capsys):
     assert weights.main([]) == 0
     assert placed == [ROOT / 'config_files'] * len(WEIGHT_URLS)
     assert (ROOT / 'config_files' / 'rtmdet_m_640-8xb32_coco-person.py').is_file()
+
+
+def test_default_folder_does_not_depend_on_the_current_one(tmp_path):
+    """Run by hand from another folder (the project importable, as after
+    ``pip install -e .``), offline and without --dest: the one-line error
+    names the project's config_files/ as where the file goes, not the
+    current folder's, and nothing is written there."""
+    base = f'http://127.0.0.1:{_closed_port()}'
+    result = subprocess.run(
+        [sys.executable, '-m', 'pose_suite.models.weights', '--base-url',
+         base, '--timeout', '5'], cwd=tmp_path, capture_output=True,
+        text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    first = WEIGHT_URLS[0].rsplit('/', 1)[1]
+    assert_one_line_error(result, f'{base}/{first}',
+                          str(ROOT / 'config_files' / first))
+    assert list(tmp_path.iterdir()) == []
