@@ -8,7 +8,9 @@
 
 When the file exists it is kept: keys it lacks are filled with defaults and
 only the keys given as flags change. An invalid value is refused with one
-line and the file is left untouched.
+line and the file is left untouched. A config written outside this project
+(e.g. with `pose-config` in a folder of your own) names this project's
+model files by their full paths, where its own folder lacks them.
 """
 import argparse
 import json
@@ -23,6 +25,12 @@ from pose_suite.errors import (ConfigError, OneLineParser,
                                show_warnings_as_one_line, visible)
 from pose_suite.outputs.publish import atomic_write
 
+#: The project's folder: the default model paths name its config_files/.
+PROJECT = Path(__file__).resolve().parent
+#: The keys whose defaults are files of the project.
+MODEL_KEYS = ('det_config', 'det_checkpoint', 'pose_config',
+              'pose_checkpoint')
+
 
 def write_config(path: Path, values: dict) -> None:
     """Write ``values`` as indented JSON, atomically (temp file + rename)."""
@@ -31,6 +39,20 @@ def write_config(path: Path, values: dict) -> None:
     with atomic_write(path, encoding='utf-8') as handle:
         json.dump(values, handle, indent=2)
         handle.write('\n')
+
+
+def anchored(values: dict, config: Path) -> dict:
+    """``values`` with each default model path that the folder of
+    ``config`` lacks made the project's full path. A relative path is read
+    from config.json's folder, and only the project's holds
+    ``config_files/`` (where ``make weights`` puts the checkpoints)."""
+    folder = Path(config).resolve().parent
+    if folder == PROJECT:
+        return values
+    return {key: str(PROJECT / value)
+            if key in MODEL_KEYS and value == DEFAULTS[key]
+            and not (folder / value).exists() else value
+            for key, value in values.items()}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +90,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if exists and not args.reset else {}
         for key, text in changes.items():
             current[key] = validate_value(key, parse_flag(key, text))
-        values = validate_dict(current)
+        values = anchored(validate_dict(current), args.config)
         unknown = {k: v for k, v in current.items() if k not in DEFAULTS}
         # --show alone only shows, even when the file does not exist yet.
         if changes or args.reset or not args.show:

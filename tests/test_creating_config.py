@@ -8,14 +8,53 @@ from conftest import ROOT, assert_one_line_error, run_cli
 from pose_suite.config import DEFAULTS, load_config
 from pose_suite.errors import ConfigError
 
+import creating_config
+
+#: What creating_config.py writes in a folder outside the project: the
+#: defaults, the model files named by the project's full paths.
+ELSEWHERE = {**DEFAULTS, **{key: str(ROOT / DEFAULTS[key])
+                            for key in creating_config.MODEL_KEYS}}
+
 
 def test_writes_complete_default_config(tmp_path):
     path = tmp_path / 'config.json'
     result = run_cli('creating_config.py', '--config', path)
     assert result.returncode == 0, result.stderr
-    assert json.loads(path.read_text()) == DEFAULTS
+    assert json.loads(path.read_text()) == ELSEWHERE
     assert DEFAULTS['bbox_thr'] == DEFAULTS['nms_thr'] == \
         DEFAULTS['kpt_thr'] == 0.3
+
+
+def test_a_config_written_elsewhere_names_the_projects_model_files(
+        tmp_path, monkeypatch, capsys):
+    """`pose-config` in a folder of the user's: the default model paths
+    (relative to config.json's folder) become the project's, so that the
+    run finds the shipped model configs and `make weights`' checkpoints; in
+    the project's folder, and where the folder has its own config_files/,
+    they stay relative."""
+    mine = tmp_path / 'my project' / 'config.json'
+    assert creating_config.main(['--config', str(mine), '--device', 'cpu']) == 0
+    config = load_config(mine)
+    assert config.det_config == ROOT / DEFAULTS['det_config']
+    assert config.pose_config == ROOT / DEFAULTS['pose_config']
+    assert config.det_config.is_file() and config.pose_config.is_file()
+    assert config.pose_checkpoint == ROOT / DEFAULTS['pose_checkpoint']
+    # The user's own choice of a model file is kept as written.
+    assert creating_config.main(['--config', str(mine), '--det-checkpoint',
+                                 'mine.pth']) == 0
+    assert json.loads(mine.read_text())['det_checkpoint'] == 'mine.pth'
+    # In the project itself (here: a stand-in), nothing changes.
+    monkeypatch.setattr(creating_config, 'PROJECT', tmp_path / 'project')
+    own = tmp_path / 'project' / 'config.json'
+    assert creating_config.main(['--config', str(own)]) == 0
+    assert json.loads(own.read_text()) == DEFAULTS
+    # A folder with config_files/ of its own keeps its relative paths.
+    copied = tmp_path / 'copy' / 'config.json'
+    (copied.parent / 'config_files').mkdir(parents=True)
+    for key in creating_config.MODEL_KEYS:
+        (copied.parent / DEFAULTS[key]).write_bytes(b'')
+    assert creating_config.main(['--config', str(copied)]) == 0
+    assert json.loads(copied.read_text()) == DEFAULTS
 
 
 def test_shipped_config_json_is_the_default():
@@ -29,7 +68,7 @@ def test_flag_changes_only_that_key(tmp_path):
                      '0.55', '--device', 'cuda:1')
     assert result.returncode == 0, result.stderr
     values = json.loads(path.read_text())
-    assert values == {**DEFAULTS, 'input': 'my.mp4', 'bbox_thr': 0.55,
+    assert values == {**ELSEWHERE, 'input': 'my.mp4', 'bbox_thr': 0.55,
                       'device': 'cuda:1'}
 
 
@@ -64,7 +103,7 @@ def test_show_prints_effective_config_without_writing(tmp_path):
     path.write_text(json.dumps({'kpt_thr': 0.5}))
     result = run_cli('creating_config.py', '--config', path, '--show')
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == {**DEFAULTS, 'kpt_thr': 0.5}
+    assert json.loads(result.stdout) == {**ELSEWHERE, 'kpt_thr': 0.5}
     assert json.loads(path.read_text()) == {'kpt_thr': 0.5}
 
 
@@ -72,10 +111,10 @@ def test_existing_file_is_completed_not_reset(tmp_path):
     path = tmp_path / 'config.json'
     path.write_text(json.dumps({'kpt_thr': 0.5}))
     assert run_cli('creating_config.py', '--config', path).returncode == 0
-    assert json.loads(path.read_text()) == {**DEFAULTS, 'kpt_thr': 0.5}
+    assert json.loads(path.read_text()) == {**ELSEWHERE, 'kpt_thr': 0.5}
     assert run_cli('creating_config.py', '--config', path,
                    '--reset').returncode == 0
-    assert json.loads(path.read_text()) == DEFAULTS
+    assert json.loads(path.read_text()) == ELSEWHERE
 
 
 def test_relative_paths_resolve_against_config_folder(tmp_path):
@@ -172,7 +211,7 @@ def test_show_on_a_missing_config_does_not_write_it(tmp_path):
     path = tmp_path / 'config.json'
     result = run_cli('creating_config.py', '--config', path, '--show')
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == DEFAULTS
+    assert json.loads(result.stdout) == ELSEWHERE
     assert not path.exists()
 
 
@@ -232,7 +271,7 @@ def test_every_key_has_a_working_flag(tmp_path):
     assert set(FLAG_VALUES) == set(DEFAULTS)
     path = tmp_path / 'config.json'
     for key, (text, value) in FLAG_VALUES.items():
-        before = json.loads(path.read_text()) if path.exists() else DEFAULTS
+        before = json.loads(path.read_text()) if path.exists() else ELSEWHERE
         result = run_cli('creating_config.py', '--config', path,
                          '--' + key.replace('_', '-'), text)
         assert result.returncode == 0, (key, result.stderr)
@@ -289,4 +328,4 @@ def test_wrote_line_shows_the_name_escaped(tmp_path):
     result = run_cli('creating_config.py', '--config', path)
     assert result.returncode == 0, result.stderr
     assert result.stderr == f'wrote {tmp_path}/con\\u202enosj.json\n'
-    assert json.loads(path.read_text()) == DEFAULTS
+    assert json.loads(path.read_text()) == ELSEWHERE

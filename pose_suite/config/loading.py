@@ -118,7 +118,8 @@ def read_config_file(path: Path) -> Dict[str, Any]:
         text = Path(path).read_text(encoding='utf-8')
     except FileNotFoundError:
         raise ConfigError(f'config file not found: {path} (create it with '
-                          '`python creating_config.py`)') from None
+                          '`python creating_config.py`, or `pose-config` '
+                          'where the suite is pip-installed)') from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f'cannot read config file {path}: {exc}') from None
     try:
