@@ -1,5 +1,6 @@
 """Strip a notebook's outputs before committing it: no outputs, no
-execution counts, no run metadata (timings, widget state).
+execution counts, no run metadata (timings, widget state, the kernel's
+language details).
 
     .venv/bin/python examples/strip_outputs.py                # examples/*.ipynb
     .venv/bin/python examples/strip_outputs.py my.ipynb       # these
@@ -26,6 +27,11 @@ def stripped(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     notebook = nbformat.from_dict(notebook)  # a deep copy
     for key in RUN_NOTEBOOK_METADATA:
         notebook.metadata.pop(key, None)
+    # A run fills in the kernel's Python version, mimetype, lexer...: keep
+    # only the language's name, so that a run leaves no diff in git.
+    if 'language_info' in notebook.metadata:
+        notebook.metadata.language_info = {
+            'name': notebook.metadata.language_info.get('name', 'python')}
     for cell in notebook.cells:
         for key in RUN_CELL_METADATA:
             cell.metadata.pop(key, None)

@@ -240,5 +240,7 @@ def test_strip_outputs_clears_an_executed_notebook(executed, tmp_path):
     again = nbformat.read(copy, as_version=4)
     original = nbformat.read(NOTEBOOK, as_version=4)
     assert again.cells[-1].outputs == []  # the cell execute() adds
+    assert notebook.metadata.language_info != original.metadata.language_info
+    assert again.metadata == original.metadata  # a run leaves no diff
     assert [cell for cell in again.cells[:-1] if cell.id != 'parameters'] == \
         [cell for cell in original.cells if cell.id != 'parameters']
