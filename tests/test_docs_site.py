@@ -137,6 +137,26 @@ def test_strict_build_fails_on_a_broken_site(tmp_path, damage):
     assert named in result.stderr, result.stderr
 
 
+def test_what_github_shows_lands(site):
+    """On GitHub the Markdown is read as it is: docs/index.md (on the
+    site: the README) lists every page, and it and the github-only blocks
+    (dropped from the site) link only to files that exist."""
+    index = (ROOT / 'docs' / 'index.md').read_text()
+    for page in nav_pages():
+        assert f']({page})' in index or page == 'index.md', page
+    blocks = [index] + [
+        block for page in (ROOT / 'docs').glob('*.md')
+        for block in re.findall(r'<!-- github-only -->(.*?)'
+                                r'<!-- /github-only -->', page.read_text(),
+                                re.S)]
+    assert len(blocks) >= 2
+    for block in blocks:
+        for link in re.findall(r'\]\(([^)\s#]+)', block):
+            assert (ROOT / 'docs' / link).resolve().is_file(), link
+    assert 'On GitHub' not in page_html(site, 'benchmarks.md')
+    assert 'readers on GitHub' not in page_html(site, 'index.md')
+
+
 def test_readme_is_short_and_its_links_land(site):
     readme = (ROOT / 'README.md').read_text()
     assert len(readme.splitlines()) <= README_MAX_LINES

@@ -17,6 +17,7 @@ from doc_commands import (FOREIGN_FLAGS, ROOT, check_commands, check_flags,
 from doc_keys import check_inline_values, check_keys
 from doc_markdown import shell_commands
 
+from creating_config import MODEL_KEYS
 from pose_suite.config import DEFAULTS
 from pose_suite.config.keys import validate_value
 
@@ -183,7 +184,9 @@ def test_creating_config_commands_run_and_their_config_loads(tmp_path):
         'python creating_config.py --show\n```\n', tmp_path)
     assert (problems, counts['run']) == ([], 3)
     written = json.loads((tmp_path / 'run1' / 'b.json').read_text())
-    assert written == {**DEFAULTS, 'angles': True}
+    # Written outside the project: the model files by their full paths.
+    assert written == {**DEFAULTS, 'angles': True, **{
+        key: str(ROOT / DEFAULTS[key]) for key in MODEL_KEYS}}
     problems, _ = problems_of(
         '```bash\npython creating_config.py --bbox-thr 1.5\n```\n', tmp_path)
     assert len(problems) == 1 and 'exit 1: error:' in problems[0] \
