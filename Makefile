@@ -135,9 +135,17 @@ test-rest: $(TEST_INSTALLED)
 
 # The documentation site (docs/, mkdocs.yml) into site/ with --strict: a
 # broken link or anchor, or a page missing from the nav, stops it. `make
-# test` builds it too (tests/test_docs_site.py). mkdocs and
-# mkdocs-material are test requirements.
-docs: $(TEST_INSTALLED)
+# test` builds it too (tests/test_docs_site.py). It needs only mkdocs and
+# mkdocs-material (their pins in tests/requirements.txt), not the stack:
+# the venv is made if missing and only they are installed.
+DOCS_INSTALLED := $(VENV)/.docs-installed
+$(DOCS_INSTALLED): tests/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	grep -E '^mkdocs' tests/requirements.txt > $(VENV)/docs-requirements.txt
+	$(PIP) install -q -c constraints.txt -r $(VENV)/docs-requirements.txt
+	touch $@
+
+docs: $(DOCS_INSTALLED)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
 
 # Side-by-side speed: this suite, mmpose's demo, a plain mmdet+mmpose loop
