@@ -281,7 +281,8 @@ def test_a_config_snippet_in_a_text_block_or_inline_is_checked_too():
     (`{"executor": "ray"}`) or in a ``jsonc`` block (its ``//`` comments
     and last comma dropped) holds only real keys too; an inline object
     that is no config (a key's value, a result's fields) is let be."""
-    text = 'In config.json:\n\n```text\n{"executor": "ray", "worker": 2}\n```\n'
+    text = ('In config.json:\n\n```text\n{"executor": "ray", "worker": 2}'
+            '\n```\n')
     inline = 'Set `{"executor": "ray", "worker": 2}` in config.json.\n'
     values = ('`filter`: `{"type": "none"}`; a result: `{"meta": {}, '
               '"frames": []}`; `"hampel": {"window_frames": 7}`.\n')
