@@ -255,8 +255,8 @@ def json_snippets(pages: Dict[str, str]) -> List[Tuple[str, object, str]]:
     """Every JSON object of a ``json``/``jsonc`` block, of a plain or
     ``text`` block that starts with ``{``, or of inline code that is one
     (`{"executor": "ray"}`): ``(where, parsed object, the prose just
-    before the block; '' inline)``. ``//`` comments and ``...`` lines are dropped first; a
-    block that still does not parse is skipped."""
+    before the block; '' inline)``. ``//`` comments and ``...`` lines
+    are dropped first; a block that still does not parse is skipped."""
     snippets = []
     for page, text in pages.items():
         blocks, prose = blocks_of(page, text)

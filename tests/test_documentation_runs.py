@@ -244,6 +244,15 @@ def test_the_key_table_holds_every_key_with_its_default():
         'checked']
 
 
+def test_a_missing_row_is_found_whichever_key_it_is():
+    """Each key's row left out in turn (the first, the last, any): the
+    check names that key, and only it."""
+    for key in DEFAULTS:
+        assert check_keys(config_page({key: None}), DEFAULTS) == [
+            f'docs/configuration.md: config key `{key}` has no row in its '
+            'table of keys'], key
+
+
 def test_a_key_table_on_another_page_is_checked_too():
     """A table headed ``key`` on another page (docs/movement.md's: key,
     flag, default) is held to the config table as the configuration
@@ -271,17 +280,22 @@ def test_a_config_snippet_holds_only_real_keys():
 
 
 def test_a_config_snippet_in_a_text_block_or_inline_is_checked_too():
-    """A config.json snippet in a ``text`` block, or inline
-    (`{"executor": "ray"}`), holds only real keys too; an inline object
+    """A config.json snippet in a ``text`` block, inline
+    (`{"executor": "ray"}`) or in a ``jsonc`` block (its ``//`` comments
+    and last comma dropped) holds only real keys too; an inline object
     that is no config (a key's value, a result's fields) is let be."""
-    text = 'In config.json:\n\n```text\n{"executor": "ray", "worker": 2}\n```\n'
+    text = ('In config.json:\n\n```text\n{"executor": "ray", "worker": 2}'
+            '\n```\n')
     inline = 'Set `{"executor": "ray", "worker": 2}` in config.json.\n'
     values = ('`filter`: `{"type": "none"}`; a result: `{"meta": {}, '
               '"frames": []}`; `"hampel": {"window_frames": 7}`.\n')
+    jsonc = ('```jsonc\n{\n  "executor": "ray",  // on a cluster\n'
+             '  "ray_adress": "auto",\n}\n```\n')
     assert check_keys({**config_page(), 'docs/ray.md': text + inline
-                       + values}, DEFAULTS) == [
+                       + values + jsonc}, DEFAULTS) == [
         'docs/ray.md:6: "worker" (a config snippet) is not a config key',
-        'docs/ray.md:4: "worker" (a config snippet) is not a config key']
+        'docs/ray.md:4: "worker" (a config snippet) is not a config key',
+        'docs/ray.md:9: "ray_adress" (a config snippet) is not a config key']
 
 
 def test_an_inline_key_value_is_one_the_key_takes():
