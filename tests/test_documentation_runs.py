@@ -324,7 +324,9 @@ def test_a_config_snippet_holds_values_its_keys_take():
             '"tracking": false}\n```\n\n```json\n{"input": "a.mp4", '
             '"frame_step": "three", "tracking": "yes"}\n```\n\n'
             '```json\n{"trackng": false}\n```\n\n'
-            '```json\n{"meta": {"device": "gpu"}, "frames": []}\n```\n')
+            '```json\n{"meta": {"device": "gpu"}, "frames": []}\n```\n\n'
+            '```json\n{"input": "a.mp4", "frame_index": 0, "persons": []}'
+            '\n```\n')   # (a result's excerpt: not a config)
     pages = {**config_page(), 'docs/a.md': page}
     assert check_snippet_values(pages, DEFAULTS, validate_value) == [
         'docs/a.md:6: "frame_step": "three" (a config snippet): frame_step '
