@@ -115,18 +115,10 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
         return _rebuild_report(Path(args.report))
     if args.postprocess is not None:
         return _postprocess(args)
-    overrides = {key: getattr(args, key)
-                 for key in ('input', 'output', 'device', 'resume',
-                             'export_formats', 'angles', 'quiet',
-                             'recursive',
-                             'executor')
-                 if getattr(args, key) is not None}
     received = _stop_on_signals()
     service = config = run_lock = None
     try:
-        overrides.update(_selection_flags(args))
-        overrides.update(_movement_flags(args))
-        config = load_config(Path(args.config), overrides)
+        config = load_config(Path(args.config), flag_overrides(args))
         inputs = expand_inputs(
             config.input, config.recursive,
             exclude=[path for path in (config.output, config.visualize_output)
@@ -210,6 +202,29 @@ def run_command(argv: Optional[List[str]], service_class) -> int:
     return 0
 
 
+def flag_overrides(args) -> dict:
+    """The config values the parsed flags ``args`` set, not yet validated
+    (:func:`pose_suite.config.load_config` validates them): a run's, or
+    with ``--postprocess`` only the exports' and movement keys' ({} with
+    ``--report``, which reads no config). Reads no file.
+
+    Raises:
+        ConfigError: a range, step, person or movement flag whose text is
+            no value of its key.
+    """
+    if args.report is not None:
+        return {}
+    keys = ('export_formats', 'angles') if args.postprocess is not None \
+        else ('input', 'output', 'device', 'resume', 'export_formats',
+              'angles', 'quiet', 'recursive', 'executor')
+    overrides = {key: getattr(args, key) for key in keys
+                 if getattr(args, key) is not None}
+    if args.postprocess is None:
+        overrides.update(_selection_flags(args))
+    overrides.update(_movement_flags(args))
+    return overrides
+
+
 def _movement_flags(args) -> dict:
     """The movement flags given, as config values."""
     return {key: parse_flag(key, getattr(args, key))
@@ -221,10 +236,7 @@ def _postprocess(args) -> int:
     finished results again, without the models (exit 1: any failed)."""
     from pose_suite.movement.finished import postprocess
     try:
-        overrides = {key: getattr(args, key)
-                     for key in ('export_formats', 'angles')
-                     if getattr(args, key) is not None}
-        overrides.update(_movement_flags(args))
+        overrides = flag_overrides(args)
         config_file = Path(args.config)
         config = load_config(config_file, overrides) \
             if config_file.exists() or args.config != 'config.json' \

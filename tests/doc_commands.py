@@ -28,6 +28,7 @@ from typing import Dict, List, Optional, Tuple
 from doc_markdown import (FLAG, NEEDS, SHELL_LANGUAGES, Command, blocks_of,
                           command_lines, flags_named, parse_command,
                           shell_commands)
+from doc_values import command_value_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The scripts every one of whose flags the pages must name.
@@ -297,7 +298,8 @@ def check_commands(commands: List[Command], run_config=None
                         problems.append(f'{command.where}: `{text}`: '
                                         f'{target} has no flag {flag}')
             continue
-        problem = parse_problem(parser, args)
+        problem = parse_problem(parser, args) or \
+            command_value_problem(target, parser.parse_args(args))
         counts['parsed'] += 1
         if problem:
             problems.append(f'{command.where}: `{text}`: {problem}')

@@ -4,6 +4,7 @@
 snippet a user would put into config.json. Each ``check_*`` returns a list
 of problems, one line each; empty when the pages are right.
 """
+import difflib
 import json
 import re
 from typing import Dict, List
@@ -48,7 +49,7 @@ def check_keys(pages: Dict[str, str], defaults: Dict[str, object]
             problems.append(f'{CONFIG_PAGE}: config key `{key}` has no row '
                             'in its table of keys')
     for where, value, before in json_snippets(pages):
-        if isinstance(value, dict) and _is_config(value, before, defaults):
+        if is_config(value, defaults, before):
             problems += [f'{where}: "{key}" (a config snippet) is not a '
                          'config key' for key in value if key not in defaults]
     return problems
@@ -65,15 +66,27 @@ def same(documented, real) -> bool:
     return documented == real
 
 
-def _is_config(value: dict, before: str, defaults) -> bool:
-    """A snippet a user would put into config.json: most of its keys are
-    config keys, or the prose before it names config.json and it is flat
-    (a result or a table of another file nests objects)."""
-    real = sum(key in defaults for key in value)
+#: Top-level keys of the suite's result files (docs/output.md): an object
+#: holding one is a result (or an excerpt of one), not a config.
+RESULT_KEYS = {'meta', 'frames', 'persons', 'people', 'frame_index',
+               'timestamp_s', 'track_id', 'keypoints', 'keypoint_scores',
+               'bbox', 'bbox_score'}
+
+
+def is_config(value, defaults, before: str = '') -> bool:
+    """Whether the object ``value`` is a config snippet, by its keys: no
+    result key (:data:`RESULT_KEYS`) and at least one config key or one
+    key close to one (``trackng``); or, flat, after prose naming
+    config.json."""
+    if not isinstance(value, dict) or not value or \
+            any(key in RESULT_KEYS for key in value):
+        return False
+    near = any(key in defaults or
+               difflib.get_close_matches(key, defaults, n=1, cutoff=0.8)
+               for key in value)
     flat = all(not isinstance(v, dict) or k in defaults
                for k, v in value.items())
-    return bool(value) and (2 * real >= len(value) or
-                            ('config.json' in before and flat))
+    return near or ('config.json' in before and flat)
 
 
 def check_inline_values(pages: Dict[str, str], defaults: Dict[str, object],

@@ -251,12 +251,30 @@ def table_default(cell: str):
         return text
 
 
+#: Fence languages whose blocks hold JSON (``jsonc``/``json5``: with
+#: ``//`` comments).
+JSON_LANGUAGES = {'json', 'jsonc', 'json5'}
+#: The mark, on a line just before a ``json`` block, of an excerpt that is
+#: not JSON on purpose.
+NOT_JSON = '<!-- not-json -->'
+
+
+def _json_body(block: Block) -> str:
+    """A block's text with ``...`` lines, ``//`` comments and the trailing
+    commas they leave dropped."""
+    body = '\n'.join(line for _, line in block.lines)
+    body = re.sub(r'^\s*(\.\.\.|…),?\s*$', '', body, flags=re.M)
+    body = re.sub(r'(?m)\s//.*$|^\s*//.*$', '', body)
+    return re.sub(r',(\s*[}\]])', r'\1', body)
+
+
 def json_snippets(pages: Dict[str, str]) -> List[Tuple[str, object, str]]:
     """Every JSON object of a ``json``/``jsonc`` block, of a plain or
     ``text`` block that starts with ``{``, or of inline code that is one
     (`{"executor": "ray"}`): ``(where, parsed object, the prose just
-    before the block; '' inline)``. ``//`` comments and ``...`` lines
-    are dropped first; a block that still does not parse is skipped."""
+    before the block; '' inline)``. ``//`` comments and ``...`` lines are
+    dropped first; a block that still does not parse is skipped (a
+    ``json`` one: :func:`broken_json_blocks` says so)."""
     snippets = []
     for page, text in pages.items():
         blocks, prose = blocks_of(page, text)
@@ -274,18 +292,39 @@ def json_snippets(pages: Dict[str, str]) -> List[Tuple[str, object, str]]:
             if not block.lines:
                 continue
             body = '\n'.join(line for _, line in block.lines)
-            if block.language not in {'json', 'jsonc', 'json5'} and not (
+            if block.language not in JSON_LANGUAGES and not (
                     block.language in {'', 'text'} and
                     body.lstrip().startswith('{')):
                 continue
-            body = re.sub(r'^\s*(\.\.\.|…),?\s*$', '', body, flags=re.M)
-            body = re.sub(r'(?m)\s//.*$|^\s*//.*$', '', body)
-            body = re.sub(r',(\s*[}\]])', r'\1', body)
             try:
-                value = json.loads(body)
+                value = json.loads(_json_body(block))
             except ValueError:
                 continue
             first = block.lines[0][0]
             before = '\n'.join(lines[max(0, first - 5):first - 1])
             snippets.append((f'{page}:{first}', value, before))
     return snippets
+
+
+def broken_json_blocks(pages: Dict[str, str]) -> List[str]:
+    """Every ``json`` (``jsonc``, ``json5``) block that is not JSON, its
+    ``...`` lines and ``//`` comments dropped, and not marked
+    :data:`NOT_JSON` on a line of the three before it: one problem each
+    (a user pasting it into config.json would get an error)."""
+    problems = []
+    for page, text in pages.items():
+        lines = text.splitlines()
+        for block in blocks_of(page, text)[0]:
+            if block.language not in JSON_LANGUAGES or not block.lines:
+                continue
+            fence = block.lines[0][0] - 1           # the fence's line
+            if any(NOT_JSON in line
+                   for line in lines[max(0, fence - 4):fence - 1]):
+                continue
+            try:
+                json.loads(_json_body(block))
+            except ValueError as exc:
+                problems.append(
+                    f'{page}:{fence}: a {block.language} block that is not '
+                    f'JSON ({exc}): make it JSON, or mark it {NOT_JSON}')
+    return problems

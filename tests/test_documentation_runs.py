@@ -15,7 +15,8 @@ from doc_commands import (FOREIGN_FLAGS, ROOT, check_commands, check_flags,
                           check_needs, documented, is_command,
                           run_creating_config)
 from doc_keys import check_inline_values, check_keys
-from doc_markdown import shell_commands
+from doc_markdown import broken_json_blocks, shell_commands
+from doc_values import check_python_configs, check_snippet_values
 
 from creating_config import MODEL_KEYS
 from pose_suite.config import DEFAULTS
@@ -309,6 +310,82 @@ def test_an_inline_key_value_is_one_the_key_takes():
     assert 'bbox_thr' in problems[1] and '[0, 1]' in problems[1]
 
 
+def test_a_value_the_command_refuses_fails():
+    """A ``pose-analysis`` command's flag values go through the command's
+    own conversion and validation: one it would exit 1 on fails here,
+    though argparse takes it; a file that does not exist is no fault."""
+    ok = ('```bash\npose-analysis --input my_video.mp4 --time-range 12.5-30 '
+          '--person-order score --frame-step 2 --device cpu\n'
+          'pose-analysis --postprocess output/ --filter butterworth\n```\n')
+    assert problems_of(ok)[0] == []
+    problems, counts = problems_of(
+        '```bash\npose-analysis --input a.mp4 --time-range 12.5..30\n'
+        'python pose_analysis_service.py --person-order biggest\n'
+        'pose-analysis --frame-step x\npose-analysis --device gpu\n'
+        'pose-analysis --postprocess out/ --filter wobbly\n```\n')
+    assert counts['parsed'] == 5
+    assert [p.split(': error: ')[0] for p in problems] == [
+        'docs/x.md:2: `pose-analysis --input a.mp4 --time-range 12.5..30`',
+        'docs/x.md:3: `python pose_analysis_service.py --person-order '
+        'biggest`', 'docs/x.md:4: `pose-analysis --frame-step x`',
+        'docs/x.md:5: `pose-analysis --device gpu`',
+        'docs/x.md:6: `pose-analysis --postprocess out/ --filter wobbly`']
+    assert "got 'biggest'" in problems[1] and "got 'gpu'" in problems[3]
+
+
+def test_a_config_snippet_holds_values_its_keys_take():
+    """A config snippet is one by its keys (one config key, or one close
+    to one, and no result key), wherever it stands; its values are
+    validated as config.json's are."""
+    page = ('```json\n{"input": "my_video.mp4", "frame_step": 3, '
+            '"tracking": false}\n```\n\n```json\n{"input": "a.mp4", '
+            '"frame_step": "three", "tracking": "yes"}\n```\n\n'
+            '```json\n{"trackng": false}\n```\n\n'
+            '```json\n{"meta": {"device": "gpu"}, "frames": []}\n```\n\n'
+            '```json\n{"input": "a.mp4", "frame_index": 0, "persons": []}'
+            '\n```\n')   # (a result's excerpt: not a config)
+    pages = {**config_page(), 'docs/a.md': page}
+    assert check_snippet_values(pages, DEFAULTS, validate_value) == [
+        'docs/a.md:6: "frame_step": "three" (a config snippet): frame_step '
+        "must be a whole number >= 1, got 'three'",
+        'docs/a.md:6: "tracking": "yes" (a config snippet): tracking must '
+        "be true or false, got 'yes'"]
+    assert check_keys(pages, DEFAULTS) == [
+        'docs/a.md:10: "trackng" (a config snippet) is not a config key']
+
+
+def test_a_json_block_is_json_or_marked():
+    good = '```json\n{"executor": "ray",\n  ...\n}\n```\n'
+    marked = '<!-- not-json -->\n```json\n{"tracking": True}\n```\n'
+    bad = 'In config.json:\n\n```json\n{"tracking": True}\n```\n'
+    assert broken_json_blocks({'docs/a.md': good + marked}) == []
+    problems = broken_json_blocks({'docs/a.md': bad})
+    assert len(problems) == 1 and problems[0].startswith(
+        'docs/a.md:3: a json block that is not JSON (Expecting value')
+
+
+def test_a_config_dict_or_keyword_in_python_is_checked():
+    """A dict literal with a config key in a ``python`` block, and the
+    keywords ``PoseAnalysisService`` takes as overrides, hold real keys
+    with values they take; a name's value is not known here."""
+    ok = ("```python\nservice = PoseAnalysisService({'input': 'a.mp4', "
+          "'tracking': True}, device=device)\nPoseAnalysisService("
+          "'config.json', device='cpu')\nx = {'frame_index': 0}\n```\n")
+    assert check_python_configs({'docs/a.md': ok}, DEFAULTS,
+                                validate_value) == []
+    bad = ("Text.\n\n```python\nimport cv2\nservice = PoseAnalysisService("
+           "{'input': 'a.mp4', 'trackng': True})\n"
+           "PoseAnalysisService('config.json', device='gpu')\n"
+           "config = {'frame_step': 0}\n```\n\n```python\nx = (\n```\n")
+    problems = check_python_configs({'docs/a.md': bad}, DEFAULTS,
+                                    validate_value)
+    assert [p.split(' (')[0] for p in problems] == [
+        'docs/a.md:5: "trackng"', 'docs/a.md:6: "device": "gpu"',
+        'docs/a.md:7: "frame_step": 0',
+        'docs/a.md:10: a python block that is not Python: \'(\' was never '
+        'closed']
+
+
 # -- the real pages ---------------------------------------------------------
 
 @pytest.fixture(scope='module')
@@ -352,5 +429,8 @@ def test_every_documented_flag_exists_and_every_flag_is_documented(real):
 def test_the_documented_keys_are_the_config_table(real):
     pages, _ = real
     problems = check_keys(pages, DEFAULTS) + \
-        check_inline_values(pages, DEFAULTS, validate_value)
+        check_inline_values(pages, DEFAULTS, validate_value) + \
+        check_snippet_values(pages, DEFAULTS, validate_value) + \
+        check_python_configs(pages, DEFAULTS, validate_value) + \
+        broken_json_blocks(pages)
     assert not problems, '\n'.join(problems)
