@@ -452,3 +452,11 @@ def test_docs_page_examples_run(runs, monkeypatch):
     assert list(names['knee'].columns) == [0, 1]
     assert len(names['wrist']) == 2 * FRAMES
     assert names['speed'].shape == (FRAMES - 1,)
+
+
+def test_dir_lists_read_result():
+    """``dir(pose_suite)`` (tab completion) lists ``read_result``, which
+    is imported only when first asked for."""
+    import pose_suite
+    assert 'read_result' in dir(pose_suite)
+    assert dir(pose_suite) == sorted(dir(pose_suite))
