@@ -454,8 +454,9 @@ def test_docs_page_examples_run(runs, monkeypatch):
     assert names['speed'].shape == (FRAMES - 1,)
 
 
-@pytest.mark.parametrize('layout', ['indent=2', 'one line', 'keys reordered',
-                                    'frames removed', 'no end'])
+@pytest.mark.parametrize('layout', ['indent=2', 'indent=0', 'one line',
+                                    'keys reordered', 'frames removed',
+                                    'no end'])
 def test_result_resaved_by_json_dump(runs, tmp_path, layout):
     """A result loaded, changed and saved again with ``json.dump`` (a
     notebook's load, filter, save) reads as its JSON; whole when its
@@ -471,8 +472,8 @@ def test_result_resaved_by_json_dump(runs, tmp_path, layout):
     if layout == 'no end':
         del raw['end']
     path = tmp_path / 'resaved.json'
-    path.write_text(json.dumps(raw, indent=2 if layout == 'indent=2' else
-                               None), encoding='utf-8')
+    indent = {'indent=2': 2, 'indent=0': 0}.get(layout)
+    path.write_text(json.dumps(raw, indent=indent), encoding='utf-8')
     if layout in ('frames removed', 'no end'):
         told = ('holds 4 frame records where its end counts 8'
                 if layout == 'frames removed' else 'has no end record')

@@ -83,8 +83,10 @@ def _read(path: Path, handle) -> Result:
         number = 1
     else:
         meta, number = _meta(head, handle)
-        if meta is None:
-            return _read_whole(path, handle, start)
+        at = handle.tell()
+        if meta is None or handle.readline().rstrip() == b'{':
+            return _read_whole(path, handle, start)  # json.dump(indent=0)
+        handle.seek(at)
         why = why_incomplete(path, meta)
     frames = _Frames(path, meta)
     dropped = _read_lines(path, handle, number, partial, frames)
