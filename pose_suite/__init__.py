@@ -37,3 +37,8 @@ def __getattr__(name: str):
         return read_result
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
 
+
+def __dir__():
+    """The module's names with those loaded when first asked for (tab
+    completion in a notebook offers ``read_result``)."""
+    return sorted(set(globals()) | set(__all__))

@@ -452,3 +452,107 @@ def test_docs_page_examples_run(runs, monkeypatch):
     assert list(names['knee'].columns) == [0, 1]
     assert len(names['wrist']) == 2 * FRAMES
     assert names['speed'].shape == (FRAMES - 1,)
+
+
+@pytest.mark.parametrize('layout', ['indent=2', 'indent=0', 'one line',
+                                    'keys reordered', 'frames removed',
+                                    'no end'])
+def test_result_resaved_by_json_dump(runs, tmp_path, layout):
+    """A result loaded, changed and saved again with ``json.dump`` (a
+    notebook's load, filter, save) reads as its JSON; whole when its
+    ``end`` still counts its records, else with a warning. A JSON that
+    parses but is not a result is still refused."""
+    raw = _json(runs['tracked'])
+    if layout == 'keys reordered':
+        raw = {'end': raw['end'], 'frames': [dict(reversed(f.items()))
+                                             for f in raw['frames']],
+               'meta': dict(reversed(raw['meta'].items()))}
+    if layout == 'frames removed':
+        raw['frames'] = raw['frames'][::2]
+    if layout == 'no end':
+        del raw['end']
+    path = tmp_path / 'resaved.json'
+    indent = {'indent=2': 2, 'indent=0': 0}.get(layout)
+    path.write_text(json.dumps(raw, indent=indent), encoding='utf-8')
+    if layout in ('frames removed', 'no end'):
+        told = ('holds 4 frame records where its end counts 8'
+                if layout == 'frames removed' else 'has no end record')
+        with pytest.warns(SuiteWarning, match=told):
+            result = read_result(path)
+        assert not result.complete and told in result.incomplete
+    else:
+        result = _read(path)
+        assert result.complete
+    assert differences(result, raw) == []
+    path.write_text(json.dumps({'meta': raw['meta'], 'frames': {}}))
+    with pytest.raises(ResultError, match='not a result of this suite'):
+        read_result(path)
+
+
+def test_unreadable_file_is_said_so(runs, tmp_path):
+    """A result the user may not read (mode 000, read by a process without
+    root's power: ``unshare --user``) is said to be unreadable, not to be
+    no result."""
+    import shutil
+    if shutil.which('unshare') is None or subprocess.run(
+            ['unshare', '--user', 'true'], capture_output=True).returncode:
+        pytest.skip('unshare --user is unavailable: no process here can '
+                    'lack the power to read a mode-000 file')
+    path = tmp_path / 'locked.json'
+    shutil.copy(runs['tracked'], path)
+    path.chmod(0)
+    script = ('from pose_suite import read_result\n'
+              'from pose_suite.errors import ResultError\n'
+              'try:\n    read_result("locked.json")\n'
+              'except ResultError as exc:\n    print(exc)\n')
+    done = subprocess.run(
+        [shutil.which('unshare'), '--user', sys.executable, '-c', script], cwd=tmp_path,
+        env={'PYTHONPATH': str(ROOT)}, capture_output=True, text=True,
+        timeout=60)
+    path.chmod(0o600)
+    assert (done.returncode, done.stderr) == (0, '')
+    assert done.stdout == 'locked.json cannot be read: Permission denied\n'
+
+
+@pytest.mark.parametrize('change', ['CRLF', 'BOM', 'CRLF and BOM'])
+def test_windows_line_ends_and_byte_order_mark(runs, tmp_path, change):
+    """A result that went through git's autocrlf or a Windows editor
+    (CRLF line ends, a UTF-8 byte order mark) reads whole, as its JSON,
+    without a warning."""
+    data = runs['tracked'].read_bytes()
+    if 'CRLF' in change:
+        data = data.replace(b'\n', b'\r\n')
+    if 'BOM' in change:
+        data = b'\xef\xbb\xbf' + data
+    path = tmp_path / 'windows.json'
+    path.write_bytes(data)
+    result = _read(path)
+    assert result.complete and result.incomplete is None
+    assert differences(result, _json(runs['tracked'])) == []
+
+
+@pytest.mark.parametrize('field', ['track_id', 'frame_index'])
+def test_numbers_beyond_int64_are_damage(runs, tmp_path, field):
+    """A track id or frame index beyond int64 is damage
+    (``ResultError``), not numpy's OverflowError."""
+    data = runs['tracked'].read_bytes()
+    old = b'"%s":%d,' % (field.encode(), 0)
+    assert old in data
+    path = tmp_path / 'huge.result'  # not .json: the session's sweep
+    path.write_bytes(data.replace(old, b'"%s":%d,' % (field.encode(),
+                                                        2 ** 70), 1))
+    lines = data.split(b'\n')
+    at = lines.index(b'"frames": [') + 2
+    with pytest.raises(ResultError, match=(
+            f'damaged: frame 0, person 0: OverflowError track id {2**70}'
+            if field == 'track_id' else
+            f'damaged at line {at}: not a frame record')):
+        read_result(path)
+
+
+def test_dir_lists_read_result():
+    """``dir(pose_suite)`` (tab completion) lists ``read_result``, which
+    is imported only when first asked for."""
+    import pose_suite
+    assert 'read_result' in dir(pose_suite)
+    assert dir(pose_suite) == sorted(dir(pose_suite))

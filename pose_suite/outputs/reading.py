@@ -15,8 +15,8 @@ its whole records, a half-written last line dropped, with one
 others after it is damage and raises
 :class:`~pose_suite.errors.ResultError`. The partial file a stopped run
 leaves (``.<name>.partial``) reads the same way, without a ``meta``.
+The arrays and tables are in :mod:`pose_suite.outputs.result_arrays`.
 """
-import dataclasses
 import gc
 import json
 import warnings
@@ -26,131 +26,14 @@ from typing import List, Optional
 import numpy as np
 
 from pose_suite.errors import ResultError, SuiteWarning
-from pose_suite.outputs.results import (RESULT_HEAD, read_meta, starts_with,
-                                        triplets, why_incomplete)
+from pose_suite.outputs.result_arrays import (  # noqa: F401 - its names
+    ANGLE_ID_COLUMNS, LONG_COLUMNS, Result)
+from pose_suite.outputs.results import RESULT_HEAD, triplets, why_incomplete
 
 #: The first bytes of the partial file a run streams its records to.
 PARTIAL_HEAD = b'{"resume_key":'
-#: The long table's columns (:meth:`Result.to_dataframe`).
-LONG_COLUMNS = ('frame_index', 'timestamp_s', 'track_id', 'keypoint', 'x',
-                'y', 'score')
-#: The columns that come before the angles' in
-#: :meth:`Result.angles_dataframe`.
-ANGLE_ID_COLUMNS = ('frame_index', 'timestamp_s', 'track_id')
-
-
-@dataclasses.dataclass
-class Result:
-    """A result JSON as arrays. F: frame records in the file; T: columns
-    (persons); K: keypoints (133 for COCO-WholeBody); A: angle names.
-
-    Attributes:
-        path: the file read.
-        meta: the result's ``meta`` dict as written ({} for a run's
-            partial file, which has none).
-        frame_index: (F,) int64 source frame index of each frame record, in
-            the file's order (frames that failed to decode have none).
-        timestamp_s: (F,) float64 their times in seconds from the start of
-            the video stream (0.0 for an image).
-        tracked: whether columns are persons followed over time (the
-            result was run with ``tracking``).
-        track_ids: (T,) int64 label of each column: the ``track_id``
-            (sorted) of a tracked result; of an untracked one the person
-            slot 0, 1, ... (a person's place in its frame's ``persons``,
-            by decreasing ``bbox_score``): slot 0 of two frames need not be
-            the same person.
-        present: (F, T) bool, whether the frame record holds that person.
-        keypoints: (F, T, K, 3) float64 x, y in image pixels and the
-            keypoint score (0 to about 1); all NaN where the person is not
-            in the frame, NaN where the JSON holds null. The smoothed
-            points when the run smoothed.
-        keypoints_raw: (F, T, K, 3) as ``keypoints``, the measured points
-            of a smoothed result (its ``keypoints_raw``, with the same
-            scores); None when the result has none.
-        bboxes: (F, T, 5) float64 x1, y1, x2, y2 in pixels and
-            ``bbox_score``; NaN where the person is not in the frame.
-        keypoint_names: the K names of ``meta.keypoint_names`` (None for a
-            partial file: the model's names are in the meta it lacks).
-        angle_names: the A names of ``meta.angles`` (run with ``angles``;
-            a partial file: those its persons hold), else None.
-        angles: (F, T, A) float64 degrees, NaN where the JSON holds null
-            or the person is not in the frame; None without angles.
-        complete: whether the file was written to its end.
-        incomplete: why not, in words (None when complete).
-    """
-
-    path: Path
-    meta: dict
-    frame_index: np.ndarray
-    timestamp_s: np.ndarray
-    tracked: bool
-    track_ids: np.ndarray
-    present: np.ndarray
-    keypoints: np.ndarray
-    keypoints_raw: Optional[np.ndarray]
-    bboxes: np.ndarray
-    keypoint_names: Optional[List[str]]
-    angle_names: Optional[List[str]]
-    angles: Optional[np.ndarray]
-    complete: bool
-    incomplete: Optional[str]
-
-    def __repr__(self) -> str:
-        frames, tracks = self.present.shape
-        what = 'tracks' if self.tracked else 'person slots'
-        cut = '' if self.complete else ', cut short'
-        return (f'<Result {self.path.name}: {frames} frames, {tracks} '
-                f'{what}, {self.keypoints.shape[2]} keypoints{cut}>')
-
-    def to_dataframe(self):
-        """The keypoints as a long pandas DataFrame: one row per keypoint
-        of each person present in a frame (K rows a person; a frame or a
-        column without the person gives no rows), in frame, column and
-        keypoint order. Columns :data:`LONG_COLUMNS`: ``frame_index``
-        (int64), ``timestamp_s`` (float64, s), ``track_id`` (int64: the
-        column's label, :attr:`track_ids`), ``keypoint`` (the point's name,
-        a pandas Categorical whose categories are the K names in model
-        order: 8 bytes a row fewer than strings, and a pivot keeps that
-        order; its index where the names are unknown), ``x``, ``y`` (float64,
-        pixels; NaN where the JSON holds null), ``score`` (float64)."""
-        pd = _pandas()
-        frames, columns = np.nonzero(self.present)
-        count = self.keypoints.shape[2]
-        points = self.keypoints[frames, columns].reshape(-1, 3)
-        names = self.keypoint_names if self.keypoint_names is not None \
-            else list(range(count))
-        return pd.DataFrame({
-            'frame_index': np.repeat(self.frame_index[frames], count),
-            'timestamp_s': np.repeat(self.timestamp_s[frames], count),
-            'track_id': np.repeat(self.track_ids[columns], count),
-            'keypoint': pd.Categorical.from_codes(
-                np.tile(np.arange(count), len(frames)), names),
-            'x': points[:, 0], 'y': points[:, 1], 'score': points[:, 2]},
-            columns=list(LONG_COLUMNS))
-
-    def angles_dataframe(self):
-        """The angles as a wide pandas DataFrame: one row per person
-        present in a frame, in frame and column order; columns
-        ``frame_index``, ``timestamp_s``, ``track_id`` (as in
-        :meth:`to_dataframe`) then one float64 column of degrees per angle
-        name in ``meta.angles``' order (NaN where the JSON holds null).
-
-        Raises:
-            ResultError: the result was run without ``angles``.
-        """
-        if self.angles is None:
-            raise ResultError(f'{self.path} holds no angles: analyse the '
-                              'video with "angles": true (or --angles)')
-        pd = _pandas()
-        frames, columns = np.nonzero(self.present)
-        table = {'frame_index': self.frame_index[frames],
-                 'timestamp_s': self.timestamp_s[frames],
-                 'track_id': self.track_ids[columns]}
-        values = self.angles[frames, columns]
-        for number, name in enumerate(self.angle_names):
-            table[name] = values[:, number]
-        return pd.DataFrame(table,
-                            columns=list(ANGLE_ID_COLUMNS) + self.angle_names)
+#: The UTF-8 byte order mark some Windows editors put first.
+BOM = b'\xef\xbb\xbf'
 
 
 def read_result(path) -> Result:
@@ -163,6 +46,14 @@ def read_result(path) -> Result:
     False. Memory: F x T x K x 3 x 8 bytes for ``keypoints`` (twice that
     with ``keypoints_raw``): 1.6 GB for 5 tracks over 100,000 frames.
 
+    CRLF line ends and a UTF-8 byte order mark read as the suite wrote
+    them. A result re-saved by other tools (``json.dump`` indented, on one
+    line, keys in another order) is parsed whole (its text takes about
+    five times its size in memory while read) and read record by record
+    with the same checks; it is complete when its ``end`` counts the
+    frames its meta says and it holds that many records, else (no ``end``,
+    records removed) it warns as a cut one does.
+
     Raises:
         ResultError: ``path`` is missing, unreadable, not a result of this
             suite, or damaged before its last line (a line that is no frame
@@ -172,70 +63,138 @@ def read_result(path) -> Result:
     path = Path(path)
     if not path.is_file():
         raise ResultError(f'no result file at {path}')
-    partial = starts_with(path, PARTIAL_HEAD)
+    try:
+        with open(path, 'rb') as handle:
+            return _read(path, handle)
+    except OSError as exc:
+        raise ResultError(f'{path} cannot be read: '
+                          f'{exc.strerror or exc}') from None
+
+
+def _read(path: Path, handle) -> Result:
+    """:func:`read_result` of ``path``, open as ``handle`` (binary)."""
+    start = len(BOM) if handle.read(len(BOM)) == BOM else 0
+    handle.seek(start)
+    head = handle.readline()
+    partial = head.startswith(PARTIAL_HEAD)
     if partial:
         meta, why = {}, (f'{path.name} is the partial file of a run that '
                          'was stopped (finish it with --resume)')
+        number = 1
     else:
-        meta = read_meta(path)
-        if meta is None:
-            raise ResultError(
-                f'{path} is cut short or damaged in its meta' if
-                starts_with(path, RESULT_HEAD) else
-                f'{path} is not a result of this suite')
+        meta, number = _meta(head, handle)
+        at = handle.tell()
+        if meta is None or handle.readline().rstrip() == b'{':
+            return _read_whole(path, handle, start)  # json.dump(indent=0)
+        handle.seek(at)
         why = why_incomplete(path, meta)
     frames = _Frames(path, meta)
-    dropped = _read_lines(path, partial, frames)
+    dropped = _read_lines(path, handle, number, partial, frames)
     read = len(frames.frame_index)
     if why is None and read != meta.get('frame_count'):
         raise ResultError(f'{path} is damaged: {read} frame records where '
                           f'its meta counts {meta.get("frame_count")}')
+    return _finish(frames, why, dropped)
+
+
+def _finish(frames: '_Frames', why: Optional[str], dropped=None) -> Result:
+    """``frames`` as a :class:`Result`, warning ``why`` it is incomplete."""
     if why is not None:
-        warnings.warn(f'{why}: read {read} whole frame record(s)'
-                      + (f', its half-written last line {dropped} dropped'
-                         if dropped else ''), SuiteWarning)
+        warnings.warn(f'{why}: read {len(frames.frame_index)} whole frame '
+                      'record(s)' + (f', its half-written last line '
+                                     f'{dropped} dropped' if dropped else ''),
+                      SuiteWarning)
     return frames.result(why)
 
 
-def _read_lines(path: Path, partial: bool, frames: '_Frames'):
-    """Give each frame record of ``path`` to ``frames``, in order; the
-    number of a last line that could not be read and was dropped (None:
-    none)."""
+def _meta(head: bytes, handle):
+    """The ``meta`` of a result in the suite's layout whose first line is
+    ``head``, read from ``handle`` up to its ``"frames": [`` line (None
+    where there is none or it does not read), and that line's number."""
+    lines = [head]
+    for line in handle:
+        if line.startswith(b'"frames": ['):
+            break
+        lines.append(line)
+    else:
+        return None, 0
+    try:
+        text = b''.join(lines).decode('utf-8').rstrip().rstrip(',')
+        meta = json.loads(text + '\n}')['meta']
+    except (ValueError, KeyError, TypeError):
+        meta = None
+    return (meta if isinstance(meta, dict) else None), len(lines) + 1
+
+
+def _read_whole(path: Path, handle, start: int) -> Result:
+    """A file from byte ``start`` on not in the suite's layout, parsed
+    whole: a result re-saved by other tools, else ResultError."""
+    handle.seek(start)
+    first, whole = handle.read(16), None
+    if first.lstrip().startswith(b'{'):  # not a video read into memory
+        try:
+            whole = json.loads(first + handle.read())
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError
+            pass
+    if not isinstance(whole, dict) or not isinstance(
+            whole.get('meta'), dict) or not isinstance(
+            whole.get('frames'), list):
+        raise ResultError(
+            f'{path} is cut short or damaged in its meta' if first.replace(
+                b'\r\n', b'\n').startswith(RESULT_HEAD) else
+            f'{path} is not a result of this suite')
+    meta, records = whole['meta'], whole['frames']
+    frames = _Frames(path, meta)
+    for number, record in enumerate(records):
+        problem = _problem(record, frames.frame_index[-1:])
+        if problem:
+            raise ResultError(f'{path} is damaged at frame record {number}:'
+                              f' {problem}')
+        frames.add(record)
+    end, why = whole.get('end'), None
+    count = end.get('frame_count') if isinstance(end, dict) else None
+    if count is None:
+        why = f'{path.name} has no end record'
+    elif count != meta.get('frame_count'):
+        why = (f'the closing record of {path.name} counts {count} '
+               f'frame(s) where its meta says {meta.get("frame_count")}')
+    elif len(records) != count:
+        why = (f'{path.name} holds {len(records)} frame records where its '
+               f'end counts {count} (some removed after it was written?)')
+    return _finish(frames, why)
+
+
+def _read_lines(path: Path, handle, number: int, partial: bool,
+                frames: '_Frames'):
+    """Give each frame record of ``handle`` (``path`` read up to its line
+    ``number``: the frames' opening line, or a partial file's header) to
+    ``frames``, in order; the number of a last line that could not be
+    read and was dropped (None: none)."""
     pending = None  # the number of a line that did not read
-    in_frames = partial
     # Millions of small lists: the cyclic collector is paused while they
     # are read (as pose_suite.movement.series does); each person's become
     # arrays at once.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        with open(path, 'rb') as handle:
-            for number, line in enumerate(handle, 1):
-                if not in_frames:
-                    in_frames = line.startswith(b'"frames": [')
-                    continue
-                if partial and number == 1:
-                    continue  # the partial file's header
-                if pending is not None:
-                    raise ResultError(f'{path} is damaged at line {pending}: '
-                                      'not a frame record')
-                if line.startswith(b']') and not partial:
-                    break
-                if line.startswith(b'{"failed_frame"') and partial:
-                    continue
-                try:
-                    record = json.loads(line.rstrip().rstrip(b','))
-                except ValueError:  # JSONDecodeError, UnicodeDecodeError
-                    pending = number
-                    continue
-                problem = _problem(record, frames.frame_index[-1:])
-                if problem:
-                    raise ResultError(f'{path} is damaged at line {number}:'
-                                      f' {problem}')
-                frames.add(record)
-    except OSError as exc:
-        raise ResultError(f'{path} cannot be read: '
-                          f'{exc.strerror or exc}') from None
+        for number, line in enumerate(handle, number + 1):
+            if pending is not None:
+                raise ResultError(f'{path} is damaged at line {pending}: '
+                                  'not a frame record')
+            if line.startswith(b']') and not partial:
+                break
+            if line.startswith(b'{"failed_frame"') and partial:
+                continue
+            try:
+                record = json.loads(line.rstrip().rstrip(b','))
+            except ValueError:  # JSONDecodeError, UnicodeDecodeError
+                pending = number
+                continue
+            problem = _problem(record, frames.frame_index[-1:])
+            if problem:
+                raise ResultError(f'{path} is damaged at line {number}:'
+                                  f' {problem}')
+            frames.add(record)
     finally:
         if collecting:
             gc.enable()
@@ -250,7 +209,8 @@ def _problem(record, last: List[int]) -> Optional[str]:
             not isinstance(record.get('timestamp_s'), (int, float)):
         return 'not a frame record'
     index = record.get('frame_index')
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+    if not isinstance(index, int) or isinstance(index, bool) or \
+            not 0 <= index < 2 ** 63:
         return 'not a frame record'
     if last and index <= last[0]:
         return f'frame {index} comes after frame {last[0]}'
@@ -282,7 +242,8 @@ class _Frames:
         for slot, person in enumerate(record['persons']):
             try:
                 entry = self._person(row, slot, person)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            except (KeyError, TypeError, ValueError, AttributeError,
+                    OverflowError) as exc:  # 1e999 ints in a list
                 raise ResultError(
                     f'{self.path} is damaged: frame {record["frame_index"]}, '
                     f'person {slot}: {type(exc).__name__} {exc}') from None
@@ -301,6 +262,8 @@ class _Frames:
         label = person['track_id'] if self.tracked else slot
         if not isinstance(label, int) or isinstance(label, bool):
             raise TypeError(f'track id {label!r}')
+        if not -2 ** 63 <= label < 2 ** 63:
+            raise OverflowError(f'track id {label} beyond int64')
         points = triplets(person)
         if self.count is None:
             self.count = len(self.names) if self.names else len(points)
@@ -355,16 +318,6 @@ class _Frames:
                       bool(self.tracked), labels, present, keypoints, raw,
                       bboxes, self.names, self.angle_names, angles,
                       why is None, why)
-
-
-def _pandas():
-    """pandas, imported now (the suite itself does not need it)."""
-    try:
-        import pandas
-    except ImportError:
-        raise ImportError('the tables of read_result need pandas, which is '
-                          'not installed: pip install pandas') from None
-    return pandas
 
 
 def _nan(values: list) -> np.ndarray:

@@ -175,7 +175,7 @@ def write_result(handle, meta: dict, frame_lines: Iterable[str]) -> None:
 
 #: The last bytes of a complete result: its closing record (``end``), or,
 #: from versions before it, the end of its frame list.
-_END = re.compile(rb'\n\],\n"end": (\{[^{}\n]*\})\s*\}\s*\Z')
+_END = re.compile(rb'\r?\n\],\r?\n"end": (\{[^{}\r\n]*\})\s*\}\s*\Z')
 _END_BEFORE_CLOSING_RECORD = re.compile(rb'\n\]\s*\}\s*\Z')
 
 
