@@ -2,7 +2,13 @@
 frames) read back equal to their JSON, parsed here with ``json`` alone
 (:func:`result_sweep.differences`), field by field: tracked and smoothed
 with angles, untracked with two persons a frame, an image, frames without
-anybody, a run stopped half-way, a copy cut short, a damaged file."""
+anybody, a run stopped half-way, a copy cut short, a damaged file, files
+saved again by other tools.
+
+One file of about 550 lines, on purpose: every test reads the results of
+one module-scoped ``runs`` fixture (the models run once, 8 to 20 s); a
+second file would run them again.
+"""
 import json
 import subprocess
 import sys
