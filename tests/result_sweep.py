@@ -149,11 +149,38 @@ def check_file(path: Path) -> List[str]:
 
 def _damaged(raw: dict) -> bool:
     """Whether a whole JSON result is damaged as ``read_result`` refuses
-    it: frames out of order, or fewer than its meta counts."""
+    it, judged here without it: frames out of order, fewer than its meta
+    counts, or a person who is not one (a result edited by hand on purpose,
+    e.g. ``test_movement_odd_cases``)."""
     indices = [frame.get('frame_index') for frame in raw['frames']]
+    tracked = bool(raw['meta'].get('tracking'))
     return any(not isinstance(index, int) for index in indices) or \
         any(b <= a for a, b in zip(indices, indices[1:])) or \
-        ('end' in raw and len(indices) != raw['meta'].get('frame_count'))
+        ('end' in raw and len(indices) != raw['meta'].get('frame_count')) or \
+        not all(_is_person(person, tracked) for frame in raw['frames']
+                for person in frame.get('persons', []))
+
+
+def _number(value) -> bool:
+    return value is None or (isinstance(value, (int, float))
+                             and not isinstance(value, bool))
+
+
+def _is_person(person, tracked: bool) -> bool:
+    """Whether ``person`` holds what a result's person holds: keypoints as
+    [x, y] pairs, as many scores, a box of 4 and its score, and an int64
+    ``track_id`` when tracked."""
+    try:
+        points, scores = person['keypoints'], person['keypoint_scores']
+        box = list(person['bbox']) + [person['bbox_score']]
+    except (KeyError, TypeError):
+        return False
+    label = person.get('track_id', 0 if not tracked else None)
+    return isinstance(label, int) and not isinstance(label, bool) and \
+        -2 ** 63 <= label < 2 ** 63 and len(points) == len(scores) and \
+        all(isinstance(p, list) and len(p) == 2 and all(map(_number, p))
+            for p in points) and all(map(_number, scores)) and \
+        len(box) == 5 and all(map(_number, box))
 
 
 def result_files(folder: Path) -> List[Path]:

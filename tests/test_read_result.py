@@ -387,6 +387,33 @@ def test_sweep_catches_a_wrong_reader(runs, monkeypatch):
         'frame 7 column 1 keypoint 0: [nan nan nan]')
 
 
+@pytest.mark.parametrize('damage', ['no scores', 'track id text'])
+def test_sweep_leaves_results_damaged_on_purpose_to_their_tests(
+        runs, tmp_path, monkeypatch, damage):
+    """A whole JSON whose person is no person (edited by hand, as
+    test_movement_odd_cases does) is refused by ``read_result`` and left
+    alone by the sweep; the same refusal of the intact file is reported."""
+    raw = json.loads(runs['tracked'].read_text())
+    person = raw['frames'][0]['persons'][0]
+    if damage == 'no scores':
+        del person['keypoint_scores']
+    else:
+        person['track_id'] = 'bob'
+    edited = tmp_path / 'edited.json'
+    edited.write_text(json.dumps(raw))
+    with pytest.raises(ResultError):
+        read_result(edited)
+    assert check_file(edited) == []
+    import pose_suite.outputs.reading as reading
+
+    def refuse(path):
+        raise ResultError(f'{path} is damaged')
+    monkeypatch.setattr(reading, 'read_result', refuse)
+    monkeypatch.setattr('pose_suite.read_result', refuse, raising=False)
+    assert check_file(runs['tracked'])[0].startswith(
+        'ResultError on a whole JSON')
+
+
 def test_the_sweep_finds_the_results_and_fails_the_session(runs, tmp_path,
                                                           monkeypatch):
     """The session's sweep takes every result JSON under the session's
