@@ -18,6 +18,7 @@ leaves (``.<name>.partial``) reads the same way, without a ``meta``.
 The arrays and tables are in :mod:`pose_suite.outputs.result_arrays`.
 """
 import gc
+import itertools
 import json
 import warnings
 from pathlib import Path
@@ -28,7 +29,8 @@ import numpy as np
 from pose_suite.errors import ResultError, SuiteWarning
 from pose_suite.outputs.result_arrays import (  # noqa: F401 - its names
     ANGLE_ID_COLUMNS, LONG_COLUMNS, Result)
-from pose_suite.outputs.results import RESULT_HEAD, triplets, why_incomplete
+from pose_suite.outputs.results import (RESULT_HEAD, meta_block, triplets,
+                                        why_incomplete)
 
 #: The first bytes of the partial file a run streams its records to.
 PARTIAL_HEAD = b'{"resume_key":'
@@ -82,7 +84,7 @@ def _read(path: Path, handle) -> Result:
                          'was stopped (finish it with --resume)')
         number = 1
     else:
-        meta, number = _meta(head, handle)
+        meta, number = meta_block(itertools.chain([head], handle))
         at = handle.tell()
         if meta is None or handle.readline().rstrip() == b'{':
             return _read_whole(path, handle, start)  # json.dump(indent=0)
@@ -105,25 +107,6 @@ def _finish(frames: '_Frames', why: Optional[str], dropped=None) -> Result:
                                      f'{dropped} dropped' if dropped else ''),
                       SuiteWarning)
     return frames.result(why)
-
-
-def _meta(head: bytes, handle):
-    """The ``meta`` of a result in the suite's layout whose first line is
-    ``head``, read from ``handle`` up to its ``"frames": [`` line (None
-    where there is none or it does not read), and that line's number."""
-    lines = [head]
-    for line in handle:
-        if line.startswith(b'"frames": ['):
-            break
-        lines.append(line)
-    else:
-        return None, 0
-    try:
-        text = b''.join(lines).decode('utf-8').rstrip().rstrip(',')
-        meta = json.loads(text + '\n}')['meta']
-    except (ValueError, KeyError, TypeError):
-        meta = None
-    return (meta if isinstance(meta, dict) else None), len(lines) + 1
 
 
 def _read_whole(path: Path, handle, start: int) -> Result:

@@ -109,23 +109,32 @@ def read_meta(path: Path) -> Optional[dict]:
     """The ``meta`` block of a result file written by :func:`write_result`,
     read without its frames (a long video's result can be hundreds of MB);
     None when the file is missing or not such a result."""
-    lines = []
     try:
-        with open(path, encoding='utf-8') as handle:
-            for line in handle:
-                if line.startswith('"frames": ['):
-                    break
-                lines.append(line)
-            else:
-                return None
-    except (OSError, UnicodeDecodeError):
+        with open(path, 'rb') as handle:
+            return meta_block(handle)[0]
+    except OSError:
         return None
-    text = ''.join(lines).rstrip().rstrip(',')
+
+
+def meta_block(lines: Iterable[bytes]) -> Tuple[Optional[dict], int]:
+    """The ``meta`` of a result in :func:`write_result`'s layout from its
+    ``lines`` (bytes, from the first), read up to its ``"frames": [``
+    line, which is read and no further: the meta (None where there is no
+    such line or the block does not read as UTF-8 JSON) and the number of
+    lines read."""
+    block = []
+    for line in lines:
+        if line.startswith(b'"frames": ['):
+            break
+        block.append(line)
+    else:
+        return None, len(block)
     try:
+        text = b''.join(block).decode('utf-8').rstrip().rstrip(',')
         meta = json.loads(text + '\n}')['meta']
-    except (ValueError, KeyError, TypeError):
-        return None
-    return meta if isinstance(meta, dict) else None
+    except (ValueError, KeyError, TypeError):  # UnicodeDecodeError too
+        return None, len(block) + 1
+    return (meta if isinstance(meta, dict) else None), len(block) + 1
 
 
 def triplets(person: dict) -> np.ndarray:
