@@ -8,6 +8,7 @@ either the runtime runs every batch, converted once per input size and
 cached (:mod:`.convert`), or PyTorch does, in its own fast mode, and one
 line says why.
 """
+import contextlib
 import copy
 import dataclasses
 import warnings
@@ -151,23 +152,14 @@ class RuntimeSeam:
         names = candidates(self.settings.asked, self.settings.precision)
         sweep(Path(gettempdir()))
         try:
-            with TemporaryDirectory(prefix=TEMPORARY_PREFIX) as \
-                    folder:
-                return self._measure_with(inputs, names,
-                                          Path(folder) / 'heavy.onnx')
-        except OSError as exc:  # no room for the temporary folder
-            return decide({}, {name: f'conversion failed: {first_line(exc)}'
-                               for name in names})
+            with self._exported(tuple(inputs.shape)) as onnx:
+                return self._measure_with(inputs, names, onnx)
+        except ConversionError as exc:  # the export, or no room for it
+            return decide({}, {name: str(exc) for name in names})
 
     def _measure_with(self, inputs: torch.Tensor, names, onnx: Path
                       ) -> RuntimeChoice:
         shape, engines, failures = tuple(inputs.shape), {}, {}
-        try:
-            with unrouted(self.model):
-                export_onnx(self.model, shape, onnx, self.with_head)
-        except ConversionError as exc:
-            failures = {name: str(exc) for name in names}
-            names = ()
         for name in names:
             try:
                 engines[name] = self._load(name, onnx)
@@ -206,19 +198,31 @@ class RuntimeSeam:
             except ConversionError:
                 discard(cached)  # damaged: made again below
         if engine is None:
-            try:
-                with TemporaryDirectory(prefix=TEMPORARY_PREFIX) \
-                        as folder:
-                    onnx = Path(folder) / 'heavy.onnx'
-                    with unrouted(self.model):
-                        export_onnx(self.model, shape, onnx, self.with_head)
-                    engine = self._load(name, onnx)
-                    self._keep(name, onnx, shape)
-            except OSError as exc:  # no room for the temporary folder
-                raise ConversionError(
-                    f'conversion failed: {first_line(exc)}') from None
+            with self._exported(shape) as onnx:
+                engine = self._load(name, onnx)
+                self._keep(name, onnx, shape)
         self.engines[shape[2:]] = engine
         return engine
+
+    @contextlib.contextmanager
+    def _exported(self, shape: Tuple[int, ...]):
+        """The heavy part exported to ONNX for inputs of ``shape``, in a
+        temporary folder: yields the file's path; the folder is removed
+        after.
+
+        Raises:
+            ConversionError: the export failed, or there was no room for
+                the folder (an OSError in the ``with`` block too).
+        """
+        try:
+            with TemporaryDirectory(prefix=TEMPORARY_PREFIX) as folder:
+                onnx = Path(folder) / 'heavy.onnx'
+                with unrouted(self.model):
+                    export_onnx(self.model, shape, onnx, self.with_head)
+                yield onnx
+        except OSError as exc:
+            raise ConversionError(
+                f'conversion failed: {first_line(exc)}') from None
 
     def _name(self, runtime: str, shape: Tuple[int, ...]) -> str:
         return converted_name(self.settings.checkpoint,
