@@ -24,7 +24,6 @@ import numpy as np
 
 #: Set to 0 to skip the sweep (e.g. when timing other things).
 SWEEP_ENV = 'POSE_SUITE_RESULT_SWEEP'
-RESULT_HEAD = b'{\n"meta": '
 #: Files bigger than this are not swept (tests write small results).
 MAX_BYTES = 20_000_000
 
@@ -184,18 +183,17 @@ def _is_person(person, tracked: bool) -> bool:
 
 
 def result_files(folder: Path) -> List[Path]:
-    """The result JSONs under ``folder`` (by their first bytes)."""
+    """The result JSONs under ``folder`` (by their first bytes:
+    ``pose_suite.outputs.results.is_result``)."""
+    from pose_suite.outputs.results import is_result
     found = []
     for root, _, names in os.walk(folder):
         for name in names:
-            if not name.endswith('.json'):
-                continue
             path = Path(root) / name
             try:
-                with open(path, 'rb') as handle:
-                    if handle.read(len(RESULT_HEAD)) == RESULT_HEAD and \
-                            path.stat().st_size <= MAX_BYTES:
-                        found.append(path)
+                if name.endswith('.json') and is_result(path) and \
+                        path.stat().st_size <= MAX_BYTES:
+                    found.append(path)
             except OSError:
                 continue
     return sorted(found)
